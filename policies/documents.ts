@@ -2,7 +2,7 @@
  * The three IAM policy documents of the kit, as pure functions of resolved ARNs.
  * No resources here: these are what a reviewer reads, and what the tests evaluate with an IAM simulator.
  */
-import { awsRegionOf, SpApiRegion } from "./regions";
+import { awsRegionOf, SP_API_REGION_NAMES, SpApiRegion } from "./regions";
 
 export interface PolicyStatement {
   Sid: string;
@@ -23,6 +23,9 @@ export interface PolicyDocument {
  * that holds an sts:AssumeRole grant.
  */
 export function roleTrustPolicy(userArn: string): PolicyDocument {
+  if (!/^arn:aws[a-z-]*:iam::\d{12}:user\/.+$/.test(userArn)) {
+    throw new Error(`roleTrustPolicy: expected an IAM user ARN, got ${userArn}`);
+  }
   return {
     Version: "2012-10-17",
     Statement: [
@@ -42,7 +45,8 @@ export function executeApiResourceArn(region: SpApiRegion): string {
  */
 export function sellingPartnerApiInvokePolicy(regions: readonly SpApiRegion[]): PolicyDocument {
   if (regions.length === 0) throw new Error("sellingPartnerApiInvokePolicy: at least one SP-API region is required");
-  const resources = [...new Set(regions.map(executeApiResourceArn))];
+  // In the region table's order, whatever the config's order: reordering spApiRegions is then no change.
+  const resources = SP_API_REGION_NAMES.filter((r) => regions.includes(r)).map(executeApiResourceArn);
   return {
     Version: "2012-10-17",
     Statement: [

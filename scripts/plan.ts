@@ -1,0 +1,117 @@
+/**
+ * npm run plan [-- --config Pulumi.<stack>.yaml]
+ * Runs the real program under Pulumi's mock runtime and prints what `pulumi up` would create: every
+ * resource with its name and full IAM documents, the key slots, the dates, and the credentials block with
+ * placeholders for what only AWS can know. No AWS account, no Pulumi CLI: for review before anyone deploys.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { DeclaredResource, OfflineCloud, resolveOutput, useOfflineRuntime } from "../src/offline";
+
+const PROJECT_PREFIX = "sp-api-iam:";
+
+interface StackFile {
+  values: Record<string, string>;
+  /** Keys held encrypted in the stack file: set, but not readable without the stack's passphrase. */
+  encrypted: string[];
+}
+
+export function readStackFile(file: string): StackFile {
+  const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const values: Record<string, string> = {};
+  const encrypted: string[] = [];
+  for (const [fullKey, value] of Object.entries(doc.config ?? {})) {
+    if (!fullKey.startsWith(PROJECT_PREFIX)) continue; // aws:region, aws:profile: the provider's, not ours
+    const key = fullKey.slice(PROJECT_PREFIX.length);
+    if (value && typeof value === "object" && "secure" in value) encrypted.push(key);
+    else values[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return { values, encrypted };
+}
+
+function documentOrValue(value: unknown): string {
+  if (typeof value === "string") {
+    try {
+      const parsed = JSON.parse(value);
+      if (parsed && typeof parsed === "object" && "Statement" in parsed) return JSON.stringify(parsed, null, 2);
+    } catch {
+      // not a policy document: shown as it is
+    }
+    return value;
+  }
+  return JSON.stringify(value);
+}
+
+const NOTES: Record<string, string> = {
+  "pulumi:pulumi:StackReference": "reads this stack's last outputs to guard key rotation; creates nothing",
+};
+
+function describe(resource: DeclaredResource): string {
+  const head = `  + ${resource.type}  ${resource.name}`;
+  const note = NOTES[resource.type] ? `    (${NOTES[resource.type]})` : "";
+  const lines = [head + note];
+  for (const [key, value] of Object.entries(resource.inputs)) {
+    if (value === undefined || key === "__defaults") continue;
+    const shown = documentOrValue(value).split("\n");
+    lines.push(`      ${key}: ${shown[0]}`, ...shown.slice(1).map((l) => `        ${l}`));
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const configIndex = args.indexOf("--config");
+  const file = configIndex >= 0 ? args[configIndex + 1] : "Pulumi.dev.yaml";
+  if (!file || !fs.existsSync(file)) {
+    console.error(`plan: no stack file ${file ?? ""}; usage: npm run plan [-- --config Pulumi.<stack>.yaml]`);
+    process.exit(2);
+  }
+  const stack = path.basename(file).replace(/^Pulumi\.|\.ya?ml$/g, "");
+  const { values, encrypted } = readStackFile(file);
+
+  const cloud = new OfflineCloud();
+  await useOfflineRuntime(cloud, { values }, stack);
+  const { runProgram } = await import("../src/program");
+  let outputs;
+  try {
+    outputs = await runProgram();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+  const credentials = await resolveOutput(outputs.credentials);
+  const scalar = async (o: { apply: Function } | undefined) => (o ? (await resolveOutput(o as any)).value : undefined);
+
+  const out: string[] = [];
+  out.push(`sp-api-iam plan for stack "${stack}" (${file}), offline: no AWS account, no Pulumi CLI.`);
+  out.push("Values shown <like this> are known only after pulumi up; the account id 123456789012 stands for yours.", "");
+  out.push("Configuration:");
+  for (const [k, v] of Object.entries(values)) out.push(`  ${k} = ${v}`);
+  for (const k of encrypted) out.push(`  ${k} = [encrypted in ${file}: set, not shown; the block below shows its placeholder]`);
+  out.push("", `Resources pulumi up would create (${cloud.resources.length}):`);
+  for (const r of cloud.resources) out.push(describe(r));
+  out.push("", "Access key slots (IAM allows two keys; a rotation replaces only the older slot):");
+  for (const s of outputs.accessKeySlots) {
+    const role = s === outputs.accessKeySlots[0] ? "newest, in credentials" : "previous";
+    out.push(`  slot ${s.slot}: generation ${s.generation}, ${s.status}, ${role}${s.pgpKey ? ", secret PGP-encrypted" : ""}`);
+  }
+  out.push("", "Outputs:");
+  out.push(`  roleArn: ${await scalar(outputs.roleArn)}`);
+  out.push(`  userArn: ${await scalar(outputs.userArn)}`);
+  out.push(`  userName: ${await scalar(outputs.userName)}`);
+  out.push(`  accessKeyId: ${await scalar(outputs.accessKeyId)}`);
+  out.push(`  accessKeyCreatedAt: ${await scalar(outputs.accessKeyCreatedAt)} (for a key made now)`);
+  out.push(`  accessKeyRotateBy: ${await scalar(outputs.accessKeyRotateBy)} (for a key made now)`);
+  out.push(`  lwaClientSecretExpiresOn: ${outputs.lwaClientSecretExpiresOn ?? "<set lwaClientSecretIssuedOn to track it>"}`);
+  if (outputs.encryptedSecretAccessKey) out.push("  encryptedSecretAccessKey: [secret] <PGP ciphertext, known after pulumi up>");
+  out.push(`  credentials: [secret]${credentials.secret ? "" : " (NOT SECRET: a defect, please report)"}`);
+  out.push("", "The credentials block (pulumi stack output --show-secrets credentials, or npm run credentials):", "");
+  out.push(credentials.value);
+  process.stdout.write(out.join("\n") + "\n");
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

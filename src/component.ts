@@ -1,0 +1,214 @@
+/**
+ * SellingPartnerApiAccess: everything the SP-API connector needs on the AWS side of one account, as one
+ * reusable component. Every child is parented to it, so another Pulumi program can use it as it is.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPolicyJson } from "../policies/documents";
+import { awsRegionOf, servedRegions, SpApiRegion } from "../policies/regions";
+import type { PreviousKeyState } from "./config";
+import { ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "./credentials";
+import {
+  accessKeyAgeWarning,
+  accessKeyRotateBy,
+  planAccessKeys,
+  SlotName,
+  SlotPlan,
+  SlotRecord,
+} from "./lifecycle";
+
+export const COMPONENT_TYPE = "sp-api-iam:index:SellingPartnerApiAccess";
+
+export interface SellingPartnerApiAccessArgs {
+  /** The SP-API region the credentials block is for; its AWS region becomes the block's `region`. */
+  spApiRegion: SpApiRegion;
+  /** Further SP-API regions the role may invoke. */
+  spApiRegions?: SpApiRegion[];
+  roleName?: string;
+  userName?: string;
+  /** IAM path for the user, the group and the role. */
+  path?: string;
+  /** A policy ARN set as permissions boundary on the user and the role. */
+  permissionsBoundary?: string;
+  /** Tags for every resource that takes tags (the user and the role; IAM groups, inline policies and keys take none). */
+  tags?: Record<string, string>;
+  lwaClientId?: pulumi.Input<string>;
+  lwaClientSecret?: pulumi.Input<string>;
+  lwaRefreshToken?: pulumi.Input<string>;
+  /** Rotation generation of the access key; bump by one to rotate. */
+  accessKeyGeneration?: number;
+  /** What becomes of the previous key after a rotation. */
+  previousAccessKey?: PreviousKeyState;
+  maxAccessKeyAgeDays?: number;
+  /** A base64 PGP public key or keybase:<user>: the key secret is then stored only encrypted. */
+  pgpKey?: string;
+  /** The key slots the last deployment recorded (stack output `accessKeySlots`), to guard rotations. */
+  deployedKeySlots?: readonly SlotRecord[];
+}
+
+export class SellingPartnerApiAccess extends pulumi.ComponentResource {
+  readonly user: aws.iam.User;
+  readonly role: aws.iam.Role;
+  readonly group: aws.iam.Group;
+  readonly accessKeys: Partial<Record<SlotName, aws.iam.AccessKey>>;
+  readonly userArn: pulumi.Output<string>;
+  readonly userName: pulumi.Output<string>;
+  readonly roleArn: pulumi.Output<string>;
+  readonly accessKeyId: pulumi.Output<string>;
+  readonly accessKeyCreatedAt: pulumi.Output<string>;
+  readonly accessKeyRotateBy: pulumi.Output<string>;
+  /** The connector's HJSON credentials block (secret). */
+  readonly credentials: pulumi.Output<string>;
+  /** The PGP-encrypted key secret (base64), when pgpKey is set for the newest key (secret). */
+  readonly encryptedSecretAccessKey?: pulumi.Output<string>;
+  /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation. */
+  readonly keySlots: SlotRecord[];
+
+  constructor(name: string, args: SellingPartnerApiAccessArgs, opts?: pulumi.ComponentResourceOptions) {
+    const generation = args.accessKeyGeneration ?? 1;
+    // Planned first: a rotation the guard refuses (RotationError) stops the program before anything is declared.
+    const keyPlan = planAccessKeys({
+      generation,
+      previousKey: args.previousAccessKey ?? "active",
+      pgpKey: args.pgpKey,
+      deployed: args.deployedKeySlots,
+    });
+    super(COMPONENT_TYPE, name, {}, opts);
+    const parent = { parent: this };
+    const path = args.path ?? "/";
+    const tags = args.tags ?? {};
+    const roleName = args.roleName ?? "SellingPartnerAPI";
+    const maxAgeDays = args.maxAccessKeyAgeDays ?? 90;
+
+    this.user = new aws.iam.User(
+      `${name}-user`,
+      {
+        name: args.userName ?? "sp-api-connector",
+        path,
+        permissionsBoundary: args.permissionsBoundary,
+        tags,
+      },
+      parent,
+    );
+
+    this.role = new aws.iam.Role(
+      `${name}-role`,
+      {
+        name: roleName,
+        path,
+        description: "Assumed by the Selling Partner API connector's user to call SP-API (managed by sp-api-iam)",
+        assumeRolePolicy: this.user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))),
+        permissionsBoundary: args.permissionsBoundary,
+        tags,
+      },
+      parent,
+    );
+
+    // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
+    new aws.iam.RolePolicy(
+      `${name}-invoke`,
+      {
+        role: this.role.name,
+        name: "SellingPartnerAPI",
+        policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
+      },
+      parent,
+    );
+
+    // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
+    this.group = new aws.iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
+    new aws.iam.GroupPolicy(
+      `${name}-assume`,
+      {
+        group: this.group.name,
+        name: `Assume-${roleName}`,
+        policy: this.role.arn.apply((arn) => toPolicyJson(assumeRolePolicy(arn))),
+      },
+      parent,
+    );
+    // Exclusive membership: a user added to this group by hand is removed again at the next `pulumi up`.
+    new aws.iam.GroupMembership(
+      `${name}-membership`,
+      { group: this.group.name, users: [this.user.name] },
+      parent,
+    );
+
+    for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
+    this.accessKeys = {};
+    for (const slot of keyPlan.slots) this.accessKeys[slot.slot] = this.accessKeySlot(name, slot);
+    this.keySlots = keyPlan.slots.map(({ slot, generation: g, status, pgpKey }) => ({
+      slot,
+      generation: g,
+      status,
+      pgpKey: pgpKey ?? null,
+    }));
+
+    const current = keyPlan.slots.find((s) => s.role === "current")!;
+    const currentKey = this.accessKeys[current.slot]!;
+
+    this.userArn = this.user.arn;
+    this.userName = this.user.name;
+    this.roleArn = this.role.arn;
+    this.accessKeyId = currentKey.id;
+    this.accessKeyCreatedAt = currentKey.createDate;
+    this.accessKeyRotateBy = currentKey.createDate.apply((created) => accessKeyRotateBy(created, maxAgeDays));
+    currentKey.createDate.apply((created) => {
+      const warning = created ? accessKeyAgeWarning(created, maxAgeDays, generation, new Date()) : undefined;
+      if (warning) pulumi.log.warn(warning, this);
+    });
+
+    const secretAccessKey = current.pgpKey
+      ? pulumi.output(ENCRYPTED_SECRET_PLACEHOLDER)
+      : pulumi.secret(currentKey.secret);
+    if (current.pgpKey) this.encryptedSecretAccessKey = pulumi.secret(currentKey.encryptedSecret);
+
+    this.credentials = pulumi.secret(
+      pulumi
+        .all([
+          this.role.arn,
+          currentKey.id,
+          secretAccessKey,
+          args.lwaClientId ?? PLACEHOLDERS.client_id,
+          args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+          args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
+        ])
+        .apply(([roleArn, keyId, keySecret, clientId, clientSecret, refreshToken]) =>
+          renderCredentials(
+            {
+              region: awsRegionOf(args.spApiRegion),
+              role_arn: roleArn,
+              aws_access_key_id: keyId,
+              aws_secret_access_key: keySecret,
+              client_id: clientId,
+              client_secret: clientSecret,
+              refresh_token: refreshToken,
+            },
+            args.spApiRegion,
+          ),
+        ),
+    );
+
+    this.registerOutputs({
+      userArn: this.userArn,
+      userName: this.userName,
+      roleArn: this.roleArn,
+      accessKeyId: this.accessKeyId,
+      accessKeyCreatedAt: this.accessKeyCreatedAt,
+      accessKeyRotateBy: this.accessKeyRotateBy,
+      credentials: this.credentials,
+      encryptedSecretAccessKey: this.encryptedSecretAccessKey,
+    });
+  }
+
+  /**
+   * One of the two key slots. The slot's generation is its replacement trigger, and it is replaced
+   * delete-before-create, so the user never holds more than IAM's two keys.
+   */
+  private accessKeySlot(name: string, plan: SlotPlan): aws.iam.AccessKey {
+    return new aws.iam.AccessKey(
+      `${name}-key-${plan.slot}`,
+      { user: this.user.name, status: plan.status, pgpKey: plan.pgpKey },
+      { parent: this, replacementTrigger: String(plan.generation), deleteBeforeReplace: true },
+    );
+  }
+}

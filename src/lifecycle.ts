@@ -1,0 +1,162 @@
+/**
+ * Credential lifecycle, as pure functions: which access key lives in which slot at a given rotation
+ * generation, when a key is due for rotation, and when the LWA client secret expires.
+ *
+ * Why two slots: IAM allows two access keys per user. Generation g lives in slot "a" when g is odd and in
+ * slot "b" when g is even, so a bump of one replaces only the slot holding generation g-2, a key no job has
+ * used since the last rotation, while the slot holding g-1 (the key jobs use now) is left alone. Each slot is
+ * replaced delete-before-create, so a rotation goes 2 keys -> 1 -> 2 and never reaches 3.
+ */
+import type { PreviousKeyState } from "./config";
+
+export type SlotName = "a" | "b";
+export type KeyStatus = "Active" | "Inactive";
+
+export interface SlotPlan {
+  slot: SlotName;
+  /** The rotation generation whose key the slot holds; it is the slot's replacement trigger. */
+  generation: number;
+  role: "current" | "previous";
+  status: KeyStatus;
+  /** The PGP key the slot's key is created with (kept from the last deployment unless the slot is replaced). */
+  pgpKey?: string;
+}
+
+/** What the last deployment recorded of a slot (the stack output `accessKeySlots`). */
+export interface SlotRecord {
+  slot: SlotName;
+  generation: number;
+  status?: KeyStatus;
+  pgpKey?: string | null;
+}
+
+export interface KeyPlanInput {
+  generation: number;
+  previousKey: PreviousKeyState;
+  pgpKey?: string;
+  /** The slots the last deployment recorded; undefined on a first deployment or when they cannot be read. */
+  deployed?: readonly SlotRecord[];
+}
+
+export interface KeyPlan {
+  slots: SlotPlan[];
+  /** Non-fatal remarks for the operator. */
+  warnings: string[];
+}
+
+export class RotationError extends Error {}
+
+export function slotOf(generation: number): SlotName {
+  return generation % 2 === 1 ? "a" : "b";
+}
+
+/** Generation of the key the last deployment put in `credentials`: the highest one recorded. */
+export function deployedGeneration(deployed: readonly SlotRecord[] | undefined): number | undefined {
+  if (!deployed || deployed.length === 0) return undefined;
+  return Math.max(...deployed.map((s) => s.generation));
+}
+
+export function planAccessKeys(input: KeyPlanInput): KeyPlan {
+  const { generation, previousKey, pgpKey, deployed } = input;
+  const warnings: string[] = [];
+  const last = deployedGeneration(deployed);
+  if (last !== undefined && generation !== last && generation !== last + 1) {
+    const why =
+      generation < last
+        ? "going back would replace the slot that holds the key jobs use now"
+        : "a jump of more than one would replace the slot that holds the key jobs use now, deleting it";
+    throw new RotationError(
+      `sp-api-iam:accessKeyGeneration: the deployed generation is ${last} and config says ${generation}; ${why}. ` +
+        `Allowed: ${last} (no rotation) or ${last + 1} (rotate). Fix: pulumi config set accessKeyGeneration ${last + 1}`,
+    );
+  }
+
+  const wanted: Omit<SlotPlan, "pgpKey">[] = [{ slot: slotOf(generation), generation, role: "current", status: "Active" }];
+  if (generation >= 2 && previousKey !== "removed") {
+    wanted.push({
+      slot: slotOf(generation - 1),
+      generation: generation - 1,
+      role: "previous",
+      status: previousKey === "active" ? "Active" : "Inactive",
+    });
+  }
+
+  const slots = wanted.map((plan): SlotPlan => {
+    const record = deployed?.find((s) => s.slot === plan.slot && s.generation === plan.generation);
+    if (!record) return { ...plan, pgpKey };
+    // The key already exists: keep the PGP key it was made with, since a change would replace it.
+    const kept = record.pgpKey ?? undefined;
+    if (kept !== pgpKey && plan.role === "current") {
+      warnings.push(
+        "sp-api-iam:pgpKey changed; it applies to the next key, since changing it on a live key would replace that key. " +
+          `Rotate to apply it now: pulumi config set accessKeyGeneration ${generation + 1} && pulumi up`,
+      );
+    }
+    return { ...plan, pgpKey: kept };
+  });
+  return { slots, warnings };
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function addDays(isoDate: string, days: number): string {
+  const base = new Date(`${isoDate.slice(0, 10)}T00:00:00Z`);
+  return new Date(base.getTime() + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+function daysBetween(fromIso: string, toIso: string): number {
+  return Math.round((Date.parse(`${toIso}T00:00:00Z`) - Date.parse(`${fromIso}T00:00:00Z`)) / DAY_MS);
+}
+
+/** The day the access key is due for rotation (Security Hub IAM.3 / CIS 1.14: 90 days). */
+export function accessKeyRotateBy(createdAt: string, maxAgeDays: number): string {
+  return addDays(createdAt, maxAgeDays);
+}
+
+/** A warning when the newest key is past its rotation date, else undefined. */
+export function accessKeyAgeWarning(
+  createdAt: string,
+  maxAgeDays: number,
+  generation: number,
+  today: Date,
+): string | undefined {
+  const rotateBy = accessKeyRotateBy(createdAt, maxAgeDays);
+  const todayIso = today.toISOString().slice(0, 10);
+  if (todayIso <= rotateBy) return undefined;
+  return (
+    `The access key created on ${createdAt.slice(0, 10)} was due for rotation on ${rotateBy} ` +
+    `(maxAccessKeyAgeDays ${maxAgeDays}). Rotate it: pulumi config set accessKeyGeneration ${generation + 1} && pulumi up`
+  );
+}
+
+/** LWA client secrets expire 180 days after they are issued or rotated. */
+export const LWA_SECRET_LIFETIME_DAYS = 180;
+
+export interface LwaSecretStatus {
+  expiresOn: string;
+  daysLeft: number;
+  warning?: string;
+}
+
+export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Date): LwaSecretStatus {
+  const expiresOn = addDays(issuedOn, LWA_SECRET_LIFETIME_DAYS);
+  const daysLeft = daysBetween(today.toISOString().slice(0, 10), expiresOn);
+  if (daysLeft > warningDays) return { expiresOn, daysLeft };
+  const when =
+    daysLeft > 0
+      ? `expires on ${expiresOn} (in ${daysLeft} day${daysLeft === 1 ? "" : "s"})`
+      : daysLeft === 0
+        ? `expires today, ${expiresOn}`
+        : `expired on ${expiresOn}; calls fail with 401 "The LWA secret token you provided has expired"`;
+  return {
+    expiresOn,
+    daysLeft,
+    warning:
+      `The LWA client secret issued on ${issuedOn} ${when}. Rotate it: ` +
+      "1. Seller Central > Apps and Services > Develop Apps > your app > View LWA credentials > Rotate secret " +
+      "(the old secret stays valid for 7 days after a rotation); " +
+      "2. pulumi config set --secret lwaClientSecret (paste the new secret at the prompt); " +
+      `3. pulumi config set lwaClientSecretIssuedOn ${today.toISOString().slice(0, 10)}; ` +
+      "4. pulumi up; 5. npm run credentials and paste the block into every job config.",
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * The stack program: read and validate config, read what the last deployment recorded, build, export.
+ * index.ts only hands this to Pulumi.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
+import { SellingPartnerApiAccess } from "./component";
+import { ConfigError, RawConfig, validateConfig } from "./config";
+import { lwaSecretStatus, RotationError, SlotRecord } from "./lifecycle";
+
+/** The SDK tells secret config keys apart with this function; it is marked internal, so it is reached this way. */
+const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret(key: string): boolean }).isConfigSecret;
+
+/** This project's keys, as the Pulumi engine hands them to the program (secrets already decrypted). */
+export function readRawConfig(): RawConfig {
+  const namespace = `${pulumi.getProject()}:`;
+  const values: Record<string, string> = {};
+  const secretKeys = new Set<string>();
+  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!fullKey.startsWith(namespace)) continue;
+    const key = fullKey.slice(namespace.length);
+    values[key] = value;
+    if (isConfigSecret(fullKey)) secretKeys.add(key);
+  }
+  return { values, secretKeys };
+}
+
+/**
+ * The key slots this stack's last deployment recorded, read through a reference to the stack itself.
+ * Undefined on a first deployment; a failed read is a warning, and the rotation guard is then off.
+ */
+async function readDeployedKeySlots(): Promise<SlotRecord[] | undefined> {
+  const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+  try {
+    const ref = new pulumi.StackReference("last-deployment", { name: self });
+    const details = await ref.getOutputDetails("accessKeySlots");
+    const slots = details.value;
+    return Array.isArray(slots) && slots.length > 0 ? (slots as SlotRecord[]) : undefined;
+  } catch (err) {
+    pulumi.log.warn(
+      `Could not read this stack's last outputs (${(err as Error).message}); the rotation guard is off: ` +
+        "bump accessKeyGeneration by exactly one at a time.",
+    );
+    return undefined;
+  }
+}
+
+export interface StackOutputs {
+  roleArn: pulumi.Output<string>;
+  userArn: pulumi.Output<string>;
+  userName: pulumi.Output<string>;
+  accessKeyId: pulumi.Output<string>;
+  accessKeyCreatedAt: pulumi.Output<string>;
+  accessKeyRotateBy: pulumi.Output<string>;
+  accessKeySlots: SlotRecord[];
+  credentials: pulumi.Output<string>;
+  encryptedSecretAccessKey?: pulumi.Output<string>;
+  lwaClientSecretExpiresOn?: string;
+}
+
+export async function runProgram(): Promise<StackOutputs> {
+  let validated;
+  try {
+    validated = validateConfig(readRawConfig());
+  } catch (err) {
+    // RunError: Pulumi prints the message alone, without a stack trace of the program.
+    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+  const { config, warnings } = validated;
+  for (const warning of warnings) pulumi.log.warn(warning);
+
+  let lwaClientSecretExpiresOn: string | undefined;
+  if (config.lwaClientSecretIssuedOn) {
+    const status = lwaSecretStatus(config.lwaClientSecretIssuedOn, config.lwaExpiryWarningDays, new Date());
+    lwaClientSecretExpiresOn = status.expiresOn;
+    if (status.warning) pulumi.log.warn(status.warning);
+  }
+
+  const deployedKeySlots = await readDeployedKeySlots();
+  let access: SellingPartnerApiAccess;
+  try {
+    access = new SellingPartnerApiAccess("sp-api", {
+      spApiRegion: config.spApiRegion,
+      spApiRegions: config.spApiRegions,
+      roleName: config.roleName,
+      userName: config.userName,
+      path: config.path,
+      permissionsBoundary: config.permissionsBoundary,
+      tags: config.tags,
+      lwaClientId: config.lwaClientId,
+      lwaClientSecret: config.lwaClientSecret === undefined ? undefined : pulumi.secret(config.lwaClientSecret),
+      lwaRefreshToken: config.lwaRefreshToken === undefined ? undefined : pulumi.secret(config.lwaRefreshToken),
+      accessKeyGeneration: config.accessKeyGeneration,
+      previousAccessKey: config.previousAccessKey,
+      maxAccessKeyAgeDays: config.maxAccessKeyAgeDays,
+      pgpKey: config.pgpKey,
+      deployedKeySlots,
+    });
+  } catch (err) {
+    if (err instanceof RotationError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+
+  return {
+    roleArn: access.roleArn,
+    userArn: access.userArn,
+    userName: access.userName,
+    accessKeyId: access.accessKeyId,
+    accessKeyCreatedAt: access.accessKeyCreatedAt,
+    accessKeyRotateBy: access.accessKeyRotateBy,
+    accessKeySlots: access.keySlots,
+    credentials: access.credentials,
+    ...(access.encryptedSecretAccessKey ? { encryptedSecretAccessKey: access.encryptedSecretAccessKey } : {}),
+    ...(lwaClientSecretExpiresOn ? { lwaClientSecretExpiresOn } : {}),
+  };
+}
