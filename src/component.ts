@@ -50,6 +50,9 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly user: aws.iam.User;
   readonly role: aws.iam.Role;
   readonly group: aws.iam.Group;
+  readonly invokePolicy: aws.iam.RolePolicy;
+  readonly assumePolicy: aws.iam.GroupPolicy;
+  readonly membership: aws.iam.GroupMembership;
   readonly accessKeys: Partial<Record<SlotName, aws.iam.AccessKey>>;
   readonly userArn: pulumi.Output<string>;
   readonly userName: pulumi.Output<string>;
@@ -105,7 +108,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     );
 
     // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
-    new aws.iam.RolePolicy(
+    this.invokePolicy = new aws.iam.RolePolicy(
       `${name}-invoke`,
       {
         role: this.role.name,
@@ -117,7 +120,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
 
     // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
     this.group = new aws.iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
-    new aws.iam.GroupPolicy(
+    this.assumePolicy = new aws.iam.GroupPolicy(
       `${name}-assume`,
       {
         group: this.group.name,
@@ -127,7 +130,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       parent,
     );
     // Exclusive membership: a user added to this group by hand is removed again at the next `pulumi up`.
-    new aws.iam.GroupMembership(
+    this.membership = new aws.iam.GroupMembership(
       `${name}-membership`,
       { group: this.group.name, users: [this.user.name] },
       parent,

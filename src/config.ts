@@ -95,11 +95,6 @@ function calendarDate(value: string): Date | undefined {
 
 function schema(today: Date) {
   const todayIso = today.toISOString().slice(0, 10);
-  const tagKey = z
-    .string()
-    .min(1)
-    .max(128)
-    .refine((k) => !k.toLowerCase().startsWith("aws:"), "tag keys starting with aws: are reserved by AWS");
   return z.object({
     spApiRegion: spApiRegion.default("na"),
     spApiRegions: z.array(spApiRegion).default([]),
@@ -108,8 +103,15 @@ function schema(today: Date) {
     path: z.string().max(512).regex(IAM_PATH, "not an IAM path").default("/"),
     permissionsBoundary: z.string().regex(POLICY_ARN, "not an IAM policy ARN").optional(),
     tags: z
-      .record(tagKey, z.string().max(256))
-      .refine((t) => Object.keys(t).length <= 50, "IAM takes at most 50 tags")
+      .record(z.string(), z.string().max(256, "a tag value is longer than 256"))
+      .superRefine((tags, ctx) => {
+        const keys = Object.keys(tags);
+        if (keys.length > 50) ctx.addIssue({ code: "custom", message: "IAM takes at most 50 tags" });
+        for (const key of keys) {
+          if (key.length < 1 || key.length > 128) ctx.addIssue({ code: "custom", message: `tag key "${key}" is not 1 to 128 characters` });
+          if (key.toLowerCase().startsWith("aws:")) ctx.addIssue({ code: "custom", message: `tag key "${key}" is reserved by AWS (aws:)` });
+        }
+      })
       .default({}),
     lwaClientId: z.string().regex(LWA_CLIENT_ID, "not an LWA client id").optional(),
     lwaClientSecret: z

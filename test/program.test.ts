@@ -1,0 +1,255 @@
+/**
+ * The whole program under Pulumi's mocks: the exact resource set, parenting, names, paths, boundary, tags,
+ * every output, secrecy, and bad input stopping it before anything is declared.
+ */
+import assert from "node:assert/strict";
+import * as Hjson from "hjson";
+import { COMPONENT_TYPE, SellingPartnerApiAccess } from "../src/component";
+import { fakeAccessKeyId, isSecret, runOffline, value } from "./offline-run";
+
+const KEY_SECRET = '9/+=#|:{}"\\wJalrXUtnFEMI/K7MDENG+bPxRfiCY'; // a leading digit and every HJSON-hostile character
+const CLIENT_ID = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
+const CLIENT_SECRET = "amzn1.oa2-cs.v1.3f2a9c0e5b7d41e8a6c2f0b9d8e7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9";
+const REFRESH_TOKEN = "Atzr|IwEBIA-refresh/token+with=odd#chars:{}|\\end";
+
+const keyFor = (slot: string) => ({ id: fakeAccessKeyId(`slot-${slot}`), secret: KEY_SECRET, createDate: new Date().toISOString() });
+
+function byType(run: Awaited<ReturnType<typeof runOffline>>) {
+  const map = new Map<string, any[]>();
+  for (const r of run.cloud.resources) map.set(r.type, [...(map.get(r.type) ?? []), r]);
+  return map;
+}
+
+describe("program under mocks: defaults", () => {
+  let run: Awaited<ReturnType<typeof runOffline>>;
+  before(async () => {
+    run = await runOffline({}, [], { keyFor });
+    assert.equal(run.error, undefined, run.error?.message);
+  });
+
+  it("declares exactly the component and its seven children, plus the read of the stack's last outputs", () => {
+    const declared = run.cloud.resources.map((r) => `${r.type} ${r.name}`).sort();
+    assert.deepEqual(declared, [
+      "aws:iam/accessKey:AccessKey sp-api-key-a",
+      "aws:iam/group:Group sp-api-group",
+      "aws:iam/groupMembership:GroupMembership sp-api-membership",
+      "aws:iam/groupPolicy:GroupPolicy sp-api-assume",
+      "aws:iam/role:Role sp-api-role",
+      "aws:iam/rolePolicy:RolePolicy sp-api-invoke",
+      "aws:iam/user:User sp-api-user",
+      "pulumi:pulumi:StackReference last-deployment",
+      `${COMPONENT_TYPE} sp-api`,
+    ]);
+  });
+
+  it("parents every cloud resource to the component (their URNs carry its type)", async () => {
+    // The mocks are not told parents; a URN is, so check the URNs of a component built the program's way.
+    const probe = new SellingPartnerApiAccess("probe", { spApiRegion: "na", accessKeyGeneration: 2 });
+    const children = [
+      probe.user,
+      probe.role,
+      probe.group,
+      probe.invokePolicy,
+      probe.assumePolicy,
+      probe.membership,
+      ...Object.values(probe.accessKeys),
+    ];
+    assert.equal(children.length, 8);
+    for (const child of children) {
+      const urn = await value(child!.urn);
+      assert.match(urn, new RegExp(`::${COMPONENT_TYPE.replace(/[$]/g, "\\$")}\\$aws:iam/`), urn);
+    }
+  });
+
+  it("names the role SellingPartnerAPI and the user sp-api-connector, on path /, with no boundary and no tags", () => {
+    const types = byType(run);
+    const user = types.get("aws:iam/user:User")![0];
+    const role = types.get("aws:iam/role:Role")![0];
+    const group = types.get("aws:iam/group:Group")![0];
+    assert.equal(user.inputs.name, "sp-api-connector");
+    assert.equal(role.inputs.name, "SellingPartnerAPI");
+    assert.equal(group.inputs.name, "SellingPartnerAPI-assumers");
+    for (const r of [user, role, group]) assert.equal(r.inputs.path, "/");
+    assert.equal(user.inputs.permissionsBoundary, undefined);
+    assert.equal(role.inputs.permissionsBoundary, undefined);
+    assert.deepEqual(user.inputs.tags, {});
+    assert.equal(user.inputs.loginProfile, undefined, "programmatic only: no console password");
+    assert.ok(!types.has("aws:iam/userLoginProfile:UserLoginProfile"));
+    assert.ok(!types.has("aws:iam/userPolicy:UserPolicy"), "no policy on the user (Security Hub IAM.2)");
+    assert.ok(!types.has("aws:iam/userPolicyAttachment:UserPolicyAttachment"));
+  });
+
+  it("wires the documents to each other: trust names the user's ARN, the group may assume the role's ARN", () => {
+    const types = byType(run);
+    const trust = JSON.parse(types.get("aws:iam/role:Role")![0].inputs.assumeRolePolicy);
+    assert.deepEqual(trust.Statement.map((s: any) => s.Principal), [{ AWS: "arn:aws:iam::123456789012:user/sp-api-connector" }]);
+    const assume = JSON.parse(types.get("aws:iam/groupPolicy:GroupPolicy")![0].inputs.policy);
+    assert.deepEqual(assume.Statement.map((s: any) => s.Resource), ["arn:aws:iam::123456789012:role/SellingPartnerAPI"]);
+    const invoke = JSON.parse(types.get("aws:iam/rolePolicy:RolePolicy")![0].inputs.policy);
+    assert.deepEqual(invoke.Statement.map((s: any) => s.Resource), ["arn:aws:execute-api:us-east-1:*:*"]);
+    const membership = types.get("aws:iam/groupMembership:GroupMembership")![0];
+    assert.deepEqual(membership.inputs.users, ["sp-api-connector"]);
+    assert.equal(membership.inputs.group, "SellingPartnerAPI-assumers");
+  });
+
+  it("exports the ARNs, the user name and the key id in plain sight, and the credentials as a secret", async () => {
+    const o = run.outputs!;
+    assert.equal(await value(o.roleArn), "arn:aws:iam::123456789012:role/SellingPartnerAPI");
+    assert.equal(await value(o.userArn), "arn:aws:iam::123456789012:user/sp-api-connector");
+    assert.equal(await value(o.userName), "sp-api-connector");
+    assert.equal(await value(o.accessKeyId), keyFor("a").id);
+    for (const name of ["roleArn", "userArn", "userName", "accessKeyId"] as const) {
+      assert.equal(await isSecret(o[name]), false, name);
+    }
+    assert.equal(await isSecret(o.credentials), true);
+  });
+
+  it("no output but credentials carries the key secret", async () => {
+    const o = run.outputs!;
+    for (const [name, output] of Object.entries(o)) {
+      const shown = typeof output === "object" && output && "apply" in output ? await value(output as any) : output;
+      if (name === "credentials") continue;
+      assert.ok(!JSON.stringify(shown).includes("wJalrXUtnFEMI"), `${name} leaks the key secret`);
+    }
+  });
+
+  it("the credentials block parses back with every value byte for byte, LWA values as placeholders", async () => {
+    const parsed = Hjson.parse(await value(run.outputs!.credentials));
+    assert.deepEqual(parsed, {
+      credentials: {
+        region: "us-east-1",
+        role_arn: "arn:aws:iam::123456789012:role/SellingPartnerAPI",
+        aws_access_key_id: keyFor("a").id,
+        aws_secret_access_key: KEY_SECRET,
+        client_id: "<your-client-id>",
+        client_secret: "<your-client-secret>",
+        refresh_token: "<your-refresh-token>",
+      },
+    });
+  });
+});
+
+describe("program under mocks: every setting", () => {
+  const config = {
+    spApiRegion: "eu",
+    spApiRegions: JSON.stringify(["fe", "na"]),
+    roleName: "SpApiRole.prod",
+    userName: "connector@acme",
+    path: "/integrations/sp-api/",
+    permissionsBoundary: "arn:aws:iam::123456789012:policy/DataPipelineBoundary",
+    tags: JSON.stringify({ team: "data-eng", "cost-center": "42" }),
+    lwaClientId: CLIENT_ID,
+    lwaClientSecret: CLIENT_SECRET,
+    lwaRefreshToken: REFRESH_TOKEN,
+  };
+  let run: Awaited<ReturnType<typeof runOffline>>;
+  before(async () => {
+    run = await runOffline(config, ["lwaClientSecret", "lwaRefreshToken"], { keyFor });
+    assert.equal(run.error, undefined, run.error?.message);
+  });
+
+  it("applies names, path, boundary and tags where IAM takes them", () => {
+    const types = byType(run);
+    const user = types.get("aws:iam/user:User")![0];
+    const role = types.get("aws:iam/role:Role")![0];
+    const group = types.get("aws:iam/group:Group")![0];
+    assert.equal(user.inputs.name, "connector@acme");
+    assert.equal(role.inputs.name, "SpApiRole.prod");
+    assert.equal(group.inputs.name, "SpApiRole.prod-assumers");
+    for (const r of [user, role, group]) assert.equal(r.inputs.path, "/integrations/sp-api/");
+    for (const r of [user, role]) {
+      assert.equal(r.inputs.permissionsBoundary, config.permissionsBoundary);
+      assert.deepEqual(r.inputs.tags, { team: "data-eng", "cost-center": "42" });
+    }
+  });
+
+  it("lets the role invoke in every served region and no other", () => {
+    const invoke = JSON.parse(byType(run).get("aws:iam/rolePolicy:RolePolicy")![0].inputs.policy);
+    assert.deepEqual(invoke.Statement[0].Resource, [
+      "arn:aws:execute-api:us-east-1:*:*",
+      "arn:aws:execute-api:eu-west-1:*:*",
+      "arn:aws:execute-api:us-west-2:*:*",
+    ]);
+  });
+
+  it("fills the block with the LWA values and the primary region's AWS region", async () => {
+    const parsed = Hjson.parse(await value(run.outputs!.credentials)).credentials;
+    assert.equal(parsed.region, "eu-west-1");
+    assert.equal(parsed.role_arn, "arn:aws:iam::123456789012:role/integrations/sp-api/SpApiRole.prod");
+    assert.equal(parsed.client_id, CLIENT_ID);
+    assert.equal(parsed.client_secret, CLIENT_SECRET);
+    assert.equal(parsed.refresh_token, REFRESH_TOKEN);
+    assert.equal(await isSecret(run.outputs!.credentials), true);
+  });
+
+  it("no resource input carries an LWA secret (they live only in the secret credentials output)", () => {
+    const everything = JSON.stringify(run.cloud.resources);
+    assert.ok(!everything.includes(CLIENT_SECRET));
+    assert.ok(!everything.includes(REFRESH_TOKEN));
+  });
+});
+
+describe("program under mocks: bad input stops it before anything is declared", () => {
+  const cases: { name: string; values: Record<string, string>; secret?: string[]; expect: RegExp[]; hidden?: string }[] = [
+    { name: "unknown region", values: { spApiRegion: "us" }, expect: [/spApiRegion/, /"us"/, /na, eu, fe/, /pulumi config set spApiRegion/] },
+    { name: "unknown further region", values: { spApiRegions: '["na","jp"]' }, expect: [/spApiRegions/, /na, eu, fe/] },
+    { name: "role name IAM rejects", values: { roleName: "Selling Partner API" }, expect: [/roleName/, /"Selling Partner API"/, /1 to 64/] },
+    { name: "role name over 64", values: { roleName: "R".repeat(65) }, expect: [/roleName/, /1 to 64/] },
+    { name: "user name IAM rejects", values: { userName: "sp/api" }, expect: [/userName/, /pulumi config set userName/] },
+    { name: "user name over 64", values: { userName: "u".repeat(65) }, expect: [/userName/] },
+    { name: "path without slashes", values: { path: "sp-api" }, expect: [/path/, /"sp-api"/, /IAM path/, /pulumi config set path/] },
+    { name: "path without trailing slash", values: { path: "/sp-api" }, expect: [/path/] },
+    { name: "boundary not a policy ARN", values: { permissionsBoundary: "arn:aws:iam::123456789012:role/X" }, expect: [/permissionsBoundary/, /policy ARN/] },
+    { name: "client id malformed", values: { lwaClientId: "amzn1.application-oa2-client.XYZ" }, expect: [/lwaClientId/, /32 lowercase hex/] },
+    {
+      name: "refresh token without Atzr|",
+      values: { lwaRefreshToken: "Atza|not-a-refresh-token-0123456789" },
+      secret: ["lwaRefreshToken"],
+      expect: [/lwaRefreshToken/, /Atzr\|/, /hidden/],
+      hidden: "Atza|not-a-refresh-token-0123456789",
+    },
+    {
+      name: "LWA secret in plain text",
+      values: { lwaClientSecret: CLIENT_SECRET },
+      expect: [/lwaClientSecret/, /plain text/, /pulumi config set --secret lwaClientSecret/],
+      hidden: CLIENT_SECRET,
+    },
+    {
+      name: "refresh token in plain text",
+      values: { lwaRefreshToken: REFRESH_TOKEN },
+      expect: [/lwaRefreshToken/, /plain text/, /pulumi config set --secret lwaRefreshToken/],
+      hidden: REFRESH_TOKEN,
+    },
+    {
+      name: "malformed LWA secret",
+      values: { lwaClientSecret: "hunter2-is-not-a-secret" },
+      secret: ["lwaClientSecret"],
+      expect: [/lwaClientSecret/, /not an LWA client secret/],
+      hidden: "hunter2",
+    },
+    { name: "issued-on not a date", values: { lwaClientSecretIssuedOn: "2026-02-30" }, expect: [/lwaClientSecretIssuedOn/, /real calendar date/] },
+    { name: "issued-on in the future", values: { lwaClientSecretIssuedOn: "2999-01-01" }, expect: [/lwaClientSecretIssuedOn/, /future/] },
+    { name: "generation zero", values: { accessKeyGeneration: "0" }, expect: [/accessKeyGeneration/] },
+    { name: "previous key state unknown", values: { previousAccessKey: "deleted" }, expect: [/previousAccessKey/, /active, inactive, removed/] },
+    { name: "tags not a map", values: { tags: "team=data" }, expect: [/tags/] },
+    { name: "reserved tag key", values: { tags: '{"aws:owner":"x"}' }, expect: [/tags/, /reserved/] },
+    { name: "unknown key (typo)", values: { spApiRegoin: "eu" }, expect: [/spApiRegoin/, /not a key of this program/] },
+  ];
+
+  for (const c of cases) {
+    it(`${c.name}: rejected, key named, nothing declared`, async () => {
+      const run = await runOffline(c.values, c.secret ?? [], { keyFor });
+      assert.ok(run.error, "the program should have stopped");
+      assert.equal(run.error!.name === "RunError" || run.error!.constructor.name === "RunError", true, run.error!.stack);
+      for (const pattern of c.expect) assert.match(run.error!.message, pattern);
+      assert.match(run.error!.message, /nothing was created/);
+      if (c.hidden) assert.ok(!run.error!.message.includes(c.hidden), "the message repeats a secret");
+      assert.deepEqual(run.cloud.resources, [], "a resource was declared");
+    });
+  }
+
+  it("reports every bad key at once", async () => {
+    const run = await runOffline({ spApiRegion: "xx", roleName: "a b", path: "x" });
+    for (const key of ["spApiRegion", "roleName", "path"]) assert.match(run.error!.message, new RegExp(`sp-api-iam:${key}:`));
+  });
+});
