@@ -1,0 +1,260 @@
+/**
+ * Credential lifecycle: the key-slot rules as a table, a rotation through generations 1 to 4 of the real
+ * program (each run fed the outputs of the one before, as the stack reference does), key age and LWA expiry.
+ */
+import assert from "node:assert/strict";
+import * as Hjson from "hjson";
+import {
+  accessKeyAgeWarning,
+  accessKeyRotateBy,
+  lwaSecretStatus,
+  planAccessKeys,
+  RotationError,
+  slotOf,
+  SlotRecord,
+} from "../src/lifecycle";
+import { ENCRYPTED_SECRET_PLACEHOLDER } from "../src/credentials";
+import * as pulumi from "@pulumi/pulumi";
+import { SellingPartnerApiAccess } from "../src/component";
+import { fakeAccessKeyId, isSecret, runOffline, value } from "./offline-run";
+
+describe("key slots: the pure rules", () => {
+  it("odd generations live in slot a, even ones in slot b", () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 100].map(slotOf), ["a", "b", "a", "b", "a", "b"]);
+  });
+
+  const table: { generation: number; previous: "active" | "inactive" | "removed"; slots: string[] }[] = [
+    { generation: 1, previous: "active", slots: ["a:1:current:Active"] },
+    { generation: 1, previous: "inactive", slots: ["a:1:current:Active"] },
+    { generation: 2, previous: "active", slots: ["b:2:current:Active", "a:1:previous:Active"] },
+    { generation: 2, previous: "inactive", slots: ["b:2:current:Active", "a:1:previous:Inactive"] },
+    { generation: 2, previous: "removed", slots: ["b:2:current:Active"] },
+    { generation: 3, previous: "active", slots: ["a:3:current:Active", "b:2:previous:Active"] },
+    { generation: 4, previous: "inactive", slots: ["b:4:current:Active", "a:3:previous:Inactive"] },
+    { generation: 7, previous: "removed", slots: ["a:7:current:Active"] },
+  ];
+  for (const row of table) {
+    it(`generation ${row.generation}, previous ${row.previous}: ${row.slots.join(", ")}`, () => {
+      const plan = planAccessKeys({ generation: row.generation, previousKey: row.previous });
+      assert.deepEqual(
+        plan.slots.map((s) => `${s.slot}:${s.generation}:${s.role}:${s.status}`),
+        row.slots,
+      );
+      assert.ok(plan.slots.length <= 2);
+    });
+  }
+
+  const deployedAt = (generation: number): SlotRecord[] => planAccessKeys({ generation, previousKey: "active" }).slots;
+
+  it("refuses a jump of more than one: it would replace the slot holding the key jobs use", () => {
+    assert.throws(
+      () => planAccessKeys({ generation: 3, previousKey: "active", deployed: deployedAt(1) }),
+      (err: Error) =>
+        err instanceof RotationError && /deployed generation is 1/.test(err.message) && /accessKeyGeneration 2/.test(err.message),
+    );
+  });
+
+  it("refuses going back a generation", () => {
+    assert.throws(() => planAccessKeys({ generation: 2, previousKey: "active", deployed: deployedAt(3) }), RotationError);
+  });
+
+  it("allows staying and bumping by one", () => {
+    assert.doesNotThrow(() => planAccessKeys({ generation: 3, previousKey: "active", deployed: deployedAt(3) }));
+    assert.doesNotThrow(() => planAccessKeys({ generation: 4, previousKey: "active", deployed: deployedAt(3) }));
+  });
+
+  it("a live key keeps the PGP key it was made with; a new one takes the configured key", () => {
+    const deployed = planAccessKeys({ generation: 1, previousKey: "active" }).slots;
+    const same = planAccessKeys({ generation: 1, previousKey: "active", pgpKey: "keybase:alice", deployed });
+    assert.equal(same.slots[0]!.pgpKey, undefined, "changing pgpKey must not replace the live key");
+    assert.match(same.warnings.join(), /applies to the next key/);
+    const rotated = planAccessKeys({ generation: 2, previousKey: "active", pgpKey: "keybase:alice", deployed });
+    assert.deepEqual(
+      rotated.slots.map((s) => [s.slot, s.pgpKey]),
+      [
+        ["b", "keybase:alice"],
+        ["a", undefined],
+      ],
+    );
+  });
+});
+
+describe("rotation through the real program, generations 1 to 4", () => {
+  // What AWS holds: key ids per slot and generation. Each run is one `pulumi up`.
+  const issued = (slot: string, generation: number) => fakeAccessKeyId(`${slot}-${generation}`);
+
+  async function deploy(generation: number, previousAccessKey: string, lastSlots?: unknown) {
+    const run = await runOffline(
+      { accessKeyGeneration: String(generation), previousAccessKey },
+      [],
+      {
+        keyFor: (slot) => ({ id: issued(slot, generation), secret: `secret-${slot}-${generation}`, createDate: new Date().toISOString() }),
+        lastOutputs: lastSlots ? { accessKeySlots: lastSlots } : {},
+      },
+    );
+    assert.equal(run.error, undefined, run.error?.message);
+    return run;
+  }
+
+  it("keeps at most two keys, puts the newest in credentials, and replaces only the older slot", async () => {
+    const sequence: [number, string][] = [
+      [1, "active"],
+      [2, "active"],
+      [2, "inactive"],
+      [3, "active"],
+      [3, "removed"],
+      [4, "inactive"],
+    ];
+    let last: unknown;
+    let lastTriggers = new Map<string, string>();
+    for (const [generation, previous] of sequence) {
+      const run = await deploy(generation, previous, last);
+      const keys = run.cloud.resources.filter((r) => r.type === "aws:iam/accessKey:AccessKey");
+      assert.ok(keys.length <= 2, `generation ${generation}: ${keys.length} keys`);
+      const slots = run.outputs!.accessKeySlots;
+      const current = slots.find((s) => s.generation === generation)!;
+      assert.equal(current.status, "Active");
+      const block = Hjson.parse(await value(run.outputs!.credentials)).credentials;
+      assert.equal(block.aws_access_key_id, issued(current.slot, generation), "credentials carry the newest key");
+      assert.equal(await value(run.outputs!.accessKeyId), issued(current.slot, generation));
+      const previousSlot = slots.find((s) => s.generation === generation - 1);
+      if (generation === 1 || previous === "removed") assert.equal(previousSlot, undefined);
+      else assert.equal(previousSlot!.status, previous === "active" ? "Active" : "Inactive");
+
+      // The slot holding the key jobs used before this run keeps its generation, so it is not replaced.
+      const triggers = new Map<string, string>(slots.map((s) => [s.slot, String(s.generation)]));
+      for (const [slot, trigger] of lastTriggers) {
+        if (triggers.has(slot) && triggers.get(slot) !== trigger) {
+          assert.notEqual(Number(trigger), generation - 1, `slot ${slot} held the working key and was replaced`);
+        }
+      }
+      lastTriggers = triggers;
+      last = slots;
+    }
+  });
+
+  it("each key slot is replaced delete-before-create, triggered by its own generation only", async () => {
+    await runOffline({}); // a fresh mock runtime for the probe below
+    const seen: { name: string; opts: pulumi.CustomResourceOptions }[] = [];
+    // A transformation sees every child's final resource options, which the mocks themselves ignore.
+    new SellingPartnerApiAccess(
+      "opts-probe",
+      { spApiRegion: "na", accessKeyGeneration: 4, previousAccessKey: "inactive" },
+      {
+        transformations: [
+          (args) => {
+            if (args.type === "aws:iam/accessKey:AccessKey") seen.push({ name: args.name, opts: args.opts });
+            return undefined;
+          },
+        ],
+      },
+    );
+    assert.deepEqual(
+      seen.map((s) => [s.name, s.opts.deleteBeforeReplace, s.opts.replacementTrigger]).sort(),
+      [
+        ["opts-probe-key-a", true, "3"],
+        ["opts-probe-key-b", true, "4"],
+      ],
+    );
+  });
+
+  it("stops, before anything is declared, when the generation jumps past the deployed one", async () => {
+    const first = await deploy(1, "active");
+    const run = await runOffline({ accessKeyGeneration: "3" }, [], { lastOutputs: { accessKeySlots: first.outputs!.accessKeySlots } });
+    assert.match(run.error!.message, /deployed generation is 1/);
+    assert.deepEqual(
+      run.cloud.resources.map((r) => r.type),
+      ["pulumi:pulumi:StackReference"],
+      "only the read of the last outputs may precede the refusal",
+    );
+  });
+});
+
+describe("key age", () => {
+  it("the rotation date is creation + maxAccessKeyAgeDays", () => {
+    assert.equal(accessKeyRotateBy("2026-01-01T10:00:00Z", 90), "2026-04-01");
+    assert.equal(accessKeyRotateBy("2024-02-28T00:00:00Z", 2), "2024-03-01");
+  });
+
+  it("warns for a key past its date, naming the date and the command; not for a young key", () => {
+    const today = new Date("2026-11-26T12:00:00Z");
+    const old = accessKeyAgeWarning("2026-08-01T00:00:00Z", 90, 3, today);
+    assert.match(old!, /2026-10-30/);
+    assert.match(old!, /pulumi config set accessKeyGeneration 4 && pulumi up/);
+    assert.equal(accessKeyAgeWarning("2026-11-01T00:00:00Z", 90, 3, today), undefined);
+    assert.equal(accessKeyAgeWarning("2026-08-28T00:00:00Z", 90, 3, today), undefined, "due today is not past due");
+  });
+
+  it("the program warns at up/preview for an old key, and exports both dates", async () => {
+    const created = new Date(Date.now() - 120 * 86_400_000).toISOString();
+    const run = await runOffline({}, [], { keyFor: () => ({ id: fakeAccessKeyId("old"), secret: "s", createDate: created }) });
+    assert.equal(await value(run.outputs!.accessKeyCreatedAt), created);
+    assert.equal(await value(run.outputs!.accessKeyRotateBy), accessKeyRotateBy(created, 90));
+    assert.ok(run.warnings.some((w) => w.includes("was due for rotation") && w.includes("accessKeyGeneration 2")), run.warnings.join("\n"));
+
+    const young = await runOffline({}, [], { keyFor: () => ({ id: fakeAccessKeyId("new"), secret: "s", createDate: new Date().toISOString() }) });
+    assert.ok(!young.warnings.some((w) => w.includes("due for rotation")));
+  });
+});
+
+describe("the LWA client secret's 180 days", () => {
+  const today = new Date("2026-11-26T08:00:00Z");
+  it("expires 180 days after issue; no warning outside the window", () => {
+    const status = lwaSecretStatus("2026-09-01", 30, today);
+    assert.equal(status.expiresOn, "2027-02-28");
+    assert.equal(status.warning, undefined);
+  });
+
+  it("warns inside the window with the date and the rotation steps", () => {
+    const status = lwaSecretStatus("2026-06-15", 30, today); // expires 2026-12-12, in 16 days
+    assert.equal(status.expiresOn, "2026-12-12");
+    assert.match(status.warning!, /expires on 2026-12-12 \(in 16 days\)/);
+    assert.match(status.warning!, /Rotate secret/);
+    assert.match(status.warning!, /7 days/);
+    assert.match(status.warning!, /pulumi config set --secret lwaClientSecret/);
+    assert.match(status.warning!, /pulumi config set lwaClientSecretIssuedOn 2026-11-26/);
+    assert.match(status.warning!, /pulumi up/);
+  });
+
+  it("says expired after the date", () => {
+    const status = lwaSecretStatus("2026-01-01", 30, today);
+    assert.match(status.warning!, /expired on 2026-06-30/);
+  });
+
+  it("the program exports the expiry and warns within the window", async () => {
+    const issued = new Date(Date.now() - 170 * 86_400_000).toISOString().slice(0, 10);
+    const run = await runOffline({ lwaClientSecretIssuedOn: issued });
+    assert.equal(run.outputs!.lwaClientSecretExpiresOn, lwaSecretStatus(issued, 30, new Date()).expiresOn);
+    assert.ok(run.warnings.some((w) => w.includes("LWA client secret")), run.warnings.join("\n"));
+    const fresh = await runOffline({ lwaClientSecretIssuedOn: new Date().toISOString().slice(0, 10) });
+    assert.ok(!fresh.warnings.some((w) => w.includes("LWA client secret")));
+  });
+});
+
+describe("PGP: the key secret never in state", () => {
+  const PGP = "mQENBF" + "A".repeat(200) + "==";
+  const SECRET = "plaintext/secret+never=shown0123456789ab";
+
+  it("credentials carry a placeholder; the ciphertext is a secret output; no output holds the plaintext", async () => {
+    const run = await runOffline({ pgpKey: PGP }, [], {
+      keyFor: () => ({ id: fakeAccessKeyId("pgp"), secret: SECRET, createDate: new Date().toISOString() }),
+    });
+    assert.equal(run.error, undefined, run.error?.message);
+    const key = run.cloud.resources.find((r) => r.type === "aws:iam/accessKey:AccessKey")!;
+    assert.equal(key.inputs.pgpKey, PGP);
+    const block = Hjson.parse(await value(run.outputs!.credentials)).credentials;
+    assert.equal(block.aws_secret_access_key, ENCRYPTED_SECRET_PLACEHOLDER);
+    assert.equal(await isSecret(run.outputs!.encryptedSecretAccessKey), true);
+    assert.match(await value(run.outputs!.encryptedSecretAccessKey), /encrypted/);
+    for (const [name, output] of Object.entries(run.outputs!)) {
+      const shown = output && typeof output === "object" && "apply" in output ? await value(output as any) : output;
+      assert.ok(!JSON.stringify(shown).includes(SECRET), `${name} holds the plaintext secret`);
+    }
+  });
+
+  it("a malformed pgpKey is refused before anything is declared", async () => {
+    const run = await runOffline({ pgpKey: "not a key" });
+    assert.match(run.error!.message, /pgpKey/);
+    assert.deepEqual(run.cloud.resources, []);
+  });
+});
