@@ -1,0 +1,392 @@
+/**
+ * `npm run verify` against a fake STS, LWA and SP-API on 127.0.0.1 (test/fake-amazon.ts), through the real
+ * AWS SDK and fetch. Most cases call runVerify in-process (with a sleep that records instead of waiting, so
+ * the real one-minute propagation budget is exercised in no time); two spawn the real CLI for stdin, file
+ * argument, exit code and the isolation from the caller's AWS environment.
+ */
+import * as assert from "assert";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
+import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+import { createStsClient } from "../verify/aws";
+import { parseCredentialsBlock } from "../verify/block";
+import { parseArgs } from "../verify/cli";
+import { judgeLwaAnswer } from "../verify/lwa";
+import { maskKeyId, Redactor } from "../verify/redact";
+import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
+import { runVerify } from "../verify/run";
+import { readSettings } from "../verify/settings";
+import { FakeAmazon, MARKETPLACES, REGION, ROLE_ARN, SECRETS, USER_ARN } from "./fake-amazon";
+
+const REPO = path.join(__dirname, "..");
+
+const GOOD: CredentialValues = {
+  region: REGION,
+  role_arn: ROLE_ARN,
+  aws_access_key_id: SECRETS.keyId,
+  aws_secret_access_key: SECRETS.keySecret,
+  client_id: SECRETS.clientId,
+  client_secret: SECRETS.clientSecret,
+  refresh_token: SECRETS.refreshToken,
+};
+
+/** The block as the kit writes it (the repo's template), with some values replaced. */
+function blockOf(overrides: Partial<CredentialValues> = {}): string {
+  return renderCredentials({ ...GOOD, ...overrides }, "na");
+}
+
+describe("npm run verify", function () {
+  const fake = new FakeAmazon();
+  before(() => fake.start());
+  after(() => fake.stop());
+  beforeEach(() => fake.reset());
+
+  /** Every value that must never be printed: the secrets, the tokens, the signatures the fake received,
+   * and the full access key ids (shown masked only). */
+  function assertNoSecrets(output: string): void {
+    const secrets: Record<string, string> = {
+      "secret access key": SECRETS.keySecret,
+      "session secret": SECRETS.sessionSecret,
+      "session token": SECRETS.sessionToken,
+      "client secret": SECRETS.clientSecret,
+      "refresh token": SECRETS.refreshToken,
+      "access token": SECRETS.accessToken,
+      "full access key id": SECRETS.keyId,
+      "full session key id": SECRETS.sessionKeyId,
+    };
+    fake.seen.forEach((r, i) => r.signature && (secrets[`signature of request ${i}`] = r.signature));
+    for (const [what, value] of Object.entries(secrets)) {
+      assert.ok(!output.includes(value), `the output shows the ${what}`);
+      assert.ok(!output.includes(encodeURIComponent(value)), `the output shows the ${what}, URL-encoded`);
+    }
+    assert.doesNotMatch(output, /AWS4-HMAC-SHA256|Signature=|authorization/i);
+  }
+
+  interface Run {
+    code: number;
+    output: string;
+    /** The waits verify asked for (recorded, not slept). */
+    waits: number[];
+    /** The status line of step n. */
+    step(n: number): string;
+  }
+
+  async function verify(input: string, options: { expectUser?: string; env?: Record<string, string> } = {}): Promise<Run> {
+    let output = "";
+    const waits: number[] = [];
+    const code = await runVerify({
+      input,
+      source: "test.hjson",
+      env: fake.env(options.env),
+      out: { write: (text: string) => (output += text) },
+      expectUser: options.expectUser,
+      sleep: async (ms) => void waits.push(ms),
+    });
+    assertNoSecrets(output);
+    const step = (n: number) => {
+      const line = output.split("\n").find((l) => new RegExp(`^[✓✗-] ${n}\\. `).test(l));
+      assert.ok(line, `no line for step ${n} in:\n${output}`);
+      return line;
+    };
+    return { code, output, waits, step };
+  }
+
+  it("passes a good block: key, role, token and a signed SP-API call that the fake verified", async () => {
+    const run = await verify(blockOf());
+    assert.strictEqual(run.code, 0, run.output);
+    for (const n of [1, 2, 3, 4, 5]) assert.match(run.step(n), /^✓/);
+    assert.match(run.step(2), new RegExp(`belongs to ${USER_ARN}`));
+    assert.ok(run.output.includes(maskKeyId(SECRETS.keyId)), "shows the masked key id");
+    for (const m of MARKETPLACES) assert.ok(run.output.includes(`${m.id} ${m.name} (${m.countryCode})`), `lists ${m.id}`);
+    assert.match(run.output, /OK: 5 passed\./);
+
+    const sts = fake.requests("sts");
+    assert.deepStrictEqual(sts.map((r) => r.action), ["GetCallerIdentity", "AssumeRole"]);
+    assert.ok(sts.every((r) => r.keyId === SECRETS.keyId && r.region === REGION), "STS calls signed with the block's key and region");
+    assert.strictEqual(sts[1].form?.RoleArn, ROLE_ARN);
+    assert.strictEqual(sts[1].form?.RoleSessionName, "sp-api-iam-verify");
+    const [spApi] = fake.requests("sp-api");
+    assert.deepStrictEqual(spApi.problems, [], "the fake SP-API found the request malformed");
+    assert.strictEqual(spApi.keyId, SECRETS.sessionKeyId);
+  });
+
+  it("accepts the bare object as well as the credentials: wrapper, and checks --expect-user", async () => {
+    const bare = JSON.stringify(GOOD, null, 2);
+    assert.strictEqual((await verify(bare, { expectUser: "sp-api-connector" })).code, 0);
+    assert.strictEqual((await verify(bare, { expectUser: USER_ARN })).code, 0);
+    const run = await verify(bare, { expectUser: "someone-else" });
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(2), /^✗ .*not to the expected user someone-else/);
+    assert.match(run.step(3), /^- .*not run/);
+  });
+
+  it("fails an unknown access key after waiting out the propagation budget", async () => {
+    const run = await verify(blockOf({ aws_access_key_id: "AKIAZ2Q7UNKNOWNKEY77" }));
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(2), /^✗ .*does not recognise the access key id AKIA…EY77 \(InvalidClientTokenId, still after waiting 60 s/);
+    assert.strictEqual(run.waits.reduce((a, b) => a + b, 0), DEFAULT_RETRY.budgetMs);
+    assert.match(run.output, /Fix: copy the block again/);
+    assert.match(run.step(3), /not run \(step 2 failed\)/);
+    assert.match(run.step(4), /^✓/, "LWA does not depend on AWS, so it still runs");
+    assert.match(run.step(5), /not run \(it needs step 3 to pass\)/);
+  });
+
+  it("fails a wrong secret access key at once, pointing at copy errors and the encrypted form", async () => {
+    const run = await verify(blockOf({ aws_secret_access_key: "wJal/rXUtn+FEMI/K7MDENG=bPxRfiCYWRONGKEY0" }));
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(2), /^✗ .*is not its secret \(SignatureDoesNotMatch\)/);
+    assert.match(run.output, /gpg --decrypt/);
+    assert.deepStrictEqual(run.waits, [], "a wrong secret is not a propagation delay");
+    assert.ok(!run.output.includes("WRONGKEY0"), "the wrong secret is not shown either");
+  });
+
+  it("fails a root-account key", async () => {
+    fake.behaviour.callerArn = "arn:aws:iam::123456789012:root";
+    const run = await verify(blockOf());
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(2), /^✗ .*root user's key .*Roles may not be assumed by root accounts/);
+    assert.strictEqual(fake.requests("sts", "AssumeRole").length, 0);
+  });
+
+  it("names the mix-up when role_arn holds the user's ARN", async () => {
+    const run = await verify(blockOf({ role_arn: USER_ARN }));
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(2), /^✓/);
+    assert.match(run.step(3), /^✗ .*the user ARN was given where the role ARN belongs/);
+    assert.strictEqual(fake.requests("sts", "AssumeRole").length, 0);
+  });
+
+  it("gives up on AssumeRole AccessDenied after about a minute, saying it waited and why", async () => {
+    fake.behaviour.assumeRoleAlways = "AccessDenied";
+    const run = await verify(blockOf());
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(3), /^✗ .*not allowed to assume .*\(AccessDenied, still after waiting 60 s for IAM propagation\)/);
+    assert.match(run.output, /… AssumeRole answered AccessDenied: IAM can take up to a minute/);
+    assert.deepStrictEqual(run.waits, backoffSchedule(DEFAULT_RETRY));
+    assert.strictEqual(fake.requests("sts", "AssumeRole").length, run.waits.length + 1);
+    assert.match(run.output, /trust policy/);
+  });
+
+  it("waits out IAM propagation (InvalidClientTokenId twice) and then passes", async () => {
+    fake.behaviour.failNext.GetCallerIdentity = ["InvalidClientTokenId"];
+    fake.behaviour.failNext.AssumeRole = ["InvalidClientTokenId", "InvalidClientTokenId"];
+    const run = await verify(blockOf());
+    assert.strictEqual(run.code, 0, run.output);
+    assert.deepStrictEqual(run.waits, [1000, 1000, 2000]);
+    assert.strictEqual((run.output.match(/answered InvalidClientTokenId: IAM can take up to a minute.*waiting/g) ?? []).length, 3);
+    assert.match(run.step(3), /^✓/);
+  });
+
+  it("maps LWA invalid_client to the 180-day secret rotation", async () => {
+    fake.behaviour.lwaError = "invalid_client";
+    const run = await verify(blockOf());
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(4), /^✗ .*rejected client_id and client_secret \(HTTP 401 invalid_client\)/);
+    assert.match(run.output, /Fix: .*Rotate secret .*180 days.*pulumi config set --secret lwaClientSecret, pulumi up/);
+    assert.match(run.step(5), /not run \(it needs step 4 to pass\)/);
+  });
+
+  it("says an expired LWA secret is expired when LWA says so", () => {
+    const outcome = judgeLwaAnswer({ kind: "error", httpStatus: 401, error: "invalid_client", expired: true }, readSettings({}));
+    assert.ok(outcome.status === "failed" && /has expired/.test(outcome.cause) && /Rotate secret/.test(outcome.fix));
+  });
+
+  it("maps LWA invalid_grant to re-authorizing the app", async () => {
+    fake.behaviour.lwaError = "invalid_grant";
+    const run = await verify(blockOf());
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(4), /^✗ .*rejected the refresh token \(HTTP 400 invalid_grant\): it was revoked/);
+    assert.match(run.output, /Fix: re-authorize the app/);
+  });
+
+  it("maps SP-API 403 to authorization, registered ARN and execute-api causes", async () => {
+    fake.behaviour.spApiStatus = 403;
+    const run = await verify(blockOf());
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(5), /^✗ .*denied the call \(HTTP 403 Unauthorized\)/);
+    assert.match(run.output, /not authorized for this region \(na/);
+    assert.match(run.output, /IAM ARN registered\s+with the app in Seller Central is not role_arn/);
+    assert.match(run.output, /execute-api:Invoke/);
+    assert.match(run.output, /request id: a1b2c3d4-fake-request/);
+  });
+
+  it("maps SP-API 401 to an expired token or the wrong region", async () => {
+    fake.behaviour.spApiStatus = 401;
+    const run = await verify(blockOf());
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(5), /^✗ .*did not accept the access token \(HTTP 401 Unauthorized\): it expired, or .*another region/);
+  });
+
+  it("fails an unparseable block without quoting it, and runs nothing else", async () => {
+    const run = await verify(`credentials: {\n  aws_secret_access_key: "${SECRETS.keySecret}" }}\n`);
+    assert.strictEqual(run.code, 1);
+    assert.match(run.step(1), /^✗ .*not valid HJSON: .*at line 2,\d+/);
+    for (const n of [2, 3, 4, 5]) assert.match(run.step(n), /^- .*not run \(step 1 failed\)/);
+    assert.strictEqual(fake.seen.length, 0);
+  });
+
+  it("names a missing field and an unknown region", async () => {
+    const missing = await verify(blockOf().replace(/^\s*refresh_token:.*$/m, ""));
+    assert.strictEqual(missing.code, 1);
+    assert.match(missing.step(1), /^✗ .*refresh_token is missing/);
+    const region = await verify(blockOf({ region: "eu-central-1" }));
+    assert.strictEqual(region.code, 1);
+    assert.match(region.step(1), /region "eu-central-1" is not an SP-API signing region; allowed: us-east-1 \(na\), eu-west-1 \(eu\), us-west-2 \(fe\)/);
+  });
+
+  it("skips the LWA steps for placeholders; the exit code follows the steps that ran", async () => {
+    const placeholders = { client_id: PLACEHOLDERS.client_id, client_secret: PLACEHOLDERS.client_secret, refresh_token: PLACEHOLDERS.refresh_token };
+    const run = await verify(blockOf(placeholders));
+    assert.strictEqual(run.code, 0, run.output);
+    assert.match(run.output, /Placeholders still in place: client_id, client_secret, refresh_token; the LWA steps \(4, 5\) are skipped/);
+    assert.match(run.step(3), /^✓/);
+    assert.match(run.step(4), /^- .*skipped \(placeholder in client_id, client_secret, refresh_token\)/);
+    assert.match(run.step(5), /^- .*skipped/);
+    assert.strictEqual(fake.requests("lwa").length, 0);
+
+    const failing = await verify(blockOf({ ...placeholders, aws_access_key_id: "AKIAZ2Q7UNKNOWNKEY77" }), { env: { SP_API_VERIFY_RETRY_BUDGET_MS: "0" } });
+    assert.strictEqual(failing.code, 1);
+    assert.match(failing.step(4), /skipped/);
+  });
+
+  it("skips the AWS steps while the secret access key is still encrypted", async () => {
+    const run = await verify(blockOf({ aws_secret_access_key: ENCRYPTED_SECRET_PLACEHOLDER }));
+    assert.strictEqual(run.code, 0, run.output);
+    assert.match(run.step(2), /^- .*skipped \(placeholder in aws_secret_access_key\)/);
+    assert.match(run.step(3), /skipped/);
+    assert.match(run.step(4), /^✓/);
+    assert.match(run.step(5), /skipped/);
+    assert.strictEqual(fake.requests("sts").length, 0);
+  });
+
+  it("rejects a malformed setting with exit code 2", async () => {
+    let output = "";
+    const code = await runVerify({ input: blockOf(), env: { SP_API_VERIFY_RETRY_BUDGET_MS: "a minute" }, out: { write: (t: string) => (output += t) } });
+    assert.strictEqual(code, 2);
+    assert.match(output, /SP_API_VERIFY_RETRY_BUDGET_MS must be a whole number of milliseconds/);
+  });
+
+  describe("the CLI process", function () {
+    function cli(args: string[], env: NodeJS.ProcessEnv, stdin = ""): Promise<{ code: number | null; output: string }> {
+      return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ["-r", "ts-node/register", "verify/cli.ts", ...args], { cwd: REPO, env });
+        let output = "";
+        child.stdout.on("data", (d) => (output += d));
+        child.stderr.on("data", (d) => (output += d));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code, output }));
+        child.stdin.end(stdin);
+      });
+    }
+
+    it("reads standard input, exits 0, and ignores the caller's own AWS credentials, region, profile and endpoints", async () => {
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), "verify-home-"));
+      try {
+        fs.mkdirSync(path.join(home, ".aws"));
+        const config = path.join(home, ".aws", "config");
+        fs.writeFileSync(config, "[profile ambient]\nregion = eu-west-1\nendpoint_url = http://127.0.0.1:9\n[default]\nregion = eu-west-1\n");
+        const ambient = {
+          PATH: process.env.PATH,
+          HOME: home,
+          AWS_ACCESS_KEY_ID: "AKIAZ2Q7AMBIENTKEY00",
+          AWS_SECRET_ACCESS_KEY: "ambient/secret+key=0000000000000000000000",
+          AWS_SESSION_TOKEN: "ambient-session-token",
+          AWS_REGION: "eu-west-1",
+          AWS_DEFAULT_REGION: "eu-west-1",
+          AWS_PROFILE: "ambient",
+          AWS_CONFIG_FILE: config,
+          AWS_ENDPOINT_URL: "http://127.0.0.1:9",
+          AWS_USE_FIPS_ENDPOINT: "true",
+          AWS_STS_REGIONAL_ENDPOINTS: "legacy",
+        };
+        const { code, output } = await cli([], { ...ambient, ...fake.env() }, blockOf());
+        assert.strictEqual(code, 0, output);
+        assert.match(output, /Verifying the credentials block from standard input/);
+        assert.match(output, /OK: 5 passed\./);
+        assert.ok(fake.requests("sts").every((r) => r.keyId === SECRETS.keyId && r.region === REGION));
+        assertNoSecrets(output);
+      } finally {
+        fs.rmSync(home, { recursive: true, force: true });
+      }
+    });
+
+    it("reads a file, waits with the retry settings from the environment, and exits 1 on a failed step", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-file-"));
+      try {
+        const file = path.join(dir, "credentials.hjson");
+        fs.writeFileSync(file, blockOf(), { mode: 0o600 });
+        fake.behaviour.failNext.AssumeRole = ["AccessDenied", "InvalidClientTokenId"];
+        fake.behaviour.lwaError = "invalid_grant";
+        const env = { PATH: process.env.PATH, ...fake.env({ SP_API_VERIFY_RETRY_BASE_MS: "20", SP_API_VERIFY_RETRY_BUDGET_MS: "2000" }) };
+        const { code, output } = await cli([file], env);
+        assert.strictEqual(code, 1, output);
+        assert.match(output, /waiting 20 ms \(retry 1\)/);
+        assert.match(output, /waiting 40 ms \(retry 2\)/);
+        assert.match(output, /✓ 3\. /);
+        assert.match(output, /✗ 4\. .*invalid_grant/);
+        assert.match(output, /FAILED: 3 passed, 1 failed \(step 4\), 1 not run\./);
+        assertNoSecrets(output);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
+
+describe("verify helpers", () => {
+  it("sends STS calls to the block region's regional endpoint whatever the AWS_* variables say", async () => {
+    const ambient = { AWS_ENDPOINT_URL: "http://127.0.0.1:9", AWS_REGION: "eu-west-1", AWS_STS_REGIONAL_ENDPOINTS: "legacy", AWS_USE_FIPS_ENDPOINT: "true" };
+    const saved = Object.fromEntries(Object.keys(ambient).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, ambient);
+    try {
+      const parsed = parseCredentialsBlock(blockOf());
+      assert.ok(parsed.ok);
+      const client = createStsClient(parsed.block, readSettings({}));
+      let sentTo: string | undefined;
+      // Stops the call once built, before anything leaves the machine: the request's destination is the point.
+      client.middlewareStack.add(
+        () => async (args) => {
+          const request = args.request as { protocol: string; hostname: string };
+          sentTo = `${request.protocol}//${request.hostname}`;
+          throw new Error("stop here");
+        },
+        { step: "finalizeRequest", priority: "high" },
+      );
+      await assert.rejects(client.send(new GetCallerIdentityCommand({})), /stop here/);
+      assert.strictEqual(sentTo, "https://sts.us-east-1.amazonaws.com");
+      assert.strictEqual(await client.config.region(), REGION);
+      client.destroy();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+    }
+  });
+
+  it("parses the command line", () => {
+    assert.deepStrictEqual(parseArgs([]), { kind: "run", file: undefined, expectUser: undefined });
+    assert.deepStrictEqual(parseArgs(["-"]), { kind: "run", file: undefined, expectUser: undefined });
+    assert.deepStrictEqual(parseArgs(["c.hjson", "--expect-user", "bob"]), { kind: "run", file: "c.hjson", expectUser: "bob" });
+    assert.deepStrictEqual(parseArgs(["--expect-user=bob"]), { kind: "run", file: undefined, expectUser: "bob" });
+    assert.strictEqual(parseArgs(["--expect-user"]).kind, "error");
+    assert.strictEqual(parseArgs(["--debug"]).kind, "error");
+    assert.strictEqual(parseArgs(["a", "b"]).kind, "error");
+    assert.strictEqual(parseArgs(["--help"]).kind, "help");
+  });
+
+  it("backs off 1, 2, 4, 8, 10, 10... seconds within a one-minute budget", () => {
+    const waits = backoffSchedule(DEFAULT_RETRY);
+    assert.deepStrictEqual(waits.slice(0, 6), [1000, 2000, 4000, 8000, 10_000, 10_000]);
+    assert.strictEqual(waits.reduce((a, b) => a + b, 0), 60_000);
+    assert.deepStrictEqual(backoffSchedule({ ...DEFAULT_RETRY, budgetMs: 0 }), []);
+  });
+
+  it("scrubs known secrets (also URL-encoded), token shapes, and masks key ids", () => {
+    const r = new Redactor();
+    r.addSecret("se/cr+et=value");
+    r.addKeyId("AKIAIOSFODNN7EXAMPLE");
+    const scrubbed = r.scrub("a se/cr+et=value b se%2Fcr%2Bet%3Dvalue c Atza|abc/def d AKIAIOSFODNN7EXAMPLE");
+    assert.strictEqual(scrubbed, "a [redacted] b [redacted] c [redacted] d AKIA…MPLE");
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Step 4: exchanging the refresh token for an access token at Login with Amazon (LWA), as the connector does
+ * before every SP-API call. Errors are mapped from LWA's OAuth error code; the response body is never
+ * printed, since LWA may echo a submitted value.
+ */
+import { CredentialsBlock } from "./block";
+import { StepOutcome } from "./report";
+import { Settings } from "./settings";
+
+export const LWA_TOKEN_PATH = "/auth/o2/token";
+export const LWA_ACCESS_TOKEN_PREFIX = "Atza|";
+
+/** What LWA answered, reduced to what the messages need. */
+export type LwaAnswer =
+  | { kind: "token"; accessToken: string; expiresInS?: number }
+  | { kind: "error"; httpStatus: number; error?: string; expired: boolean }
+  | { kind: "unreachable"; code: string };
+
+/** An OAuth error code is a short snake_case word; anything else is not shown. */
+const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/;
+
+export async function requestAccessToken(block: CredentialsBlock, settings: Settings): Promise<LwaAnswer> {
+  const body = new URLSearchParams({
+    grant_type: "refresh_token",
+    refresh_token: block.values.refresh_token,
+    client_id: block.values.client_id,
+    client_secret: block.values.client_secret,
+  });
+  let response: Response;
+  try {
+    response = await fetch(settings.lwaEndpoint + LWA_TOKEN_PATH, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded;charset=UTF-8", accept: "application/json" },
+      body,
+      signal: AbortSignal.timeout(settings.requestTimeoutMs),
+    });
+  } catch (error) {
+    return { kind: "unreachable", code: networkErrorCode(error) };
+  }
+  let json: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = await response.json();
+    if (typeof parsed === "object" && parsed !== null) json = parsed as Record<string, unknown>;
+  } catch {
+    // Not JSON (a proxy's HTML page, say): judged by the status alone.
+  }
+  if (response.ok && typeof json.access_token === "string") {
+    return { kind: "token", accessToken: json.access_token, expiresInS: typeof json.expires_in === "number" ? json.expires_in : undefined };
+  }
+  const error = typeof json.error === "string" && OAUTH_ERROR_CODE.test(json.error) ? json.error : undefined;
+  // Read, never printed: LWA tells an expired secret from a wrong one only in the description.
+  const expired = typeof json.error_description === "string" && /expired/i.test(json.error_description);
+  return { kind: "error", httpStatus: response.status, error, expired };
+}
+
+/** The error's code (ECONNREFUSED, TimeoutError, ...), never its message: undici's may quote the URL. */
+export function networkErrorCode(error: unknown): string {
+  const e = error as { name?: string; code?: string; cause?: { code?: string; name?: string } } | undefined;
+  const code = e?.cause?.code ?? e?.code ?? (e?.name === "Error" ? e?.cause?.name : e?.name) ?? "network error";
+  return /^[\w.-]{1,64}$/.test(code) ? code : "network error";
+}
+
+const SECRET_ROTATION =
+  "Seller Central > Apps and Services > Develop Apps > your app > LWA credentials > View > Rotate secret " +
+  "(client secrets expire 180 days after issue; the old one stays valid 7 days). Then store the new one: " +
+  "pulumi config set --secret lwaClientSecret, pulumi up, and paste the new credentials block.";
+
+const REAUTHORIZE =
+  "re-authorize the app: Seller Central > Apps and Services > Develop Apps > your app > Authorize app; store the new " +
+  "refresh token with pulumi config set --secret lwaRefreshToken, pulumi up, and paste the new credentials block.";
+
+/** Step 4's verdict. Pure. */
+export function judgeLwaAnswer(answer: LwaAnswer, settings: Settings): StepOutcome {
+  switch (answer.kind) {
+    case "token":
+      if (!answer.accessToken.startsWith(LWA_ACCESS_TOKEN_PREFIX)) {
+        return {
+          status: "failed",
+          cause: "LWA answered with something that is not an LWA access token (they start \"Atza|\").",
+          fix: `check SP_API_LWA_ENDPOINT (now ${settings.lwaEndpoint}); unset it to use Amazon's.`,
+        };
+      }
+      return { status: "passed", summary: `access token issued${answer.expiresInS ? `, valid ${answer.expiresInS} s` : ""}` };
+    case "unreachable":
+      return {
+        status: "failed",
+        cause: `could not reach LWA at ${settings.lwaEndpoint} (${answer.code}).`,
+        fix: "check the network connection and any proxy; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "error":
+      break;
+  }
+  const status = `HTTP ${answer.httpStatus}${answer.error ? ` ${answer.error}` : ""}`;
+  switch (answer.error) {
+    case "invalid_client":
+      return {
+        status: "failed",
+        cause: answer.expired
+          ? `LWA says the client secret has expired (${status}).`
+          : `LWA rejected client_id and client_secret (${status}): the secret is wrong or has expired, or the client id is not the app's.`,
+        fix: answer.expired ? `rotate the secret: ${SECRET_ROTATION}` : `check client_id and client_secret against the app; if the secret expired, rotate it: ${SECRET_ROTATION}`,
+      };
+    case "invalid_grant":
+      return {
+        status: "failed",
+        cause: `LWA rejected the refresh token (${status}): it was revoked (the seller de-authorized the app) or was issued for another app (client id).`,
+        fix: REAUTHORIZE,
+      };
+    case "unauthorized_client":
+      return {
+        status: "failed",
+        cause: `LWA says this app may not use a refresh token (${status}).`,
+        fix: "check client_id is the SP-API app's client id (Seller Central > Develop Apps > your app > LWA credentials).",
+      };
+    default:
+      return {
+        status: "failed",
+        cause: `LWA refused the token request (${status}).`,
+        fix:
+          answer.httpStatus >= 500
+            ? "LWA had a fault on its side: run verify again in a few minutes."
+            : "check client_id, client_secret and refresh_token belong to the same app; re-authorize if in doubt.",
+      };
+  }
+}
+
+export async function exchangeRefreshToken(block: CredentialsBlock, settings: Settings): Promise<{ outcome: StepOutcome; accessToken?: string }> {
+  const answer = await requestAccessToken(block, settings);
+  const outcome = judgeLwaAnswer(answer, settings);
+  return { outcome, accessToken: outcome.status === "passed" && answer.kind === "token" ? answer.accessToken : undefined };
+}
