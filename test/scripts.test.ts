@@ -1,0 +1,75 @@
+/**
+ * The shell one-liners, run for real against a stand-in `pulumi` on PATH (no Pulumi CLI here):
+ * what they call, in what order, and what they leave on disk.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** A fake pulumi that logs its arguments and answers like the real one for the calls the scripts make. */
+function fakePulumi(dir: string, loggedIn: boolean): string {
+  const log = path.join(dir, "calls.log");
+  fs.writeFileSync(
+    path.join(dir, "pulumi"),
+    `#!/usr/bin/env bash
+echo "$*" >> ${JSON.stringify(log)}
+case "$1" in
+  whoami) ${loggedIn ? "echo alice; exit 0" : "echo 'not logged in' >&2; exit 1"} ;;
+  stack) if [ "$2" = output ]; then printf 'credentials: {\\n  region: "us-east-1"\\n}\\n'; fi ;;
+esac
+exit 0
+`,
+    { mode: 0o755 },
+  );
+  return log;
+}
+
+function run(script: string, args: string[], dir: string, env: Record<string, string> = {}) {
+  return spawnSync("bash", [path.join(ROOT, "scripts", script), ...args], {
+    encoding: "utf8",
+    env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, PULUMI_BACKEND_URL: "", ...env },
+  });
+}
+
+describe("npm run up / npm run credentials", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sp-api-iam-scripts-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("up: logs in to the local backend when no backend is chosen, selects or creates the stack, runs up", () => {
+    const log = fakePulumi(dir, false);
+    const result = run("up.sh", ["acme-eu", "--yes"], dir);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), [
+      "whoami",
+      "login --local",
+      "stack select --create acme-eu",
+      "up --yes",
+    ]);
+  });
+
+  it("up: keeps the backend the user is already logged in to", () => {
+    const log = fakePulumi(dir, true);
+    const result = run("up.sh", [], dir);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["whoami", "stack select --create dev", "up"]);
+  });
+
+  it("credentials: writes the secret output to a file only its owner can read", () => {
+    const log = fakePulumi(dir, true);
+    const out = path.join(dir, "creds.hjson");
+    fs.writeFileSync(out, "old", { mode: 0o644 }); // an existing, too-open file is replaced, not reused
+    const result = run("credentials.sh", [out], dir);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(fs.readFileSync(log, "utf8").trim(), "stack output --show-secrets credentials");
+    assert.equal(fs.readFileSync(out, "utf8"), 'credentials: {\n  region: "us-east-1"\n}\n');
+    assert.equal(fs.statSync(out).mode & 0o777, 0o600);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith("creds.hjson.")), [], "no temporary file left");
+  });
+});
