@@ -7,6 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import type { Output } from "@pulumi/pulumi";
 import { DeclaredResource, OfflineCloud, resolveOutput, useOfflineRuntime } from "../src/offline";
 
 const PROJECT_PREFIX = "sp-api-iam:";
@@ -59,14 +60,10 @@ function describe(resource: DeclaredResource): string {
   return lines.join("\n");
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const configIndex = args.indexOf("--config");
-  const file = configIndex >= 0 ? args[configIndex + 1] : "Pulumi.dev.yaml";
-  if (!file || !fs.existsSync(file)) {
-    console.error(`plan: no stack file ${file ?? ""}; usage: npm run plan [-- --config Pulumi.<stack>.yaml]`);
-    process.exit(2);
-  }
+export class PlanError extends Error {}
+
+/** The whole plan for one stack file, as text. Throws PlanError for a config the program refuses. */
+export async function renderPlan(file: string): Promise<string> {
   const stack = path.basename(file).replace(/^Pulumi\.|\.ya?ml$/g, "");
   const { values, encrypted } = readStackFile(file);
 
@@ -77,11 +74,10 @@ async function main(): Promise<void> {
   try {
     outputs = await runProgram();
   } catch (err) {
-    console.error((err as Error).message);
-    process.exit(1);
+    throw new PlanError((err as Error).message);
   }
   const credentials = await resolveOutput(outputs.credentials);
-  const scalar = async (o: { apply: Function } | undefined) => (o ? (await resolveOutput(o as any)).value : undefined);
+  const scalar = async <T>(o: Output<T>) => (await resolveOutput(o)).value;
 
   const out: string[] = [];
   out.push(`sp-api-iam plan for stack "${stack}" (${file}), offline: no AWS account, no Pulumi CLI.`);
@@ -108,10 +104,35 @@ async function main(): Promise<void> {
   out.push(`  credentials: [secret]${credentials.secret ? "" : " (NOT SECRET: a defect, please report)"}`);
   out.push("", "The credentials block (pulumi stack output --show-secrets credentials, or npm run credentials):", "");
   out.push(credentials.value);
-  process.stdout.write(out.join("\n") + "\n");
+  return out.join("\n") + "\n";
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const configIndex = args.indexOf("--config");
+  const file = configIndex >= 0 ? args[configIndex + 1] : "Pulumi.dev.yaml";
+  if (!file || !fs.existsSync(file)) {
+    process.stderr.write(`plan: no stack file ${file ?? ""}; usage: npm run plan [-- --config Pulumi.<stack>.yaml]\n`);
+    return 2;
+  }
+  try {
+    process.stdout.write(await renderPlan(file));
+    return 0;
+  } catch (err) {
+    if (!(err instanceof PlanError)) throw err;
+    process.stderr.write(err.message + "\n");
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      console.error(err);
+      process.exitCode = 3;
+    },
+  );
+}
