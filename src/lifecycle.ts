@@ -71,6 +71,14 @@ export function planAccessKeys(input: KeyPlanInput): KeyPlan {
     );
   }
 
+  if (last !== undefined && generation === last + 1 && previousKey !== "active") {
+    throw new RotationError(
+      `sp-api-iam:previousAccessKey is "${previousKey}" while accessKeyGeneration moves from ${last} to ${generation}; ` +
+        "that would deactivate or delete the key jobs use now, before they have the new one. Allowed during a rotation: active. " +
+        `Fix: pulumi config set previousAccessKey active (then, once every job has the new key, set it to inactive or removed)`,
+    );
+  }
+
   const wanted: Omit<SlotPlan, "pgpKey">[] = [{ slot: slotOf(generation), generation, role: "current", status: "Active" }];
   if (generation >= 2 && previousKey !== "removed") {
     wanted.push({

@@ -58,6 +58,15 @@ describe("key slots: the pure rules", () => {
     assert.throws(() => planAccessKeys({ generation: 2, previousKey: "active", deployed: deployedAt(3) }), RotationError);
   });
 
+  it("refuses a rotation that would deactivate or delete the key jobs use now", () => {
+    for (const previousKey of ["inactive", "removed"] as const) {
+      assert.throws(
+        () => planAccessKeys({ generation: 4, previousKey, deployed: deployedAt(3) }),
+        (err: Error) => err instanceof RotationError && /pulumi config set previousAccessKey active/.test(err.message),
+      );
+    }
+  });
+
   it("allows staying and bumping by one", () => {
     assert.doesNotThrow(() => planAccessKeys({ generation: 3, previousKey: "active", deployed: deployedAt(3) }));
     assert.doesNotThrow(() => planAccessKeys({ generation: 4, previousKey: "active", deployed: deployedAt(3) }));
@@ -103,6 +112,7 @@ describe("rotation through the real program, generations 1 to 4", () => {
       [2, "inactive"],
       [3, "active"],
       [3, "removed"],
+      [4, "active"],
       [4, "inactive"],
     ];
     let last: unknown;
