@@ -69,7 +69,7 @@ describe("npm run plan", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"));
     const file = path.join(dir, "Pulumi.bad.yaml");
     fs.writeFileSync(file, "config:\n  sp-api-iam:spApiRegion: jp\n");
-    const result = spawnSync(process.execPath, ["-r", "sucrase/register/ts", "scripts/plan.ts", "--config", file], { cwd: ROOT, encoding: "utf8" });
+    const result = spawnSync(process.execPath, ["-r", "./scripts/register.js", "scripts/plan.ts", "--config", file], { cwd: ROOT, encoding: "utf8" });
     fs.rmSync(dir, { recursive: true });
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /sp-api-iam:spApiRegion: .*given "jp".*Allowed: one of na, eu, fe/);

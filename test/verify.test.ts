@@ -272,7 +272,7 @@ describe("npm run verify", function () {
   describe("the CLI process", function () {
     function cli(args: string[], env: NodeJS.ProcessEnv, stdin = ""): Promise<{ code: number | null; output: string }> {
       return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["-r", "ts-node/register", "verify/cli.ts", ...args], { cwd: REPO, env });
+        const child = spawn(process.execPath, ["-r", "./scripts/register.js", "verify/cli.ts", ...args], { cwd: REPO, env });
         let output = "";
         child.stdout.on("data", (d) => (output += d));
         child.stderr.on("data", (d) => (output += d));
