@@ -31,6 +31,11 @@ interface KeySpec {
   fix: string;
   /** Held as a Pulumi secret; its value is never shown. */
   secret?: boolean;
+  /**
+   * Has no default: unset means "not used". Pulumi.yaml declares it with `default: ""`, because the CLI
+   * refuses to run a stack that lacks a declared key without a default; so "" also means unset.
+   */
+  optional?: boolean;
 }
 
 /** Every key this program reads. README's config table and Pulumi.yaml follow this list (a test checks both). */
@@ -46,6 +51,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   permissionsBoundary: {
     allowed: "an IAM policy ARN, arn:aws:iam::<account-id or aws>:policy/<name>",
     fix: "pulumi config set permissionsBoundary arn:aws:iam::123456789012:policy/Boundary",
+    optional: true,
   },
   tags: {
     allowed: "a map of tag keys (1-128 chars, not starting with aws:) to values (0-256 chars), at most 50",
@@ -54,20 +60,24 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   lwaClientId: {
     allowed: "amzn1.application-oa2-client. followed by 32 lowercase hex digits (Seller Central > Develop Apps > LWA credentials)",
     fix: "pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>",
+    optional: true,
   },
   lwaClientSecret: {
     allowed: "the LWA client secret, amzn1.oa2-cs.v1. followed by hex (older bare-hex secrets are accepted with a warning), set as a secret",
     fix: "pulumi config set --secret lwaClientSecret",
     secret: true,
+    optional: true,
   },
   lwaRefreshToken: {
     allowed: 'a refresh token starting "Atzr|", set as a secret',
     fix: "pulumi config set --secret lwaRefreshToken",
     secret: true,
+    optional: true,
   },
   lwaClientSecretIssuedOn: {
     allowed: "a real calendar date YYYY-MM-DD, not in the future: the day the secret was created or last rotated",
     fix: "pulumi config set lwaClientSecretIssuedOn 2026-11-01",
+    optional: true,
   },
   lwaExpiryWarningDays: { allowed: "a whole number of days from 0 to 180", fix: "pulumi config set lwaExpiryWarningDays 30" },
   accessKeyGeneration: { allowed: "a whole number from 1 up; bump it by one to rotate the key", fix: "pulumi config set accessKeyGeneration 2" },
@@ -79,6 +89,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   pgpKey: {
     allowed: "a base64 PGP public key (gpg --export <id> | base64 -w0) or keybase:<user>",
     fix: "pulumi config set pgpKey \"$(gpg --export you@example.com | base64 -w0)\"",
+    optional: true,
   },
 };
 
@@ -191,7 +202,7 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
 
   for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
     const value = raw.values[key];
-    if (value === undefined) continue;
+    if (value === undefined || (spec.optional && value === "")) continue;
     if (spec.secret && !raw.secretKeys.has(key)) {
       problems.push(
         `${PROJECT}:${key}: stored in plain text; a secret must be encrypted. ` +

@@ -29,7 +29,7 @@ const OUTPUTS = [
 describe("project files", () => {
   const project = yaml.load(read("Pulumi.yaml")) as { name: string; config: Record<string, any> };
 
-  it("Pulumi.yaml names the project sp-api-iam and declares every key with a type and a description", () => {
+  it("Pulumi.yaml names the project sp-api-iam and declares every key with a type, a default and a description", () => {
     assert.equal(project.name, "sp-api-iam");
     // tags is a map, which Pulumi's project schema cannot type: Pulumi.yaml explains it in a comment instead.
     const declarable = Object.keys(CONFIG_KEYS).filter((k) => k !== "tags");
@@ -37,16 +37,22 @@ describe("project files", () => {
     for (const [key, decl] of Object.entries(project.config)) {
       assert.ok(["string", "integer", "boolean", "array"].includes(decl.type), `${key}: type`);
       assert.ok(typeof decl.description === "string" && decl.description.length > 20, `${key}: description`);
-      assert.equal(decl.secret === true, CONFIG_KEYS[key]!.secret === true, `${key}: secret flag`);
+      // The CLI refuses to run a stack lacking a declared key that has no default, so every key has one;
+      // and it would refuse a secret key's empty default, so no key is flagged secret there.
+      assert.notEqual(decl.default, undefined, `${key}: default`);
+      assert.equal(decl.secret, undefined, `${key}: secret flag`);
+      if (CONFIG_KEYS[key]!.optional) assert.equal(decl.default, "", `${key}: an optional key defaults to "" (unset)`);
     }
     assert.match(read("Pulumi.yaml"), /# tags: a map/);
   });
 
-  it("Pulumi.yaml defaults are the program's defaults", () => {
-    const { config } = validateConfig({ values: {}, secretKeys: new Set() });
-    for (const [key, decl] of Object.entries(project.config)) {
-      if (decl.default !== undefined) assert.deepEqual((config as Record<string, unknown>)[key], decl.default, key);
-    }
+  it("Pulumi.yaml defaults, as the CLI hands them to the program, are the program's defaults", () => {
+    // The CLI passes each default as a string; arrays as JSON. Secret keys' "" arrives not secret.
+    const values = Object.fromEntries(
+      Object.entries(project.config).map(([k, d]) => [k, typeof d.default === "string" ? d.default : JSON.stringify(d.default)]),
+    );
+    const withDefaults = validateConfig({ values, secretKeys: new Set() }).config;
+    assert.deepEqual(withDefaults, validateConfig({ values: {}, secretKeys: new Set() }).config);
   });
 
   for (const file of ["Pulumi.dev.yaml", "examples/Pulumi.acme-eu.yaml", "examples/Pulumi.acme-fe.yaml"]) {
