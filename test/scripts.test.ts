@@ -11,13 +11,14 @@ import * as path from "node:path";
 const ROOT = path.resolve(__dirname, "..");
 
 /** A fake pulumi that logs its arguments and answers like the real one for the calls the scripts make. */
-function fakePulumi(dir: string, loggedIn: boolean): string {
+function fakePulumi(dir: string, loggedIn: boolean, version = "v3.265.0"): string {
   const log = path.join(dir, "calls.log");
   fs.writeFileSync(
     path.join(dir, "pulumi"),
     `#!/usr/bin/env bash
 echo "$*" >> ${JSON.stringify(log)}
 case "$1" in
+  version) echo ${version} ;;
   whoami) ${loggedIn ? "echo alice; exit 0" : "echo 'not logged in' >&2; exit 1"} ;;
   stack) if [ "$2" = output ]; then printf 'credentials: {\\n  region: "us-east-1"\\n}\\n'; fi ;;
 esac
@@ -47,6 +48,7 @@ describe("npm run up / npm run credentials", () => {
     const result = run("up.sh", ["acme-eu", "--yes"], dir);
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), [
+      "version",
       "whoami",
       "login --local",
       "stack select --create acme-eu",
@@ -58,7 +60,15 @@ describe("npm run up / npm run credentials", () => {
     const log = fakePulumi(dir, true);
     const result = run("up.sh", [], dir);
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["whoami", "stack select --create dev", "up"]);
+    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["version", "whoami", "stack select --create dev", "up"]);
+  });
+
+  it("up: refuses a CLI older than 3.208, which would ignore the key slots' replacement trigger", () => {
+    const log = fakePulumi(dir, true, "v3.207.1");
+    const result = run("up.sh", [], dir);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /3\.207\.1; this kit needs 3\.208\.0 or later/);
+    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["version"], "nothing ran after the check");
   });
 
   it("credentials: writes the secret output to a file only its owner can read", () => {
