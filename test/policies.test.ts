@@ -236,6 +236,18 @@ function userAssumes(
   };
 }
 
+/** Another principal, holding sts:AssumeRole on every role, tries R under the given trust policy. */
+function anyRoleHolderAssumes(principal: string, trust: IamPolicy): SimulatedRequest {
+  return {
+    principal,
+    action: "sts:AssumeRole",
+    resource: ROLE,
+    resourceAccount: ACCOUNT,
+    identityPolicies: { "assume-any-role": ASSUME_ANY_ROLE },
+    resourcePolicy: trust,
+  };
+}
+
 /** A request by the role session, whose identity policy is the kit's invoke policy for `regions`. */
 function sessionRequest(regions: SpApiRegion[], action: string, resource: string, resourceAccount: string, extra: Partial<SimulatedRequest> = {}): SimulatedRequest {
   return {
@@ -281,14 +293,7 @@ describe("policy documents: meaning, through the IAM evaluator", () => {
       },
       {
         title: "another user of the account, holding sts:AssumeRole on *, is refused by the trust policy",
-        request: {
-          principal: OTHER_USER,
-          action: "sts:AssumeRole",
-          resource: ROLE,
-          resourceAccount: ACCOUNT,
-          identityPolicies: { "assume-any-role": ASSUME_ANY_ROLE },
-          resourcePolicy: trust,
-        },
+        request: anyRoleHolderAssumes(OTHER_USER, trust),
         expect: "ImplicitlyDenied",
         deniedBy: ["resource"],
         identityWouldAllow: true,
@@ -296,27 +301,13 @@ describe("policy documents: meaning, through the IAM evaluator", () => {
       {
         // The contrast that makes the previous case meaningful: had the kit used the console default, the test above fails.
         title: "contrast: with the console-default trust (account root) that same other user WOULD get in",
-        request: {
-          principal: OTHER_USER,
-          action: "sts:AssumeRole",
-          resource: ROLE,
-          resourceAccount: ACCOUNT,
-          identityPolicies: { "assume-any-role": ASSUME_ANY_ROLE },
-          resourcePolicy: ACCOUNT_ROOT_TRUST,
-        },
+        request: anyRoleHolderAssumes(OTHER_USER, ACCOUNT_ROOT_TRUST),
         expect: "Allowed",
         grantedBy: ["identity:assume-any-role"],
       },
       {
         title: "a principal of another account, holding sts:AssumeRole on *, is refused by the trust policy",
-        request: {
-          principal: FOREIGN_USER,
-          action: "sts:AssumeRole",
-          resource: ROLE,
-          resourceAccount: ACCOUNT,
-          identityPolicies: { "assume-any-role": ASSUME_ANY_ROLE },
-          resourcePolicy: trust,
-        },
+        request: anyRoleHolderAssumes(FOREIGN_USER, trust),
         expect: "ImplicitlyDenied",
         deniedBy: ["resource"],
         identityWouldAllow: true,
