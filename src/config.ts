@@ -106,6 +106,8 @@ function calendarDate(value: string): Date | undefined {
 
 function schema(today: Date) {
   const todayIso = today.toISOString().slice(0, 10);
+  // Seller Central shows the issue date in the seller's own time zone, up to 14 hours ahead of UTC.
+  const latestIssueDay = new Date(today.getTime() + 14 * 60 * 60 * 1000).toISOString().slice(0, 10);
   return z.object({
     spApiRegion: spApiRegion.default("na"),
     spApiRegions: z.array(spApiRegion).default([]),
@@ -136,7 +138,7 @@ function schema(today: Date) {
     lwaClientSecretIssuedOn: z
       .string()
       .refine((s) => calendarDate(s) !== undefined, "not a real calendar date")
-      .refine((s) => !(calendarDate(s) && s > todayIso), `in the future (today is ${todayIso})`)
+      .refine((s) => !(calendarDate(s) && s > latestIssueDay), `in the future (today is ${todayIso} UTC)`)
       .optional(),
     lwaExpiryWarningDays: z.number().int().min(0).max(180).default(30),
     accessKeyGeneration: z.number().int().min(1).max(1_000_000).default(1),

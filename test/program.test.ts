@@ -253,3 +253,17 @@ describe("program under mocks: bad input stops it before anything is declared", 
     for (const key of ["spApiRegion", "roleName", "path"]) assert.match(run.error!.message, new RegExp(`sp-api-iam:${key}:`));
   });
 });
+
+describe("config: the LWA secret's issue date and time zones", () => {
+  it("accepts the seller's local today even where it is already tomorrow in UTC terms (up to UTC+14)", async () => {
+    const { validateConfig } = await import("../src/config");
+    const lateEvening = new Date("2026-11-26T20:00:00Z"); // 2026-11-27 10:00 in UTC+14
+    assert.doesNotThrow(() => validateConfig({ values: { lwaClientSecretIssuedOn: "2026-11-27" }, secretKeys: new Set() }, lateEvening));
+    assert.throws(
+      () => validateConfig({ values: { lwaClientSecretIssuedOn: "2026-11-28" }, secretKeys: new Set() }, lateEvening),
+      /in the future \(today is 2026-11-26 UTC\)/,
+    );
+    const morning = new Date("2026-11-26T05:00:00Z"); // 2026-11-26 19:00 in UTC+14: the 27th is still ahead everywhere
+    assert.throws(() => validateConfig({ values: { lwaClientSecretIssuedOn: "2026-11-27" }, secretKeys: new Set() }, morning), /future/);
+  });
+});
