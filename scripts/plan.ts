@@ -8,9 +8,10 @@ import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import type { Output } from "@pulumi/pulumi";
+import { PROJECT } from "../src/config";
 import { DeclaredResource, OfflineCloud, resolveOutput, useOfflineRuntime } from "../src/offline";
 
-const PROJECT_PREFIX = "sp-api-iam:";
+const PROJECT_PREFIX = `${PROJECT}:`;
 
 interface StackFile {
   values: Record<string, string>;

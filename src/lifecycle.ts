@@ -7,7 +7,7 @@
  * used since the last rotation, while the slot holding g-1 (the key jobs use now) is left alone. Each slot is
  * replaced delete-before-create, so a rotation goes 2 keys -> 1 -> 2 and never reaches 3.
  */
-import type { PreviousKeyState } from "./config";
+import { PROJECT, type PreviousKeyState } from "./config";
 
 export type SlotName = "a" | "b";
 export type KeyStatus = "Active" | "Inactive";
@@ -66,14 +66,14 @@ export function planAccessKeys(input: KeyPlanInput): KeyPlan {
         ? "going back would replace the slot that holds the key jobs use now"
         : "a jump of more than one would replace the slot that holds the key jobs use now, deleting it";
     throw new RotationError(
-      `sp-api-iam:accessKeyGeneration: the deployed generation is ${last} and config says ${generation}; ${why}. ` +
+      `${PROJECT}:accessKeyGeneration: the deployed generation is ${last} and config says ${generation}; ${why}. ` +
         `Allowed: ${last} (no rotation) or ${last + 1} (rotate). Fix: pulumi config set accessKeyGeneration ${last + 1}`,
     );
   }
 
   if (last !== undefined && generation === last + 1 && previousKey !== "active") {
     throw new RotationError(
-      `sp-api-iam:previousAccessKey is "${previousKey}" while accessKeyGeneration moves from ${last} to ${generation}; ` +
+      `${PROJECT}:previousAccessKey is "${previousKey}" while accessKeyGeneration moves from ${last} to ${generation}; ` +
         "that would deactivate or delete the key jobs use now, before they have the new one. Allowed during a rotation: active. " +
         `Fix: pulumi config set previousAccessKey active (then, once every job has the new key, set it to inactive or removed)`,
     );
@@ -96,7 +96,7 @@ export function planAccessKeys(input: KeyPlanInput): KeyPlan {
     const kept = record.pgpKey ?? undefined;
     if (kept !== pgpKey && plan.role === "current") {
       warnings.push(
-        "sp-api-iam:pgpKey changed; it applies to the next key, since changing it on a live key would replace that key. " +
+        `${PROJECT}:pgpKey changed; it applies to the next key, since changing it on a live key would replace that key. ` +
           `Rotate to apply it now: pulumi config set accessKeyGeneration ${generation + 1} && pulumi up`,
       );
     }

@@ -4,6 +4,7 @@
  * program. The values AWS would assign (ARNs, key ids, dates) are made up here, as the caller asks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { PROJECT } from "./config";
 
 export interface DeclaredResource {
   type: string;
@@ -81,13 +82,12 @@ export interface OfflineConfig {
 
 /** Installs the config and the mocks for one run of the program. Config must be set before the program reads it. */
 export async function useOfflineRuntime(cloud: OfflineCloud, config: OfflineConfig, stack = "dev"): Promise<void> {
-  const project = "sp-api-iam";
-  const full = (key: string) => `${project}:${key}`;
+  const full = (key: string) => `${PROJECT}:${key}`;
   pulumi.runtime.setAllConfig(
     Object.fromEntries(Object.entries(config.values).map(([k, v]) => [full(k), v])),
     (config.secretKeys ?? []).map(full),
   );
-  await pulumi.runtime.setMocks(cloud, project, stack, false, "organization");
+  await pulumi.runtime.setMocks(cloud, PROJECT, stack, false, "organization");
 }
 
 export interface Resolved<T> {
