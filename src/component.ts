@@ -69,10 +69,11 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
 
   constructor(name: string, args: SellingPartnerApiAccessArgs, opts?: pulumi.ComponentResourceOptions) {
     const generation = args.accessKeyGeneration ?? 1;
+    const previousKey = args.previousAccessKey ?? "active";
     // Planned first: a rotation the guard refuses (RotationError) stops the program before anything is declared.
     const keyPlan = planAccessKeys({
       generation,
-      previousKey: args.previousAccessKey ?? "active",
+      previousKey,
       pgpKey: args.pgpKey,
       deployed: args.deployedKeySlots,
     });
@@ -156,7 +157,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     this.accessKeyCreatedAt = currentKey.createDate;
     this.accessKeyRotateBy = currentKey.createDate.apply((created) => accessKeyRotateBy(created, maxAgeDays));
     currentKey.createDate.apply((created) => {
-      const warning = created ? accessKeyAgeWarning(created, maxAgeDays, generation, new Date()) : undefined;
+      const warning = created ? accessKeyAgeWarning(created, maxAgeDays, generation, previousKey, new Date()) : undefined;
       if (warning) pulumi.log.warn(warning, this);
     });
 

@@ -46,6 +46,15 @@ export interface KeyPlan {
 
 export class RotationError extends Error {}
 
+/**
+ * The one command line that starts a rotation from `generation`: a rotation keeps the previous key
+ * active, so it sets that first when the stack currently says otherwise.
+ */
+export function rotationCommand(generation: number, previousKey: PreviousKeyState): string {
+  const keepPrevious = previousKey === "active" ? "" : "pulumi config set previousAccessKey active && ";
+  return `${keepPrevious}pulumi config set accessKeyGeneration ${generation + 1} && pulumi up`;
+}
+
 export function slotOf(generation: number): SlotName {
   return generation % 2 === 1 ? "a" : "b";
 }
@@ -97,7 +106,7 @@ export function planAccessKeys(input: KeyPlanInput): KeyPlan {
     if (kept !== pgpKey && plan.role === "current") {
       warnings.push(
         `${PROJECT}:pgpKey changed; it applies to the next key, since changing it on a live key would replace that key. ` +
-          `Rotate to apply it now: pulumi config set accessKeyGeneration ${generation + 1} && pulumi up`,
+          `Rotate to apply it now: ${rotationCommand(generation, previousKey)}`,
       );
     }
     return { ...plan, pgpKey: kept };
@@ -126,6 +135,7 @@ export function accessKeyAgeWarning(
   createdAt: string,
   maxAgeDays: number,
   generation: number,
+  previousKey: PreviousKeyState,
   today: Date,
 ): string | undefined {
   const rotateBy = accessKeyRotateBy(createdAt, maxAgeDays);
@@ -133,7 +143,7 @@ export function accessKeyAgeWarning(
   if (todayIso <= rotateBy) return undefined;
   return (
     `The access key created on ${createdAt.slice(0, 10)} was due for rotation on ${rotateBy} ` +
-    `(maxAccessKeyAgeDays ${maxAgeDays}). Rotate it: pulumi config set accessKeyGeneration ${generation + 1} && pulumi up`
+    `(maxAccessKeyAgeDays ${maxAgeDays}). Rotate it: ${rotationCommand(generation, previousKey)}`
   );
 }
 

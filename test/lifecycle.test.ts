@@ -180,6 +180,11 @@ describe("rotation through the real program, generations 1 to 4", () => {
   });
 });
 
+/** What a stack at generation 3 recorded, with the previous key in the given state. */
+function deployedAt3(previousKey: "active" | "inactive" | "removed"): SlotRecord[] {
+  return planAccessKeys({ generation: 3, previousKey }).slots;
+}
+
 describe("key age", () => {
   it("the rotation date is creation + maxAccessKeyAgeDays", () => {
     assert.equal(accessKeyRotateBy("2026-01-01T10:00:00Z", 90), "2026-04-01");
@@ -188,11 +193,27 @@ describe("key age", () => {
 
   it("warns for a key past its date, naming the date and the command; not for a young key", () => {
     const today = new Date("2026-11-26T12:00:00Z");
-    const old = accessKeyAgeWarning("2026-08-01T00:00:00Z", 90, 3, today);
+    const old = accessKeyAgeWarning("2026-08-01T00:00:00Z", 90, 3, "active", today);
     assert.match(old!, /2026-10-30/);
-    assert.match(old!, /pulumi config set accessKeyGeneration 4 && pulumi up/);
-    assert.equal(accessKeyAgeWarning("2026-11-01T00:00:00Z", 90, 3, today), undefined);
-    assert.equal(accessKeyAgeWarning("2026-08-28T00:00:00Z", 90, 3, today), undefined, "due today is not past due");
+    assert.match(old!, /Rotate it: pulumi config set accessKeyGeneration 4 && pulumi up$/);
+    assert.equal(accessKeyAgeWarning("2026-11-01T00:00:00Z", 90, 3, "active", today), undefined);
+    assert.equal(accessKeyAgeWarning("2026-08-28T00:00:00Z", 90, 3, "active", today), undefined, "due today is not past due");
+  });
+
+  it("the warning's command is one the rotation guard accepts, whatever previousAccessKey says now", () => {
+    const today = new Date("2026-11-26T12:00:00Z");
+    for (const previousKey of ["active", "inactive", "removed"] as const) {
+      const warning = accessKeyAgeWarning("2026-08-01T00:00:00Z", 90, 3, previousKey, today)!;
+      const command = /Rotate it: (.*)$/.exec(warning)![1]!;
+      // Apply the command's config changes to the deployed state, as the shell would, then plan.
+      const next = { generation: 3, previousKey: previousKey as "active" | "inactive" | "removed" };
+      for (const [, key, value] of command.matchAll(/pulumi config set (\w+) (\w+)/g)) {
+        if (key === "accessKeyGeneration") next.generation = Number(value);
+        if (key === "previousAccessKey") next.previousKey = value as typeof next.previousKey;
+      }
+      assert.equal(next.generation, 4, command);
+      assert.doesNotThrow(() => planAccessKeys({ ...next, deployed: deployedAt3(previousKey) }), command);
+    }
   });
 
   it("the program warns at up/preview for an old key, and exports both dates", async () => {
