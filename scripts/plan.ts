@@ -9,6 +9,7 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import type { Output } from "@pulumi/pulumi";
 import { PROJECT } from "../src/config";
+import { deployedGeneration } from "../src/lifecycle";
 import { DeclaredResource, OfflineCloud, resolveOutput, useOfflineRuntime } from "../src/offline";
 
 const PROJECT_PREFIX = `${PROJECT}:`;
@@ -89,8 +90,9 @@ export async function renderPlan(file: string): Promise<string> {
   out.push("", `Resources pulumi up would create (${cloud.resources.length}):`);
   for (const r of cloud.resources) out.push(describe(r));
   out.push("", "Access key slots (IAM allows two keys; a rotation replaces only the older slot):");
+  const newest = deployedGeneration(outputs.accessKeySlots);
   for (const s of outputs.accessKeySlots) {
-    const role = s === outputs.accessKeySlots[0] ? "newest, in credentials" : "previous";
+    const role = s.generation === newest ? "newest, in credentials" : "previous";
     out.push(`  slot ${s.slot}: generation ${s.generation}, ${s.status}, ${role}${s.pgpKey ? ", secret PGP-encrypted" : ""}`);
   }
   out.push("", "Outputs:");

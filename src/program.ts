@@ -59,15 +59,18 @@ export interface StackOutputs {
 }
 
 export async function runProgram(): Promise<StackOutputs> {
-  let validated;
   try {
-    validated = validateConfig(readRawConfig());
+    return await buildStack();
   } catch (err) {
-    // RunError: Pulumi prints the message alone, without a stack trace of the program.
-    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    // A refusal of the config or of a rotation is a RunError: Pulumi prints its message alone, without a
+    // stack trace of the program.
+    if (err instanceof ConfigError || err instanceof RotationError) throw new pulumi.RunError(err.message);
     throw err;
   }
-  const { config, warnings } = validated;
+}
+
+async function buildStack(): Promise<StackOutputs> {
+  const { config, warnings } = validateConfig(readRawConfig());
   for (const warning of warnings) pulumi.log.warn(warning);
 
   let lwaClientSecretExpiresOn: string | undefined;
@@ -78,29 +81,23 @@ export async function runProgram(): Promise<StackOutputs> {
   }
 
   const deployedKeySlots = await readDeployedKeySlots();
-  let access: SellingPartnerApiAccess;
-  try {
-    access = new SellingPartnerApiAccess("sp-api", {
-      spApiRegion: config.spApiRegion,
-      spApiRegions: config.spApiRegions,
-      roleName: config.roleName,
-      userName: config.userName,
-      path: config.path,
-      permissionsBoundary: config.permissionsBoundary,
-      tags: config.tags,
-      lwaClientId: config.lwaClientId,
-      lwaClientSecret: config.lwaClientSecret === undefined ? undefined : pulumi.secret(config.lwaClientSecret),
-      lwaRefreshToken: config.lwaRefreshToken === undefined ? undefined : pulumi.secret(config.lwaRefreshToken),
-      accessKeyGeneration: config.accessKeyGeneration,
-      previousAccessKey: config.previousAccessKey,
-      maxAccessKeyAgeDays: config.maxAccessKeyAgeDays,
-      pgpKey: config.pgpKey,
-      deployedKeySlots,
-    });
-  } catch (err) {
-    if (err instanceof RotationError) throw new pulumi.RunError(err.message);
-    throw err;
-  }
+  const access = new SellingPartnerApiAccess("sp-api", {
+    spApiRegion: config.spApiRegion,
+    spApiRegions: config.spApiRegions,
+    roleName: config.roleName,
+    userName: config.userName,
+    path: config.path,
+    permissionsBoundary: config.permissionsBoundary,
+    tags: config.tags,
+    lwaClientId: config.lwaClientId,
+    lwaClientSecret: config.lwaClientSecret === undefined ? undefined : pulumi.secret(config.lwaClientSecret),
+    lwaRefreshToken: config.lwaRefreshToken === undefined ? undefined : pulumi.secret(config.lwaRefreshToken),
+    accessKeyGeneration: config.accessKeyGeneration,
+    previousAccessKey: config.previousAccessKey,
+    maxAccessKeyAgeDays: config.maxAccessKeyAgeDays,
+    pgpKey: config.pgpKey,
+    deployedKeySlots,
+  });
 
   return {
     roleArn: access.roleArn,
