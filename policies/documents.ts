@@ -28,9 +28,7 @@ export function roleTrustPolicy(userArn: string): PolicyDocument {
   }
   return {
     Version: "2012-10-17",
-    Statement: [
-      { Sid: "ConnectorUserAssumesRole", Effect: "Allow", Principal: { AWS: userArn }, Action: "sts:AssumeRole" },
-    ],
+    Statement: [{ Sid: "ConnectorUserAssumesRole", Effect: "Allow", Principal: { AWS: userArn }, Action: "sts:AssumeRole" }],
   };
 }
 

@@ -73,8 +73,14 @@ function main(): void {
   console.log(`${"  plan / bare require".padEnd(62)} ${(planMs / bareMs).toFixed(2).padStart(6)} x (target < 1.5)`);
   report("npm run plan, first run (no transpile cache yet)", [cold]);
 
-  const fast = report("program load as pulumi up does it: transpile only (noCheck)", Array.from({ length: RUNS }, () => sample("load", loadLikePulumiUp(false))));
-  const slow = report("program load, type-checking (ts-node without noCheck)", Array.from({ length: 3 }, () => sample("load", loadLikePulumiUp(true))));
+  const fast = report(
+    "program load as pulumi up does it: transpile only (noCheck)",
+    Array.from({ length: RUNS }, () => sample("load", loadLikePulumiUp(false))),
+  );
+  const slow = report(
+    "program load, type-checking (ts-node without noCheck)",
+    Array.from({ length: 3 }, () => sample("load", loadLikePulumiUp(true))),
+  );
   console.log(`${"  type-checking costs".padEnd(62)} ${(slow - fast).toFixed(0).padStart(6)} ms more per pulumi up/preview`);
   if (!process.argv.includes("--no-test")) report("npm test (tsc --noEmit + mocha, whole suite)", [sample("npm test", ["npm", "test", "--silent"])]);
 }

@@ -8,14 +8,7 @@ import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPol
 import { awsRegionOf, servedRegions, SpApiRegion } from "../policies/regions";
 import type { PreviousKeyState } from "./config";
 import { ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "./credentials";
-import {
-  accessKeyAgeWarning,
-  accessKeyRotateBy,
-  planAccessKeys,
-  SlotName,
-  SlotPlan,
-  SlotRecord,
-} from "./lifecycle";
+import { accessKeyAgeWarning, accessKeyRotateBy, planAccessKeys, SlotName, SlotPlan, SlotRecord } from "./lifecycle";
 
 export const COMPONENT_TYPE = "sp-api-iam:index:SellingPartnerApiAccess";
 
@@ -131,11 +124,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       parent,
     );
     // Exclusive membership: a user added to this group by hand is removed again at the next `pulumi up`.
-    this.membership = new aws.iam.GroupMembership(
-      `${name}-membership`,
-      { group: this.group.name, users: [this.user.name] },
-      parent,
-    );
+    this.membership = new aws.iam.GroupMembership(`${name}-membership`, { group: this.group.name, users: [this.user.name] }, parent);
 
     for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
     this.accessKeys = {};
@@ -161,9 +150,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       if (warning) pulumi.log.warn(warning, this);
     });
 
-    const secretAccessKey = current.pgpKey
-      ? pulumi.output(ENCRYPTED_SECRET_PLACEHOLDER)
-      : pulumi.secret(currentKey.secret);
+    const secretAccessKey = current.pgpKey ? pulumi.output(ENCRYPTED_SECRET_PLACEHOLDER) : pulumi.secret(currentKey.secret);
     if (current.pgpKey) this.encryptedSecretAccessKey = pulumi.secret(currentKey.encryptedSecret);
 
     this.credentials = pulumi.secret(

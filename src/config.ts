@@ -88,7 +88,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   maxAccessKeyAgeDays: { allowed: "a whole number of days from 1 to 3650", fix: "pulumi config set maxAccessKeyAgeDays 90" },
   pgpKey: {
     allowed: "a base64 PGP public key (gpg --export <id> | base64 -w0) or keybase:<user>",
-    fix: "pulumi config set pgpKey \"$(gpg --export you@example.com | base64 -w0)\"",
+    fix: 'pulumi config set pgpKey "$(gpg --export you@example.com | base64 -w0)"',
     optional: true,
   },
 };
@@ -151,20 +151,11 @@ function schema(today: Date) {
 export type StackConfig = z.infer<ReturnType<typeof schema>>;
 
 /** Keys whose config values are JSON (lists, maps, numbers), as `pulumi config set --path` stores them. */
-const JSON_VALUED = new Set<ConfigKey>([
-  "spApiRegions",
-  "tags",
-  "lwaExpiryWarningDays",
-  "accessKeyGeneration",
-  "maxAccessKeyAgeDays",
-]);
+const JSON_VALUED = new Set<ConfigKey>(["spApiRegions", "tags", "lwaExpiryWarningDays", "accessKeyGeneration", "maxAccessKeyAgeDays"]);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(
-      `${PROJECT}: invalid configuration; nothing was created. Fix the key(s) below and run again.\n` +
-        problems.map((p) => `  - ${p}`).join("\n"),
-    );
+    super(`${PROJECT}: invalid configuration; nothing was created. Fix the key(s) below and run again.\n` + problems.map((p) => `  - ${p}`).join("\n"));
     this.name = "ConfigError";
   }
 }
@@ -195,10 +186,7 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
 
   for (const key of Object.keys(raw.values)) {
     if (!(key in CONFIG_KEYS)) {
-      problems.push(
-        `${PROJECT}:${key}: not a key of this program; known keys: ${Object.keys(CONFIG_KEYS).join(", ")}. ` +
-          `Fix: pulumi config rm ${key}`,
-      );
+      problems.push(`${PROJECT}:${key}: not a key of this program; known keys: ${Object.keys(CONFIG_KEYS).join(", ")}. ` + `Fix: pulumi config rm ${key}`);
     }
   }
 
@@ -231,9 +219,7 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
       if (seen.has(key)) continue;
       seen.add(key);
       const spec = CONFIG_KEYS[key];
-      problems.push(
-        `${PROJECT}:${key}: ${issue.message}; given ${shown(key, raw.values[key])}. Allowed: ${spec?.allowed}. Fix: ${spec?.fix}`,
-      );
+      problems.push(`${PROJECT}:${key}: ${issue.message}; given ${shown(key, raw.values[key])}. Allowed: ${spec?.allowed}. Fix: ${spec?.fix}`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -6,15 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 
-export const CREDENTIAL_FIELDS = [
-  "region",
-  "role_arn",
-  "aws_access_key_id",
-  "aws_secret_access_key",
-  "client_id",
-  "client_secret",
-  "refresh_token",
-] as const;
+export const CREDENTIAL_FIELDS = ["region", "role_arn", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret", "refresh_token"] as const;
 
 export type CredentialField = (typeof CREDENTIAL_FIELDS)[number];
 export type CredentialValues = Record<CredentialField, string>;
@@ -26,8 +18,7 @@ export const PLACEHOLDERS = {
   refresh_token: "<your-refresh-token>",
 } as const;
 
-export const ENCRYPTED_SECRET_PLACEHOLDER =
-  "<encrypted: pulumi stack output --show-secrets encryptedSecretAccessKey | base64 -d | gpg --decrypt>";
+export const ENCRYPTED_SECRET_PLACEHOLDER = "<encrypted: pulumi stack output --show-secrets encryptedSecretAccessKey | base64 -d | gpg --decrypt>";
 
 export function isPlaceholder(value: string): boolean {
   return /^<[^<>]*>$/.test(value);

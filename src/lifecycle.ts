@@ -131,13 +131,7 @@ export function accessKeyRotateBy(createdAt: string, maxAgeDays: number): string
 }
 
 /** A warning when the newest key is past its rotation date, else undefined. */
-export function accessKeyAgeWarning(
-  createdAt: string,
-  maxAgeDays: number,
-  generation: number,
-  previousKey: PreviousKeyState,
-  today: Date,
-): string | undefined {
+export function accessKeyAgeWarning(createdAt: string, maxAgeDays: number, generation: number, previousKey: PreviousKeyState, today: Date): string | undefined {
   const rotateBy = accessKeyRotateBy(createdAt, maxAgeDays);
   const todayIso = today.toISOString().slice(0, 10);
   if (todayIso <= rotateBy) return undefined;

@@ -83,10 +83,7 @@ export interface OfflineConfig {
 /** Installs the config and the mocks for one run of the program. Config must be set before the program reads it. */
 export async function useOfflineRuntime(cloud: OfflineCloud, config: OfflineConfig, stack = "dev"): Promise<void> {
   const full = (key: string) => `${PROJECT}:${key}`;
-  pulumi.runtime.setAllConfig(
-    Object.fromEntries(Object.entries(config.values).map(([k, v]) => [full(k), v])),
-    (config.secretKeys ?? []).map(full),
-  );
+  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config.values).map(([k, v]) => [full(k), v])), (config.secretKeys ?? []).map(full));
   await pulumi.runtime.setMocks(cloud, PROJECT, stack, false, "organization");
 }
 

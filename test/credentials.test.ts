@@ -39,8 +39,15 @@ describe("credentials block", () => {
     assert.match(text, /^# Amazon Selling Partner API connector credentials/m);
     assert.match(text, /Seller Central > Apps and Services > Develop Apps/);
     const order = CREDENTIAL_FIELDS.map((f) => text.indexOf(`\n  ${f}: `));
-    assert.ok(order.every((i) => i > 0), "every field is present");
-    assert.deepEqual([...order].sort((a, b) => a - b), order, "fields appear in the connector's order");
+    assert.ok(
+      order.every((i) => i > 0),
+      "every field is present",
+    );
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      order,
+      "fields appear in the connector's order",
+    );
   });
 
   tricky.forEach((values, i) => {

@@ -79,8 +79,7 @@ const sha256Hex = (data: string) => crypto.createHash("sha256").update(data, "ut
 const hmac = (key: crypto.BinaryLike, data: string) => crypto.createHmac("sha256", key).update(data, "utf8").digest();
 const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-const AUTHORIZATION =
-  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
+const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
 
 export interface ParsedAuthorization {
   keyId: string;
@@ -108,7 +107,10 @@ export function sigV4Signature(
     .sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1))
     .map(([k, v]) => `${k}=${v}`)
     .join("&");
-  const headerValue = (name: string) => String(request.headers[name] ?? "").trim().replace(/\s+/g, " ");
+  const headerValue = (name: string) =>
+    String(request.headers[name] ?? "")
+      .trim()
+      .replace(/\s+/g, " ");
   const canonicalHeaders = auth.signedHeaders.map((name) => `${name}:${headerValue(name)}\n`).join("");
   const payloadHash = (request.headers["x-amz-content-sha256"] as string | undefined) ?? sha256Hex(request.body);
   const canonicalRequest = [request.method, url.pathname, query, canonicalHeaders, auth.signedHeaders.join(";"), payloadHash].join("\n");
@@ -233,10 +235,10 @@ export class FakeAmazon {
     if (!String(request.headers["content-type"]).startsWith("application/x-www-form-urlencoded")) problems.push("not form-encoded");
     if (form.grant_type !== "refresh_token") problems.push(`grant_type ${form.grant_type}`);
     this.seen.push({ service: "lwa", problems, form });
-    const json = (status: number, value: unknown): void =>
-      void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
+    const json = (status: number, value: unknown): void => void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
     // A hostile echo: the descriptions carry the submitted secrets, which verify must never print.
-    const error = this.behaviour.lwaError ??
+    const error =
+      this.behaviour.lwaError ??
       (form.client_id !== SECRETS.clientId || form.client_secret !== SECRETS.clientSecret
         ? "invalid_client"
         : form.refresh_token !== SECRETS.refreshToken

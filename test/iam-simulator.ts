@@ -63,9 +63,7 @@ export async function evaluate(request: SimulatedRequest): Promise<Evaluation> {
     serviceControlPolicies: [],
     resourceControlPolicies: [],
     ...(request.resourcePolicy ? { resourcePolicy: request.resourcePolicy } : {}),
-    ...(request.permissionsBoundary
-      ? { permissionBoundaryPolicies: [{ name: "boundary", policy: request.permissionsBoundary }] }
-      : {}),
+    ...(request.permissionsBoundary ? { permissionBoundaryPolicies: [{ name: "boundary", policy: request.permissionsBoundary }] } : {}),
   };
   const response = await runSimulation(simulation, { simulationMode: "Strict" });
   if (response.resultType === "error") {
@@ -91,7 +89,5 @@ export function deniedBy(evaluation: Evaluation): string[] {
 
 /** The policy types (and, for identity policies, the policy names) that granted an allowed request, sorted. */
 export function grantedBy(evaluation: Evaluation): string[] {
-  return evaluation.grants
-    .map((g) => (g.policyType === "identity" ? `identity:${g.policyIdentifier}` : g.policyType))
-    .sort();
+  return evaluation.grants.map((g) => (g.policyType === "identity" ? `identity:${g.policyIdentifier}` : g.policyType)).sort();
 }

@@ -4,15 +4,7 @@
  */
 import assert from "node:assert/strict";
 import * as Hjson from "hjson";
-import {
-  accessKeyAgeWarning,
-  accessKeyRotateBy,
-  lwaSecretStatus,
-  planAccessKeys,
-  RotationError,
-  slotOf,
-  SlotRecord,
-} from "../src/lifecycle";
+import { accessKeyAgeWarning, accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, slotOf, SlotRecord } from "../src/lifecycle";
 import { ENCRYPTED_SECRET_PLACEHOLDER } from "../src/credentials";
 import * as pulumi from "@pulumi/pulumi";
 import { SellingPartnerApiAccess } from "../src/component";
@@ -49,8 +41,7 @@ describe("key slots: the pure rules", () => {
   it("refuses a jump of more than one: it would replace the slot holding the key jobs use", () => {
     assert.throws(
       () => planAccessKeys({ generation: 3, previousKey: "active", deployed: deployedAt(1) }),
-      (err: Error) =>
-        err instanceof RotationError && /deployed generation is 1/.test(err.message) && /accessKeyGeneration 2/.test(err.message),
+      (err: Error) => err instanceof RotationError && /deployed generation is 1/.test(err.message) && /accessKeyGeneration 2/.test(err.message),
     );
   });
 
@@ -93,14 +84,10 @@ describe("rotation through the real program, generations 1 to 4", () => {
   const issued = (slot: string, generation: number) => fakeAccessKeyId(`${slot}-${generation}`);
 
   async function deploy(generation: number, previousAccessKey: string, lastSlots?: unknown) {
-    const run = await runOffline(
-      { accessKeyGeneration: String(generation), previousAccessKey },
-      [],
-      {
-        keyFor: (slot) => ({ id: issued(slot, generation), secret: `secret-${slot}-${generation}`, createDate: new Date().toISOString() }),
-        lastOutputs: lastSlots ? { accessKeySlots: lastSlots } : {},
-      },
-    );
+    const run = await runOffline({ accessKeyGeneration: String(generation), previousAccessKey }, [], {
+      keyFor: (slot) => ({ id: issued(slot, generation), secret: `secret-${slot}-${generation}`, createDate: new Date().toISOString() }),
+      lastOutputs: lastSlots ? { accessKeySlots: lastSlots } : {},
+    });
     assert.equal(run.error, undefined, run.error?.message);
     return run;
   }
@@ -159,13 +146,10 @@ describe("rotation through the real program, generations 1 to 4", () => {
         ],
       },
     );
-    assert.deepEqual(
-      seen.map((s) => [s.name, s.opts.deleteBeforeReplace, s.opts.replacementTrigger]).sort(),
-      [
-        ["opts-probe-key-a", true, "3"],
-        ["opts-probe-key-b", true, "4"],
-      ],
-    );
+    assert.deepEqual(seen.map((s) => [s.name, s.opts.deleteBeforeReplace, s.opts.replacementTrigger]).sort(), [
+      ["opts-probe-key-a", true, "3"],
+      ["opts-probe-key-b", true, "4"],
+    ]);
   });
 
   it("stops, before anything is declared, when the generation jumps past the deployed one", async () => {
@@ -221,7 +205,10 @@ describe("key age", () => {
     const run = await runOffline({}, [], { keyFor: () => ({ id: fakeAccessKeyId("old"), secret: "s", createDate: created }) });
     assert.equal(await value(run.outputs!.accessKeyCreatedAt), created);
     assert.equal(await value(run.outputs!.accessKeyRotateBy), accessKeyRotateBy(created, 90));
-    assert.ok(run.warnings.some((w) => w.includes("was due for rotation") && w.includes("accessKeyGeneration 2")), run.warnings.join("\n"));
+    assert.ok(
+      run.warnings.some((w) => w.includes("was due for rotation") && w.includes("accessKeyGeneration 2")),
+      run.warnings.join("\n"),
+    );
 
     const young = await runOffline({}, [], { keyFor: () => ({ id: fakeAccessKeyId("new"), secret: "s", createDate: new Date().toISOString() }) });
     assert.ok(!young.warnings.some((w) => w.includes("due for rotation")));
@@ -256,7 +243,10 @@ describe("the LWA client secret's 180 days", () => {
     const issued = new Date(Date.now() - 170 * 86_400_000).toISOString().slice(0, 10);
     const run = await runOffline({ lwaClientSecretIssuedOn: issued });
     assert.equal(run.outputs!.lwaClientSecretExpiresOn, lwaSecretStatus(issued, 30, new Date()).expiresOn);
-    assert.ok(run.warnings.some((w) => w.includes("LWA client secret")), run.warnings.join("\n"));
+    assert.ok(
+      run.warnings.some((w) => w.includes("LWA client secret")),
+      run.warnings.join("\n"),
+    );
     const fresh = await runOffline({ lwaClientSecretIssuedOn: new Date().toISOString().slice(0, 10) });
     assert.ok(!fresh.warnings.some((w) => w.includes("LWA client secret")));
   });

@@ -19,11 +19,7 @@ export function fakeAccessKeyId(seed: string): string {
   return id;
 }
 
-export async function runOffline(
-  values: Record<string, string>,
-  secretKeys: string[] = [],
-  cloudOptions: OfflineCloudOptions = {},
-): Promise<OfflineRun> {
+export async function runOffline(values: Record<string, string>, secretKeys: string[] = [], cloudOptions: OfflineCloudOptions = {}): Promise<OfflineRun> {
   const cloud = new OfflineCloud(cloudOptions);
   await useOfflineRuntime(cloud, { values, secretKeys });
   const warnings: string[] = [];

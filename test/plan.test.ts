@@ -29,7 +29,12 @@ describe("npm run plan", () => {
       invoke: ["arn:aws:execute-api:us-east-1:*:*", "arn:aws:execute-api:eu-west-1:*:*", "arn:aws:execute-api:us-west-2:*:*"],
       slots: ["slot b: generation 2, Active, newest", "slot a: generation 1, Inactive, previous"],
     },
-    { file: "examples/Pulumi.acme-fe.yaml", region: "us-west-2", invoke: ["arn:aws:execute-api:us-west-2:*:*"], slots: ["slot a: generation 1, Active, newest, in credentials, secret PGP-encrypted"] },
+    {
+      file: "examples/Pulumi.acme-fe.yaml",
+      region: "us-west-2",
+      invoke: ["arn:aws:execute-api:us-west-2:*:*"],
+      slots: ["slot a: generation 1, Active, newest, in credentials, secret PGP-encrypted"],
+    },
   ];
 
   for (const c of cases) {

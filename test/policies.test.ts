@@ -96,11 +96,7 @@ describe("policy documents: exact content", () => {
   it("sellingPartnerApiInvokePolicy: several regions -> an array in the region table's order (na, eu, fe), without duplicates", () => {
     assert.deepEqual(
       sellingPartnerApiInvokePolicy(["na", "eu", "fe"]),
-      invokeDocument([
-        "arn:aws:execute-api:us-east-1:*:*",
-        "arn:aws:execute-api:eu-west-1:*:*",
-        "arn:aws:execute-api:us-west-2:*:*",
-      ]),
+      invokeDocument(["arn:aws:execute-api:us-east-1:*:*", "arn:aws:execute-api:eu-west-1:*:*", "arn:aws:execute-api:us-west-2:*:*"]),
     );
     assert.deepEqual(
       sellingPartnerApiInvokePolicy(["eu", "na", "eu"]),
@@ -111,9 +107,7 @@ describe("policy documents: exact content", () => {
 
   it("sellingPartnerApiInvokePolicy: every region sequence covers exactly its regions, each once", () => {
     for (const regions of regionSequences()) {
-      const expected = SP_API_REGION_NAMES.filter((r) => regions.includes(r)).map(
-        (r) => `arn:aws:execute-api:${awsRegionOf(r)}:*:*`,
-      );
+      const expected = SP_API_REGION_NAMES.filter((r) => regions.includes(r)).map((r) => `arn:aws:execute-api:${awsRegionOf(r)}:*:*`);
       const resource = sellingPartnerApiInvokePolicy(regions).Statement[0]!.Resource;
       assert.deepEqual(resource, expected.length === 1 ? expected[0] : expected, `regions ${regions.join(",")}`);
     }
@@ -143,7 +137,7 @@ describe("policy documents: exact content", () => {
     });
   });
 
-  it("no statement anywhere has a wildcard action or Resource \"*\" (Security Hub IAM.21), for every region combination", () => {
+  it('no statement anywhere has a wildcard action or Resource "*" (Security Hub IAM.21), for every region combination', () => {
     const documents: [string, PolicyDocument][] = [
       ["trust", roleTrustPolicy(USER)],
       ["assume", assumeRolePolicy(ROLE)],
@@ -198,9 +192,7 @@ const ASSUME_ANY_ROLE: IamPolicy = {
  */
 const SP_API_GATEWAY_POLICY: IamPolicy = {
   Version: "2012-10-17",
-  Statement: [
-    { Effect: "Allow", Principal: "*", Action: "execute-api:Invoke", Resource: `arn:aws:execute-api:*:${SP_API_ACCOUNT}:*` },
-  ],
+  Statement: [{ Effect: "Allow", Principal: "*", Action: "execute-api:Invoke", Resource: `arn:aws:execute-api:*:${SP_API_ACCOUNT}:*` }],
 };
 const onlyAllows = (action: string): IamPolicy => ({
   Version: "2012-10-17",
@@ -220,11 +212,7 @@ interface Case {
 }
 
 /** U's request to assume a role, with the group policy as its identity policy unless told otherwise. */
-function userAssumes(
-  roleArn: string,
-  trust: IamPolicy,
-  extra: Partial<SimulatedRequest> = {},
-): SimulatedRequest {
+function userAssumes(roleArn: string, trust: IamPolicy, extra: Partial<SimulatedRequest> = {}): SimulatedRequest {
   return {
     principal: USER,
     action: "sts:AssumeRole",
@@ -249,7 +237,13 @@ function anyRoleHolderAssumes(principal: string, trust: IamPolicy): SimulatedReq
 }
 
 /** A request by the role session, whose identity policy is the kit's invoke policy for `regions`. */
-function sessionRequest(regions: SpApiRegion[], action: string, resource: string, resourceAccount: string, extra: Partial<SimulatedRequest> = {}): SimulatedRequest {
+function sessionRequest(
+  regions: SpApiRegion[],
+  action: string,
+  resource: string,
+  resourceAccount: string,
+  extra: Partial<SimulatedRequest> = {},
+): SimulatedRequest {
   return {
     principal: ROLE_SESSION,
     action,
@@ -377,7 +371,12 @@ describe("policy documents: meaning, through the IAM evaluator", () => {
       },
       {
         title: "may not execute-api:ManageConnections (a different execute-api action)",
-        request: sessionRequest(all, "execute-api:ManageConnections", `arn:aws:execute-api:us-east-1:${SP_API_ACCOUNT}:abcde12345/prod/POST/@connections/conn1`, SP_API_ACCOUNT),
+        request: sessionRequest(
+          all,
+          "execute-api:ManageConnections",
+          `arn:aws:execute-api:us-east-1:${SP_API_ACCOUNT}:abcde12345/prod/POST/@connections/conn1`,
+          SP_API_ACCOUNT,
+        ),
         expect: "ImplicitlyDenied",
         deniedBy: ["identity"],
       },

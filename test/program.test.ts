@@ -45,15 +45,7 @@ describe("program under mocks: defaults", () => {
   it("parents every cloud resource to the component (their URNs carry its type)", async () => {
     // The mocks are not told parents; a URN is, so check the URNs of a component built the program's way.
     const probe = new SellingPartnerApiAccess("probe", { spApiRegion: "na", accessKeyGeneration: 2 });
-    const children = [
-      probe.user,
-      probe.role,
-      probe.group,
-      probe.invokePolicy,
-      probe.assumePolicy,
-      probe.membership,
-      ...Object.values(probe.accessKeys),
-    ];
+    const children = [probe.user, probe.role, probe.group, probe.invokePolicy, probe.assumePolicy, probe.membership, ...Object.values(probe.accessKeys)];
     assert.equal(children.length, 8);
     for (const child of children) {
       const urn = await value(child!.urn);
@@ -82,11 +74,20 @@ describe("program under mocks: defaults", () => {
   it("wires the documents to each other: trust names the user's ARN, the group may assume the role's ARN", () => {
     const types = byType(run);
     const trust = JSON.parse(types.get("aws:iam/role:Role")![0].inputs.assumeRolePolicy);
-    assert.deepEqual(trust.Statement.map((s: any) => s.Principal), [{ AWS: "arn:aws:iam::123456789012:user/sp-api-connector" }]);
+    assert.deepEqual(
+      trust.Statement.map((s: any) => s.Principal),
+      [{ AWS: "arn:aws:iam::123456789012:user/sp-api-connector" }],
+    );
     const assume = JSON.parse(types.get("aws:iam/groupPolicy:GroupPolicy")![0].inputs.policy);
-    assert.deepEqual(assume.Statement.map((s: any) => s.Resource), ["arn:aws:iam::123456789012:role/SellingPartnerAPI"]);
+    assert.deepEqual(
+      assume.Statement.map((s: any) => s.Resource),
+      ["arn:aws:iam::123456789012:role/SellingPartnerAPI"],
+    );
     const invoke = JSON.parse(types.get("aws:iam/rolePolicy:RolePolicy")![0].inputs.policy);
-    assert.deepEqual(invoke.Statement.map((s: any) => s.Resource), ["arn:aws:execute-api:us-east-1:*:*"]);
+    assert.deepEqual(
+      invoke.Statement.map((s: any) => s.Resource),
+      ["arn:aws:execute-api:us-east-1:*:*"],
+    );
     const membership = types.get("aws:iam/groupMembership:GroupMembership")![0];
     assert.deepEqual(membership.inputs.users, ["sp-api-connector"]);
     assert.equal(membership.inputs.group, "SellingPartnerAPI-assumers");

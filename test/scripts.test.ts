@@ -47,13 +47,7 @@ describe("npm run up / npm run credentials", () => {
     const log = fakePulumi(dir, false);
     const result = run("up.sh", ["acme-eu", "--yes"], dir);
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), [
-      "version",
-      "whoami",
-      "login --local",
-      "stack select --create acme-eu",
-      "up --yes",
-    ]);
+    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["version", "whoami", "login --local", "stack select --create acme-eu", "up --yes"]);
   });
 
   it("up: keeps the backend the user is already logged in to", () => {
@@ -80,6 +74,10 @@ describe("npm run up / npm run credentials", () => {
     assert.equal(fs.readFileSync(log, "utf8").trim(), "stack output --show-secrets credentials");
     assert.equal(fs.readFileSync(out, "utf8"), 'credentials: {\n  region: "us-east-1"\n}\n');
     assert.equal(fs.statSync(out).mode & 0o777, 0o600);
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith("creds.hjson.")), [], "no temporary file left");
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.startsWith("creds.hjson.")),
+      [],
+      "no temporary file left",
+    );
   });
 });

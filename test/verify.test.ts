@@ -104,8 +104,14 @@ describe("npm run verify", function () {
     assert.match(run.output, /OK: 5 passed\./);
 
     const sts = fake.requests("sts");
-    assert.deepStrictEqual(sts.map((r) => r.action), ["GetCallerIdentity", "AssumeRole"]);
-    assert.ok(sts.every((r) => r.keyId === SECRETS.keyId && r.region === REGION), "STS calls signed with the block's key and region");
+    assert.deepStrictEqual(
+      sts.map((r) => r.action),
+      ["GetCallerIdentity", "AssumeRole"],
+    );
+    assert.ok(
+      sts.every((r) => r.keyId === SECRETS.keyId && r.region === REGION),
+      "STS calls signed with the block's key and region",
+    );
     assert.strictEqual(sts[1].form?.RoleArn, ROLE_ARN);
     assert.strictEqual(sts[1].form?.RoleSessionName, "sp-api-iam-verify");
     const [spApi] = fake.requests("sp-api");
@@ -127,7 +133,10 @@ describe("npm run verify", function () {
     const run = await verify(blockOf({ aws_access_key_id: "AKIAZ2Q7UNKNOWNKEY77" }));
     assert.strictEqual(run.code, 1);
     assert.match(run.step(2), /^✗ .*does not recognise the access key id AKIA…EY77 \(InvalidClientTokenId, still after waiting 60 s/);
-    assert.strictEqual(run.waits.reduce((a, b) => a + b, 0), DEFAULT_RETRY.budgetMs);
+    assert.strictEqual(
+      run.waits.reduce((a, b) => a + b, 0),
+      DEFAULT_RETRY.budgetMs,
+    );
     assert.match(run.output, /Fix: copy the block again/);
     assert.match(run.step(3), /not run \(step 2 failed\)/);
     assert.match(run.step(4), /^✓/, "LWA does not depend on AWS, so it still runs");
@@ -360,7 +369,10 @@ describe("verify helpers", () => {
       assert.strictEqual(await client.config.region(), REGION);
       client.destroy();
     } finally {
-      for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   });
 
@@ -378,7 +390,10 @@ describe("verify helpers", () => {
   it("backs off 1, 2, 4, 8, 10, 10... seconds within a one-minute budget", () => {
     const waits = backoffSchedule(DEFAULT_RETRY);
     assert.deepStrictEqual(waits.slice(0, 6), [1000, 2000, 4000, 8000, 10_000, 10_000]);
-    assert.strictEqual(waits.reduce((a, b) => a + b, 0), 60_000);
+    assert.strictEqual(
+      waits.reduce((a, b) => a + b, 0),
+      60_000,
+    );
     assert.deepStrictEqual(backoffSchedule({ ...DEFAULT_RETRY, budgetMs: 0 }), []);
   });
 

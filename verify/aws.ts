@@ -259,7 +259,10 @@ export async function assumeRole(
   }
   const until = c.Expiration ? `, valid until ${c.Expiration.toISOString().replace(/\.\d{3}Z$/, "Z")}` : "";
   return {
-    outcome: { status: "passed", summary: `assumed as ${result.value.AssumedRoleUser?.Arn ?? block.values.role_arn}; session key ${maskKeyId(c.AccessKeyId)}${until}` },
+    outcome: {
+      status: "passed",
+      summary: `assumed as ${result.value.AssumedRoleUser?.Arn ?? block.values.role_arn}; session key ${maskKeyId(c.AccessKeyId)}${until}`,
+    },
     session: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken },
   };
 }

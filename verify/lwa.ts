@@ -76,7 +76,7 @@ export function judgeLwaAnswer(answer: LwaAnswer, settings: Settings): StepOutco
       if (!answer.accessToken.startsWith(LWA_ACCESS_TOKEN_PREFIX)) {
         return {
           status: "failed",
-          cause: "LWA answered with something that is not an LWA access token (they start \"Atza|\").",
+          cause: 'LWA answered with something that is not an LWA access token (they start "Atza|").',
           fix: `check SP_API_LWA_ENDPOINT (now ${settings.lwaEndpoint}); unset it to use Amazon's.`,
         };
       }
@@ -98,7 +98,9 @@ export function judgeLwaAnswer(answer: LwaAnswer, settings: Settings): StepOutco
         cause: answer.expired
           ? `LWA says the client secret has expired (${status}).`
           : `LWA rejected client_id and client_secret (${status}): the secret is wrong or has expired, or the client id is not the app's.`,
-        fix: answer.expired ? `rotate the secret: ${SECRET_ROTATION}` : `check client_id and client_secret against the app; if the secret expired, rotate it: ${SECRET_ROTATION}`,
+        fix: answer.expired
+          ? `rotate the secret: ${SECRET_ROTATION}`
+          : `check client_id and client_secret against the app; if the secret expired, rotate it: ${SECRET_ROTATION}`,
       };
     case "invalid_grant":
       return {

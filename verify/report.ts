@@ -24,11 +24,7 @@ export function formatStep({ number, title, outcome }: StepReport): string[] {
     case "passed":
       return [`${head}: ${outcome.summary}`, ...(outcome.details ?? []).map((d) => INDENT + d)];
     case "failed":
-      return [
-        `${head}: ${outcome.cause}`,
-        ...(outcome.details ?? []).map((d) => INDENT + d),
-        `${INDENT}Fix: ${outcome.fix}`,
-      ];
+      return [`${head}: ${outcome.cause}`, ...(outcome.details ?? []).map((d) => INDENT + d), `${INDENT}Fix: ${outcome.fix}`];
     case "skipped":
       return [`${head}: skipped (${outcome.reason})`];
     case "not-run":

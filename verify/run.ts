@@ -69,7 +69,12 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
       cause: parsed.problems.join("; "),
       fix: `the block must hold ${CREDENTIAL_FIELDS.join(", ")}, each a quoted string (as npm run credentials writes it).`,
     });
-    for (const [n, title] of [[2, TITLES.key], [3, TITLES.role], [4, TITLES.lwa], [5, TITLES.spApi]] as const) {
+    for (const [n, title] of [
+      [2, TITLES.key],
+      [3, TITLES.role],
+      [4, TITLES.lwa],
+      [5, TITLES.spApi],
+    ] as const) {
       report(n, title, { status: "not-run", reason: "step 1 failed" });
     }
     return finish();
@@ -132,7 +137,12 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
   }
 
   // Step 5 needs the session (step 3) and the token (step 4).
-  const blockedBy = ([[3, roleStep], [4, lwaStep]] as const)
+  const blockedBy = (
+    [
+      [3, roleStep],
+      [4, lwaStep],
+    ] as const
+  )
     .filter(([, step]) => step.status === "failed" || step.status === "not-run")
     .map(([n]) => n);
   if (blockedBy.length > 0) {

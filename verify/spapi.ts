@@ -76,9 +76,7 @@ function errorCodeOf(json: unknown): string | undefined {
   return typeof code === "string" && /^[A-Za-z_]{1,64}$/.test(code) ? code : undefined;
 }
 
-export type SpApiAnswer =
-  | { kind: "answered"; httpStatus: number; json: unknown; requestId?: string }
-  | { kind: "unreachable"; code: string };
+export type SpApiAnswer = { kind: "answered"; httpStatus: number; json: unknown; requestId?: string } | { kind: "unreachable"; code: string };
 
 /** Step 5's verdict. Pure. */
 export function judgeSpApiAnswer(answer: SpApiAnswer, block: CredentialsBlock, endpoint: string): StepOutcome {
