@@ -18,6 +18,7 @@ export const LWA_CLIENT_SECRET = /^amzn1\.oa2-cs\.v1\.[0-9a-f]+$/;
 export const LWA_LEGACY_CLIENT_SECRET = /^[0-9a-f]{32,}$/;
 export const LWA_REFRESH_TOKEN_PREFIX = "Atzr|";
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 /** gpg --export | base64 (one line, no armour) or a Keybase user, as aws.iam.AccessKey's pgpKey takes them. */
 const PGP_KEY = /^(keybase:[A-Za-z0-9_]{1,16}|[A-Za-z0-9+/]{100,}={0,2})$/;
 
@@ -91,6 +92,33 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
     fix: 'pulumi config set pgpKey "$(gpg --export you@example.com | base64 -w0)"',
     optional: true,
   },
+  lwaRotation: {
+    allowed: "true or false: true creates the SQS queue Amazon delivers rotated LWA secrets to (npm run rotate-lwa)",
+    fix: "pulumi config set lwaRotation true",
+  },
+  lwaClientSecretExpiresAt: {
+    allowed: "an ISO 8601 time (2027-05-26T10:00:00Z): Amazon's expiry of the current LWA secret, as its notifications give it; npm run rotate-lwa sets it",
+    fix: "pulumi config rm lwaClientSecretExpiresAt (npm run rotate-lwa sets it again from Amazon's next notification)",
+    optional: true,
+  },
+  keyRotationLeadDays: {
+    allowed:
+      "a whole number of days from 0 to 3650, less than maxAccessKeyAgeDays: npm run rotate-key -- --if-due starts a rotation this many days before the key is due",
+    fix: "pulumi config set keyRotationLeadDays 14",
+  },
+  keyQuietHours: {
+    allowed:
+      "a whole number of hours from 24 to 8760 (longer than IAM's last-used reporting delay): how long the old key must go unused before it is deactivated",
+    fix: "pulumi config set keyQuietHours 48",
+  },
+  keyInactiveDays: {
+    allowed: "a whole number of days from 1 to 365: how long the old key stays inactive before npm run rotate-key deletes it",
+    fix: "pulumi config set keyInactiveDays 7",
+  },
+  jobConfigs: {
+    allowed: "a list of job config files or directories (relative to the project directory) that npm run maintain delivers the new block into",
+    fix: "pulumi config set --path 'jobConfigs[0]' jobs/acme/",
+  },
 };
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -145,13 +173,33 @@ function schema(today: Date) {
     previousAccessKey: z.enum(PREVIOUS_KEY_STATES).default("active"),
     maxAccessKeyAgeDays: z.number().int().min(1).max(3650).default(90),
     pgpKey: z.string().regex(PGP_KEY, "not a base64 PGP public key or keybase:<user>").optional(),
+    lwaRotation: z.boolean().default(false),
+    lwaClientSecretExpiresAt: z
+      .string()
+      .refine((s) => ISO_TIME.test(s) && !Number.isNaN(Date.parse(s)), "not an ISO 8601 time")
+      .optional(),
+    keyRotationLeadDays: z.number().int().min(0).max(3650).default(14),
+    keyQuietHours: z.number().int().min(24).max(8760).default(48),
+    keyInactiveDays: z.number().int().min(1).max(365).default(7),
+    jobConfigs: z.array(z.string().min(1, "an empty path")).default([]),
   });
 }
 
 export type StackConfig = z.infer<ReturnType<typeof schema>>;
 
 /** Keys whose config values are JSON (lists, maps, numbers), as `pulumi config set --path` stores them. */
-const JSON_VALUED = new Set<ConfigKey>(["spApiRegions", "tags", "lwaExpiryWarningDays", "accessKeyGeneration", "maxAccessKeyAgeDays"]);
+const JSON_VALUED = new Set<ConfigKey>([
+  "spApiRegions",
+  "tags",
+  "lwaExpiryWarningDays",
+  "accessKeyGeneration",
+  "maxAccessKeyAgeDays",
+  "lwaRotation",
+  "keyRotationLeadDays",
+  "keyQuietHours",
+  "keyInactiveDays",
+  "jobConfigs",
+]);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -221,6 +269,13 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
       const spec = CONFIG_KEYS[key];
       problems.push(`${PROJECT}:${key}: ${issue.message}; given ${shown(key, raw.values[key])}. Allowed: ${spec?.allowed}. Fix: ${spec?.fix}`);
     }
+  }
+  if (result.success && result.data.keyRotationLeadDays >= result.data.maxAccessKeyAgeDays) {
+    const spec = CONFIG_KEYS.keyRotationLeadDays!;
+    problems.push(
+      `${PROJECT}:keyRotationLeadDays: ${result.data.keyRotationLeadDays} is not less than maxAccessKeyAgeDays (${result.data.maxAccessKeyAgeDays}); ` +
+        `given ${shown("keyRotationLeadDays", raw.values.keyRotationLeadDays)}. Allowed: ${spec.allowed}. Fix: ${spec.fix}`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
