@@ -36,7 +36,7 @@ function run(script: string, args: string[], dir: string, env: Record<string, st
   });
 }
 
-describe("npm run up / npm run credentials", () => {
+describe("npm run up", () => {
   let dir: string;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "sp-api-iam-scripts-"));
@@ -63,21 +63,5 @@ describe("npm run up / npm run credentials", () => {
     assert.equal(result.status, 1);
     assert.match(result.stderr, /3\.207\.1; this kit needs 3\.208\.0 or later/);
     assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["version"], "nothing ran after the check");
-  });
-
-  it("credentials: writes the secret output to a file only its owner can read", () => {
-    const log = fakePulumi(dir, true);
-    const out = path.join(dir, "creds.hjson");
-    fs.writeFileSync(out, "old", { mode: 0o644 }); // an existing, too-open file is replaced, not reused
-    const result = run("credentials.sh", [out], dir);
-    assert.equal(result.status, 0, result.stderr);
-    assert.equal(fs.readFileSync(log, "utf8").trim(), "stack output --show-secrets credentials");
-    assert.equal(fs.readFileSync(out, "utf8"), 'credentials: {\n  region: "us-east-1"\n}\n');
-    assert.equal(fs.statSync(out).mode & 0o777, 0o600);
-    assert.deepEqual(
-      fs.readdirSync(dir).filter((f) => f.startsWith("creds.hjson.")),
-      [],
-      "no temporary file left",
-    );
   });
 });
