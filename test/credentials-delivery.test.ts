@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
-import { CREDENTIAL_FIELDS, CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS } from "../src/credentials";
+import { CREDENTIAL_FIELDS, CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
 import { blockAsJson, blockValues } from "../ops/credentials/block";
 import { main, parseArgs } from "../ops/credentials/cli";
 import { checkObject, findCredentials, FoundObject, isThisStacks, planUpdate, StackIdentity } from "../ops/credentials/decide";
@@ -540,6 +540,30 @@ describe("credentials delivery: --into and --check on job config files", () => {
     assert.ok(lines.includes("twice.hjson: credentials: aws_access_key_id given twice; remove one, then run again; left as it is"), lines.join("\n"));
   });
 
+  it("turns a block file the kit wrote for the old values into exactly the block for the new ones", async () => {
+    const old: CredentialValues = { ...hostile, ...OLD };
+    fs.writeFileSync(path.join(dir, "acme.hjson"), renderCredentials(old, "na"));
+    for (const values of tricky) {
+      const { report } = await deliver(values, dir, ["acme.hjson"]);
+      assert.equal(report.exitCode, 0);
+      assert.equal(read(dir, "acme.hjson"), renderCredentials(values, "na"));
+    }
+  });
+
+  it("refuses a named pipe, named or found in a directory, without opening it", async function () {
+    if (spawnSync("mkfifo", [path.join(dir, "pipe.json")]).status !== 0) assert.fail("mkfifo is needed for this test");
+    // A pipe opened for reading blocks until a writer comes: it must never be opened.
+    const { report, lines } = await deliver(hostile, dir, ["pipe.json", "."], false);
+    assert.deepEqual(report.failed, ["pipe.json", "malformed.json"]);
+    assert.ok(lines.includes("pipe.json: not a regular file: not followed; name the file it stands for; left as it is"), lines.join("\n"));
+  });
+
+  it("says so when no credentials of this stack were found", async () => {
+    const { report, lines } = await check(hostile, dir, ["named-credential.json"]);
+    assert.equal(report.exitCode, 0);
+    assert.ok(lines.includes("No credentials of this stack (role arn:aws:iam::111111111111:role/SellingPartnerAPI) in the files scanned."), lines.join("\n"));
+  });
+
   it("keeps a UTF-8 byte order mark", async () => {
     fs.writeFileSync(path.join(dir, "bom.json"), `\uFEFF${read(dir, "orders.json")}`);
     const { report } = await deliver(hostile, dir, ["bom.json"]);
@@ -642,15 +666,25 @@ describe("npm run credentials: the command", () => {
     assertNoSecrets([result.out], secretsOfStack());
   });
 
-  it("refuses a directory as the output file, and leaves it alone", async () => {
+  it("refuses a directory, a link or a pipe as the output file, and leaves it alone", async () => {
+    fs.symlinkSync(path.join(dir, "orders.json"), path.join(dir, "link.hjson"));
     const before = snapshot(dir);
     for (const target of ["tree", "tree/"]) {
       const result = await run([target]);
       assert.equal(result.code, 1);
       assert.match(result.out, /^tree\/? is a directory; give a file name \(e\.g\. tree\/credentials\.hjson\)$/);
     }
+    const linked = await run(["link.hjson"]);
+    assert.equal(linked.code, 1);
+    assert.equal(linked.out, "link.hjson is not a regular file (a link, a device or a pipe); give a file name");
     assert.deepEqual(snapshot(dir), before);
     assert.deepEqual(cli.calls(), [], "refused before the stack was read");
+  });
+
+  it("a stack that does not exist: exit 1, and the Pulumi plumbing's message", async () => {
+    const result = await run(["--stack", "nope", "--check", "."]);
+    assert.equal(result.code, 1);
+    assert.match(result.out, /nope/);
   });
 
   it("--into and --check deliver and check the stack's current block", async () => {

@@ -112,20 +112,30 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const format = args.format ?? "hjson";
   const shown = args.file ?? `credentials.${format}`;
   const file = userPath(shown, env);
-  // Refused before the stack is read: a directory is never the output file (nor a path that ends like one).
-  if (!delivering && (/[\\/]$/.test(shown) || fs.statSync(file, { throwIfNoEntry: false })?.isDirectory())) {
-    err(`${shown} is a directory; give a file name (e.g. ${path.join(shown, `credentials.${format}`)})`);
-    return 1;
+  // Refused before the stack is read: the output file is a regular file or nothing yet, never a directory
+  // (nor a path that ends like one), a link (which would send the secrets elsewhere), a device or a pipe.
+  if (!delivering) {
+    const existing = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (/[\\/]$/.test(shown) || existing?.isDirectory() || fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+      err(`${shown} is a directory; give a file name (e.g. ${path.join(shown, `credentials.${format}`)})`);
+      return 1;
+    }
+    if (existing && !existing.isFile()) {
+      err(`${shown} is not a regular file (a link, a device or a pipe); give a file name`);
+      return 1;
+    }
   }
 
   const redactor = new Redactor();
   let block: DeliveryBlock;
+  let stack: string;
   try {
-    const stack = await openStack(args.stack, { env });
-    const outputs = await stack.readOutputs();
+    const opened = await openStack(args.stack, { env });
+    stack = opened.name;
+    const outputs = await opened.readOutputs();
     const hjson = stringOutput(outputs, "credentials");
     if (hjson === undefined) {
-      err(`Stack ${stack.name} has no credentials output yet: run \`npm run up -- ${stack.name}\` first.`);
+      err(`Stack ${stack} has no credentials output yet: run \`npm run up -- ${stack}\` first.`);
       return 1;
     }
     const values = blockValues(hjson);
@@ -144,6 +154,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   if (delivering) {
     let exitCode = 0;
     const print = (line: string) => out(line);
+    print(`Stack ${stack}: role ${block.roleArn}`);
     if (args.into.length > 0) exitCode = Math.max(exitCode, (await deliverBlock(block, args.into, { dryRun: args.dryRun, print, baseDir, redactor })).exitCode);
     if (args.check.length > 0) exitCode = Math.max(exitCode, (await checkTargets(block, args.check, { print, baseDir, redactor })).exitCode);
     return exitCode;

@@ -71,11 +71,14 @@ function describeFsError(error: unknown): string {
 /** The files named, and the job configs in the directories named. Links are never followed: a rewrite stays inside what was named. */
 function expandTargets(targets: readonly string[], baseDir: string, fail: (display: string, why: string) => void): JobFile[] {
   const files: JobFile[] = [];
+  // Each file once, whether named twice or named and found in a directory.
   const seen = new Set<string>();
+  const first = (file: string) => !seen.has(file) && seen.add(file) !== undefined;
   const add = (display: string, file: string) => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    files.push({ display, file, format: formatOf(file) });
+    if (first(file)) files.push({ display, file, format: formatOf(file) });
+  };
+  const refuse = (display: string, file: string, why: string) => {
+    if (first(file)) fail(display, why);
   };
   const walk = (dir: string, display: string) => {
     let entries: fs.Dirent[];
@@ -92,7 +95,7 @@ function expandTargets(targets: readonly string[], baseDir: string, fail: (displ
         if (!SKIPPED_DIRECTORIES.has(entry.name)) walk(file, shown);
       } else if (isJobConfigName(entry.name)) {
         if (entry.isFile()) add(shown, file);
-        else fail(shown, `${entry.isSymbolicLink() ? "a symbolic link" : "not a regular file"}: not followed; name the file it stands for`);
+        else refuse(shown, file, `${entry.isSymbolicLink() ? "a symbolic link" : "not a regular file"}: not followed; name the file it stands for`);
       }
     }
   };
@@ -107,7 +110,7 @@ function expandTargets(targets: readonly string[], baseDir: string, fail: (displ
     }
     if (stat.isDirectory()) walk(file, target);
     else if (stat.isFile()) add(target, file);
-    else fail(target, `${stat.isSymbolicLink() ? "a symbolic link" : "not a regular file"}: not followed; name the file it stands for`);
+    else refuse(target, file, `${stat.isSymbolicLink() ? "a symbolic link" : "not a regular file"}: not followed; name the file it stands for`);
   }
   return files;
 }
@@ -268,6 +271,10 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
       if (!(error instanceof NotProcessed)) throw error;
       fail(job.display, error.message);
     }
+  }
+  if (report.updated + report.current + report.stale === 0) {
+    // Said plainly: a check that found nothing to check is not a sign that no job holds old values.
+    print(`No credentials of this stack (role ${block.roleArn}) in the files scanned.`);
   }
   report.exitCode = report.failed.length > 0 || (mode.kind === "check" && report.stale > 0) ? 1 : 0;
   print(summaryLine(report, mode.kind === "into" && mode.dryRun));
