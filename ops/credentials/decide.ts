@@ -89,9 +89,9 @@ export function isThisStacks(object: FoundObject, stack: StackIdentity): boolean
 }
 
 /** Fields that belong together: writing one without the others would leave a job with a broken pair. */
-const GROUPS: { lead: CredentialField; members: CredentialField[]; why: string }[] = [
-  { lead: "aws_access_key_id", members: ["aws_access_key_id", "aws_secret_access_key"], why: "the block has no secret for the new access key" },
-  { lead: "client_id", members: ["client_id", "client_secret", "refresh_token"], why: "the block lacks the new LWA app's secret or refresh token" },
+const GROUPS: { lead: CredentialField; members: CredentialField[] }[] = [
+  { lead: "aws_access_key_id", members: ["aws_access_key_id", "aws_secret_access_key"] },
+  { lead: "client_id", members: ["client_id", "client_secret", "refresh_token"] },
 ];
 
 export interface FieldChange {
@@ -125,7 +125,12 @@ export function planUpdate(object: FoundObject, block: CredentialValues): Update
   for (const group of GROUPS) {
     const node = object.fields[group.lead];
     const leadChanges = node !== undefined && stringValue(node) !== block[group.lead];
-    if (leadChanges && !group.members.every(writable)) for (const f of group.members) blocked.set(f, group.why);
+    const missing = group.members.filter((f) => !writable(f));
+    if (!leadChanges || missing.length === 0) continue;
+    // With pgpKey the block holds no key secret: the usual reason a new key id cannot be written.
+    const hint = missing.includes("aws_secret_access_key") && object.fields.aws_secret_access_key ? " (the block has no secret for the new access key)" : "";
+    const why = `${group.lead} would change, and ${list(missing)} cannot be written with it${hint}`;
+    for (const f of group.members) blocked.set(f, why);
   }
   for (const field of CREDENTIAL_FIELDS) {
     const node = object.fields[field];
@@ -140,6 +145,10 @@ export function planUpdate(object: FoundObject, block: CredentialValues): Update
     else plan.changes.push({ field, from: current, to: block[field] });
   }
   return plan;
+}
+
+function list(fields: readonly CredentialField[]): string {
+  return fields.join(", ");
 }
 
 function digest(value: string): Buffer {

@@ -208,7 +208,7 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
   }
   for (const named of findings.named) {
     lines.push(
-      `${where(named.path)}: named credential ${JSON.stringify(named.name)}: update it in the product's Credentials page ` +
+      `${where(named.path)}: named credential ${JSON.stringify(named.name)}: if it holds this stack's credentials, update it in the product's Credentials page ` +
         "(`npm run credentials -- --format json <file>` writes its content)",
     );
   }
