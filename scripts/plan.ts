@@ -9,6 +9,7 @@ import * as path from "path";
 import type { Output } from "@pulumi/pulumi";
 import { deployedGeneration } from "../src/lifecycle";
 import { DeclaredResource, OfflineCloud, resolveOutput, useOfflineRuntime } from "../src/offline";
+import { userPath } from "../ops/files";
 import { readStackFile, StackFileError } from "./stack-file";
 
 export { readStackFile } from "./stack-file";
@@ -125,15 +126,15 @@ export function parsePlanArgs(args: string[], userDir: string, projectDir = PROJ
 }
 
 export interface PlanIo {
+  /** INIT_CWD in it is the directory the user ran the command in. */
   env: NodeJS.ProcessEnv;
-  cwd: string;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
 
 /** The command: exit code 0 with the plan, 1 for a file or config refused, 2 for a usage error. */
 export async function runPlanCommand(args: string[], io: PlanIo): Promise<number> {
-  const parsed = parsePlanArgs(args, io.env.INIT_CWD || io.cwd);
+  const parsed = parsePlanArgs(args, userPath(".", io.env));
   if ("help" in parsed) {
     io.stdout(USAGE + "\n");
     return 0;
@@ -158,7 +159,7 @@ export async function runPlanCommand(args: string[], io: PlanIo): Promise<number
 }
 
 if (require.main === module) {
-  const io: PlanIo = { env: process.env, cwd: process.cwd(), stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
+  const io: PlanIo = { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
   runPlanCommand(process.argv.slice(2), io).then(
     (code) => {
       process.exitCode = code;

@@ -24,7 +24,6 @@ async function plan(args: string[], userDir = ROOT) {
   let stderr = "";
   const code = await runPlanCommand(args, {
     env: { INIT_CWD: userDir },
-    cwd: ROOT,
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
   });
