@@ -130,6 +130,20 @@ describe("project files", () => {
     }
   });
 
+  it("README and the component say a user added to the group by hand goes at `pulumi up --refresh`, not at a plain `pulumi up`", () => {
+    // A plain `pulumi up` diffs the config against its state, which never saw the hand-added user.
+    const row = read("README.md")
+      .split("\n")
+      .find((l) => l.startsWith("| `sp-api-membership` |"))!;
+    const comment = read("src/component.ts")
+      .split("\n")
+      .find((l) => /Exclusive membership/.test(l))!;
+    for (const text of [row, comment]) {
+      assert.match(text, /by hand is removed .*`pulumi up --refresh`/, text);
+      assert.doesNotMatch(text, /at the next `pulumi up`/, text);
+    }
+  });
+
   it("index.ts hands Pulumi the program itself", async () => {
     const entry = await import("../index");
     assert.equal((entry as { default?: unknown }).default ?? entry, runProgram);
