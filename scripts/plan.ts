@@ -50,7 +50,7 @@ export class PlanError extends Error {}
 /** The whole plan for one stack file, as text. Throws PlanError for a config the program refuses. */
 export async function renderPlan(file: string): Promise<string> {
   const stack = path.basename(file).replace(/^Pulumi\.|\.ya?ml$/g, "");
-  const { values, encrypted, providerValues } = readStackFile(file);
+  const { values, encrypted, providerValues, importsEnvironments } = readStackFile(file);
 
   const cloud = new OfflineCloud();
   await useOfflineRuntime(cloud, { values, providerValues }, stack);
@@ -71,6 +71,7 @@ export async function renderPlan(file: string): Promise<string> {
   out.push("Configuration:");
   for (const [k, v] of Object.entries(values)) out.push(`  ${k} = ${v}`);
   for (const k of encrypted) out.push(`  ${k} = [encrypted in ${file}: set, not shown; the block below shows its placeholder]`);
+  if (importsEnvironments) out.push(`  (not shown: values of the ESC environments ${file} imports, which only the Pulumi CLI reads)`);
   out.push("", `Resources pulumi up would create (${cloud.resources.length}):`);
   for (const r of cloud.resources) out.push(describe(r));
   out.push("", "Access key slots (IAM allows two keys; a rotation replaces only the older slot):");

@@ -14,6 +14,8 @@ export interface StackFile {
   encrypted: string[];
   /** Other namespaces' plain values by full key (aws:region, aws:profile), as the CLI hands them. */
   providerValues: Record<string, string>;
+  /** The file imports Pulumi ESC environments, whose values only the CLI can read. */
+  importsEnvironments?: boolean;
 }
 
 /** The stack file cannot be used; the message names the file and never quotes it. */
@@ -68,9 +70,10 @@ export function parseStackFile(text: string, label: string): StackFile {
         `a stack file has ${[...STACK_FILE_KEYS].join(", ")}`,
     );
   }
+  const importsEnvironments = typed.environment !== undefined && typed.environment !== null;
   const config = typed.config;
   const configText = asText.config;
-  if (config === null || config === undefined) return { values: {}, encrypted: [], providerValues: {} };
+  if (config === null || config === undefined) return { values: {}, encrypted: [], providerValues: {}, importsEnvironments };
   if (!isMap(config) || !isMap(configText)) {
     throw new StackFileError(`${label}: "config:" is ${kind(config)}; it must be a map of keys such as ${PROJECT}:spApiRegion`);
   }
@@ -101,7 +104,7 @@ export function parseStackFile(text: string, label: string): StackFile {
     if (ours) values[key] = raw;
     else providerValues[key] = raw;
   }
-  return { values, encrypted, providerValues };
+  return { values, encrypted, providerValues, importsEnvironments };
 }
 
 export function readStackFile(file: string): StackFile {

@@ -230,6 +230,14 @@ describe("npm run plan: stack files", () => {
     });
   }
 
+  it("says what it cannot read: values of the ESC environments a stack file imports", async () => {
+    const file = path.join(dir, "Pulumi.esc.yaml");
+    fs.writeFileSync(file, "environment:\n  - acme/prod\nconfig:\n  sp-api-iam:spApiRegion: eu\n");
+    const result = await plan([file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /not shown: values of the ESC environments .* imports/);
+  });
+
   it("refuses a directory given as the stack file with exit 1", async () => {
     const result = await plan(["--config", dir]);
     assert.equal(result.code, 1);
