@@ -12,8 +12,6 @@ import { DeclaredResource, OfflineCloud, resolveOutput, useOfflineRuntime } from
 import { userPath } from "../ops/files";
 import { readStackFile, StackFileError } from "./stack-file";
 
-export { readStackFile } from "./stack-file";
-
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
 function documentOrValue(value: unknown): string {
