@@ -638,6 +638,16 @@ describe("credentials delivery: --into and --check on job config files", () => {
     assert.equal(credentials.aws_secret_access_key, OLD.aws_secret_access_key);
     assert.equal(credentials.client_secret, hostile.client_secret);
     assert.match(lines[0], /^orders\.json: input\.credentials: updated client_secret, refresh_token \(kept aws_access_key_id: .* \(the block has no secret/);
+    // Run again: nothing can be written, and the job still holds the old key: stale.
+    const again = await deliver({ ...hostile, aws_secret_access_key: ENCRYPTED_SECRET_PLACEHOLDER }, dir, ["orders.json"]);
+    assert.deepEqual([again.report.updated, again.report.stale, again.report.current], [0, 1, 0]);
+    assert.match(again.lines[0], /^orders\.json: input\.credentials: not updated \(kept aws_access_key_id/);
+  });
+
+  it("with a block that has no LWA values, a job holding its own is current, not stale", async () => {
+    const { report, lines } = await deliver({ ...hostile, ...OLD, ...PLACEHOLDERS }, dir, ["orders.json"]);
+    assert.deepEqual([report.updated, report.stale, report.current], [0, 0, 1]);
+    assert.match(lines[0], /^orders\.json: input\.credentials: current \(kept client_id: the stack's block has only a placeholder for it; /);
   });
 });
 

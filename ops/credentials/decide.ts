@@ -103,6 +103,8 @@ export interface FieldChange {
 export interface KeptField {
   field: CredentialField;
   reason: string;
+  /** Kept because the block has no value for it: the job's own value may well be right. */
+  placeholder: boolean;
 }
 
 export interface UpdatePlan {
@@ -140,8 +142,9 @@ export function planUpdate(object: FoundObject, block: CredentialValues): Update
     }
     const current = stringValue(node);
     if (current === block[field] && node.kind === "string") continue;
-    const reason = !isReal(block[field]) ? "the stack's block has only a placeholder for it" : blocked.get(field);
-    if (reason) plan.kept.push({ field, reason });
+    const placeholder = !isReal(block[field]);
+    const reason = placeholder ? "the stack's block has only a placeholder for it" : blocked.get(field);
+    if (reason) plan.kept.push({ field, reason, placeholder });
     else plan.changes.push({ field, from: current, to: block[field] });
   }
   return plan;

@@ -198,7 +198,8 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
       for (const change of plan.changes) edits.push({ path: object.path, field: change.field, node: object.fields[change.field]!, value: change.to });
       const fields = mode.dryRun ? plan.changes.map((c) => `${c.field} (${maskedValue(c.field, c.to)})`).join(", ") : list(plan.changes.map((c) => c.field));
       lines.push(`${where(object.path)}: ${mode.dryRun ? "would update" : "updated"} ${fields}${tail}`);
-    } else if (plan.kept.length > 0) {
+    } else if (plan.kept.some((k) => !k.placeholder)) {
+      // The stack has values this object lacks, and they could not be written: it still holds old ones.
       counts.stale++;
       lines.push(`${where(object.path)}: not updated${tail}`);
     } else {
