@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
 import { CREDENTIAL_FIELDS, CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
-import { blockAsJson, blockValues } from "../ops/credentials/block";
+import { blockAsJson, blockFromOutputs, blockValues } from "../ops/credentials/block";
 import { main, parseArgs } from "../ops/credentials/cli";
 import { checkObject, findCredentials, FoundObject, isThisStacks, planUpdate, StackIdentity } from "../ops/credentials/decide";
 import { DocNode, formatOf, parseDocument, plainValue } from "../ops/credentials/documents";
@@ -373,6 +373,20 @@ describe("credentials delivery: what --into writes, what --check says (pure)", (
     const current = { ...hostile, ...OLD };
     assert.deepEqual(checkObject(object, current), { stale: [], notCompared: [] });
     assert.deepEqual(checkObject(object, { ...current, ...PLACEHOLDERS }).notCompared, ["client_id", "client_secret", "refresh_token"]);
+  });
+
+  it("takes the block from a stack's outputs, and says what to run when there is none", () => {
+    const hjson = renderCredentials(hostile, "na");
+    assert.deepEqual(blockFromOutputs("acme", { credentials: { value: hjson }, roleArn: { value: ROLE } }), {
+      hjson,
+      values: hostile,
+      roleArn: ROLE,
+      lwaClientId: CLIENT_ID,
+    });
+    const fresh = blockFromOutputs("acme", { credentials: { value: renderCredentials({ ...hostile, ...PLACEHOLDERS }, "na") } });
+    assert.equal(fresh.lwaClientId, undefined, "a placeholder client id identifies no one");
+    assert.throws(() => blockFromOutputs("acme", {}), { message: "Stack acme has no credentials output yet: run `npm run up -- acme` first." });
+    assert.throws(() => blockValues('credentials: { region: "us-east-1" }'), { message: "the stack's credentials output lacks role_arn" });
   });
 
   it("refuses to hand back an edit that would not read back as exactly the intended change", () => {

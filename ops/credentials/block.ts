@@ -32,6 +32,24 @@ export function blockIdentity(values: CredentialValues): { roleArn: string; lwaC
   return { roleArn: values.role_arn, lwaClientId: isPlaceholder(values.client_id) ? undefined : values.client_id };
 }
 
+/** The block as deliverBlock and checkTargets take it. */
+export interface DeliveryBlock {
+  /** The rendered block, as the stack's `credentials` output holds it. */
+  hjson: string;
+  values: CredentialValues;
+  roleArn: string;
+  lwaClientId?: string;
+}
+
+/** The block from a stack's outputs (PulumiStack.readOutputs() or up()). Throws BlockError, naming the stack. */
+export function blockFromOutputs(stack: string, outputs: Record<string, { value: unknown }>): DeliveryBlock {
+  const hjson = outputs.credentials?.value;
+  if (typeof hjson !== "string") throw new BlockError(`Stack ${stack} has no credentials output yet: run \`npm run up -- ${stack}\` first.`);
+  const values = blockValues(hjson);
+  const roleArn = outputs.roleArn?.value;
+  return { hjson, values, ...blockIdentity(values), roleArn: typeof roleArn === "string" ? roleArn : values.role_arn };
+}
+
 /** The block as the connector's docs show a named credential's content: a JSON object of the seven fields. */
 export function blockAsJson(values: CredentialValues): string {
   const ordered: Record<string, string> = {};

@@ -16,9 +16,9 @@ import * as path from "node:path";
 import { FileRefusal, userPath } from "../files";
 import { Redactor } from "../output";
 import { openStack, PulumiError } from "../pulumi";
-import { blockAsJson, blockIdentity, BlockError, blockValues } from "./block";
+import { blockAsJson, BlockError, blockFromOutputs, DeliveryBlock } from "./block";
 import { SECRET_FIELDS } from "./decide";
-import { checkTargets, deliverBlock, DeliveryBlock, writeBlockFile } from "./run";
+import { checkTargets, deliverBlock, writeBlockFile } from "./run";
 
 const USAGE = "usage: npm run credentials -- [--stack <name>] [--into <file|dir>...] [--check <file|dir>...] [--dry-run] [--format hjson|json] [<file>]";
 
@@ -86,11 +86,6 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
   return args;
 }
 
-function stringOutput(outputs: Record<string, { value: unknown }>, name: string): string | undefined {
-  const value = outputs[name]?.value;
-  return typeof value === "string" ? value : undefined;
-}
-
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const out = (line: string) => console.log(line);
   const err = (line: string) => console.error(line);
@@ -132,16 +127,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   try {
     const opened = await openStack(args.stack, { env });
     stack = opened.name;
-    const outputs = await opened.readOutputs();
-    const hjson = stringOutput(outputs, "credentials");
-    if (hjson === undefined) {
-      err(`Stack ${stack} has no credentials output yet: run \`npm run up -- ${stack}\` first.`);
-      return 1;
-    }
-    const values = blockValues(hjson);
-    for (const field of SECRET_FIELDS) redactor.addSecret(values[field]);
-    redactor.addKeyId(values.aws_access_key_id);
-    block = { hjson, values, ...blockIdentity(values), roleArn: stringOutput(outputs, "roleArn") ?? values.role_arn };
+    block = blockFromOutputs(stack, await opened.readOutputs());
+    for (const field of SECRET_FIELDS) redactor.addSecret(block.values[field]);
+    redactor.addKeyId(block.values.aws_access_key_id);
   } catch (error) {
     if (error instanceof PulumiError || error instanceof BlockError) {
       err(redactor.scrub(error.message));

@@ -6,20 +6,15 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CredentialField, CredentialValues } from "../../src/credentials";
+import { CredentialField } from "../../src/credentials";
 import { writeFileKeepingMode, writePrivateFile } from "../files";
 import { printable, Redactor } from "../output";
+import { DeliveryBlock } from "./block";
 import { checkObject, findCredentials, FoundObject, isThisStacks, maskedValue, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
 import { DocFormat, formatOf, formatPath, isJobConfigName, parseDocument } from "./documents";
 import { applyValueEdits, EditCheckFailed, ValueEdit } from "./edit";
 
-export interface DeliveryBlock {
-  /** The rendered block, as the stack's `credentials` output holds it. */
-  hjson: string;
-  values: CredentialValues;
-  roleArn: string;
-  lwaClientId?: string;
-}
+export type { DeliveryBlock } from "./block";
 
 export interface DeliveryOptions {
   dryRun: boolean;
