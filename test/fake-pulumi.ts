@@ -21,7 +21,7 @@ import * as os from "os";
 import * as path from "path";
 import { ConfigError, PROJECT, validateConfig } from "../src/config";
 import { renderCredentials, PLACEHOLDERS } from "../src/credentials";
-import { accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, SlotRecord } from "../src/lifecycle";
+import { accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, slotRecord, SlotRecord } from "../src/lifecycle";
 import { awsRegionOf } from "../policies/regions";
 
 const REPO = path.resolve(__dirname, "..");
@@ -102,7 +102,13 @@ export function runEngine(state: StackState, now: Date): void {
   const deployed = state.outputs.accessKeySlots?.value as SlotRecord[] | undefined;
   let plan;
   try {
-    plan = planAccessKeys({ generation: config.accessKeyGeneration, previousKey: config.previousAccessKey, pgpKey: config.pgpKey, deployed });
+    plan = planAccessKeys({
+      generation: config.accessKeyGeneration,
+      previousKey: config.previousAccessKey,
+      pgpKey: config.pgpKey,
+      deployed,
+      today: now.toISOString().slice(0, 10),
+    });
   } catch (error) {
     if (error instanceof RotationError) throw new EngineError(error.message);
     throw error;
@@ -149,6 +155,8 @@ export function runEngine(state: StackState, now: Date): void {
   }
   // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
   // `plan`, `state` and `now`, with the project's own pure functions where there are some.
+  // inactiveSince: the program's own records (slotRecord), which carry it from the last deployment.
+  outputs.accessKeySlots = plain(plan.slots.map(slotRecord));
   state.outputs = outputs;
 }
 
