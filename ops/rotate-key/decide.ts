@@ -159,6 +159,8 @@ function judgeHandover(config: RotationConfig, current: KeyEvidence, previous: K
   if (problems.length > 0) return { step: "none", reason: `waiting: ${problems.join("; ")}`, nextDate: oldBusy ? quietFrom : undefined };
   return {
     step: "deactivate",
+    // The deployment records today as inactiveSince; deletion is due keyInactiveDays later.
+    nextDate: addDays(now.toISOString(), config.keyInactiveDays),
     reason:
       `the new key ${maskKeyId(current.id)} is in use (${describeUse(current)}) and the old key ${maskKeyId(previous.id)} ` +
       `has gone unused for keyQuietHours (${config.keyQuietHours}): ${describeUse(previous)}`,
@@ -194,6 +196,7 @@ function judgeInactive(config: RotationConfig, current: KeyEvidence, previous: K
   }
   return {
     step: "delete",
+    nextDate: addDays(current.createDate, config.maxAccessKeyAgeDays - config.keyRotationLeadDays),
     reason:
       `the old key ${maskKeyId(previous.id)} has been inactive since ${previous.inactiveSince} (keyInactiveDays ${config.keyInactiveDays}) ` +
       `and the new key ${maskKeyId(current.id)} is still in use (${describeUse(current)})`,
