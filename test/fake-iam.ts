@@ -35,6 +35,8 @@ export interface IamBehaviour {
   stall?: IamAction;
   /** Answer 200 with text that is not IAM's XML. */
   garbage?: IamAction;
+  /** Send the headers, then a byte every 100 ms, never finishing. */
+  trickle?: IamAction;
 }
 
 export interface SeenIamRequest {
@@ -117,6 +119,12 @@ export class FakeIam {
     if (form.Version !== "2010-05-08") seen.problems.push(`Version ${form.Version}`);
     if (action === this.behaviour.stall) return; // the socket stays open, unanswered
     if (action === this.behaviour.garbage) return void res.writeHead(200, { "content-type": "text/xml" }).end("<html><body>Gateway says hello</body>");
+    if (action === this.behaviour.trickle) {
+      res.writeHead(200, { "content-type": "text/xml" });
+      const timer = setInterval(() => res.write(" "), 100);
+      res.on("close", () => clearInterval(timer));
+      return;
+    }
     if (this.behaviour.deny.includes(action as IamAction)) {
       const resource = action === "ListAccessKeys" ? `user ${form.UserName}` : `access key ${form.AccessKeyId}`;
       return error(403, "AccessDenied", `User: ${OPERATOR.arn} is not authorized to perform: iam:${action} on resource: ${resource}`);
