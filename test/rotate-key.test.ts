@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "../ops/rotate-key/cli";
+import { main, parseArgs } from "../ops/rotate-key/cli";
 import { rotateKey, type KeyRotationReport } from "../ops/rotate-key/run";
 import { openStack, type PulumiStack } from "../ops/pulumi";
 import { SECRETS } from "./fake-amazon";
@@ -627,7 +627,34 @@ describe("npm run rotate-key", function () {
     }
   });
 
-  it("usage errors exit 2; --json still prints one object", async () => {
+  /** Runs the CLI's main in this process, collecting what it writes. */
+  async function cliMain(argv: string[], runEnv: NodeJS.ProcessEnv) {
+    const out = { stdout: "", stderr: "" };
+    const write = { stdout: process.stdout.write, stderr: process.stderr.write };
+    process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
+    try {
+      return { code: await main(argv, runEnv), ...out };
+    } finally {
+      process.stdout.write = write.stdout;
+      process.stderr.write = write.stderr;
+    }
+  }
+
+  it("--json prints one object even when the run cannot start: no stack selected (2), a usage error (2)", async () => {
+    seed("x", {}, 80);
+    const none = await cliMain(["--json"], env());
+    assert.equal(none.code, 2);
+    const report = JSON.parse(none.stdout) as KeyRotationReport;
+    assert.deepEqual([report.step, report.took, report.exitCode], ["none", false, 2]);
+    assert.match(report.reason, /pass --stack/);
+    const usage = await cliMain(["--json", "--bogus"], env());
+    assert.equal(usage.code, 2);
+    assert.match((JSON.parse(usage.stdout) as KeyRotationReport).reason, /unknown argument: --bogus/);
+    assert.match(usage.stderr, /Usage: npm run rotate-key/);
+  });
+
+  it("parses the command line; a flag without its value is a usage error", () => {
     assert.deepEqual(parseArgs(["--stack"]), { kind: "error", message: "--stack needs a value", json: false });
     assert.equal(parseArgs(["--bogus", "--json"]).kind, "error");
     assert.deepEqual(parseArgs(["--if-due", "--dry-run", "--out", "f.hjson", "--stack", "s"]), {

@@ -277,7 +277,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
   try {
     for (const change of decision.changes) await stack.setConfig(change.key, change.value);
     print("Running pulumi up...");
-    outputs = await stack.up();
+    outputs = await stack.up((line) => print(`  | ${line}`));
   } catch (error) {
     const cause = error instanceof PulumiError ? error.message : `${(error as Error).name}: ${printable((error as Error).message ?? "")}`;
     const restored = await putBack(stack, before);
