@@ -60,7 +60,7 @@ export function runEngine(state: StackState, now: Date): void {
   }
   let config;
   try {
-    config = validateConfig({ values, secretKeys }, now).config;
+    config = validateConfig({ values, secretKeys, providerRegion: state.config["aws:region"]?.value }, now).config;
   } catch (error) {
     if (error instanceof ConfigError) throw new EngineError(error.message);
     throw error;

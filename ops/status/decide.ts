@@ -118,7 +118,7 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
   const row: StatusRow = { stack: facts.name, lastUpdate: facts.lastUpdate };
   let config: StackConfig;
   try {
-    config = validateConfig({ values: facts.config.values, secretKeys: facts.config.secretKeys }, now).config;
+    config = validateConfig({ values: facts.config.values, secretKeys: facts.config.secretKeys, providerRegion: facts.config.provider.region }, now).config;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     return { ...row, problem: `its config is invalid: ${error.problems[0]}` };
