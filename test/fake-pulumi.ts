@@ -92,7 +92,6 @@ export function runEngine(state: StackState, now: Date): void {
   const iamPath = config.path;
   const roleArn = `arn:aws:iam::${state.account}:role${iamPath}${config.roleName}`;
   const userArn = `arn:aws:iam::${state.account}:user${iamPath}${config.userName}`;
-  const slots: SlotRecord[] = plan.slots.map(({ slot, generation, status, pgpKey }) => ({ slot, generation, status, pgpKey: pgpKey ?? null }));
   const credentials = renderCredentials(
     {
       region: awsRegionOf(config.spApiRegion),
@@ -113,7 +112,8 @@ export function runEngine(state: StackState, now: Date): void {
     accessKeyId: plain(currentKey.id),
     accessKeyCreatedAt: plain(currentKey.createDate),
     accessKeyRotateBy: plain(accessKeyRotateBy(currentKey.createDate, config.maxAccessKeyAgeDays)),
-    accessKeySlots: plain(slots),
+    // The program's own records (slotRecord), which carry inactiveSince from the last deployment.
+    accessKeySlots: plain(plan.slots.map(slotRecord)),
     credentials: { value: credentials, secret: true },
   };
   if (config.lwaClientSecretIssuedOn) {
@@ -121,8 +121,6 @@ export function runEngine(state: StackState, now: Date): void {
   }
   // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
   // `plan`, `state` and `now`, with the project's own pure functions where there are some.
-  // inactiveSince: the program's own records (slotRecord), which carry it from the last deployment.
-  outputs.accessKeySlots = plain(plan.slots.map(slotRecord));
   state.outputs = outputs;
 }
 
