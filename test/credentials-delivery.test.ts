@@ -720,7 +720,17 @@ describe("npm run credentials: the command", () => {
       file: undefined,
     });
     assert.equal(parseArgs(["--format=json", "out.json"]).file, "out.json");
-    for (const bad of [["--into"], ["--format", "yaml"], ["a", "b"], ["out.hjson", "--into", "x"], ["--into", "x", "--format", "json"], ["--bogus"]]) {
+    for (const bad of [
+      ["--into"],
+      ["--into="],
+      ["--check", "--dry-run"],
+      ["--stack="],
+      ["--format", "yaml"],
+      ["a", "b"],
+      ["out.hjson", "--into", "x"],
+      ["--into", "x", "--format", "json"],
+      ["--bogus"],
+    ]) {
       assert.equal((await run(bad)).code, 2, JSON.stringify(bad));
     }
   });

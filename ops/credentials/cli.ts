@@ -43,7 +43,7 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
     const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
     const valueOf = (): string => {
       const value = inline ?? argv[++i];
-      if (value === undefined || (inline === undefined && value.startsWith("--"))) throw new UsageError(`${name} needs a value`);
+      if (value === undefined || value === "" || (inline === undefined && value.startsWith("--"))) throw new UsageError(`${name} needs a value`);
       return value;
     };
     switch (name) {
@@ -69,6 +69,7 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
       case "--into":
       case "--check":
         collecting = name === "--into" ? args.into : args.check;
+        if (inline === "") throw new UsageError(`${name} needs a file or directory`);
         if (inline !== undefined) collecting.push(inline);
         else if (argv[i + 1] === undefined || argv[i + 1].startsWith("--")) throw new UsageError(`${name} needs a file or directory`);
         break;
