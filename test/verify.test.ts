@@ -19,7 +19,8 @@ import { maskKeyId, Redactor } from "../verify/redact";
 import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
 import { runVerify } from "../verify/run";
 import { readSettings } from "../verify/settings";
-import { FakeAmazon, MARKETPLACES, REGION, ROLE_ARN, SECRETS, USER_ARN } from "./fake-amazon";
+import { fetchWithDeadline } from "../verify/deadline";
+import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, USER_ARN } from "./fake-amazon";
 
 const REPO = path.join(__dirname, "..");
 
@@ -276,6 +277,77 @@ describe("npm run verify", function () {
     const code = await runVerify({ input: blockOf(), env: { SP_API_VERIFY_RETRY_BUDGET_MS: "a minute" }, out: { write: (t: string) => (output += t) } });
     assert.strictEqual(code, 2);
     assert.match(output, /SP_API_VERIFY_RETRY_BUDGET_MS must be a whole number of milliseconds/);
+  });
+
+  describe("peers that stall, trickle or answer garbage", () => {
+    // A trickle faster than the timeout: an idle timeout would never fire; only a deadline on the whole
+    // exchange (headers and body) ends it.
+    const impatient = { SP_API_VERIFY_TIMEOUT_MS: "200" };
+    const trickleFast = { trickleIntervalMs: 40 };
+    const stepOf = { sts: 2, lwa: 4, "sp-api": 5 } as const;
+    const nameOf = { sts: "STS", lwa: "LWA", "sp-api": "SP-API" } as const;
+
+    for (const kind of ["stall", "trickle", "trickle-headers"] as const) {
+      for (const service of ["sts", "lwa", "sp-api"] as const) {
+        it(`${service} peer that misbehaves (${kind}): the step says it timed out after SP_API_VERIFY_TIMEOUT_MS, and verify goes on`, async () => {
+          fake.behaviour.misbehave = { [service]: kind };
+          fake.behaviour.misbehaviourOptions = trickleFast;
+          const run = await verify(blockOf(), { env: impatient });
+          assert.strictEqual(run.code, 1, run.output);
+          const n = stepOf[service];
+          assert.match(
+            run.step(n),
+            new RegExp(
+              `^✗ ${n}\\. .*${nameOf[service]} at http://127\\.0\\.0\\.1:\\d+/${service} timed out: no complete answer .*within 200 ms \\(SP_API_VERIFY_TIMEOUT_MS\\)`,
+            ),
+          );
+          assert.match(run.output, /Fix: .*raise SP_API_VERIFY_TIMEOUT_MS/);
+          assert.doesNotMatch(run.output, /\(23\)|\(AbortError\)|\(TimeoutError\)|ECONNRESET/);
+          if (service === "sts") assert.match(run.step(4), /^✓/, "LWA does not depend on STS and still runs");
+          assert.match(run.output, /^FAILED: /m);
+        });
+      }
+    }
+
+    it("bounds each attempt inside the propagation retries: AccessDenied, then a stalled AssumeRole", async () => {
+      fake.behaviour.failNext.AssumeRole = ["AccessDenied", "stall"];
+      const run = await verify(blockOf(), { env: impatient });
+      assert.strictEqual(run.code, 1, run.output);
+      assert.deepStrictEqual(run.waits, [1000], "waited once for propagation, then the stalled attempt ended the step");
+      assert.strictEqual(fake.requests("sts", "AssumeRole").length, 2);
+      assert.match(run.step(3), /^✗ 3\. .*STS at .* timed out: no complete answer to AssumeRole within 200 ms/);
+    });
+
+    it("garbage from STS, LWA or SP-API is named as not the service's answer, never 'refused (HTTP 200)'", async () => {
+      for (const service of ["sts", "lwa", "sp-api"] as const) {
+        fake.reset();
+        fake.behaviour.misbehave = { [service]: "garbage" };
+        const run = await verify(blockOf());
+        assert.strictEqual(run.code, 1, run.output);
+        const line = run.step(stepOf[service]);
+        assert.match(line, new RegExp(`^✗ .*the server at http://127\\.0\\.0\\.1:\\d+/${service} answered .*not an answer from ${nameOf[service]}`), line);
+        if (service !== "sts") assert.match(line, /answered HTTP 200 with a body \(application\/json\) that is not JSON/);
+        assert.doesNotMatch(run.output, /refused .*\(HTTP 200\)/);
+        assert.ok(!run.output.includes("Hotel WiFi"), "the garbage itself is not printed");
+      }
+    });
+
+    it("the reusable MisbehavingPeer stalls, trickles and answers garbage at any path", async () => {
+      for (const kind of MISBEHAVIOURS) {
+        const peer = await MisbehavingPeer.start(kind, { trickleIntervalMs: 20 });
+        try {
+          const answer = await fetchWithDeadline(`${peer.url}/any/path`, { method: "POST", body: "x=1" }, 100);
+          if (kind === "garbage") {
+            assert.ok(answer.kind === "answered" && answer.status === 200 && answer.text === GARBAGE_BODY, kind);
+          } else {
+            assert.deepStrictEqual(answer, { kind: "timed-out", timeoutMs: 100 }, kind);
+          }
+          assert.strictEqual(peer.requests, 1);
+        } finally {
+          await peer.stop();
+        }
+      }
+    });
   });
 
   describe("the CLI process", function () {
