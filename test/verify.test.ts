@@ -12,7 +12,7 @@ import * as path from "path";
 import { CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { createStsClient } from "../verify/aws";
-import { parseCredentialsBlock } from "../verify/block";
+import { MAX_INPUT_BYTES, parseCredentialsBlock } from "../verify/block";
 import { parseArgs } from "../verify/cli";
 import { judgeLwaAnswer } from "../verify/lwa";
 import { maskKeyId, Redactor } from "../verify/redact";
@@ -20,7 +20,7 @@ import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
 import { runVerify } from "../verify/run";
 import { readSettings } from "../verify/settings";
 import { fetchWithDeadline } from "../verify/deadline";
-import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, USER_ARN } from "./fake-amazon";
+import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
 
 const REPO = path.join(__dirname, "..");
 
@@ -332,6 +332,18 @@ describe("npm run verify", function () {
       }
     });
 
+    it("strips terminal escapes and control characters from server text before printing it", async () => {
+      fake.behaviour.marketplaces = [{ id: "ATVPDKIKX0DER", name: `Amazon${TERMINAL_ESCAPES}.com`, countryCode: `U${TERMINAL_ESCAPES}S` }];
+      const run = await verify(blockOf());
+      assert.strictEqual(run.code, 0, run.output);
+      assert.ok(run.output.includes("ATVPDKIKX0DER Amazon.com (US)"), run.output);
+      const controls = [...run.output].filter((c) => {
+        const n = c.codePointAt(0) ?? 0;
+        return (n < 0x20 && c !== "\n") || (n >= 0x7f && n <= 0x9f) || c === "\u202e";
+      });
+      assert.deepStrictEqual(controls, []);
+    });
+
     it("the reusable MisbehavingPeer stalls, trickles and answers garbage at any path", async () => {
       for (const kind of MISBEHAVIOURS) {
         const peer = await MisbehavingPeer.start(kind, { trickleIntervalMs: 20 });
@@ -347,6 +359,56 @@ describe("npm run verify", function () {
           await peer.stop();
         }
       }
+    });
+  });
+
+  describe("what a block may hold, and what is never shown of it", () => {
+    it("does not echo a secret sitting in role_arn or region: the field is described by its shape", async () => {
+      for (const field of ["role_arn", "region"] as const) {
+        // The secret both in its own field and in the wrong one, and then only in the wrong one.
+        for (const secretField of [SECRETS.keySecret, "AKIA-not-a-secret-field-value"]) {
+          const run = await verify(blockOf({ [field]: SECRETS.keySecret, aws_secret_access_key: secretField }));
+          assert.strictEqual(run.code, 1, run.output);
+          assert.match(
+            run.step(1),
+            new RegExp(`^✗ .*${field} \\(41 characters: upper-case letters, lower-case letters, digits, punctuation(; not a region name)?\\) is not an`),
+          );
+          assert.strictEqual(fake.seen.length, 0);
+        }
+      }
+    });
+
+    it("does not show a secret pasted into aws_access_key_id, not even masked", async () => {
+      const run = await verify(blockOf({ aws_access_key_id: SECRETS.clientSecret }), { env: { SP_API_VERIFY_RETRY_BUDGET_MS: "0" } });
+      assert.strictEqual(run.code, 1, run.output);
+      assert.ok(!run.output.includes(maskKeyId(SECRETS.clientSecret)), "shows the secret's first and last four characters");
+      assert.match(
+        run.step(2),
+        /does not recognise the access key id in aws_access_key_id \(\d+ characters: lower-case letters, digits, punctuation; not shaped like an access key id\)/,
+      );
+    });
+
+    it("accepts a UTF-8 byte-order mark", async () => {
+      const run = await verify("\uFEFF" + blockOf());
+      assert.strictEqual(run.code, 0, run.output);
+    });
+
+    it("refuses two blocks in one input, and a field given twice, instead of letting the last win", async () => {
+      const two = await verify(blockOf() + "\n" + blockOf({ role_arn: `arn:aws:iam::${"9".repeat(12)}:role/Other` }));
+      assert.strictEqual(two.code, 1, two.output);
+      assert.match(two.step(1), /^✗ .*the input holds 2 credentials blocks; give one/);
+      const twice = await verify(blockOf().replace(/^(\s*)region: (.*)$/m, '$1region: $2\n$1region: "eu-west-1"'));
+      assert.strictEqual(twice.code, 1, twice.output);
+      assert.match(twice.step(1), /^✗ .*region appears 2 times; give it once/);
+      const bare = await verify(JSON.stringify(GOOD).replace('"region":"us-east-1"', '"region":"us-east-1","region":"us-west-2"'));
+      assert.match(bare.step(1), /^✗ .*region appears 2 times/);
+      assert.strictEqual(fake.seen.length, 0, "nothing was sent");
+    });
+
+    it("refuses an input over 64 KiB before parsing it", async () => {
+      const run = await verify(blockOf() + "#" + "x".repeat(MAX_INPUT_BYTES));
+      assert.strictEqual(run.code, 1);
+      assert.match(run.step(1), /^✗ .*the input is \d+ KiB, more than the 64 KiB limit/);
     });
   });
 

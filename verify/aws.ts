@@ -5,7 +5,7 @@
  * would prove nothing about the block).
  */
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { CredentialsBlock, parseIamArn } from "./block";
+import { CredentialsBlock, describeKeyId, parseIamArn } from "./block";
 import { describeTimeout, withDeadline } from "./deadline";
 import { maskKeyId } from "./redact";
 import { StepOutcome } from "./report";
@@ -115,7 +115,7 @@ export function callerIdentityFailure(f: StsFailure, keyId: string, waitedMs: nu
       return {
         status: "failed",
         cause:
-          `AWS does not recognise the access key id ${maskKeyId(keyId)} (InvalidClientTokenId${afterWaiting(waitedMs)}): ` +
+          `AWS does not recognise the access key id ${describeKeyId(keyId)} (InvalidClientTokenId${afterWaiting(waitedMs)}): ` +
           "the key was deleted or deactivated, or aws_access_key_id is mistyped.",
         fix:
           "copy the block again from the stack (npm run credentials); if the key was rotated, use the new block. " +
@@ -185,7 +185,7 @@ export function judgeCallerIdentity(identity: CallerIdentity, block: Credentials
       fix: `use the access key of ${expectUser}, or check the --expect-user value.`,
     };
   }
-  return { status: "passed", summary: `key ${maskKeyId(block.values.aws_access_key_id)} is valid; it belongs to ${arn}` };
+  return { status: "passed", summary: `key ${describeKeyId(block.values.aws_access_key_id)} is valid; it belongs to ${arn}` };
 }
 
 type Waiting = Pick<RetryHooks<StsFailure>, "onWait" | "sleep">;
