@@ -1,0 +1,241 @@
+/**
+ * A stand-in for the Pulumi CLI, for the tests of every command that drives stacks (credentials, rotate-lwa,
+ * rotate-key, status, maintain). There is no Pulumi CLI on the machines the tests run on.
+ *
+ * - FakePulumi, here, used by tests: makes a directory with `bin/pulumi` (a shim that runs test/fake-pulumi-cli.ts)
+ *   and the stacks' state, seeds stacks, injects failures, and reads back what happened: every call's arguments and
+ *   standard input.
+ * - The executable, test/fake-pulumi-cli.ts: answers the CLI commands the Automation API and our own plumbing send
+ *   (version, stack ls/select/output/history, config, config set/rm, up), keeping each stack in its own JSON file,
+ *   so stacks driven in parallel never write the same file. It loads this file (the engine) for `up` only.
+ *
+ * Its `up` is a small engine built on the project's own pure code, so the commands meet the real rules: the config
+ * is validated (validateConfig), the key slots are planned by the rotation guard (planAccessKeys: a refused rotation
+ * fails `up`, as in a real run), a slot whose generation changes gets a new key, and the credentials block is
+ * rendered from the template (renderCredentials).
+ */
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ConfigError, PROJECT, validateConfig } from "../src/config";
+import { renderCredentials, PLACEHOLDERS } from "../src/credentials";
+import { accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, SlotRecord } from "../src/lifecycle";
+import { awsRegionOf } from "../policies/regions";
+import { engineNow, FAKE_ACCOUNT, readStack, writeStack } from "./fake-pulumi-cli";
+import type { ConfigEntry, FakeKey, RecordedCall, StackState } from "./fake-pulumi-cli";
+
+export type { ConfigEntry, FakeKey, RecordedCall, StackState } from "./fake-pulumi-cli";
+export { CONFLICT, FAKE_ACCOUNT } from "./fake-pulumi-cli";
+
+const REPO = path.resolve(__dirname, "..");
+
+// ---------------------------------------------------------------------------------------------------------------
+// The engine
+// ---------------------------------------------------------------------------------------------------------------
+
+const KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function newKey(generation: number, now: Date): FakeKey {
+  const bytes = crypto.randomBytes(16);
+  let id = "AKIA";
+  for (let i = 0; i < 16; i++) id += KEY_ALPHABET[bytes[i]! % 32];
+  // 40 characters of [A-Za-z0-9/+], as IAM's secrets: '/' and '+' included on purpose.
+  const secret = crypto.randomBytes(30).toString("base64").slice(0, 38) + "/+";
+  return { id, secret, createDate: now.toISOString().replace(/\.\d{3}Z$/, "Z"), generation };
+}
+
+export class EngineError extends Error {}
+
+/** What `pulumi up` would leave: the stack's new outputs (and keys). Throws EngineError as a failed update would. */
+export function runEngine(state: StackState, now: Date): void {
+  const values: Record<string, string> = {};
+  const secretKeys = new Set<string>();
+  for (const [fullKey, entry] of Object.entries(state.config)) {
+    if (!fullKey.startsWith(`${PROJECT}:`)) continue;
+    const key = fullKey.slice(PROJECT.length + 1);
+    values[key] = entry.value;
+    if (entry.secret) secretKeys.add(key);
+  }
+  let config;
+  try {
+    config = validateConfig({ values, secretKeys }, now).config;
+  } catch (error) {
+    if (error instanceof ConfigError) throw new EngineError(error.message);
+    throw error;
+  }
+  const deployed = state.outputs.accessKeySlots?.value as SlotRecord[] | undefined;
+  let plan;
+  try {
+    plan = planAccessKeys({ generation: config.accessKeyGeneration, previousKey: config.previousAccessKey, pgpKey: config.pgpKey, deployed });
+  } catch (error) {
+    if (error instanceof RotationError) throw new EngineError(error.message);
+    throw error;
+  }
+
+  const keys: StackState["keys"] = {};
+  for (const slot of plan.slots) {
+    const held = state.keys[slot.slot];
+    keys[slot.slot] = held && held.generation === slot.generation ? held : newKey(slot.generation, now);
+  }
+  state.keys = keys;
+  const current = plan.slots.find((s) => s.role === "current")!;
+  const currentKey = keys[current.slot]!;
+
+  const iamPath = config.path;
+  const roleArn = `arn:aws:iam::${state.account}:role${iamPath}${config.roleName}`;
+  const userArn = `arn:aws:iam::${state.account}:user${iamPath}${config.userName}`;
+  const slots: SlotRecord[] = plan.slots.map(({ slot, generation, status, pgpKey }) => ({ slot, generation, status, pgpKey: pgpKey ?? null }));
+  const credentials = renderCredentials(
+    {
+      region: awsRegionOf(config.spApiRegion),
+      role_arn: roleArn,
+      aws_access_key_id: currentKey.id,
+      aws_secret_access_key: currentKey.secret,
+      client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
+      client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+      refresh_token: config.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
+    },
+    config.spApiRegion,
+  );
+  const plain = (value: unknown) => ({ value, secret: false });
+  const outputs: StackState["outputs"] = {
+    roleArn: plain(roleArn),
+    userArn: plain(userArn),
+    userName: plain(config.userName),
+    accessKeyId: plain(currentKey.id),
+    accessKeyCreatedAt: plain(currentKey.createDate),
+    accessKeyRotateBy: plain(accessKeyRotateBy(currentKey.createDate, config.maxAccessKeyAgeDays)),
+    accessKeySlots: plain(slots),
+    credentials: { value: credentials, secret: true },
+  };
+  if (config.lwaClientSecretIssuedOn) {
+    outputs.lwaClientSecretExpiresOn = plain(lwaSecretStatus(config.lwaClientSecretIssuedOn, config.lwaExpiryWarningDays, now).expiresOn);
+  }
+  // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
+  // `plan`, `state` and `now`, with the project's own pure functions where there are some.
+  state.outputs = outputs;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The harness, for tests
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface StackSeed {
+  /** Project config by key without the prefix; numbers, booleans, lists and maps are stored as the CLI would (JSON). */
+  config?: Record<string, string | number | boolean | object>;
+  /** Secret project config by key. */
+  secrets?: Record<string, string>;
+  /** Provider config: aws:region, aws:profile. */
+  provider?: { region?: string; profile?: string };
+  selected?: boolean;
+  /** Run the engine once, as if `pulumi up` had deployed the stack (default true). */
+  deployed?: boolean;
+  account?: string;
+}
+
+export class FakePulumi {
+  private constructor(readonly dir: string) {}
+
+  static create(opts: { version?: string } = {}): FakePulumi {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-pulumi-"));
+    fs.mkdirSync(path.join(dir, "bin"));
+    fs.mkdirSync(path.join(dir, "state", "stacks"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "state", "version"), opts.version ?? "3.265.0");
+    fs.writeFileSync(path.join(dir, "state", "calls.jsonl"), "");
+    const shim = path.join(dir, "bin", "pulumi");
+    fs.writeFileSync(
+      shim,
+      `#!/bin/sh\nFAKE_PULUMI_STATE=${JSON.stringify(path.join(dir, "state"))} exec ${JSON.stringify(process.execPath)} ` +
+        `-r ${JSON.stringify(path.join(REPO, "scripts", "register.js"))} ${JSON.stringify(path.join(REPO, "test", "fake-pulumi-cli.ts"))} "$@"\n`,
+      { mode: 0o755 },
+    );
+    return new FakePulumi(dir);
+  }
+
+  get binDir(): string {
+    return path.join(this.dir, "bin");
+  }
+
+  private get stateDir(): string {
+    return path.join(this.dir, "state");
+  }
+
+  /** The environment a command under test runs with: this CLI first on PATH, a passphrase, no real backend. */
+  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of Object.keys(env)) if (name.startsWith("PULUMI_") || name.startsWith("AWS_")) delete env[name];
+    return { ...env, PATH: `${this.binDir}${path.delimiter}${process.env.PATH}`, PULUMI_CONFIG_PASSPHRASE: "test-passphrase", ...extra };
+  }
+
+  /** Makes the engine's clock (key creation dates) read `iso` instead of now. */
+  setNow(iso: string): void {
+    fs.writeFileSync(path.join(this.stateDir, "now"), iso);
+  }
+
+  addStack(name: string, seed: StackSeed = {}): void {
+    const config: StackState["config"] = {};
+    for (const [key, value] of Object.entries(seed.config ?? {})) {
+      config[`${PROJECT}:${key}`] = { value: typeof value === "string" ? value : JSON.stringify(value), secret: false };
+    }
+    for (const [key, value] of Object.entries(seed.secrets ?? {})) config[`${PROJECT}:${key}`] = { value, secret: true };
+    if (seed.provider?.region) config["aws:region"] = { value: seed.provider.region, secret: false };
+    if (seed.provider?.profile) config["aws:profile"] = { value: seed.provider.profile, secret: false };
+    const state: StackState = { config, outputs: {}, keys: {}, account: seed.account ?? FAKE_ACCOUNT, history: [], failNext: [] };
+    if (seed.deployed ?? true) {
+      const now = engineNow(this.stateDir);
+      runEngine(state, now);
+      state.lastUpdate = now.toISOString();
+      state.history.push({ version: 1, startTime: state.lastUpdate, endTime: state.lastUpdate, result: "succeeded" });
+    }
+    writeStack(this.stateDir, name, state);
+    if (seed.selected) fs.writeFileSync(path.join(this.stateDir, "selected"), name);
+  }
+
+  /** A stack's state as the fake holds it now. */
+  stack(name: string): StackState {
+    return readStack(this.stateDir, name)!;
+  }
+
+  /** Changes a stack's state in place (outputs a test wants, a delay for `up`). */
+  update(name: string, change: (state: StackState) => void): void {
+    const state = this.stack(name);
+    change(state);
+    writeStack(this.stateDir, name, state);
+  }
+
+  /** A stack's project config, prefix stripped. */
+  config(name: string): Record<string, ConfigEntry> {
+    const out: Record<string, ConfigEntry> = {};
+    for (const [key, entry] of Object.entries(this.stack(name).config)) if (key.startsWith(`${PROJECT}:`)) out[key.slice(PROJECT.length + 1)] = entry;
+    return out;
+  }
+
+  failNext(name: string, command: string, failure: { stderr?: string; code?: number } = {}): void {
+    this.update(name, (s) => s.failNext.push({ command, stderr: failure.stderr ?? "error: update failed (injected by the test)", code: failure.code ?? 255 }));
+  }
+
+  calls(): RecordedCall[] {
+    return fs
+      .readFileSync(path.join(this.stateDir, "calls.jsonl"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as RecordedCall);
+  }
+
+  /** Calls whose arguments start with `words` (e.g. "up", "config set"). */
+  callsOf(words: string, stack?: string): RecordedCall[] {
+    const prefix = words.split(" ");
+    return this.calls().filter((c) => prefix.every((w, i) => c.argv[i] === w) && (stack === undefined || c.stack === stack));
+  }
+
+  /** Runs the stand-in directly, as a test would run the real CLI. */
+  run(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+    return spawnSync(path.join(this.binDir, "pulumi"), args, { input, encoding: "utf8", env: this.env() });
+  }
+
+  cleanup(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
