@@ -5,10 +5,11 @@
  * argument, exit code and the isolation from the caller's AWS environment.
  */
 import * as assert from "assert";
-import { spawn } from "child_process";
+import { ChildProcessWithoutNullStreams, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { Readable } from "stream";
 import { CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { createStsClient } from "../verify/aws";
@@ -20,6 +21,7 @@ import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
 import { runVerify } from "../verify/run";
 import { readSettings } from "../verify/settings";
 import { fetchWithDeadline } from "../verify/deadline";
+import { readCapped } from "../verify/input";
 import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
 
 const REPO = path.join(__dirname, "..");
@@ -410,6 +412,43 @@ describe("npm run verify", function () {
       assert.strictEqual(run.code, 1);
       assert.match(run.step(1), /^✗ .*the input is \d+ KiB, more than the 64 KiB limit/);
     });
+
+    it("reads a stream only up to the cap: an endless input is refused, not held in memory", async () => {
+      let pulled = 0;
+      const endless = Readable.from(
+        (function* () {
+          for (;;) {
+            pulled += 1024;
+            yield Buffer.alloc(1024, "x");
+          }
+        })(),
+      );
+      const read = await readCapped(endless, "standard input");
+      assert.ok(!read.ok && /standard input is larger than 64 KiB: that is not a credentials block/.test(read.message));
+      assert.ok(pulled <= MAX_INPUT_BYTES + 64 * 1024, `read ${pulled} bytes`);
+    });
+  });
+
+  describe("endpoint settings", () => {
+    it("refuses an endpoint with user:password@ without printing the password", async () => {
+      let output = "";
+      const env = { ...fake.env(), SP_API_LWA_ENDPOINT: `http://admin:hunter2secret@127.0.0.1:1/lwa` };
+      const code = await runVerify({ input: blockOf(), env, out: { write: (t: string) => (output += t) } });
+      assert.strictEqual(code, 2);
+      assert.match(output, /SP_API_LWA_ENDPOINT holds a user name or password \(http:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:1\/lwa\)/);
+      assert.ok(!output.includes("hunter2secret") && !output.includes("admin"));
+      assert.strictEqual(fake.seen.length, 0);
+    });
+
+    it("refuses plain http:// to another machine (LWA secrets in clear); allows it on loopback", () => {
+      for (const name of ["AWS_ENDPOINT_URL_STS", "SP_API_LWA_ENDPOINT", "SP_API_ENDPOINT"]) {
+        assert.throws(() => readSettings({ [name]: "http://api.example.com" }), new RegExp(`${name} is plain http:// to another machine`));
+        assert.throws(() => readSettings({ [name]: "http://10.0.0.1:8080" }), /unencrypted/);
+      }
+      for (const loopback of ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9", "https://api.example.com"]) {
+        assert.doesNotThrow(() => readSettings({ SP_API_LWA_ENDPOINT: loopback }), loopback);
+      }
+    });
   });
 
   describe("the CLI process", function () {
@@ -424,6 +463,69 @@ describe("npm run verify", function () {
         child.stdin.end(stdin);
       });
     }
+
+    /** `npm --prefix <repo> run verify --silent -- ...` as a user types it, from another directory. */
+    function npmVerify(args: string[], cwd: string): ChildProcessWithoutNullStreams {
+      const env = { ...process.env, ...fake.env() };
+      for (const name of Object.keys(env)) if (name.startsWith("npm_") || name === "INIT_CWD") delete env[name];
+      return spawn("npm", ["--prefix", REPO, "run", "verify", "--silent", "--", ...args], { cwd, env });
+    }
+    const exited = (child: ChildProcessWithoutNullStreams) => new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+
+    it("through npm from another directory: finds the file where the user is, and stops quietly when the reader leaves (| head -1)", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-door-"));
+      let release = () => {};
+      fake.behaviour.holdUntil = new Promise<void>((resolve) => (release = resolve));
+      try {
+        fs.writeFileSync(path.join(dir, "creds.hjson"), blockOf(), { mode: 0o600 });
+        const child = npmVerify(["creds.hjson"], dir);
+        const closed = exited(child);
+        child.stdin.end();
+        let stdout = "";
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        // Read until step 1 (the file was found and parsed); then go away like `head` does, and only then let
+        // STS answer, so that verify's next line meets a closed pipe.
+        await new Promise<void>((resolve) => {
+          child.stdout.on("data", (d) => {
+            stdout += d;
+            if (/✓ 1\. /.test(stdout)) resolve();
+          });
+          void closed.then(() => resolve());
+        });
+        child.stdout.destroy();
+        release();
+        const code = await closed;
+        assert.match(stdout, /^Verifying the credentials block from creds\.hjson\n✓ 1\. Credentials block: all 7 fields present/);
+        assert.strictEqual(stderr, "", "no EPIPE stack trace, no npm error");
+        assert.strictEqual(code, 1, "it did not finish: not a pass");
+      } finally {
+        release();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("through npm from another directory, with standard input from a slow pipe: reads it all and exits 0", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-door-"));
+      try {
+        const child = npmVerify([], dir);
+        let output = "";
+        child.stdout.on("data", (d) => (output += d));
+        child.stderr.on("data", (d) => (output += d));
+        // Like `pulumi stack output ... | npm run verify`: half the block now, the rest a second later, when
+        // verify is long since waiting on an empty pipe (readFileSync(0) failed there with EAGAIN).
+        const block = blockOf();
+        child.stdin.write(block.slice(0, 200));
+        setTimeout(() => child.stdin.end(block.slice(200)), 1000);
+        const code = await exited(child);
+        assert.strictEqual(code, 0, output);
+        assert.match(output, /Verifying the credentials block from standard input/);
+        assert.match(output, /OK: 5 passed\./);
+        assertNoSecrets(output);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
 
     it("reads standard input, exits 0, and ignores the caller's own AWS credentials, region, profile and endpoints", async () => {
       const home = fs.mkdtempSync(path.join(os.tmpdir(), "verify-home-"));
