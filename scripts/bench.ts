@@ -31,7 +31,8 @@ function sample(label: string, command: string[], env?: NodeJS.ProcessEnv): Samp
   const start = process.hrtime.bigint();
   const result = spawnSync(argv[0]!, argv.slice(1), { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, env });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0 && !(label.startsWith("status") && result.status === 1)) throw new Error(`${label} failed (exit ${result.status}):\n${result.stderr.slice(-2000)}`);
+  if (result.status !== 0 && !(label.startsWith("status") && result.status === 1))
+    throw new Error(`${label} failed (exit ${result.status}):\n${result.stderr.slice(-2000)}`);
   const kb = /RSS_KB=(\d+)/.exec(result.stderr)?.[1];
   return { ms, rssMb: kb ? Number(kb) / 1024 : undefined };
 }
