@@ -19,7 +19,7 @@ import { judgeLwaAnswer } from "../verify/lwa";
 import { maskKeyId, Redactor } from "../verify/redact";
 import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
 import { runVerify } from "../verify/run";
-import { readSettings } from "../verify/settings";
+import { DEFAULT_REQUEST_TIMEOUT_MS, ENV_VARS, readSettings } from "../verify/settings";
 import { fetchWithDeadline } from "../verify/deadline";
 import { readCapped } from "../verify/input";
 import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
@@ -610,6 +610,14 @@ describe("verify helpers", () => {
         else process.env[k] = v;
       }
     }
+  });
+
+  it("README's verify section names every variable verify reads, and its input limit", () => {
+    const readme = fs.readFileSync(path.join(REPO, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Verifying a credentials block"), readme.indexOf("## Rotating the access key"));
+    for (const name of Object.keys(ENV_VARS)) assert.ok(section.includes(`\`${name}\``), `README does not name ${name}`);
+    assert.ok(section.includes(`${MAX_INPUT_BYTES / 1024} KiB`));
+    assert.ok(section.includes(`SP_API_VERIFY_TIMEOUT_MS\` (${DEFAULT_REQUEST_TIMEOUT_MS})`));
   });
 
   it("parses the command line", () => {

@@ -19,12 +19,12 @@ export interface Settings {
 
 /** Every variable the command reads, for the usage text and README. */
 export const ENV_VARS = {
-  AWS_ENDPOINT_URL_STS: "STS endpoint (default: https://sts.<region>.amazonaws.com)",
+  AWS_ENDPOINT_URL_STS: "STS endpoint (default: https://sts.<region>.amazonaws.com); http:// only to loopback",
   SP_API_LWA_ENDPOINT: `LWA endpoint (default: ${DEFAULT_LWA_ENDPOINT})`,
   SP_API_ENDPOINT: "SP-API endpoint (default: the region's, e.g. https://sellingpartnerapi-na.amazon.com)",
   SP_API_VERIFY_RETRY_BUDGET_MS: `how long to wait for IAM propagation (default: ${DEFAULT_RETRY.budgetMs})`,
   SP_API_VERIFY_RETRY_BASE_MS: `first wait between retries, doubling (default: ${DEFAULT_RETRY.baseDelayMs})`,
-  SP_API_VERIFY_TIMEOUT_MS: `timeout of each request (default: ${DEFAULT_REQUEST_TIMEOUT_MS})`,
+  SP_API_VERIFY_TIMEOUT_MS: `time each request may take, from sending it to the answer's last byte (default: ${DEFAULT_REQUEST_TIMEOUT_MS})`,
 } as const;
 
 export class SettingsError extends Error {}
