@@ -286,29 +286,40 @@ describe("npm run verify", function () {
     // exchange (headers and body) ends it.
     const impatient = { SP_API_VERIFY_TIMEOUT_MS: "200" };
     const trickleFast = { trickleIntervalMs: 40 };
+    const SERVICES = ["sts", "lwa", "sp-api"] as const;
     const stepOf = { sts: 2, lwa: 4, "sp-api": 5 } as const;
     const nameOf = { sts: "STS", lwa: "LWA", "sp-api": "SP-API" } as const;
 
+    const endpointVariable = { sts: "AWS_ENDPOINT_URL_STS", lwa: "SP_API_LWA_ENDPOINT", "sp-api": "SP_API_ENDPOINT" } as const;
+
     for (const kind of ["stall", "trickle", "trickle-headers"] as const) {
-      for (const service of ["sts", "lwa", "sp-api"] as const) {
-        it(`${service} peer that misbehaves (${kind}): the step says it timed out after SP_API_VERIFY_TIMEOUT_MS, and verify goes on`, async () => {
-          fake.behaviour.misbehave = { [service]: kind };
-          fake.behaviour.misbehaviourOptions = trickleFast;
-          const run = await verify(blockOf(), { env: impatient });
-          assert.strictEqual(run.code, 1, run.output);
-          const n = stepOf[service];
-          assert.match(
-            run.step(n),
-            new RegExp(
-              `^✗ ${n}\\. .*${nameOf[service]} at http://127\\.0\\.0\\.1:\\d+/${service} timed out: no complete answer .*within 200 ms \\(SP_API_VERIFY_TIMEOUT_MS\\)`,
-            ),
+      it(`a peer that misbehaves (${kind}) in place of STS, LWA or SP-API: that step says it timed out after SP_API_VERIFY_TIMEOUT_MS, and verify goes on`, async () => {
+        const peer = await MisbehavingPeer.start(kind, trickleFast);
+        try {
+          // The three services at once, each run with one of them pointed at the peer.
+          const runs = await Promise.all(
+            SERVICES.map((service) => verify(blockOf(), { env: { ...impatient, [endpointVariable[service]]: `${peer.url}/${service}` } })),
           );
-          assert.match(run.output, /Fix: .*raise SP_API_VERIFY_TIMEOUT_MS/);
-          assert.doesNotMatch(run.output, /\(23\)|\(AbortError\)|\(TimeoutError\)|ECONNRESET/);
-          if (service === "sts") assert.match(run.step(4), /^✓/, "LWA does not depend on STS and still runs");
-          assert.match(run.output, /^FAILED: /m);
-        });
-      }
+          SERVICES.forEach((service, i) => {
+            const run = runs[i];
+            assert.strictEqual(run.code, 1, run.output);
+            const n = stepOf[service];
+            assert.match(
+              run.step(n),
+              new RegExp(
+                `^✗ ${n}\\. .*${nameOf[service]} at ${peer.url}/${service} timed out: no complete answer .*within 200 ms \\(SP_API_VERIFY_TIMEOUT_MS\\)`,
+              ),
+            );
+            assert.match(run.output, /Fix: .*raise SP_API_VERIFY_TIMEOUT_MS/);
+            assert.doesNotMatch(run.output, /\(23\)|\(AbortError\)|\(TimeoutError\)|ECONNRESET/);
+            if (service === "sts") assert.match(run.step(4), /^✓/, "LWA does not depend on STS and still runs");
+            assert.match(run.output, /^FAILED: /m);
+          });
+          assert.strictEqual(peer.requests, 3);
+        } finally {
+          await peer.stop();
+        }
+      });
     }
 
     it("bounds each attempt inside the propagation retries: AccessDenied, then a stalled AssumeRole", async () => {
@@ -321,7 +332,7 @@ describe("npm run verify", function () {
     });
 
     it("garbage from STS, LWA or SP-API is named as not the service's answer, never 'refused (HTTP 200)'", async () => {
-      for (const service of ["sts", "lwa", "sp-api"] as const) {
+      for (const service of SERVICES) {
         fake.reset();
         fake.behaviour.misbehave = { [service]: "garbage" };
         const run = await verify(blockOf());
@@ -470,6 +481,9 @@ describe("npm run verify", function () {
       for (const name of Object.keys(env)) if (name.startsWith("npm_") || name === "INIT_CWD") delete env[name];
       return spawn("npm", ["--prefix", REPO, "run", "verify", "--silent", "--", ...args], { cwd, env });
     }
+    /** How long npm took, in the first test below, from spawning to verify's first line: the second test
+     * writes its standard input well after that, so that verify is already waiting on the pipe. */
+    let startupMs = 0;
     const exited = (child: ChildProcessWithoutNullStreams) => new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
 
     it("through npm from another directory: finds the file where the user is, and stops quietly when the reader leaves (| head -1)", async () => {
@@ -478,8 +492,10 @@ describe("npm run verify", function () {
       fake.behaviour.holdUntil = new Promise<void>((resolve) => (release = resolve));
       try {
         fs.writeFileSync(path.join(dir, "creds.hjson"), blockOf(), { mode: 0o600 });
+        const spawnedAt = Date.now();
         const child = npmVerify(["creds.hjson"], dir);
         const closed = exited(child);
+        child.stdout.once("data", () => (startupMs = Date.now() - spawnedAt));
         child.stdin.end();
         let stdout = "";
         let stderr = "";
@@ -512,11 +528,11 @@ describe("npm run verify", function () {
         let output = "";
         child.stdout.on("data", (d) => (output += d));
         child.stderr.on("data", (d) => (output += d));
-        // Like `pulumi stack output ... | npm run verify`: half the block now, the rest a second later, when
-        // verify is long since waiting on an empty pipe (readFileSync(0) failed there with EAGAIN).
+        // Like `pulumi stack output ... | npm run verify`: part of the block now, the rest later, when verify is
+        // waiting on an empty pipe (readFileSync(0) failed there with EAGAIN).
         const block = blockOf();
         child.stdin.write(block.slice(0, 200));
-        setTimeout(() => child.stdin.end(block.slice(200)), 1000);
+        setTimeout(() => child.stdin.end(block.slice(200)), Math.max(800, 1.5 * startupMs));
         const code = await exited(child);
         assert.strictEqual(code, 0, output);
         assert.match(output, /Verifying the credentials block from standard input/);
