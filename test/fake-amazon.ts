@@ -21,15 +21,21 @@ import { AddressInfo } from "net";
  * - "trickle": answers 200 with its headers at once, then the body one byte per interval, never finishing;
  * - "trickle-headers": the same, but the status line and headers come a byte at a time too;
  * - "garbage": answers 200 at once, claiming JSON, with a body that is no service's answer (an HTML page
- *   holding ANSI escapes and control characters, as a captive portal or a hostile peer might). */
-export type Misbehaviour = "stall" | "trickle" | "trickle-headers" | "garbage";
-export const MISBEHAVIOURS: readonly Misbehaviour[] = ["stall", "trickle", "trickle-headers", "garbage"];
+ *   holding ANSI escapes and control characters, as a captive portal or a hostile peer might);
+ * - "redirect": answers 307 (method and body kept) pointing at `redirectTo`: a client that follows it sends
+ *   its request, secrets included, elsewhere. */
+export type Misbehaviour = "stall" | "trickle" | "trickle-headers" | "garbage" | "redirect";
+export const MISBEHAVIOURS: readonly Misbehaviour[] = ["stall", "trickle", "trickle-headers", "garbage", "redirect"];
 
 export interface MisbehaviourOptions {
   /** Between two trickled bytes; default 500 ms. */
   trickleIntervalMs?: number;
   /** The garbage body; default GARBAGE_BODY. */
   garbageBody?: string;
+  /** The garbage status; default 200. */
+  garbageStatus?: number;
+  /** Where "redirect" points; default http://127.0.0.1:9/ (nothing listens there). */
+  redirectTo?: string;
 }
 
 /** Text a terminal would obey: clear the screen, red, a bell, a bidi override. Never to reach the user raw. */
@@ -53,9 +59,12 @@ export function misbehave(kind: Misbehaviour, res: http.ServerResponse, options:
       return;
     case "garbage": {
       const body = options.garbageBody ?? GARBAGE_BODY;
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
+      res.writeHead(options.garbageStatus ?? 200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
       return;
     }
+    case "redirect":
+      res.writeHead(307, { location: options.redirectTo ?? "http://127.0.0.1:9/" }).end();
+      return;
     case "trickle":
       // A length far beyond what will be sent: the client keeps waiting for the rest.
       res.writeHead(200, { "content-type": "application/json", "content-length": 1_000_000 });

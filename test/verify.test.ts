@@ -345,6 +345,30 @@ describe("npm run verify", function () {
       }
     });
 
+    it("does not follow a redirect from LWA or SP-API: the secrets and the token would go with it", async () => {
+      const elsewhere = await MisbehavingPeer.start("garbage");
+      const redirector = await MisbehavingPeer.start("redirect", { redirectTo: `${elsewhere.url}/collect` });
+      try {
+        const lwa = await verify(blockOf(), { env: { SP_API_LWA_ENDPOINT: `${redirector.url}/lwa` } });
+        assert.match(lwa.step(4), /^✗ .*answered with a redirect \(HTTP 307\): LWA's token endpoint does not redirect/);
+        const spApi = await verify(blockOf(), { env: { SP_API_ENDPOINT: `${redirector.url}/sp-api` } });
+        assert.match(spApi.step(5), /^✗ .*answered with a redirect \(HTTP 307\): SP-API does not redirect/);
+        assert.strictEqual(redirector.requests, 2);
+        assert.strictEqual(elsewhere.requests, 0, "a request followed the redirect");
+      } finally {
+        await redirector.stop();
+        await elsewhere.stop();
+      }
+    });
+
+    it("judges an error status without JSON by its status (a 503 page is an outage, not a stranger)", async () => {
+      fake.behaviour.misbehave = { lwa: "garbage" };
+      fake.behaviour.misbehaviourOptions = { garbageStatus: 503 };
+      const run = await verify(blockOf());
+      assert.match(run.step(4), /^✗ .*\(HTTP 503\)/);
+      assert.match(run.output, /Fix: LWA had a fault on its side/);
+    });
+
     it("strips terminal escapes and control characters from server text before printing it", async () => {
       fake.behaviour.marketplaces = [{ id: "ATVPDKIKX0DER", name: `Amazon${TERMINAL_ESCAPES}.com`, countryCode: `U${TERMINAL_ESCAPES}S` }];
       const run = await verify(blockOf());
@@ -357,13 +381,15 @@ describe("npm run verify", function () {
       assert.deepStrictEqual(controls, []);
     });
 
-    it("the reusable MisbehavingPeer stalls, trickles and answers garbage at any path", async () => {
+    it("the reusable MisbehavingPeer stalls, trickles, answers garbage or redirects, at any path", async () => {
       for (const kind of MISBEHAVIOURS) {
         const peer = await MisbehavingPeer.start(kind, { trickleIntervalMs: 20 });
         try {
           const answer = await fetchWithDeadline(`${peer.url}/any/path`, { method: "POST", body: "x=1" }, 100);
           if (kind === "garbage") {
             assert.ok(answer.kind === "answered" && answer.status === 200 && answer.text === GARBAGE_BODY, kind);
+          } else if (kind === "redirect") {
+            assert.ok(answer.kind === "answered" && answer.status === 307, kind);
           } else {
             assert.deepStrictEqual(answer, { kind: "timed-out", timeoutMs: 100 }, kind);
           }

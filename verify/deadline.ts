@@ -47,10 +47,11 @@ class TooLarge extends Error {
   }
 }
 
-/** fetch, then the body, both within `timeoutMs`. */
+/** fetch, then the body, both within `timeoutMs`. Redirects are answers, not followed. */
 export async function fetchWithDeadline(url: string | URL, init: RequestInit, timeoutMs: number, maxBytes = MAX_ANSWER_BYTES): Promise<HttpAnswer> {
   const outcome = await withDeadline(timeoutMs, async (signal) => {
-    const response = await fetch(url, { ...init, signal });
+    // Never followed: a redirect would carry the form's secrets or the token header to wherever it points.
+    const response = await fetch(url, { ...init, redirect: "manual", signal });
     const chunks: Uint8Array[] = [];
     let size = 0;
     if (response.body) {

@@ -16,6 +16,7 @@ export type LwaAnswer =
   | { kind: "token"; accessToken: string; expiresInS?: number }
   | { kind: "error"; httpStatus: number; error?: string; expired: boolean }
   | { kind: "not-json"; httpStatus: number; contentType: string }
+  | { kind: "redirect"; httpStatus: number }
   | { kind: "too-large"; httpStatus: number; limitBytes: number }
   | { kind: "timed-out"; timeoutMs: number }
   | { kind: "unreachable"; code: string };
@@ -37,12 +38,13 @@ export async function requestAccessToken(block: CredentialsBlock, settings: Sett
   );
   if (answer.kind === "timed-out" || answer.kind === "unreachable") return answer;
   if (answer.kind === "too-large") return { kind: "too-large", httpStatus: answer.status, limitBytes: answer.limitBytes };
+  if (answer.status >= 300 && answer.status < 400) return { kind: "redirect", httpStatus: answer.status };
   const parsed = parseJson(answer.text);
-  if (!parsed.ok || typeof parsed.value !== "object" || parsed.value === null || Array.isArray(parsed.value)) {
-    // A proxy's or captive portal's page: whatever its status, it is not LWA's answer.
-    return { kind: "not-json", httpStatus: answer.status, contentType: answer.contentType };
-  }
-  const json = parsed.value as Record<string, unknown>;
+  const isObject = parsed.ok && typeof parsed.value === "object" && parsed.value !== null && !Array.isArray(parsed.value);
+  // A success that is not JSON is a proxy's or captive portal's page, not LWA; an error status without JSON
+  // is judged by its status (LWA's own 5xx pages are not JSON either).
+  if (!isObject && answer.status < 400) return { kind: "not-json", httpStatus: answer.status, contentType: answer.contentType };
+  const json = (isObject ? parsed.value : {}) as Record<string, unknown>;
   if (answer.status >= 200 && answer.status < 300 && typeof json.access_token === "string") {
     return { kind: "token", accessToken: json.access_token, expiresInS: typeof json.expires_in === "number" ? json.expires_in : undefined };
   }
@@ -89,6 +91,12 @@ export function judgeLwaAnswer(answer: LwaAnswer, settings: Settings): StepOutco
       return {
         status: "failed",
         cause: `the server at ${settings.lwaEndpoint} answered HTTP ${answer.httpStatus} with ${describeContentType(answer.contentType)} that is not JSON: not an answer from LWA (a proxy or login page?).`,
+        fix: "check the network's proxy or captive portal; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "redirect":
+      return {
+        status: "failed",
+        cause: `the server at ${settings.lwaEndpoint} answered with a redirect (HTTP ${answer.httpStatus}): LWA's token endpoint does not redirect, and verify does not follow one with the secrets.`,
         fix: "check the network's proxy or captive portal; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
       };
     case "too-large":

@@ -79,6 +79,7 @@ function errorCodeOf(json: unknown): string | undefined {
 export type SpApiAnswer =
   | { kind: "answered"; httpStatus: number; json: unknown; requestId?: string }
   | { kind: "not-json"; httpStatus: number; contentType: string }
+  | { kind: "redirect"; httpStatus: number }
   | { kind: "too-large"; httpStatus: number; limitBytes: number }
   | { kind: "timed-out"; timeoutMs: number }
   | { kind: "unreachable"; code: string };
@@ -102,6 +103,12 @@ export function judgeSpApiAnswer(answer: SpApiAnswer, block: CredentialsBlock, e
       return {
         status: "failed",
         cause: `the server at ${endpoint} answered HTTP ${answer.httpStatus} with ${describeContentType(answer.contentType)} that is not JSON: not an answer from SP-API (a proxy or login page?).`,
+        fix: "check the network's proxy or captive portal; if SP_API_ENDPOINT is set, check it or unset it.",
+      };
+    case "redirect":
+      return {
+        status: "failed",
+        cause: `the server at ${endpoint} answered with a redirect (HTTP ${answer.httpStatus}): SP-API does not redirect, and verify does not follow one with the access token.`,
         fix: "check the network's proxy or captive portal; if SP_API_ENDPOINT is set, check it or unset it.",
       };
     case "too-large":
@@ -172,9 +179,10 @@ export async function callMarketplaceParticipations(
   let answer: SpApiAnswer;
   if (http.kind === "answered") {
     const parsed = parseJson(http.text);
-    answer = parsed.ok
-      ? { kind: "answered", httpStatus: http.status, json: parsed.value, requestId: http.requestId }
-      : { kind: "not-json", httpStatus: http.status, contentType: http.contentType };
+    // A success that is not JSON is a proxy's page, not SP-API; an error status is judged by its status.
+    if (http.status >= 300 && http.status < 400) answer = { kind: "redirect", httpStatus: http.status };
+    else if (!parsed.ok && http.status < 400) answer = { kind: "not-json", httpStatus: http.status, contentType: http.contentType };
+    else answer = { kind: "answered", httpStatus: http.status, json: parsed.ok ? parsed.value : undefined, requestId: http.requestId };
   } else if (http.kind === "too-large") {
     answer = { kind: "too-large", httpStatus: http.status, limitBytes: http.limitBytes };
   } else {
