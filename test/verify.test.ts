@@ -21,7 +21,7 @@ import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
 import { runVerify } from "../verify/run";
 import { DEFAULT_REQUEST_TIMEOUT_MS, ENV_VARS, readSettings } from "../verify/settings";
 import { fetchWithDeadline } from "../verify/deadline";
-import { readCapped } from "../verify/input";
+import { readCapped, readInput } from "../verify/input";
 import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
 
 const REPO = path.join(__dirname, "..");
@@ -464,6 +464,11 @@ describe("npm run verify", function () {
       assert.ok(!read.ok && /standard input is larger than 64 KiB: that is not a credentials block/.test(read.message));
       assert.ok(pulled <= MAX_INPUT_BYTES + 64 * 1024, `read ${pulled} bytes`);
     });
+  });
+
+  it("refuses a directory given as the file", async () => {
+    const read = await readInput(".", { INIT_CWD: os.tmpdir() });
+    assert.ok(!read.ok && read.message === ". is a directory; give the credentials file", JSON.stringify(read));
   });
 
   describe("endpoint settings", () => {
