@@ -20,7 +20,7 @@ import { maskKeyId, Redactor } from "../verify/redact";
 import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
 import { runVerify } from "../verify/run";
 import { DEFAULT_REQUEST_TIMEOUT_MS, ENV_VARS, readSettings } from "../verify/settings";
-import { fetchWithDeadline } from "../verify/deadline";
+import { fetchWithDeadline, networkErrorCode } from "../verify/deadline";
 import { readCapped, readInput } from "../verify/input";
 import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
 
@@ -665,6 +665,15 @@ describe("verify helpers", () => {
     for (const name of Object.keys(ENV_VARS)) assert.ok(section.includes(`\`${name}\``), `README does not name ${name}`);
     assert.ok(section.includes(`${MAX_INPUT_BYTES / 1024} KiB`));
     assert.ok(section.includes(`SP_API_VERIFY_TIMEOUT_MS\` (${DEFAULT_REQUEST_TIMEOUT_MS})`));
+  });
+
+  it("names a network error by its code, never a number or a bare Error", () => {
+    const refused = Object.assign(new TypeError("fetch failed"), {
+      cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }),
+    });
+    assert.strictEqual(networkErrorCode(refused), "ECONNREFUSED");
+    assert.strictEqual(networkErrorCode(new DOMException("The operation was aborted due to timeout", "TimeoutError")), "TimeoutError");
+    assert.strictEqual(networkErrorCode(Object.assign(new TypeError("fetch failed"), { cause: new Error("bad port") })), "network error");
   });
 
   it("parses the command line", () => {

@@ -89,7 +89,10 @@ export async function fetchWithDeadline(url: string | URL, init: RequestInit, ti
 export function networkErrorCode(error: unknown): string {
   const e = error as { name?: unknown; code?: unknown; cause?: { code?: unknown; name?: unknown } } | undefined;
   const word = (v: unknown) => (typeof v === "string" && /^[A-Za-z][\w.-]{0,63}$/.test(v) ? v : undefined);
-  return word(e?.cause?.code) ?? word(e?.code) ?? (e?.name === "Error" || e?.name === "TypeError" ? word(e?.cause?.name) : word(e?.name)) ?? "network error";
+  // "fetch failed" is a TypeError whose cause says more; a bare Error or TypeError says nothing worth showing.
+  const generic = (v: unknown) => v === "Error" || v === "TypeError";
+  const name = generic(e?.name) ? (generic(e?.cause?.name) ? undefined : word(e?.cause?.name)) : word(e?.name);
+  return word(e?.cause?.code) ?? word(e?.code) ?? name ?? "network error";
 }
 
 /** The JSON in a body, or undefined when it is not JSON. */
