@@ -53,6 +53,8 @@ function xmlEscape(s: string): string {
 export class FakeIam {
   keys: FakeKey[] = [];
   userName = "sp-api-connector";
+  /** Several users' keys (a fleet test); when set, it answers for these users instead of `userName`/`keys`. */
+  users?: Map<string, FakeKey[]>;
   behaviour: IamBehaviour = { deny: [] };
   seen: SeenIamRequest[] = [];
   private server = http.createServer((req, res) => this.route(req, res));
@@ -73,6 +75,7 @@ export class FakeIam {
 
   reset(): void {
     this.keys = [];
+    this.users = undefined;
     this.behaviour = { deny: [] };
     this.seen = [];
   }
@@ -134,25 +137,28 @@ export class FakeIam {
         200,
         `<${action}Response xmlns="${IAM_XMLNS}">\n  <${action}Result>\n${inner}  </${action}Result>\n  <ResponseMetadata>\n    <RequestId>${crypto.randomUUID()}</RequestId>\n  </ResponseMetadata>\n</${action}Response>\n`,
       );
+    const users = this.users ?? new Map([[this.userName, this.keys]]);
     if (action === "ListAccessKeys") {
-      if (form.UserName !== this.userName) return error(404, "NoSuchEntity", `The user with name ${form.UserName} cannot be found.`);
-      const members = this.keys
+      const keys = users.get(form.UserName ?? "");
+      if (!keys) return error(404, "NoSuchEntity", `The user with name ${form.UserName} cannot be found.`);
+      const members = keys
         .map(
           (k) =>
-            `      <member>\n        <UserName>${this.userName}</UserName>\n        <AccessKeyId>${k.id}</AccessKeyId>\n        <Status>${k.status}</Status>\n        <CreateDate>${k.createDate}</CreateDate>\n      </member>\n`,
+            `      <member>\n        <UserName>${form.UserName}</UserName>\n        <AccessKeyId>${k.id}</AccessKeyId>\n        <Status>${k.status}</Status>\n        <CreateDate>${k.createDate}</CreateDate>\n      </member>\n`,
         )
         .join("");
       return envelope(
-        `    <UserName>${this.userName}</UserName>\n    <AccessKeyMetadata>\n${members}    </AccessKeyMetadata>\n    <IsTruncated>false</IsTruncated>\n`,
+        `    <UserName>${form.UserName}</UserName>\n    <AccessKeyMetadata>\n${members}    </AccessKeyMetadata>\n    <IsTruncated>false</IsTruncated>\n`,
       );
     }
     if (action === "GetAccessKeyLastUsed") {
-      const key = this.keys.find((k) => k.id === form.AccessKeyId);
-      if (!key) return error(404, "NoSuchEntity", `The Access Key with id ${form.AccessKeyId} cannot be found.`);
+      const owner = [...users].find(([, keys]) => keys.some((k) => k.id === form.AccessKeyId));
+      const key = owner?.[1].find((k) => k.id === form.AccessKeyId);
+      if (!owner || !key) return error(404, "NoSuchEntity", `The Access Key with id ${form.AccessKeyId} cannot be found.`);
       const used = key.lastUsed
         ? `      <Region>${key.lastUsed.region}</Region>\n      <LastUsedDate>${key.lastUsed.date}</LastUsedDate>\n      <ServiceName>${key.lastUsed.service}</ServiceName>\n`
         : `      <Region>N/A</Region>\n      <ServiceName>N/A</ServiceName>\n`;
-      return envelope(`    <AccessKeyLastUsed>\n${used}    </AccessKeyLastUsed>\n    <UserName>${this.userName}</UserName>\n`);
+      return envelope(`    <AccessKeyLastUsed>\n${used}    </AccessKeyLastUsed>\n    <UserName>${owner[0]}</UserName>\n`);
     }
     error(400, "InvalidAction", `Could not find operation ${action} for version 2010-05-08`);
   }
