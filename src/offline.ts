@@ -6,6 +6,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT } from "./config";
 
+/** Stands for the stack's aws:region in a queue's ARN and URL, as 123456789012 stands for the account id. */
+export const OFFLINE_QUEUE_REGION = "us-east-1";
+
 export interface DeclaredResource {
   type: string;
   name: string;
@@ -59,6 +62,19 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
         return {
           id: key.id,
           state: { ...inputs, secret: inputs.pgpKey ? undefined : key.secret, createDate: key.createDate, ...encrypted },
+        };
+      }
+      case "aws:sqs/queue:Queue": {
+        // As AWS names a queue the provider auto-names: the logical name plus a suffix; the region stands for yours.
+        const queueName = inputs.name ?? `${args.name}-0a1b2c3`;
+        return {
+          id: `https://sqs.${OFFLINE_QUEUE_REGION}.amazonaws.com/${this.accountId}/${queueName}`,
+          state: {
+            ...inputs,
+            name: queueName,
+            arn: `arn:aws:sqs:${OFFLINE_QUEUE_REGION}:${this.accountId}:${queueName}`,
+            url: `https://sqs.${OFFLINE_QUEUE_REGION}.amazonaws.com/${this.accountId}/${queueName}`,
+          },
         };
       }
       case "pulumi:pulumi:StackReference":
