@@ -1,0 +1,360 @@
+/**
+ * The one place the commands that drive stacks (credentials, rotate-lwa, rotate-key, status, maintain) talk to
+ * Pulumi: find the CLI, open a stack, read its config and outputs, set config (secrets through standard input),
+ * run `up`, list the stacks. The only importer of @pulumi/pulumi/automation.
+ *
+ * Errors leave here as PulumiError: a cause and a fix, never a secret and never the CLI's command line (the
+ * Automation API's CommandError repeats the command line and the whole stdout, which may hold either).
+ */
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { CommandError, ConcurrentUpdateError, LocalWorkspace, PulumiCommand, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
+import { PROJECT } from "../src/config";
+import { Redactor } from "./output";
+
+export const REPO_ROOT = path.resolve(__dirname, "..");
+
+/** Key rotation relies on the replacementTrigger resource option, which the engine honours from 3.208 on. */
+export const MIN_PULUMI_VERSION = "3.208.0";
+
+export interface OutputValue {
+  value: unknown;
+  secret: boolean;
+}
+
+export interface StackConfigView {
+  /** This project's keys, prefix stripped, as the raw strings the CLI stores (lists and maps as JSON). */
+  values: Record<string, string>;
+  /** Which of them are secrets. */
+  secretKeys: Set<string>;
+  /** The AWS provider's settings, which choose the operator's credentials as `pulumi up` does. */
+  provider: { profile?: string; region?: string };
+}
+
+export type PulumiErrorReason = "no-cli" | "no-stack-selected" | "stack-not-found" | "busy" | "failed";
+
+export class PulumiError extends Error {
+  constructor(
+    readonly reason: PulumiErrorReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PulumiError";
+  }
+}
+
+export interface PulumiOptions {
+  /** The environment the CLI runs with (default process.env): PATH, PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE... */
+  env?: NodeJS.ProcessEnv;
+  /** The project directory, holding Pulumi.yaml (default: this repository). */
+  workDir?: string;
+}
+
+export interface StackSummary {
+  name: string;
+  current: boolean;
+  lastUpdate?: string;
+  updateInProgress?: boolean;
+}
+
+export interface PulumiStack {
+  readonly name: string;
+  readConfig(): Promise<StackConfigView>;
+  readOutputs(): Promise<Record<string, OutputValue>>;
+  /** Sets a plain value (a project key, without the prefix). */
+  setConfig(key: string, value: string): Promise<void>;
+  /** Sets a secret: `pulumi config set --secret`, the value on standard input, never in a process's arguments. */
+  setSecret(key: string, value: string): Promise<void>;
+  removeConfig(key: string): Promise<void>;
+  /** `pulumi up --yes`; resolves to the new outputs. `onOutput` gets the CLI's lines as they come (scrubbed). */
+  up(onOutput?: (line: string) => void): Promise<Record<string, OutputValue>>;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The Pulumi CLI to run: the user's own, found on PATH with every node_modules/.bin entry left out (npm run puts
+ * the project's first, where the `pulumi` npm package's downloader sits), else that package's.
+ */
+export function findPulumiCli(env: NodeJS.ProcessEnv = process.env, repoRoot: string = REPO_ROOT): string {
+  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+    if (!dir || /(^|[\\/])node_modules[\\/]\.bin[\\/]?$/.test(dir)) continue;
+    const candidate = path.join(dir, "pulumi");
+    if (isExecutable(candidate)) return path.resolve(candidate);
+  }
+  return path.join(repoRoot, "node_modules", ".bin", "pulumi");
+}
+
+function compareVersions(a: string, b: string): number {
+  const parts = (v: string) => v.split(/[.-]/, 3).map((n) => Number.parseInt(n, 10) || 0);
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return 0;
+}
+
+const checkedClis = new Map<string, string>();
+
+/** Runs `pulumi version` once per CLI and process; refuses a CLI too old for key rotation. */
+function checkedPulumiVersion(cli: string, env: NodeJS.ProcessEnv): string {
+  const known = checkedClis.get(cli);
+  if (known) return known;
+  const result = spawnSync(cli, ["version"], { env: { ...env, PULUMI_SKIP_UPDATE_CHECK: "true" }, encoding: "utf8", timeout: 120_000 });
+  if (result.error || result.status !== 0) {
+    throw new PulumiError(
+      "no-cli",
+      `could not run the Pulumi CLI at ${cli} (${result.error ? (result.error as NodeJS.ErrnoException).code : `exit ${result.status}`}). ` +
+        "Fix: install it (pulumi.com/docs/install) or run npm ci so the pulumi npm package provides it.",
+    );
+  }
+  const version = result.stdout.trim().replace(/^v/, "");
+  if (!/^\d+\.\d+\.\d+/.test(version) || compareVersions(version, MIN_PULUMI_VERSION) < 0) {
+    throw new PulumiError(
+      "no-cli",
+      `the Pulumi CLI at ${cli} is ${version || "of an unknown version"}; this kit needs ${MIN_PULUMI_VERSION} or later ` +
+        "(older engines ignore the replacementTrigger key rotation rests on). Fix: upgrade it (pulumi.com/docs/install), " +
+        "or remove it from PATH to use the one the pulumi npm package provides.",
+    );
+  }
+  checkedClis.set(cli, version);
+  return version;
+}
+
+/** A failed CLI run of our own (not through the SDK): its standard error, to be reduced to a reason. */
+class CliFailure extends Error {
+  constructor(readonly stderr: string) {
+    super("the Pulumi CLI failed");
+  }
+}
+
+const BUSY = ["[409] Conflict: Another update is currently in progress.", "the stack is currently locked by"];
+
+/** The CLI's own reason, without the command line or stdout the SDK wraps around it, scrubbed. */
+function cliReason(error: unknown, redactor: Redactor): string {
+  const stderr = error instanceof CliFailure ? error.stderr : ((error as { commandResult?: { stderr?: string } }).commandResult?.stderr ?? "");
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/^(warning: A new version of Pulumi|Run `pulumi|please run|info:)/i.test(l));
+  const last = lines.find((l) => /^error:/i.test(l)) ?? lines[lines.length - 1] ?? "no reason given";
+  return redactor.scrub(last.replace(/^error:\s*/i, "")).slice(0, 500);
+}
+
+function toPulumiError(error: unknown, what: string, stackName: string | undefined, redactor: Redactor): PulumiError {
+  if (error instanceof PulumiError) return error;
+  const on = stackName ? ` on stack ${stackName}` : "";
+  if (error instanceof StackNotFoundError) {
+    return new PulumiError(
+      "stack-not-found",
+      `there is no stack named ${stackName ?? "?"} in the current backend. Fix: pulumi stack ls (to see the names), or pulumi login <backend> if it lives elsewhere.`,
+    );
+  }
+  const busy = error instanceof CliFailure && BUSY.some((text) => error.stderr.includes(text));
+  if (error instanceof ConcurrentUpdateError || busy) {
+    return new PulumiError("busy", `${what}${on}: another update of this stack is in progress. Fix: wait for it to finish, then run again.`);
+  }
+  if (error instanceof CommandError || error instanceof CliFailure) {
+    return new PulumiError("failed", `${what}${on} failed: ${cliReason(error, redactor)}`);
+  }
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return new PulumiError("failed", `${what}${on} failed (${code ?? (error instanceof Error ? error.name : "unknown error")}).`);
+}
+
+const projectKey = (key: string) => `${PROJECT}:${key}`;
+
+class WorkspaceSession {
+  readonly redactor = new Redactor();
+  private workspace?: Promise<LocalWorkspace>;
+
+  constructor(
+    readonly cli: string,
+    readonly env: NodeJS.ProcessEnv,
+    readonly workDir: string,
+  ) {}
+
+  open(): Promise<LocalWorkspace> {
+    this.workspace ??= (async () => {
+      checkedPulumiVersion(this.cli, this.env);
+      // The SDK's constructor is private only in its types: this is PulumiCommand.get without a second `pulumi version`
+      // and without requiring the CLI to sit in a <root>/bin directory (node_modules/.bin does not).
+      // The version is checked above; the SDK needs it only for event logs, which these commands do not use.
+      const Command = PulumiCommand as unknown as new (command: string, version: null) => PulumiCommand;
+      const ws = await LocalWorkspace.create({
+        workDir: this.workDir,
+        pulumiCommand: new Command(this.cli, null),
+        envVars: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => e[1] !== undefined)),
+      });
+      // Selecting a stack rewrites the user's current selection, and stacks selected in parallel would race: only
+      // check that it exists. Every later command names it with --stack.
+      const run = (ws as unknown as { runPulumiCmd(args: string[]): Promise<unknown> }).runPulumiCmd.bind(ws);
+      ws.selectStack = async (name: string) => {
+        await run(["stack", "--show-name", "--stack", name]);
+      };
+      return ws;
+    })();
+    return this.workspace;
+  }
+
+  /** Runs the CLI with `input` on standard input: the only way a secret reaches it. */
+  runWithInput(args: string[], input: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.cli, [...args, "--non-interactive"], {
+        cwd: this.workDir,
+        env: { ...this.env, PULUMI_SKIP_UPDATE_CHECK: "true" },
+        stdio: ["pipe", "ignore", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.setEncoding("utf8");
+      child.stderr.on("data", (d: string) => (stderr += d));
+      child.on("error", reject);
+      child.on("close", (code) => {
+        if (code === 0) resolve();
+        else reject(new CliFailure(stderr));
+      });
+      child.stdin.on("error", () => undefined); // a CLI that exits early must not crash us with EPIPE
+      child.stdin.end(input);
+    });
+  }
+}
+
+class AutomationStack implements PulumiStack {
+  constructor(
+    private readonly stack: Stack,
+    private readonly session: WorkspaceSession,
+  ) {}
+
+  get name(): string {
+    return this.stack.name;
+  }
+
+  private async guard<T>(what: string, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      throw toPulumiError(error, what, this.name, this.session.redactor);
+    }
+  }
+
+  async readConfig(): Promise<StackConfigView> {
+    const all = await this.guard("reading the config", () => this.stack.getAllConfig());
+    const view: StackConfigView = { values: {}, secretKeys: new Set(), provider: {} };
+    for (const [fullKey, { value, secret }] of Object.entries(all)) {
+      if (secret) this.session.redactor.addSecret(value);
+      if (fullKey === "aws:profile") view.provider.profile = value;
+      if (fullKey === "aws:region") view.provider.region = value;
+      if (!fullKey.startsWith(`${PROJECT}:`)) continue;
+      const key = fullKey.slice(PROJECT.length + 1);
+      view.values[key] = value;
+      if (secret) view.secretKeys.add(key);
+    }
+    return view;
+  }
+
+  async readOutputs(): Promise<Record<string, OutputValue>> {
+    const outputs = await this.guard("reading the outputs", () => this.stack.outputs());
+    for (const { value, secret } of Object.values(outputs)) if (secret && typeof value === "string") this.session.redactor.addSecret(value);
+    return outputs;
+  }
+
+  async setConfig(key: string, value: string): Promise<void> {
+    await this.guard(`setting ${key}`, () => this.stack.setConfig(projectKey(key), { value }));
+  }
+
+  async setSecret(key: string, value: string): Promise<void> {
+    this.session.redactor.addSecret(value);
+    await this.guard(`setting the secret ${key}`, () => this.session.runWithInput(["config", "set", "--secret", "--stack", this.name, projectKey(key)], value));
+  }
+
+  async removeConfig(key: string): Promise<void> {
+    await this.guard(`removing ${key}`, () => this.stack.removeConfig(projectKey(key)));
+  }
+
+  async up(onOutput?: (line: string) => void): Promise<Record<string, OutputValue>> {
+    let pending = "";
+    const emit = (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) onOutput?.(this.session.redactor.scrub(line));
+    };
+    const result = await this.guard("pulumi up", () => this.stack.up({ onOutput: onOutput ? emit : undefined }));
+    if (pending) onOutput?.(this.session.redactor.scrub(pending));
+    for (const { value, secret } of Object.values(result.outputs)) if (secret && typeof value === "string") this.session.redactor.addSecret(value);
+    return result.outputs;
+  }
+}
+
+function sessionFor(opts: PulumiOptions): WorkspaceSession {
+  const env = opts.env ?? process.env;
+  return new WorkspaceSession(findPulumiCli(env), env, opts.workDir ?? REPO_ROOT);
+}
+
+/**
+ * A stack of this project, by name, or the selected one when `name` is undefined. A mistyped name fails
+ * (stack-not-found); nothing is ever created here.
+ */
+export async function openStack(name?: string, opts: PulumiOptions = {}): Promise<PulumiStack> {
+  return (await openStacks(name === undefined ? undefined : [name], opts))[0]!;
+}
+
+/** Several stacks through one workspace: one CLI version check for the lot. `undefined`: the selected stack. */
+export async function openStacks(names: string[] | undefined, opts: PulumiOptions = {}): Promise<PulumiStack[]> {
+  const session = sessionFor(opts);
+  let workspace: LocalWorkspace;
+  try {
+    workspace = await session.open();
+  } catch (error) {
+    throw toPulumiError(error, "opening the Pulumi workspace", undefined, session.redactor);
+  }
+  let wanted = names;
+  if (wanted === undefined) {
+    const current = await currentStack(workspace, session);
+    if (!current) {
+      throw new PulumiError(
+        "no-stack-selected",
+        "no stack is selected and none was named. Fix: pass --stack <name>, or pulumi stack select <name> (pulumi stack ls lists them).",
+      );
+    }
+    wanted = [current];
+  }
+  return Promise.all(
+    wanted.map(async (name) => {
+      try {
+        return new AutomationStack(await Stack.select(name, workspace), session);
+      } catch (error) {
+        throw toPulumiError(error, "opening the stack", name, session.redactor);
+      }
+    }),
+  );
+}
+
+async function currentStack(workspace: LocalWorkspace, session: WorkspaceSession): Promise<string | undefined> {
+  try {
+    return (await workspace.listStacks()).find((s) => s.current)?.name;
+  } catch (error) {
+    throw toPulumiError(error, "listing the stacks", undefined, session.redactor);
+  }
+}
+
+/** Every stack of this project in the current backend. */
+export async function listStacks(opts: PulumiOptions = {}): Promise<StackSummary[]> {
+  const session = sessionFor(opts);
+  try {
+    const workspace = await session.open();
+    return (await workspace.listStacks()).map((s) => ({
+      name: s.name,
+      current: s.current,
+      lastUpdate: s.lastUpdate,
+      updateInProgress: s.updateInProgress,
+    }));
+  } catch (error) {
+    throw toPulumiError(error, "listing the stacks", undefined, session.redactor);
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * The shared plumbing of the stack-driving commands (ops/pulumi.ts, ops/files.ts), through the Automation API
+ * against the stand-in CLI (test/fake-pulumi.ts): which CLI runs, how stacks are opened, how a secret reaches the
+ * CLI (standard input only), how failures read, and how files are written.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { findPulumiCli, listStacks, openStack, PulumiError } from "../ops/pulumi";
+import { FileRefusal, userPath, writeFileKeepingMode, writePrivateFile } from "../ops/files";
+import { FakePulumi } from "./fake-pulumi";
+
+const SECRET = "amzn1.oa2-cs.v1.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const CLIENT_ID = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
+
+async function rejection(promise: Promise<unknown>): Promise<PulumiError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof PulumiError, `not a PulumiError: ${String(error)}`);
+    return error;
+  }
+  assert.fail("expected a rejection");
+}
+
+describe("ops/pulumi: finding the CLI", () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "find-cli-"))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function executable(file: string): string {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, "#!/bin/sh\n", { mode: 0o755 });
+    return file;
+  }
+
+  it("takes the user's own pulumi, skipping the node_modules/.bin entries npm run puts first", () => {
+    const npmBin = path.join(dir, "project", "node_modules", ".bin");
+    executable(path.join(npmBin, "pulumi"));
+    const own = executable(path.join(dir, "usr", "bin", "pulumi"));
+    assert.equal(findPulumiCli({ PATH: [npmBin, path.join(dir, "usr", "bin")].join(path.delimiter) }, path.join(dir, "project")), own);
+  });
+
+  it("falls back to the npm package's CLI when the user has none", () => {
+    const npmBin = path.join(dir, "project", "node_modules", ".bin");
+    executable(path.join(npmBin, "pulumi"));
+    fs.mkdirSync(path.join(dir, "empty"));
+    assert.equal(findPulumiCli({ PATH: [npmBin, path.join(dir, "empty")].join(path.delimiter) }, path.join(dir, "project")), path.join(npmBin, "pulumi"));
+  });
+
+  it("ignores a pulumi that is not executable or is a directory", () => {
+    fs.mkdirSync(path.join(dir, "a", "pulumi"), { recursive: true });
+    fs.mkdirSync(path.join(dir, "b"));
+    fs.writeFileSync(path.join(dir, "b", "pulumi"), "not executable", { mode: 0o644 });
+    const good = executable(path.join(dir, "c", "pulumi"));
+    assert.equal(findPulumiCli({ PATH: ["a", "b", "c"].map((d) => path.join(dir, d)).join(path.delimiter) }, dir), good);
+  });
+});
+
+describe("ops/pulumi: stacks through the Automation API and the stand-in CLI", () => {
+  let cli: FakePulumi;
+  beforeEach(() => {
+    cli = FakePulumi.create();
+    cli.addStack("acme-eu", {
+      config: { spApiRegion: "eu", lwaClientId: CLIENT_ID },
+      secrets: { lwaClientSecret: SECRET },
+      provider: { region: "eu-west-1", profile: "acme" },
+      selected: true,
+    });
+    cli.addStack("globex-na", { config: { spApiRegion: "na" } });
+  });
+  afterEach(() => cli.cleanup());
+
+  it("opens the selected stack when none is named, and reads config, secrets and provider settings", async () => {
+    const stack = await openStack(undefined, { env: cli.env() });
+    assert.equal(stack.name, "acme-eu");
+    const view = await stack.readConfig();
+    assert.equal(view.values.spApiRegion, "eu");
+    assert.equal(view.values.lwaClientSecret, SECRET);
+    assert.deepEqual([...view.secretKeys], ["lwaClientSecret"]);
+    assert.deepEqual(view.provider, { region: "eu-west-1", profile: "acme" });
+  });
+
+  it("opens a named stack without changing the user's selection", async () => {
+    const stack = await openStack("globex-na", { env: cli.env() });
+    assert.equal((await stack.readConfig()).values.spApiRegion, "na");
+    assert.equal(cli.callsOf("stack select").length, 0, "stack select rewrites the user's current stack");
+    assert.equal((await listStacks({ env: cli.env() })).find((s) => s.current)?.name, "acme-eu");
+  });
+
+  it("refuses a mistyped stack name instead of creating it, and says how to see the names", async () => {
+    const error = await rejection(openStack("acme-ue", { env: cli.env() }));
+    assert.equal(error.reason, "stack-not-found");
+    assert.match(error.message, /no stack named acme-ue.*pulumi stack ls/);
+    assert.deepEqual(
+      (await listStacks({ env: cli.env() })).map((s) => s.name),
+      ["acme-eu", "globex-na"],
+    );
+  });
+
+  it("without a selected stack, asks for --stack", async () => {
+    fs.rmSync(path.join(cli.dir, "state", "selected"));
+    const error = await rejection(openStack(undefined, { env: cli.env() }));
+    assert.equal(error.reason, "no-stack-selected");
+    assert.match(error.message, /--stack <name>/);
+  });
+
+  it("reads outputs with their secrecy", async () => {
+    const outputs = await (await openStack("acme-eu", { env: cli.env() })).readOutputs();
+    assert.equal(outputs.credentials?.secret, true);
+    assert.match(String(outputs.credentials?.value), /client_secret: "amzn1\.oa2-cs\.v1\./);
+    assert.equal(outputs.roleArn?.secret, false);
+    assert.equal(outputs.roleArn?.value, "arn:aws:iam::123456789012:role/SellingPartnerAPI");
+  });
+
+  it("sets a secret through standard input only: never in any process's arguments", async () => {
+    const stack = await openStack("acme-eu", { env: cli.env() });
+    const next = SECRET.replace(/0123/g, "9876");
+    await stack.setSecret("lwaClientSecret", next);
+    await stack.setConfig("lwaClientSecretIssuedOn", "2026-11-27");
+    assert.deepEqual(cli.config("acme-eu").lwaClientSecret, { value: next, secret: true });
+    assert.deepEqual(cli.config("acme-eu").lwaClientSecretIssuedOn, { value: "2026-11-27", secret: false });
+    const [set] = cli.callsOf("config set").filter((c) => c.argv.includes("--secret"));
+    assert.equal(set!.stdin, next);
+    for (const call of cli.calls()) assert.ok(!call.argv.join(" ").includes(next), `the secret is in the arguments of: ${call.argv.slice(0, 3).join(" ")}`);
+  });
+
+  it("up: runs the engine and returns the new outputs; the new secret reaches the credentials block", async () => {
+    const stack = await openStack("acme-eu", { env: cli.env() });
+    const next = SECRET.replace(/abcdef/g, "fedcba");
+    await stack.setSecret("lwaClientSecret", next);
+    const lines: string[] = [];
+    const outputs = await stack.up((line) => lines.push(line));
+    assert.ok(String(outputs.credentials?.value).includes(next));
+    assert.equal(outputs.credentials?.secret, true);
+    assert.ok(lines.includes("Update succeeded"), lines.join("\n"));
+    assert.equal(cli.callsOf("up", "acme-eu").length, 1);
+  });
+
+  it("up: a refused rotation fails with the engine's reason, never the command line or a secret", async () => {
+    const stack = await openStack("acme-eu", { env: cli.env() });
+    await stack.setConfig("accessKeyGeneration", "3"); // deployed generation 1: a jump of two
+    const error = await rejection(stack.up());
+    assert.equal(error.reason, "failed");
+    assert.match(error.message, /pulumi up on stack acme-eu failed: .*accessKeyGeneration: the deployed generation is 1 and config says 3/);
+    assert.doesNotMatch(error.message, /--stack|--yes|stdout|code:/);
+    assert.ok(!error.message.includes(SECRET));
+  });
+
+  it("up: another update in progress reads as busy", async () => {
+    const stack = await openStack("acme-eu", { env: cli.env() });
+    cli.failNext("acme-eu", "up", { stderr: "error: [409] Conflict: Another update is currently in progress." });
+    assert.equal((await rejection(stack.up())).reason, "busy");
+  });
+
+  it("a failure that echoes a secret is scrubbed", async () => {
+    const stack = await openStack("acme-eu", { env: cli.env() });
+    await stack.readConfig(); // the session learns the stack's secrets
+    cli.failNext("acme-eu", "up", { stderr: `error: provider said ${SECRET} is wrong` });
+    const error = await rejection(stack.up());
+    assert.ok(!error.message.includes(SECRET), error.message);
+    assert.match(error.message, /\[redacted\] is wrong/);
+  });
+
+  it("refuses a CLI older than 3.208, which would ignore the key slots' replacement trigger", async () => {
+    const old = FakePulumi.create({ version: "3.207.1" });
+    try {
+      old.addStack("x", { selected: true });
+      const error = await rejection(openStack(undefined, { env: old.env() }));
+      assert.equal(error.reason, "no-cli");
+      assert.match(error.message, /is 3\.207\.1; this kit needs 3\.208\.0 or later/);
+    } finally {
+      old.cleanup();
+    }
+  });
+
+  it("lists every stack with its last update", async () => {
+    const stacks = await listStacks({ env: cli.env() });
+    assert.deepEqual(
+      stacks.map((s) => [s.name, s.current, typeof s.lastUpdate]),
+      [
+        ["acme-eu", true, "string"],
+        ["globex-na", false, "string"],
+      ],
+    );
+  });
+});
+
+describe("ops/files", () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "files-"))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("writePrivateFile: mode 600 even over a too-open file, atomically, no temporary file left", () => {
+    const file = path.join(dir, "credentials.hjson");
+    fs.writeFileSync(file, "old", { mode: 0o644 });
+    writePrivateFile(file, "new");
+    assert.equal(fs.readFileSync(file, "utf8"), "new");
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.deepEqual(fs.readdirSync(dir), ["credentials.hjson"]);
+  });
+
+  it("writePrivateFile: refuses a directory and a symlink, naming them", () => {
+    assert.throws(
+      () => writePrivateFile(dir, "x"),
+      (e: Error) => e instanceof FileRefusal && /is a directory/.test(e.message),
+    );
+    fs.symlinkSync("/etc/passwd", path.join(dir, "link.hjson"));
+    assert.throws(() => writePrivateFile(path.join(dir, "link.hjson"), "x"), /not a regular file/);
+  });
+
+  it("writeFileKeepingMode: keeps the file's mode", () => {
+    const file = path.join(dir, "job.json");
+    fs.writeFileSync(file, "{}", { mode: 0o640 });
+    fs.chmodSync(file, 0o640);
+    writeFileKeepingMode(file, '{"a":1}');
+    assert.equal(fs.statSync(file).mode & 0o777, 0o640);
+    assert.deepEqual(fs.readdirSync(dir), ["job.json"]);
+  });
+
+  it("userPath: relative to where the user ran npm (INIT_CWD), not the project", () => {
+    assert.equal(userPath("out.hjson", { INIT_CWD: "/home/alice/work" }), "/home/alice/work/out.hjson");
+    assert.equal(userPath("/abs/out.hjson", { INIT_CWD: "/home/alice/work" }), "/abs/out.hjson");
+    assert.equal(userPath("out.hjson", {}), path.resolve("out.hjson"));
+  });
+});
