@@ -53,11 +53,11 @@ function field(object: unknown, name: string): unknown {
 
 const text = (value: unknown): string | undefined => (typeof value === "string" && value.length > 0 ? value : undefined);
 
-/** An ISO 8601 time, normalised to UTC without milliseconds; undefined for anything else. */
+/** An ISO 8601 time, normalised to UTC to the second; undefined for anything else. */
 export function isoTime(value: unknown): string | undefined {
   if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return undefined;
   const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().replace(/\.000Z$/, "Z");
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 /** What a message body says. Never throws; the body itself is never part of the result's text. */

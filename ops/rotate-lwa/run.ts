@@ -22,6 +22,7 @@ import {
   dispose,
   Disposition,
   Failure,
+  isoTime,
   judgeGrantlessToken,
   judgeProof,
   judgeRotationRequest,
@@ -272,7 +273,7 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       const rotationFailure = judgeRotationRequest(answer, { queueArn: pre.queueArn, spApiEndpoint: pre.spApiEndpoint });
       if (rotationFailure) throw new StepFailure(rotationFailure);
       requestedAt = now();
-      say(`  Amazon accepted the rotation at ${requestedAt.toISOString()}; the old secret keeps working for ${OLD_SECRET_GRACE_DAYS} days`);
+      say(`  Amazon accepted the rotation at ${isoTime(requestedAt.toISOString())}; the old secret keeps working for ${OLD_SECRET_GRACE_DAYS} days`);
       try {
         // So that a rerun before the new secret arrives waits for it instead of rotating again.
         await q.send(rotationRequestedBody(pre.clientId, requestedAt));
@@ -286,6 +287,7 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     // 5. Wait for the new secret.
     if (newSecrets().length === 0) {
       const deadline = Date.now() + opts.waitSeconds * 1000;
+      say(`  waiting up to ${opts.waitSeconds} s for Amazon's new secret in the queue`);
       let waited = 0;
       for (;;) {
         const remaining = Math.ceil((deadline - Date.now()) / 1000);
@@ -299,8 +301,9 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
           throw error;
         }
         if (newSecrets().length > 0) break;
+        const before = waited;
         waited = opts.waitSeconds - Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
-        say(`  waiting for Amazon's new secret: ${waited} s of ${opts.waitSeconds} s`);
+        if (waited > before) say(`  still waiting: ${waited} s of ${opts.waitSeconds} s`);
         // Visible messages of others answer a long poll at once: do not spin on them.
         if (fresh === 0) await new Promise((resolve) => setTimeout(resolve, Math.min(2000, Math.max(0, deadline - Date.now()))));
       }
