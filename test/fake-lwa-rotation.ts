@@ -78,6 +78,10 @@ export class FakeLwaRotation {
   longPollScale = 1;
   /** Services that accept the connection and never answer. */
   stall = new Set<"lwa" | "rotation" | "sqs">();
+  /** Services that answer 200 with something that is not their answer (a proxy's page, with a terminal escape). */
+  garbage = new Set<"lwa" | "rotation" | "sqs">();
+  /** Services that send headers, then a byte every 100 ms, forever. */
+  trickle = new Set<"lwa" | "rotation" | "sqs">();
   private server?: http.Server;
   private readonly sockets = new Set<import("net").Socket>();
   private seq = 0;
@@ -189,6 +193,20 @@ export class FakeLwaRotation {
     if (this.stall.has(service)) {
       this.record({ service, action: "stalled", problems: [] });
       return; // never answer: the client's timeout must end it
+    }
+    const type = service === "sqs" ? "application/x-amz-json-1.0" : "application/json";
+    if (this.garbage.has(service)) {
+      this.record({ service, action: "garbage", problems: [] });
+      res.writeHead(200, { "content-type": type });
+      res.end("<html><body>\x1b[2J502 Bad Gateway from a proxy</body></html>");
+      return;
+    }
+    if (this.trickle.has(service)) {
+      this.record({ service, action: "trickle", problems: [] });
+      res.writeHead(200, { "content-type": type });
+      const timer = setInterval(() => res.write(" "), 100);
+      res.on("close", () => clearInterval(timer));
+      return;
     }
     if (service === "lwa") return this.lwa(req, body, res);
     if (service === "rotation") return this.rotation(req, path!, res);

@@ -362,18 +362,29 @@ describe("npm run rotate-lwa", function () {
     assert.equal(fake.calls.length, 0, "nothing reached SQS, LWA or SP-API");
   });
 
-  it("a stalling SQS, and a stalling LWA, end in exit 1 within the request timeout", async () => {
-    addStack();
-    fake.stall.add("sqs");
-    const sqs = await run({ env: env({ SP_API_AWS_TIMEOUT_MS: "300" }) });
-    assert.equal(sqs.result.exitCode, 1);
-    assert.match(sqs.lines.join("\n"), /reading the queue arn:aws:sqs:.* failed: .*SQS did not answer/);
-    fake.stall.delete("sqs");
-    fake.stall.add("lwa");
-    const lwa = await run({ env: env({ SP_API_ROTATE_LWA_TIMEOUT_MS: "300" }) });
-    assert.equal(lwa.result.exitCode, 1);
-    assert.match(lwa.lines.join("\n"), /could not reach LWA at http:\/\/127\.0\.0\.1:\d+ \(TimeoutError\)\.[\s\S]*Nothing was rotated/);
-    assert.equal(fake.rotations().length, 0);
+  describe("peers that stall, trickle or answer garbage: exit 1 within the request timeouts, nothing rotated or stored", () => {
+    const fast = () => env({ SP_API_AWS_TIMEOUT_MS: "300", SP_API_ROTATE_LWA_TIMEOUT_MS: "300" });
+    const cases: { peer: "stall" | "trickle" | "garbage"; service: "sqs" | "lwa" | "rotation"; says: RegExp }[] = [
+      { peer: "stall", service: "sqs", says: /reading the queue arn:aws:sqs:\S+ failed: .*SQS did not answer/ },
+      { peer: "stall", service: "lwa", says: /could not reach LWA at http:\/\/127\.0\.0\.1:\d+ \(TimeoutError\)\.[\s\S]*Nothing was rotated/ },
+      { peer: "trickle", service: "sqs", says: /reading the queue arn:aws:sqs:\S+ failed: .*SQS did not answer/ },
+      { peer: "trickle", service: "lwa", says: /could not reach LWA at http:\/\/127\.0\.0\.1:\d+ \(TimeoutError\)/ },
+      { peer: "garbage", service: "sqs", says: /reading the queue arn:aws:sqs:\S+ failed: / },
+      { peer: "garbage", service: "lwa", says: /answered with something that is not an LWA token\. Nothing was rotated/ },
+      { peer: "garbage", service: "rotation", says: /answered the rotation request with HTTP 200, not Amazon's 204/ },
+    ];
+    for (const c of cases) {
+      it(`${c.service} ${c.peer === "stall" ? "stalls" : c.peer === "trickle" ? "trickles" : "answers garbage"}`, async () => {
+        addStack();
+        fake[c.peer].add(c.service);
+        const { result, lines } = await run({ env: fast() });
+        assert.equal(result.exitCode, 1, lines.join("\n"));
+        assert.match(lines.join("\n"), c.says);
+        assert.ok(!lines.join("\n").includes("<html>") && !lines.join("\n").includes("\x1b"), "the peer's body is not shown");
+        assert.equal(fake.issued.length, 0);
+        assert.equal(secretSets().length + callsOf("up").length, 0);
+      });
+    }
   });
 
   it("through the user's door: npm --prefix <repo> run rotate-lwa -- --stack acme from another directory", async () => {
@@ -430,6 +441,11 @@ describe("rotate-lwa: decisions", () => {
     assert.equal(dispose(ours, { clientId: OTHER_CLIENT_ID }).action, "release");
     assert.equal(dispose(ours, { clientId: CLIENT_ID, issuedOn: "2026-11-28" }).action, "discard");
     assert.equal(dispose({ kind: "unreadable" }, { clientId: CLIENT_ID }).action, "release");
+    // A run's note of its request, left over after the rotation finished, is not a rotation on its way.
+    const note = parseNotification(rotationRequestedBody(CLIENT_ID, now));
+    assert.equal(dispose(note, { clientId: CLIENT_ID, issuedOn: "2026-11-20" }).action, "pending");
+    assert.equal(dispose(note, { clientId: CLIENT_ID, issuedOn: "2026-11-27" }).action, "discard");
+    assert.equal(dispose(note, { clientId: OTHER_CLIENT_ID, issuedOn: "2026-11-20" }).action, "release");
   });
 
   it("believes Amazon's expiry over the tracked date, and ignores a recorded time older than the stored secret", () => {

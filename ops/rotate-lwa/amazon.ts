@@ -60,7 +60,7 @@ export function refreshTokenExchange(
   return tokenRequest(lwaEndpoint, { grant_type: "refresh_token", refresh_token: refreshToken, client_id: clientId, client_secret: clientSecret }, timeoutMs);
 }
 
-/** POST /applications/2023-11-30/clientSecret with the grantless token: 204 means Amazon rotated the secret. */
+/** POST /applications/2023-11-30/clientSecret with the grantless token: 204 (only) means Amazon rotated the secret. */
 export async function requestRotation(spApiEndpoint: string, grantless: string, timeoutMs: number): Promise<HttpAnswer<void>> {
   let response: Response;
   let text = "";
@@ -78,7 +78,8 @@ export async function requestRotation(spApiEndpoint: string, grantless: string, 
   } catch (error) {
     return { kind: "unreachable", code: failureCode(error) };
   }
-  if (response.ok) return { kind: "ok", value: undefined };
+  // Amazon answers 204; another success status is not Amazon's answer (a proxy, a wrong SP_API_ENDPOINT).
+  if (response.status === 204) return { kind: "ok", value: undefined };
   let code: string | undefined;
   let message: string | undefined;
   try {

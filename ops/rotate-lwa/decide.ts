@@ -131,7 +131,13 @@ export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: str
     case "other":
       return { action: "release", reason: `a notification of another type (${n.type.slice(0, 80)})` };
     case "rotation-requested":
-      return n.clientId === ctx.clientId ? { action: "pending" } : { action: "release", reason: "another app's rotation request" };
+      if (n.clientId !== ctx.clientId) return { action: "release", reason: "another app's rotation request" };
+      // The stored secret was issued on or after the request's day: that rotation is finished (or overtaken by one
+      // done by hand), and its note is left over.
+      if (ctx.issuedOn && utcDay(n.requestedAt) <= ctx.issuedOn) {
+        return { action: "discard", reason: `noting a rotation requested ${utcDay(n.requestedAt)}, finished since (lwaClientSecretIssuedOn ${ctx.issuedOn})` };
+      }
+      return { action: "pending" };
     case "new-secret":
     case "expiry": {
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
@@ -349,6 +355,12 @@ export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: str
     };
   }
   const status = `HTTP ${answer.status}${answer.code ? ` ${answer.code}` : ""}`;
+  if (answer.code === "not_a_token") {
+    return {
+      cause: `LWA at ${lwaEndpoint} answered with something that is not an LWA token. Nothing was rotated.`,
+      fix: "check SP_API_LWA_ENDPOINT (unset it to use Amazon's) and any proxy, then run again.",
+    };
+  }
   if (answer.code === "invalid_client") {
     return {
       cause: `LWA rejected the stack's client id and secret for the rotation token (${status}): the secret is wrong, or has already expired.`,
@@ -377,6 +389,12 @@ export function judgeRotationRequest(answer: HttpAnswer<void>, ctx: { queueArn: 
     };
   }
   const said = answer.message ? `: "${answer.message}"` : "";
+  if (answer.status >= 200 && answer.status < 300) {
+    return {
+      cause: `${ctx.spApiEndpoint} answered the rotation request with HTTP ${answer.status}, not Amazon's 204: it is not SP-API, so nothing is known to be rotated.`,
+      fix: "check SP_API_ENDPOINT (unset it to use the region's) and any proxy; then run again (a new secret that arrived anyway is picked up from the queue).",
+    };
+  }
   if (answer.status === 400 && /enrol/i.test(answer.message ?? "")) {
     return {
       cause: `Amazon says the app is not enrolled for rotation notifications (HTTP 400${said}), so it has nowhere to send a new secret. Nothing was rotated.`,

@@ -72,10 +72,12 @@ export class NotificationQueue {
   }
 
   private async call<T>(what: string, waitSeconds: number, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = AbortSignal.timeout(this.timeoutMs + waitSeconds * 1000);
     try {
-      return await send(AbortSignal.timeout(this.timeoutMs + waitSeconds * 1000));
+      return await send(signal);
     } catch (error) {
-      const { code, answered } = codeOf(error);
+      // Cut off by our own bound (a stalled or trickling answer), whatever the SDK made of the half-read body.
+      const { code, answered } = signal.aborted ? { code: "TimeoutError", answered: false } : codeOf(error);
       throw new QueueError(code, `${what} ${this.arn} failed: ${explain(code, answered, what)}`);
     }
   }
