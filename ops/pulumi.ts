@@ -60,8 +60,12 @@ export interface StackSummary {
 
 export interface PulumiStack {
   readonly name: string;
-  readConfig(): Promise<StackConfigView>;
-  readOutputs(): Promise<Record<string, OutputValue>>;
+  /**
+   * `secrets: false` reads without decrypting (no passphrase or secrets provider needed): secret keys are listed
+   * in secretKeys with no value, secret outputs read "[secret]". Default: with secrets.
+   */
+  readConfig(opts?: { secrets?: boolean }): Promise<StackConfigView>;
+  readOutputs(opts?: { secrets?: boolean }): Promise<Record<string, OutputValue>>;
   /** Sets a plain value (a project key, without the prefix). */
   setConfig(key: string, value: string): Promise<void>;
   /** Sets a secret: `pulumi config set --secret`, the value on standard input, never in a process's arguments. */
@@ -171,6 +175,8 @@ const projectKey = (key: string) => `${PROJECT}:${key}`;
 
 class WorkspaceSession {
   readonly redactor = new Redactor();
+  /** Stacks the backend has just listed: opening them needs no existence check of its own. */
+  readonly known = new Set<string>();
   private workspace?: Promise<LocalWorkspace>;
 
   constructor(
@@ -193,13 +199,19 @@ class WorkspaceSession {
       });
       // Selecting a stack rewrites the user's current selection, and stacks selected in parallel would race: only
       // check that it exists. Every later command names it with --stack.
-      const run = (ws as unknown as { runPulumiCmd(args: string[]): Promise<unknown> }).runPulumiCmd.bind(ws);
       ws.selectStack = async (name: string) => {
-        await run(["stack", "--show-name", "--stack", name]);
+        if (!this.known.has(name)) await this.run(["stack", "--show-name", "--stack", name]);
       };
       return ws;
     })();
     return this.workspace;
+  }
+
+  /** Runs a CLI command through the SDK (its error classes, its environment); resolves to standard output. */
+  async run(args: string[]): Promise<string> {
+    const ws = await this.open();
+    const result = await (ws as unknown as { runPulumiCmd(args: string[]): Promise<{ stdout: string }> }).runPulumiCmd(args);
+    return result.stdout;
   }
 
   /** Runs the CLI with `input` on standard input: the only way a secret reaches it. */
@@ -242,10 +254,16 @@ class AutomationStack implements PulumiStack {
     }
   }
 
-  async readConfig(): Promise<StackConfigView> {
-    const all = await this.guard("reading the config", () => this.stack.getAllConfig());
+  async readConfig({ secrets = true }: { secrets?: boolean } = {}): Promise<StackConfigView> {
+    const all: Record<string, { value?: string; secret: boolean }> = secrets
+      ? await this.guard("reading the config", () => this.stack.getAllConfig())
+      : JSON.parse(await this.guard("reading the config", () => this.session.run(["config", "--json", "--stack", this.name])));
     const view: StackConfigView = { values: {}, secretKeys: new Set(), provider: {} };
     for (const [fullKey, { value, secret }] of Object.entries(all)) {
+      if (value === undefined) {
+        if (secret && fullKey.startsWith(`${PROJECT}:`)) view.secretKeys.add(fullKey.slice(PROJECT.length + 1));
+        continue;
+      }
       if (secret) this.session.redactor.addSecret(value);
       if (fullKey === "aws:profile") view.provider.profile = value;
       if (fullKey === "aws:region") view.provider.region = value;
@@ -257,7 +275,14 @@ class AutomationStack implements PulumiStack {
     return view;
   }
 
-  async readOutputs(): Promise<Record<string, OutputValue>> {
+  async readOutputs({ secrets = true }: { secrets?: boolean } = {}): Promise<Record<string, OutputValue>> {
+    if (!secrets) {
+      const masked = JSON.parse(await this.guard("reading the outputs", () => this.session.run(["stack", "output", "--json", "--stack", this.name]))) as Record<
+        string,
+        unknown
+      >;
+      return Object.fromEntries(Object.entries(masked).map(([k, value]) => [k, { value, secret: value === "[secret]" }]));
+    }
     const outputs = await this.guard("reading the outputs", () => this.stack.outputs());
     for (const { value, secret } of Object.values(outputs)) if (secret && typeof value === "string") this.session.redactor.addSecret(value);
     return outputs;
@@ -296,65 +321,63 @@ function sessionFor(opts: PulumiOptions): WorkspaceSession {
   return new WorkspaceSession(findPulumiCli(env), env, opts.workDir ?? REPO_ROOT);
 }
 
-/**
- * A stack of this project, by name, or the selected one when `name` is undefined. A mistyped name fails
- * (stack-not-found); nothing is ever created here.
- */
-export async function openStack(name?: string, opts: PulumiOptions = {}): Promise<PulumiStack> {
-  return (await openStacks(name === undefined ? undefined : [name], opts))[0]!;
-}
+/** The project's stacks in the current backend, through one workspace: one CLI check for a whole fleet. */
+export class PulumiWorkspace {
+  private constructor(
+    private readonly session: WorkspaceSession,
+    private readonly workspace: LocalWorkspace,
+  ) {}
 
-/** Several stacks through one workspace: one CLI version check for the lot. `undefined`: the selected stack. */
-export async function openStacks(names: string[] | undefined, opts: PulumiOptions = {}): Promise<PulumiStack[]> {
-  const session = sessionFor(opts);
-  let workspace: LocalWorkspace;
-  try {
-    workspace = await session.open();
-  } catch (error) {
-    throw toPulumiError(error, "opening the Pulumi workspace", undefined, session.redactor);
-  }
-  let wanted = names;
-  if (wanted === undefined) {
-    const current = await currentStack(workspace, session);
-    if (!current) {
-      throw new PulumiError(
-        "no-stack-selected",
-        "no stack is selected and none was named. Fix: pass --stack <name>, or pulumi stack select <name> (pulumi stack ls lists them).",
-      );
+  static async connect(opts: PulumiOptions = {}): Promise<PulumiWorkspace> {
+    const session = sessionFor(opts);
+    try {
+      return new PulumiWorkspace(session, await session.open());
+    } catch (error) {
+      throw toPulumiError(error, "opening the Pulumi workspace", undefined, session.redactor);
     }
-    wanted = [current];
   }
-  return Promise.all(
-    wanted.map(async (name) => {
-      try {
-        return new AutomationStack(await Stack.select(name, workspace), session);
-      } catch (error) {
-        throw toPulumiError(error, "opening the stack", name, session.redactor);
+
+  /** Every stack of this project in the current backend. */
+  async list(): Promise<StackSummary[]> {
+    let stacks;
+    try {
+      stacks = await this.workspace.listStacks();
+    } catch (error) {
+      throw toPulumiError(error, "listing the stacks", undefined, this.session.redactor);
+    }
+    for (const s of stacks) this.session.known.add(s.name);
+    return stacks.map((s) => ({ name: s.name, current: s.current, lastUpdate: s.lastUpdate, updateInProgress: s.updateInProgress }));
+  }
+
+  /**
+   * A stack by name, or the selected one when `name` is undefined. A mistyped name fails (stack-not-found);
+   * nothing is ever created here.
+   */
+  async open(name?: string): Promise<PulumiStack> {
+    let wanted = name;
+    if (wanted === undefined) {
+      wanted = (await this.list()).find((s) => s.current)?.name;
+      if (!wanted) {
+        throw new PulumiError(
+          "no-stack-selected",
+          "no stack is selected and none was named. Fix: pass --stack <name>, or pulumi stack select <name> (pulumi stack ls lists them).",
+        );
       }
-    }),
-  );
+    }
+    try {
+      return new AutomationStack(await Stack.select(wanted, this.workspace), this.session);
+    } catch (error) {
+      throw toPulumiError(error, "opening the stack", wanted, this.session.redactor);
+    }
+  }
 }
 
-async function currentStack(workspace: LocalWorkspace, session: WorkspaceSession): Promise<string | undefined> {
-  try {
-    return (await workspace.listStacks()).find((s) => s.current)?.name;
-  } catch (error) {
-    throw toPulumiError(error, "listing the stacks", undefined, session.redactor);
-  }
+/** One stack: by name, or the selected one when `name` is undefined. */
+export async function openStack(name?: string, opts: PulumiOptions = {}): Promise<PulumiStack> {
+  return (await PulumiWorkspace.connect(opts)).open(name);
 }
 
 /** Every stack of this project in the current backend. */
 export async function listStacks(opts: PulumiOptions = {}): Promise<StackSummary[]> {
-  const session = sessionFor(opts);
-  try {
-    const workspace = await session.open();
-    return (await workspace.listStacks()).map((s) => ({
-      name: s.name,
-      current: s.current,
-      lastUpdate: s.lastUpdate,
-      updateInProgress: s.updateInProgress,
-    }));
-  } catch (error) {
-    throw toPulumiError(error, "listing the stacks", undefined, session.redactor);
-  }
+  return (await PulumiWorkspace.connect(opts)).list();
 }

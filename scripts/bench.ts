@@ -5,13 +5,16 @@
  *      same machine load; also its first run, before the transpile cache exists;
  *   3. loading the program the way `pulumi up` does (ts-node), transpile-only as tsconfig's noCheck makes
  *      it, against type-checking (what ts-node does without noCheck);
- *   4. npm test, whole (target: under 20 s), unless --no-test.
+ *   4. npm run status over a generated fleet of 50 and 200 stacks held by the stand-in CLI (test/fake-pulumi.ts):
+ *      reading a fleet is bounded by the CLI calls, two per stack, run side by side;
+ *   5. npm test, whole (target: under 30 s), unless --no-test.
  * Figures are medians of BENCH_RUNS runs (default 7), with peak memory (max RSS) where /usr/bin/time exists.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { FakePulumi } from "../test/fake-pulumi";
 
 const ROOT = path.resolve(__dirname, "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -23,12 +26,13 @@ interface Sample {
   rssMb?: number;
 }
 
-function sample(label: string, command: string[]): Sample {
+function sample(label: string, command: string[], env?: NodeJS.ProcessEnv): Sample {
   const argv = TIME ? [TIME, "-f", "RSS_KB=%M", ...command] : command;
   const start = process.hrtime.bigint();
-  const result = spawnSync(argv[0]!, argv.slice(1), { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(argv[0]!, argv.slice(1), { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, env });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0) throw new Error(`${label} failed (exit ${result.status}):\n${result.stderr.slice(-2000)}`);
+  if (result.status !== 0 && !(label.startsWith("status") && result.status === 1))
+    throw new Error(`${label} failed (exit ${result.status}):\n${result.stderr.slice(-2000)}`);
   const kb = /RSS_KB=(\d+)/.exec(result.stderr)?.[1];
   return { ms, rssMb: kb ? Number(kb) / 1024 : undefined };
 }
@@ -82,6 +86,17 @@ function main(): void {
     Array.from({ length: 3 }, () => sample("load", loadLikePulumiUp(true))),
   );
   console.log(`${"  type-checking costs".padEnd(62)} ${(slow - fast).toFixed(0).padStart(6)} ms more per pulumi up/preview`);
+  for (const size of [50, 200]) {
+    const cli = FakePulumi.create();
+    try {
+      for (let i = 0; i < size; i++) cli.addStack(`customer-${String(i).padStart(3, "0")}`, { config: { spApiRegion: ["na", "eu", "fe"][i % 3]! } });
+      const status = [process.execPath, "-r", "./scripts/register.js", "ops/status/cli.ts", "--json"];
+      const ms = report(`npm run status --json, ${size} stacks (stand-in CLI)`, [sample(`status ${size}`, status, cli.env())]);
+      console.log(`${"  per stack".padEnd(62)} ${(ms / size).toFixed(0).padStart(6)} ms`);
+    } finally {
+      cli.cleanup();
+    }
+  }
   if (!process.argv.includes("--no-test")) report("npm test (tsc --noEmit + mocha, whole suite)", [sample("npm test", ["npm", "test", "--silent"])]);
 }
 

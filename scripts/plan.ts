@@ -1,37 +1,18 @@
 /**
- * npm run plan [-- --config Pulumi.<stack>.yaml]
+ * npm run plan [-- <stack file> | --config <stack file> | --stack <name>]
  * Runs the real program under Pulumi's mock runtime and prints what `pulumi up` would create: every
  * resource with its name and full IAM documents, the key slots, the dates, and the credentials block with
  * placeholders for what only AWS can know. No AWS account, no Pulumi CLI: for review before anyone deploys.
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as yaml from "js-yaml";
 import type { Output } from "@pulumi/pulumi";
-import { PROJECT } from "../src/config";
 import { deployedGeneration } from "../src/lifecycle";
 import { DeclaredResource, OfflineCloud, resolveOutput, useOfflineRuntime } from "../src/offline";
+import { userPath } from "../ops/files";
+import { readStackFile, StackFileError } from "./stack-file";
 
-const PROJECT_PREFIX = `${PROJECT}:`;
-
-interface StackFile {
-  values: Record<string, string>;
-  /** Keys held encrypted in the stack file: set, but not readable without the stack's passphrase. */
-  encrypted: string[];
-}
-
-export function readStackFile(file: string): StackFile {
-  const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-  const values: Record<string, string> = {};
-  const encrypted: string[] = [];
-  for (const [fullKey, value] of Object.entries(doc.config ?? {})) {
-    if (!fullKey.startsWith(PROJECT_PREFIX)) continue; // aws:region, aws:profile: the provider's, not ours
-    const key = fullKey.slice(PROJECT_PREFIX.length);
-    if (value && typeof value === "object" && "secure" in value) encrypted.push(key);
-    else values[key] = typeof value === "string" ? value : JSON.stringify(value);
-  }
-  return { values, encrypted };
-}
+const PROJECT_DIR = path.resolve(__dirname, "..");
 
 function documentOrValue(value: unknown): string {
   if (typeof value === "string") {
@@ -67,10 +48,10 @@ export class PlanError extends Error {}
 /** The whole plan for one stack file, as text. Throws PlanError for a config the program refuses. */
 export async function renderPlan(file: string): Promise<string> {
   const stack = path.basename(file).replace(/^Pulumi\.|\.ya?ml$/g, "");
-  const { values, encrypted } = readStackFile(file);
+  const { values, encrypted, providerValues, importsEnvironments } = readStackFile(file);
 
   const cloud = new OfflineCloud();
-  await useOfflineRuntime(cloud, { values }, stack);
+  await useOfflineRuntime(cloud, { values, providerValues }, stack);
   const { runProgram } = await import("../src/program");
   let outputs;
   try {
@@ -83,10 +64,12 @@ export async function renderPlan(file: string): Promise<string> {
 
   const out: string[] = [];
   out.push(`sp-api-iam plan for stack "${stack}" (${file}), offline: no AWS account, no Pulumi CLI.`);
-  out.push("Values shown <like this> are known only after pulumi up; the account id 123456789012 stands for yours.", "");
+  out.push("Values shown <like this> are known only after pulumi up; the account id 123456789012 stands for yours.");
+  out.push("No state is read: this is the stack's first deployment. For a stack already deployed, pulumi preview shows the changes.", "");
   out.push("Configuration:");
   for (const [k, v] of Object.entries(values)) out.push(`  ${k} = ${v}`);
   for (const k of encrypted) out.push(`  ${k} = [encrypted in ${file}: set, not shown; the block below shows its placeholder]`);
+  if (importsEnvironments) out.push(`  (not shown: values of the ESC environments ${file} imports, which only the Pulumi CLI reads)`);
   out.push("", `Resources pulumi up would create (${cloud.resources.length}):`);
   for (const r of cloud.resources) out.push(describe(r));
   out.push("", "Access key slots (IAM allows two keys; a rotation replaces only the older slot):");
@@ -102,7 +85,7 @@ export async function renderPlan(file: string): Promise<string> {
   out.push(`  accessKeyId: ${await scalar(outputs.accessKeyId)}`);
   out.push(`  accessKeyCreatedAt: ${await scalar(outputs.accessKeyCreatedAt)} (for a key made now)`);
   out.push(`  accessKeyRotateBy: ${await scalar(outputs.accessKeyRotateBy)} (for a key made now)`);
-  out.push(`  lwaClientSecretExpiresOn: ${outputs.lwaClientSecretExpiresOn ?? "<set lwaClientSecretIssuedOn to track it>"}`);
+  out.push(`  lwaClientSecretExpiresOn: ${outputs.lwaClientSecretExpiresOn ?? "<not tracked: set lwaClientSecretIssuedOn to track it>"}`);
   if (outputs.encryptedSecretAccessKey) out.push("  encryptedSecretAccessKey: [secret] <PGP ciphertext, known after pulumi up>");
   out.push(`  credentials: [secret]${credentials.secret ? "" : " (NOT SECRET: a defect, please report)"}`);
   if (outputs.lwaNotificationQueueArn && outputs.lwaNotificationQueueUrl) {
@@ -122,26 +105,73 @@ export async function renderPlan(file: string): Promise<string> {
   return out.join("\n") + "\n";
 }
 
-async function main(): Promise<number> {
-  const args = process.argv.slice(2);
-  const configIndex = args.indexOf("--config");
-  const file = configIndex >= 0 ? args[configIndex + 1] : "Pulumi.dev.yaml";
-  if (!file || !fs.existsSync(file)) {
-    process.stderr.write(`plan: no stack file ${file ?? ""}; usage: npm run plan [-- --config Pulumi.<stack>.yaml]\n`);
+const USAGE = "usage: npm run plan [-- <stack file> | --config <stack file> | --stack <name>]  (default: the project's Pulumi.dev.yaml)";
+
+export type PlanArgs = { file: string } | { help: true } | { usageError: string };
+
+/**
+ * Which stack file the user means. A path is taken relative to the directory the user ran the command in
+ * (npm runs scripts in the project directory and passes the user's as INIT_CWD); a stack name means the
+ * project's Pulumi.<name>.yaml, where `pulumi up` reads it.
+ */
+export function parsePlanArgs(args: string[], userDir: string, projectDir = PROJECT_DIR): PlanArgs {
+  const sources: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const eq = arg.indexOf("=");
+    const [flag, inline] = arg.startsWith("--") && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    if (flag === "--help" || flag === "-h") return { help: true };
+    if (flag === "--config" || flag === "--stack") {
+      const value = inline ?? args[++i];
+      if (value === undefined || value === "" || (inline === undefined && value.startsWith("-"))) return { usageError: `${flag} needs a value` };
+      if (flag === "--stack" && !/^[A-Za-z0-9_.-]+$/.test(value)) return { usageError: `--stack ${JSON.stringify(value)} is not a stack name` };
+      sources.push(flag === "--stack" ? path.join(projectDir, `Pulumi.${value}.yaml`) : path.resolve(userDir, value));
+    } else if (arg.startsWith("-")) {
+      return { usageError: `unknown option ${JSON.stringify(arg)}` };
+    } else {
+      sources.push(path.resolve(userDir, arg));
+    }
+  }
+  if (sources.length > 1) return { usageError: "give one stack file or one stack, not several" };
+  return { file: sources[0] ?? path.join(projectDir, "Pulumi.dev.yaml") };
+}
+
+export interface PlanIo {
+  /** INIT_CWD in it is the directory the user ran the command in. */
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** The command: exit code 0 with the plan, 1 for a file or config refused, 2 for a usage error. */
+export async function runPlanCommand(args: string[], io: PlanIo): Promise<number> {
+  const parsed = parsePlanArgs(args, userPath(".", io.env));
+  if ("help" in parsed) {
+    io.stdout(USAGE + "\n");
+    return 0;
+  }
+  if ("usageError" in parsed) {
+    io.stderr(`plan: ${parsed.usageError}\n${USAGE}\n`);
+    return 2;
+  }
+  if (!fs.existsSync(parsed.file)) {
+    const byName = /\.ya?ml$/.test(parsed.file) ? "" : ` (a stack by its name: --stack ${path.basename(parsed.file)})`;
+    io.stderr(`plan: no stack file ${parsed.file}${byName}\n${USAGE}\n`);
     return 2;
   }
   try {
-    process.stdout.write(await renderPlan(file));
+    io.stdout(await renderPlan(parsed.file));
     return 0;
   } catch (err) {
-    if (!(err instanceof PlanError)) throw err;
-    process.stderr.write(err.message + "\n");
+    if (!(err instanceof PlanError || err instanceof StackFileError)) throw err;
+    io.stderr(err.message + "\n");
     return 1;
   }
 }
 
 if (require.main === module) {
-  main().then(
+  const io: PlanIo = { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
+  runPlanCommand(process.argv.slice(2), io).then(
     (code) => {
       process.exitCode = code;
     },

@@ -143,7 +143,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       },
       parent,
     );
-    // Exclusive membership: a user added to this group by hand is removed again at the next `pulumi up`.
+    // Exclusive membership: a user added to this group by hand is removed again by the next `pulumi up --refresh`.
     this.membership = new aws.iam.GroupMembership(`${name}-membership`, { group: this.group.name, users: [this.user.name] }, parent);
 
     for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);

@@ -13,6 +13,15 @@ const IAM_NAME = /^[\w+=,.@-]{1,64}$/;
 /** IAM path: "/" or "/" + printable ASCII + "/", at most 512 characters. */
 const IAM_PATH = /^(\/|\/[\x21-\x7E]{1,510}\/)$/;
 const POLICY_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,128}$/;
+/**
+ * SP-API lives only in the aws partition, and every document here says arn:aws:. Regions of the other
+ * partitions: aws-cn (cn-*), aws-us-gov (us-gov-*), the isolated ones (us-iso-*, us-isob-*, eu-isoe-*,
+ * us-isof-*) and the European sovereign cloud (eusc-*).
+ */
+const OTHER_PARTITION_REGION = /^(cn-|us-gov-|[a-z]{2}-iso[a-z]?-|eusc-)/;
+/** IAM's tag rule (the Tag type of the IAM API): letters, digits, spaces (any script) and _ . : / = + - @. */
+const IAM_TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const IAM_MAX_TAGS = 50;
 export const LWA_CLIENT_ID = /^amzn1\.application-oa2-client\.[0-9a-f]{32}$/;
 export const LWA_CLIENT_SECRET = /^amzn1\.oa2-cs\.v1\.[0-9a-f]+$/;
 export const LWA_LEGACY_CLIENT_SECRET = /^[0-9a-f]{32,}$/;
@@ -50,12 +59,14 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   userName: { allowed: "1 to 64 of A-Z a-z 0-9 _ + = , . @ -", fix: "pulumi config set userName sp-api-connector" },
   path: { allowed: 'an IAM path: "/" or "/name/.../" (printable ASCII, at most 512)', fix: "pulumi config set path /sp-api/" },
   permissionsBoundary: {
-    allowed: "an IAM policy ARN, arn:aws:iam::<account-id or aws>:policy/<name>",
+    allowed: "an IAM policy ARN of the aws partition, arn:aws:iam::<account-id or aws>:policy/<name>",
     fix: "pulumi config set permissionsBoundary arn:aws:iam::123456789012:policy/Boundary",
     optional: true,
   },
   tags: {
-    allowed: "a map of tag keys (1-128 chars, not starting with aws:) to values (0-256 chars), at most 50",
+    allowed:
+      "at most 50 tags; keys of 1-128 characters, not starting with aws:, no two differing only in case; values of 0-256 characters; " +
+      "keys and values of letters, digits, spaces and _ . : / = + - @ (IAM's rule)",
     fix: "pulumi config set --path 'tags.team' data-eng",
   },
   lwaClientId: {
@@ -132,6 +143,42 @@ function calendarDate(value: string): Date | undefined {
   return date.toISOString().slice(0, 10) === value ? date : undefined;
 }
 
+const characters = (s: string) => [...s].length;
+
+function arnPartition(arn: string): string {
+  return arn.split(":")[1] ?? "";
+}
+
+/**
+ * IAM's rules for the tags of a user or role, which it would otherwise enforce only at `pulumi up`, after
+ * the user exists. Values may be numbers or booleans (`pulumi config set --path 'tags.x' 42` stores a number):
+ * a tag value is their text. Lengths count characters, as IAM does.
+ */
+function tagProblems(tags: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const keys = Object.keys(tags);
+  if (keys.length > IAM_MAX_TAGS) problems.push(`${keys.length} tags; IAM takes at most ${IAM_MAX_TAGS}`);
+  const seen = new Map<string, string>();
+  for (const key of keys) {
+    const name = JSON.stringify(key);
+    if (characters(key) < 1 || characters(key) > 128) problems.push(`tag key ${name} is not 1 to 128 characters`);
+    if (!IAM_TAG_TEXT.test(key)) problems.push(`tag key ${name} has a character IAM refuses`);
+    if (key.toLowerCase().startsWith("aws:")) problems.push(`tag key ${name} is reserved by AWS (aws:)`);
+    const twin = seen.get(key.toLowerCase());
+    if (twin !== undefined) problems.push(`tag keys ${JSON.stringify(twin)} and ${name} differ only in case, which IAM counts as the same key`);
+    seen.set(key.toLowerCase(), key);
+    const value = tags[key];
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+      problems.push(`tag ${name} has a value that is not text (${value === null ? "null" : Array.isArray(value) ? "a list" : typeof value})`);
+      continue;
+    }
+    const text = String(value);
+    if (characters(text) > 256) problems.push(`tag ${name} has a value longer than 256 characters`);
+    if (!IAM_TAG_TEXT.test(text)) problems.push(`tag ${name} has a value with a character IAM refuses`);
+  }
+  return problems;
+}
+
 function schema(today: Date) {
   const todayIso = today.toISOString().slice(0, 10);
   // Seller Central shows the issue date in the seller's own time zone, up to 14 hours ahead of UTC.
@@ -142,17 +189,21 @@ function schema(today: Date) {
     roleName: z.string().regex(IAM_NAME, "not a name IAM accepts").default("SellingPartnerAPI"),
     userName: z.string().regex(IAM_NAME, "not a name IAM accepts").default("sp-api-connector"),
     path: z.string().max(512).regex(IAM_PATH, "not an IAM path").default("/"),
-    permissionsBoundary: z.string().regex(POLICY_ARN, "not an IAM policy ARN").optional(),
-    tags: z
-      .record(z.string(), z.string().max(256, "a tag value is longer than 256"))
-      .superRefine((tags, ctx) => {
-        const keys = Object.keys(tags);
-        if (keys.length > 50) ctx.addIssue({ code: "custom", message: "IAM takes at most 50 tags" });
-        for (const key of keys) {
-          if (key.length < 1 || key.length > 128) ctx.addIssue({ code: "custom", message: `tag key "${key}" is not 1 to 128 characters` });
-          if (key.toLowerCase().startsWith("aws:")) ctx.addIssue({ code: "custom", message: `tag key "${key}" is reserved by AWS (aws:)` });
-        }
+    permissionsBoundary: z
+      .string()
+      .regex(POLICY_ARN, "not an IAM policy ARN")
+      .superRefine((arn, ctx) => {
+        const partition = arnPartition(arn);
+        if (partition !== "aws") ctx.addIssue({ code: "custom", message: `in the ${partition} partition, where SP-API does not exist (only in aws)` });
       })
+      .optional(),
+    tags: z
+      .record(z.string(), z.unknown())
+      .superRefine((tags, ctx) => {
+        const problems = tagProblems(tags);
+        if (problems.length > 0) ctx.addIssue({ code: "custom", message: problems.join("; ") });
+      })
+      .transform((tags) => Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, String(v)])) as Record<string, string>)
       .default({}),
     lwaClientId: z.string().regex(LWA_CLIENT_ID, "not an LWA client id").optional(),
     lwaClientSecret: z
@@ -213,6 +264,8 @@ export interface RawConfig {
   values: Partial<Record<string, string>>;
   /** Keys that are set as Pulumi secrets. */
   secretKeys: ReadonlySet<string>;
+  /** The AWS provider's `aws:region`, when set: it decides the partition the resources are created in. */
+  providerRegion?: string;
 }
 
 export interface ValidatedConfig {
@@ -257,6 +310,13 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
     } else {
       input[key] = value;
     }
+  }
+
+  if (raw.providerRegion !== undefined && OTHER_PARTITION_REGION.test(raw.providerRegion)) {
+    problems.push(
+      `aws:region: ${JSON.stringify(raw.providerRegion)} is outside the aws partition, and SP-API exists only in aws; this kit cannot deploy there. ` +
+        "Fix: pulumi config set aws:region us-east-1 (any region of the aws partition: IAM is global), with credentials of an account in the aws partition",
+    );
   }
 
   const result = schema(today).safeParse(input);

@@ -94,12 +94,15 @@ export interface OfflineConfig {
   values: Record<string, string>;
   /** Keys set as secrets. */
   secretKeys?: string[];
+  /** Other namespaces' values by full key, such as the AWS provider's `aws:region`. */
+  providerValues?: Record<string, string>;
 }
 
 /** Installs the config and the mocks for one run of the program. Config must be set before the program reads it. */
 export async function useOfflineRuntime(cloud: OfflineCloud, config: OfflineConfig, stack = "dev"): Promise<void> {
   const full = (key: string) => `${PROJECT}:${key}`;
-  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config.values).map(([k, v]) => [full(k), v])), (config.secretKeys ?? []).map(full));
+  const values = { ...config.providerValues, ...Object.fromEntries(Object.entries(config.values).map(([k, v]) => [full(k), v])) };
+  pulumi.runtime.setAllConfig(values, (config.secretKeys ?? []).map(full));
   await pulumi.runtime.setMocks(cloud, PROJECT, stack, false, "organization");
 }
 

@@ -11,18 +11,22 @@ import { lwaSecretStatus, RotationError, SlotRecord } from "./lifecycle";
 /** The SDK tells secret config keys apart with this function; it is marked internal, so it is reached this way. */
 const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret(key: string): boolean }).isConfigSecret;
 
-/** This project's keys, as the Pulumi engine hands them to the program (secrets already decrypted). */
+/**
+ * This project's keys, as the Pulumi engine hands them to the program (secrets already decrypted), and
+ * the provider's region, which decides the partition.
+ */
 export function readRawConfig(): RawConfig {
   const namespace = `${pulumi.getProject()}:`;
   const values: Record<string, string> = {};
   const secretKeys = new Set<string>();
-  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+  const all = pulumi.runtime.allConfig();
+  for (const [fullKey, value] of Object.entries(all)) {
     if (!fullKey.startsWith(namespace)) continue;
     const key = fullKey.slice(namespace.length);
     values[key] = value;
     if (isConfigSecret(fullKey)) secretKeys.add(key);
   }
-  return { values, secretKeys };
+  return { values, secretKeys, ...(all["aws:region"] !== undefined ? { providerRegion: all["aws:region"] } : {}) };
 }
 
 /**

@@ -2,12 +2,12 @@
  * A stand-in for the Pulumi CLI, for the tests of every command that drives stacks (credentials, rotate-lwa,
  * rotate-key, status, maintain). There is no Pulumi CLI on the machines the tests run on.
  *
- * Two halves in one file:
- * - FakePulumi, used by tests: makes a directory with `bin/pulumi` (a shim that runs this file) and the stacks'
- *   state, seeds stacks, injects failures, and reads back what happened: every call's arguments and standard input.
- * - main(), the executable: answers the CLI commands the Automation API and our own plumbing send (version, stack
- *   ls/select/output/history, config, config set/rm, up), keeping each stack in its own JSON file, so stacks driven
- *   in parallel never write the same file.
+ * - FakePulumi, here, used by tests: makes a directory with `bin/pulumi` (a shim that runs test/fake-pulumi-cli.ts)
+ *   and the stacks' state, seeds stacks, injects failures, and reads back what happened: every call's arguments and
+ *   standard input.
+ * - The executable, test/fake-pulumi-cli.ts: answers the CLI commands the Automation API and our own plumbing send
+ *   (version, stack ls/select/output/history, config, config set/rm, up), keeping each stack in its own JSON file,
+ *   so stacks driven in parallel never write the same file. It loads this file (the engine) for `up` only.
  *
  * Its `up` is a small engine built on the project's own pure code, so the commands meet the real rules: the config
  * is validated (validateConfig), the key slots are planned by the rotation guard (planAccessKeys: a refused rotation
@@ -23,47 +23,13 @@ import { ConfigError, PROJECT, validateConfig } from "../src/config";
 import { renderCredentials, PLACEHOLDERS } from "../src/credentials";
 import { accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, SlotRecord } from "../src/lifecycle";
 import { awsRegionOf } from "../policies/regions";
+import { engineNow, FAKE_ACCOUNT, readStack, writeStack } from "./fake-pulumi-cli";
+import type { ConfigEntry, FakeKey, RecordedCall, StackState } from "./fake-pulumi-cli";
+
+export type { ConfigEntry, FakeKey, RecordedCall, StackState } from "./fake-pulumi-cli";
+export { CONFLICT, FAKE_ACCOUNT } from "./fake-pulumi-cli";
 
 const REPO = path.resolve(__dirname, "..");
-export const FAKE_ACCOUNT = "123456789012";
-
-export interface ConfigEntry {
-  value: string;
-  secret: boolean;
-}
-
-export interface FakeKey {
-  id: string;
-  secret: string;
-  createDate: string;
-  generation: number;
-}
-
-export interface StackState {
-  /** Full keys ("sp-api-iam:lwaClientId", "aws:region") as the CLI stores them. */
-  config: Record<string, ConfigEntry>;
-  outputs: Record<string, { value: unknown; secret: boolean }>;
-  /** The keys the fake engine holds per slot (what IAM would have). */
-  keys: Partial<Record<"a" | "b", FakeKey>>;
-  account: string;
-  lastUpdate?: string;
-  history: { version: number; startTime: string; endTime: string; result: "succeeded" | "failed" }[];
-  /** Failures to answer the next calls of a command with ("up", "config set", "stack output", ...). */
-  failNext: { command: string; stderr: string; code: number }[];
-  /** How long `up` takes, for tests of parallel runs. */
-  upDelayMs?: number;
-}
-
-export interface RecordedCall {
-  argv: string[];
-  stdin: string;
-  stack?: string;
-  cwd: string;
-  startedAt: number;
-  endedAt: number;
-}
-
-export const CONFLICT = "error: [409] Conflict: Another update is currently in progress.";
 
 // ---------------------------------------------------------------------------------------------------------------
 // The engine
@@ -94,7 +60,7 @@ export function runEngine(state: StackState, now: Date): void {
   }
   let config;
   try {
-    config = validateConfig({ values, secretKeys }, now).config;
+    config = validateConfig({ values, secretKeys, providerRegion: state.config["aws:region"]?.value }, now).config;
   } catch (error) {
     if (error instanceof ConfigError) throw new EngineError(error.message);
     throw error;
@@ -189,7 +155,7 @@ export class FakePulumi {
     fs.writeFileSync(
       shim,
       `#!/bin/sh\nFAKE_PULUMI_STATE=${JSON.stringify(path.join(dir, "state"))} exec ${JSON.stringify(process.execPath)} ` +
-        `-r ${JSON.stringify(path.join(REPO, "scripts", "register.js"))} ${JSON.stringify(path.join(REPO, "test", "fake-pulumi.ts"))} "$@"\n`,
+        `-r ${JSON.stringify(path.join(REPO, "scripts", "register.js"))} ${JSON.stringify(path.join(REPO, "test", "fake-pulumi-cli.ts"))} "$@"\n`,
       { mode: 0o755 },
     );
     return new FakePulumi(dir);
@@ -279,305 +245,4 @@ export class FakePulumi {
   cleanup(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The executable
-// ---------------------------------------------------------------------------------------------------------------
-
-function stackFile(stateDir: string, name: string): string {
-  return path.join(stateDir, "stacks", `${encodeURIComponent(name)}.json`);
-}
-
-function readStack(stateDir: string, name: string): StackState | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(stackFile(stateDir, name), "utf8")) as StackState;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeStack(stateDir: string, name: string, state: StackState): void {
-  const file = stackFile(stateDir, name);
-  fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(state, null, 2));
-  fs.renameSync(`${file}.${process.pid}`, file);
-}
-
-function stackNames(stateDir: string): string[] {
-  return fs
-    .readdirSync(path.join(stateDir, "stacks"))
-    .filter((f) => f.endsWith(".json"))
-    .map((f) => decodeURIComponent(f.slice(0, -5)))
-    .sort();
-}
-
-function engineNow(stateDir: string): Date {
-  try {
-    return new Date(fs.readFileSync(path.join(stateDir, "now"), "utf8").trim());
-  } catch {
-    return new Date();
-  }
-}
-
-const VALUE_FLAGS = new Set([
-  "--stack",
-  "-s",
-  "--exec-kind",
-  "--color",
-  "--page-size",
-  "--page",
-  "--event-log",
-  "--client",
-  "--message",
-  "-m",
-  "--parallel",
-  "-p",
-  "--secrets-provider",
-  "--config-file",
-  "--cwd",
-  "-C",
-]);
-
-interface Parsed {
-  words: string[];
-  flags: Map<string, string | true>;
-}
-
-function parseArgv(argv: string[]): Parsed {
-  const words: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--") {
-      words.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg.startsWith("-") && arg.length > 1) {
-      const eq = arg.indexOf("=");
-      if (eq > 0) flags.set(arg.slice(0, eq), arg.slice(eq + 1));
-      else if (VALUE_FLAGS.has(arg)) flags.set(arg, argv[++i] ?? "");
-      else flags.set(arg, true);
-    } else {
-      words.push(arg);
-    }
-  }
-  return { words, flags };
-}
-
-class CliExit extends Error {
-  constructor(
-    readonly code: number,
-    readonly stderr: string,
-  ) {
-    super(stderr);
-  }
-}
-
-function readStdin(): string {
-  try {
-    return fs.readFileSync(0, "utf8");
-  } catch {
-    return "";
-  }
-}
-
-/** A `--path` key such as `jobConfigs[0]` or `tags.team`, applied to the stored JSON value. */
-function setPath(current: string | undefined, pathExpr: string, value: string): { key: string; value: string } {
-  const m = /^([^.[]+)(.*)$/.exec(pathExpr)!;
-  const key = m[1]!;
-  const rest = m[2]!;
-  if (!rest) return { key, value };
-  let root: any;
-  try {
-    root = current === undefined ? undefined : JSON.parse(current);
-  } catch {
-    root = undefined;
-  }
-  const parts = [...rest.matchAll(/\[(\d+)\]|\.([^.[]+)/g)].map((p) => (p[1] !== undefined ? Number(p[1]) : p[2]!));
-  root ??= typeof parts[0] === "number" ? [] : {};
-  let node = root;
-  parts.forEach((part, i) => {
-    if (i === parts.length - 1) {
-      node[part] = value;
-      return;
-    }
-    node[part] ??= typeof parts[i + 1] === "number" ? [] : {};
-    node = node[part];
-  });
-  return { key, value: JSON.stringify(root) };
-}
-
-function fullKey(key: string): string {
-  return key.includes(":") ? key : `${PROJECT}:${key}`;
-}
-
-function main(argv: string[]): number {
-  const stateDir = process.env.FAKE_PULUMI_STATE;
-  if (!stateDir) {
-    process.stderr.write("fake pulumi: FAKE_PULUMI_STATE is not set\n");
-    return 2;
-  }
-  const started = Date.now();
-  const { words, flags } = parseArgv(argv);
-  const selectedFile = path.join(stateDir, "selected");
-  const selected = fs.existsSync(selectedFile) ? fs.readFileSync(selectedFile, "utf8").trim() : undefined;
-  const stackFlag = (flags.get("--stack") ?? flags.get("-s")) as string | undefined;
-  const stackName = stackFlag ?? selected;
-  const command = words.slice(0, 2).join(" ");
-  let stdin = "";
-  const out: string[] = [];
-  let code = 0;
-  let stderr = "";
-
-  const record = () =>
-    fs.appendFileSync(
-      path.join(stateDir, "calls.jsonl"),
-      JSON.stringify({ argv, stdin, stack: stackName, cwd: process.cwd(), startedAt: started, endedAt: Date.now() } satisfies RecordedCall) + "\n",
-    );
-
-  const needStack = (): { name: string; state: StackState } => {
-    if (!stackName) throw new CliExit(255, "error: no stack selected; please use `pulumi stack select` to choose one");
-    const state = readStack(stateDir, stackName);
-    if (!state) throw new CliExit(255, `error: no stack named '${stackName}' found`);
-    const failure = state.failNext.findIndex((f) => command.startsWith(f.command) || words[0] === f.command);
-    if (failure >= 0) {
-      const [f] = state.failNext.splice(failure, 1);
-      writeStack(stateDir, stackName, state);
-      throw new CliExit(f!.code, f!.stderr);
-    }
-    return { name: stackName, state };
-  };
-
-  try {
-    switch (words[0]) {
-      case "version":
-        out.push(`v${fs.readFileSync(path.join(stateDir, "version"), "utf8").trim()}`);
-        break;
-      case "whoami":
-        out.push("fake-user");
-        break;
-      case "login":
-        break;
-      case "stack": {
-        const sub = words[1];
-        if (sub === undefined && flags.has("--show-name")) {
-          out.push(needStack().name);
-        } else if (sub === "ls") {
-          const list = stackNames(stateDir).map((name) => {
-            const s = readStack(stateDir, name)!;
-            return { name, current: name === selected, lastUpdate: s.lastUpdate, updateInProgress: false, resourceCount: Object.keys(s.keys).length + 7 };
-          });
-          out.push(JSON.stringify(list, null, 2));
-        } else if (sub === "select") {
-          const name = words[2] ?? stackFlag;
-          if (!name) throw new CliExit(255, "error: no stack name given");
-          if (!readStack(stateDir, name)) {
-            if (!flags.has("--create") && !flags.has("-c")) throw new CliExit(255, `error: no stack named '${name}' found`);
-            writeStack(stateDir, name, { config: {}, outputs: {}, keys: {}, account: FAKE_ACCOUNT, history: [], failNext: [] });
-          }
-          fs.writeFileSync(selectedFile, name);
-        } else if (sub === "output") {
-          const { state } = needStack();
-          const show = flags.has("--show-secrets");
-          const shown = (o: { value: unknown; secret: boolean }) => (o.secret && !show ? "[secret]" : o.value);
-          const only = words[2];
-          if (only !== undefined) {
-            const o = state.outputs[only];
-            if (!o) throw new CliExit(255, `error: current stack does not have output property '${only}'`);
-            out.push(flags.has("--json") ? JSON.stringify(shown(o)) : String(shown(o)));
-          } else {
-            out.push(JSON.stringify(Object.fromEntries(Object.entries(state.outputs).map(([k, o]) => [k, shown(o)])), null, 2));
-          }
-        } else if (sub === "history") {
-          const { state } = needStack();
-          const page = [...state.history].reverse().slice(0, Number(flags.get("--page-size") ?? 10));
-          out.push(
-            JSON.stringify(
-              page.map((h) => ({ ...h, kind: "update", message: "", environment: {}, config: {}, resourceChanges: { same: 8 } })),
-              null,
-              2,
-            ),
-          );
-        } else {
-          throw new CliExit(2, `error: fake pulumi: unsupported command: stack ${sub ?? ""}`);
-        }
-        break;
-      }
-      case "config": {
-        const sub = words[1];
-        if (sub === undefined) {
-          const { state } = needStack();
-          const show = flags.has("--show-secrets");
-          out.push(
-            JSON.stringify(
-              Object.fromEntries(
-                Object.entries(state.config).map(([k, e]) => [k, e.secret && !show ? { secret: true } : { value: e.value, secret: e.secret }]),
-              ),
-              null,
-              2,
-            ),
-          );
-        } else if (sub === "set") {
-          const { name, state } = needStack();
-          const rawKey = words[2];
-          if (!rawKey) throw new CliExit(255, "error: accepts between 1 and 2 arg(s), received 0");
-          let value = words[3];
-          if (value === undefined) {
-            stdin = readStdin();
-            value = stdin;
-          }
-          const secret = flags.has("--secret");
-          const target = flags.has("--path") ? setPath(state.config[fullKey(rawKey.replace(/[.[].*$/, ""))]?.value, rawKey, value) : { key: rawKey, value };
-          state.config[fullKey(target.key)] = { value: target.value, secret };
-          writeStack(stateDir, name, state);
-        } else if (sub === "rm") {
-          const { name, state } = needStack();
-          delete state.config[fullKey(words[2] ?? "")];
-          writeStack(stateDir, name, state);
-        } else if (sub === "get") {
-          const { state } = needStack();
-          const entry = state.config[fullKey(words[2] ?? "")];
-          if (!entry) throw new CliExit(255, `error: configuration key '${words[2]}' not found for stack '${stackName}'`);
-          out.push(flags.has("--json") ? JSON.stringify({ value: entry.value, secret: entry.secret }) : entry.value);
-        } else {
-          throw new CliExit(2, `error: fake pulumi: unsupported command: config ${sub}`);
-        }
-        break;
-      }
-      case "up": {
-        const { name, state } = needStack();
-        if (!flags.has("--yes") && !flags.has("-y")) throw new CliExit(255, "error: --yes must be passed in to proceed when running in non-interactive mode");
-        if (state.upDelayMs) spawnSync("sleep", [String(state.upDelayMs / 1000)]);
-        const now = engineNow(stateDir);
-        out.push(`Updating (${name}):`);
-        try {
-          runEngine(state, now);
-        } catch (error) {
-          if (!(error instanceof EngineError)) throw error;
-          state.history.push({ version: state.history.length + 1, startTime: now.toISOString(), endTime: now.toISOString(), result: "failed" });
-          writeStack(stateDir, name, state);
-          throw new CliExit(255, `error: ${error.message}`);
-        }
-        state.lastUpdate = now.toISOString();
-        state.history.push({ version: state.history.length + 1, startTime: state.lastUpdate, endTime: state.lastUpdate, result: "succeeded" });
-        writeStack(stateDir, name, state);
-        out.push("Resources:", `    ${Object.keys(state.keys).length + 7} unchanged`, "Update succeeded");
-        break;
-      }
-      default:
-        throw new CliExit(2, `error: fake pulumi: unsupported command: ${words.join(" ")}`);
-    }
-  } catch (error) {
-    if (!(error instanceof CliExit)) throw error;
-    code = error.code;
-    stderr = error.stderr;
-  }
-  record();
-  if (out.length > 0) process.stdout.write(out.join("\n") + "\n");
-  if (stderr) process.stderr.write(stderr + "\n");
-  return code;
-}
-
-if (require.main === module) {
-  process.exitCode = main(process.argv.slice(2));
 }

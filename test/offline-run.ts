@@ -19,9 +19,14 @@ export function fakeAccessKeyId(seed: string): string {
   return id;
 }
 
-export async function runOffline(values: Record<string, string>, secretKeys: string[] = [], cloudOptions: OfflineCloudOptions = {}): Promise<OfflineRun> {
+export async function runOffline(
+  values: Record<string, string>,
+  secretKeys: string[] = [],
+  cloudOptions: OfflineCloudOptions = {},
+  providerValues: Record<string, string> = {},
+): Promise<OfflineRun> {
   const cloud = new OfflineCloud(cloudOptions);
-  await useOfflineRuntime(cloud, { values, secretKeys });
+  await useOfflineRuntime(cloud, { values, secretKeys, providerValues });
   const warnings: string[] = [];
   const originalWarn = pulumi.log.warn;
   (pulumi.log as { warn: typeof pulumi.log.warn }).warn = async (message: string) => {

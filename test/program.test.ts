@@ -191,7 +191,7 @@ describe("program under mocks: every setting", () => {
 });
 
 describe("program under mocks: bad input stops it before anything is declared", () => {
-  const cases: { name: string; values: Record<string, string>; secret?: string[]; expect: RegExp[]; hidden?: string }[] = [
+  const cases: { name: string; values: Record<string, string>; secret?: string[]; provider?: Record<string, string>; expect: RegExp[]; hidden?: string }[] = [
     { name: "unknown region", values: { spApiRegion: "us" }, expect: [/spApiRegion/, /"us"/, /na, eu, fe/, /pulumi config set spApiRegion/] },
     { name: "unknown further region", values: { spApiRegions: '["na","jp"]' }, expect: [/spApiRegions/, /na, eu, fe/] },
     { name: "role name IAM rejects", values: { roleName: "Selling Partner API" }, expect: [/roleName/, /"Selling Partner API"/, /1 to 64/] },
@@ -234,12 +234,64 @@ describe("program under mocks: bad input stops it before anything is declared", 
     { name: "previous key state unknown", values: { previousAccessKey: "deleted" }, expect: [/previousAccessKey/, /active, inactive, removed/] },
     { name: "tags not a map", values: { tags: "team=data" }, expect: [/tags/] },
     { name: "reserved tag key", values: { tags: '{"aws:owner":"x"}' }, expect: [/tags/, /reserved/] },
+    { name: "reserved tag key, upper case", values: { tags: '{"AWS:owner":"x"}' }, expect: [/tags/, /"AWS:owner" is reserved/] },
+    {
+      name: "tag key with a character IAM refuses (!)",
+      values: { tags: '{"x!y":"1"}' },
+      expect: [/tags/, /tag key "x!y" has a character IAM refuses/, /_ \. : \/ = \+ - @/],
+    },
+    {
+      name: "tag value with a character IAM refuses (#)",
+      values: { tags: '{"team":"a#b"}' },
+      expect: [/tags/, /tag "team" has a value with a character IAM refuses/],
+    },
+    { name: "tag key with an emoji", values: { tags: JSON.stringify({ "team\u{1F680}": "x" }) }, expect: [/tags/, /character IAM refuses/] },
+    { name: "tag keys differing only in case", values: { tags: '{"Team":"a","team":"b"}' }, expect: [/tags/, /"Team" and "team" differ only in case/] },
+    {
+      name: "more than 50 tags",
+      values: { tags: JSON.stringify(Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, "v"]))) },
+      expect: [/tags/, /51 tags; IAM takes at most 50/],
+    },
+    { name: "tag key over 128 characters", values: { tags: JSON.stringify({ ["k".repeat(129)]: "v" }) }, expect: [/tags/, /not 1 to 128 characters/] },
+    { name: "empty tag key", values: { tags: '{"":"v"}' }, expect: [/tags/, /tag key "" is not 1 to 128 characters/] },
+    {
+      name: "tag value over 256 characters",
+      values: { tags: JSON.stringify({ k: "v".repeat(257) }) },
+      expect: [/tags/, /tag "k" has a value longer than 256/],
+    },
+    {
+      name: "tag value that is not text",
+      values: { tags: '{"k":null,"l":{"m":"n"}}' },
+      expect: [/tags/, /tag "k" has a value that is not text \(null\)/, /tag "l" .*not text/],
+    },
+    {
+      name: "boundary in the aws-cn partition",
+      values: { permissionsBoundary: "arn:aws-cn:iam::123456789012:policy/Boundary" },
+      expect: [/sp-api-iam:permissionsBoundary: in the aws-cn partition, where SP-API does not exist/, /"arn:aws-cn:iam::123456789012:policy\/Boundary"/],
+    },
+    {
+      name: "boundary in the aws-us-gov partition",
+      values: { permissionsBoundary: "arn:aws-us-gov:iam::123456789012:policy/Boundary" },
+      expect: [/sp-api-iam:permissionsBoundary: in the aws-us-gov partition/, /Allowed: an IAM policy ARN of the aws partition/],
+    },
+    {
+      name: "provider region in China (aws-cn)",
+      values: {},
+      provider: { "aws:region": "cn-north-1" },
+      expect: [/aws:region: "cn-north-1" is outside the aws partition/, /SP-API exists only in aws/, /Fix: pulumi config set aws:region us-east-1/],
+    },
+    {
+      name: "provider region in GovCloud",
+      values: {},
+      provider: { "aws:region": "us-gov-west-1" },
+      expect: [/aws:region: "us-gov-west-1" is outside the aws partition/],
+    },
     { name: "unknown key (typo)", values: { spApiRegoin: "eu" }, expect: [/spApiRegoin/, /not a key of this program/] },
   ];
 
   for (const c of cases) {
     it(`${c.name}: rejected, key named, nothing declared`, async () => {
-      const run = await runOffline(c.values, c.secret ?? [], { keyFor });
+      const run = await runOffline(c.values, c.secret ?? [], { keyFor }, c.provider);
       assert.ok(run.error, "the program should have stopped");
       assert.equal(run.error!.name === "RunError" || run.error!.constructor.name === "RunError", true, run.error!.stack);
       for (const pattern of c.expect) assert.match(run.error!.message, pattern);
@@ -252,6 +304,30 @@ describe("program under mocks: bad input stops it before anything is declared", 
   it("reports every bad key at once", async () => {
     const run = await runOffline({ spApiRegion: "xx", roleName: "a b", path: "x" });
     for (const key of ["spApiRegion", "roleName", "path"]) assert.match(run.error!.message, new RegExp(`sp-api-iam:${key}:`));
+  });
+});
+
+describe("program under mocks: tags and regions IAM takes", () => {
+  it("takes numeric and boolean tag values (as `pulumi config set --path` stores them) as their text, and letters and digits of any script", async () => {
+    const tags = { "cost-center": 42, billable: true, Équipe: "données", "team name": "data eng 2", "a_b.c:d/e=f+g-h@i": "", 部署: "営業" };
+    const run = await runOffline({ tags: JSON.stringify(tags) }, [], { keyFor });
+    assert.equal(run.error, undefined, run.error?.message);
+    const expected = { "cost-center": "42", billable: "true", Équipe: "données", "team name": "data eng 2", "a_b.c:d/e=f+g-h@i": "", 部署: "営業" };
+    for (const type of ["aws:iam/user:User", "aws:iam/role:Role"]) assert.deepEqual(byType(run).get(type)![0].inputs.tags, expected, type);
+  });
+
+  it("takes exactly 50 tags, a key of 128 characters and a value of 256, in any script", async () => {
+    const tags: Record<string, string> = Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`k${i}`, "v"]));
+    tags["é".repeat(128)] = "v";
+    tags.long = "日".repeat(256);
+    const run = await runOffline({ tags: JSON.stringify(tags) }, [], { keyFor });
+    assert.equal(run.error, undefined, run.error?.message);
+    assert.equal(Object.keys(byType(run).get("aws:iam/user:User")![0].inputs.tags).length, 50);
+  });
+
+  it("takes a provider region of the aws partition", async () => {
+    const run = await runOffline({}, [], { keyFor }, { "aws:region": "ap-northeast-1" });
+    assert.equal(run.error, undefined, run.error?.message);
   });
 });
 

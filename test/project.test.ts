@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { CONFIG_KEYS, validateConfig } from "../src/config";
-import { readStackFile } from "../scripts/plan";
+import { readStackFile } from "../scripts/stack-file";
 import { runProgram } from "../src/program";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -74,8 +74,76 @@ describe("project files", () => {
   });
 
   it("README's test command is the one .ci/run runs", () => {
-    assert.match(read("README.md"), /npm test/);
-    assert.match(read(".ci/run"), /npm test/);
+    // README: the commands of the Development section's first shell block, each with its comment.
+    const development = read("README.md")
+      .split(/^## Development and tests$/m)[1]!
+      .split(/^## /m)[0]!;
+    const readmeBlock = /```sh\n([\s\S]*?)```/.exec(development)![1]!;
+    const readme = new Map(
+      readmeBlock
+        .split("\n")
+        .filter((l) => l.trim())
+        .map((l) => [l.split("#")[0]!.trim(), l.includes("#") ? l.slice(l.indexOf("#") + 1).trim() : ""] as [string, string]),
+    );
+    // .ci/run: the npm commands it runs, in order, without npm's reporting flags.
+    const ci = read(".ci/run")
+      .split("\n")
+      .filter((l) => /^npm /.test(l))
+      .map((l) => l.replace(/ --no-(audit|fund)/g, "").trim());
+    assert.deepEqual(ci, ["npm ci", "npm test"]);
+    // `npm cit` is npm's own shorthand for exactly that sequence; `npm test` is the last step of both.
+    assert.ok(readme.has("npm cit"), "README gives the one-command form");
+    assert.ok(readme.has(ci[ci.length - 1]!), "README gives CI's test command");
+    // What README says `npm test` runs is what package.json's test script runs, step by step.
+    const steps = (JSON.parse(read("package.json")).scripts.test as string).split("&&").map((step) => step.trim().split(" ")[0]);
+    const described = readme
+      .get("npm test")!
+      .split("+")
+      .map((part) => part.trim().split(" ")[0]);
+    assert.deepEqual(described, steps, `README: npm test # ${readme.get("npm test")}`);
+  });
+
+  it("ships under Apache-2.0: the licence text, package.json and README agree", () => {
+    const licence = read("LICENSE");
+    assert.match(licence, /^\s+Apache License\n\s+Version 2\.0, January 2004\n/);
+    assert.match(licence, /END OF TERMS AND CONDITIONS/);
+    assert.equal(JSON.parse(read("package.json")).license, "Apache-2.0");
+    assert.match(read("README.md"), /^## Licence\n\nApache-2\.0 \(\[LICENSE\]\(LICENSE\)\)/m);
+  });
+
+  it("every runtime dependency is used by the shipped code, and the AGPL IAM evaluator is a dev dependency only", () => {
+    const pkg = JSON.parse(read("package.json"));
+    assert.equal(pkg.dependencies["@cloud-copilot/iam-simulate"], undefined);
+    assert.ok(pkg.devDependencies["@cloud-copilot/iam-simulate"]);
+    const shipped: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+        const rel = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(rel);
+        else if (/\.(ts|js)$/.test(entry.name)) shipped.push(read(rel));
+      }
+    };
+    for (const dir of ["src", "policies", "scripts", "verify", "ops"]) if (fs.existsSync(path.join(ROOT, dir))) walk(dir);
+    shipped.push(read("index.ts"));
+    const code = shipped.join("\n");
+    for (const dep of Object.keys(pkg.dependencies)) {
+      // A provider package nothing imports still makes every `pulumi up` install and start its plugin.
+      assert.ok(code.includes(`from "${dep}"`) || code.includes(`from "${dep}/`) || code.includes(`require("${dep}")`), `${dep} is declared but unused`);
+    }
+  });
+
+  it("README and the component say a user added to the group by hand goes at `pulumi up --refresh`, not at a plain `pulumi up`", () => {
+    // A plain `pulumi up` diffs the config against its state, which never saw the hand-added user.
+    const row = read("README.md")
+      .split("\n")
+      .find((l) => l.startsWith("| `sp-api-membership` |"))!;
+    const comment = read("src/component.ts")
+      .split("\n")
+      .find((l) => /Exclusive membership/.test(l))!;
+    for (const text of [row, comment]) {
+      assert.match(text, /by hand is removed .*`pulumi up --refresh`/, text);
+      assert.doesNotMatch(text, /at the next `pulumi up`/, text);
+    }
   });
 
   it("index.ts hands Pulumi the program itself", async () => {

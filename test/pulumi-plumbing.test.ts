@@ -114,6 +114,21 @@ describe("ops/pulumi: stacks through the Automation API and the stand-in CLI", (
     assert.equal(outputs.roleArn?.value, "arn:aws:iam::123456789012:role/SellingPartnerAPI");
   });
 
+  it("reads without decrypting when asked: secret keys known, no secret value, no --show-secrets", async () => {
+    const stack = await openStack("acme-eu", { env: cli.env() });
+    const view = await stack.readConfig({ secrets: false });
+    const outputs = await stack.readOutputs({ secrets: false });
+    assert.deepEqual([...view.secretKeys], ["lwaClientSecret"]);
+    assert.equal(view.values.lwaClientSecret, undefined);
+    assert.equal(view.values.spApiRegion, "eu");
+    assert.deepEqual(outputs.credentials, { value: "[secret]", secret: true });
+    assert.equal(outputs.roleArn?.value, "arn:aws:iam::123456789012:role/SellingPartnerAPI");
+    assert.ok(
+      cli.calls().every((c) => !c.argv.includes("--show-secrets")),
+      "a secret was decrypted",
+    );
+  });
+
   it("sets a secret through standard input only: never in any process's arguments", async () => {
     const stack = await openStack("acme-eu", { env: cli.env() });
     const next = SECRET.replace(/0123/g, "9876");

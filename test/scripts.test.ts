@@ -12,6 +12,7 @@ const ROOT = path.resolve(__dirname, "..");
 
 /** A fake pulumi that logs its arguments and answers like the real one for the calls the scripts make. */
 function fakePulumi(dir: string, loggedIn: boolean, version = "v3.265.0"): string {
+  fs.mkdirSync(dir, { recursive: true });
   const log = path.join(dir, "calls.log");
   fs.writeFileSync(
     path.join(dir, "pulumi"),
@@ -29,10 +30,37 @@ exit 0
   return log;
 }
 
+const calls = (log: string) => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []);
+
+/**
+ * The CLI the `pulumi` npm package runs (node_modules/.bin/pulumi) is the one it finds in its cache under
+ * PULUMI_HOME: a stand-in placed there answers for it, so no test downloads anything.
+ */
+function fakePackageCli(home: string, loggedIn: boolean, version?: string): string {
+  const packageVersion = JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules/pulumi/package.json"), "utf8")).version;
+  return fakePulumi(path.join(home, "versions", packageVersion, "bin"), loggedIn, version);
+}
+
+/** PATH as a user without a Pulumi CLI of their own has it. */
+const pathWithoutPulumi = () =>
+  (process.env.PATH ?? "")
+    .split(path.delimiter)
+    .filter((d) => d && !fs.existsSync(path.join(d, "pulumi")))
+    .join(path.delimiter);
+
 function run(script: string, args: string[], dir: string, env: Record<string, string> = {}) {
   return spawnSync("bash", [path.join(ROOT, "scripts", script), ...args], {
     encoding: "utf8",
     env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, PULUMI_BACKEND_URL: "", ...env },
+  });
+}
+
+/** As the user runs it: `npm run up -- ...` from a directory of their own, npm finding the project. */
+function npmRunUp(args: string[], cwd: string, env: Record<string, string>) {
+  return spawnSync("npm", ["--prefix", ROOT, "run", "up", "--", ...args], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, PULUMI_BACKEND_URL: "", ...env },
   });
 }
 
@@ -43,26 +71,54 @@ describe("npm run up / npm run credentials", () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it("up: logs in to the local backend when no backend is chosen, selects or creates the stack, runs up", () => {
-    const log = fakePulumi(dir, false);
-    const result = run("up.sh", ["acme-eu", "--yes"], dir);
+  /**
+   * What `npm run` does to PATH, without the cost of npm: a node_modules/.bin first, whose `pulumi` is
+   * the npm package's downloader. Returns the log of that decoy.
+   */
+  function npmLikePath(): { PATH: string; decoyLog: string } {
+    const decoyLog = fakePulumi(path.join(dir, "project", "node_modules", ".bin"), true);
+    return { PATH: `${path.join(dir, "project", "node_modules", ".bin")}:${dir}:${process.env.PATH}`, decoyLog };
+  }
+
+  it("up, as `npm run up -- <stack> <flags>` from another directory: runs the user's own pulumi, logs in to the local backend, selects or creates the stack, runs up", () => {
+    const log = fakePulumi(path.join(dir, "user-bin"), false);
+    const home = path.join(dir, "pulumi-home");
+    const packageLog = fakePackageCli(home, true);
+    const cwd = fs.mkdtempSync(path.join(dir, "elsewhere-"));
+    const result = npmRunUp(["acme-eu", "--yes"], cwd, { PATH: `${path.join(dir, "user-bin")}:${pathWithoutPulumi()}`, PULUMI_HOME: home });
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["version", "whoami", "login --local", "stack select --create acme-eu", "up --yes"]);
+    assert.deepEqual(calls(log), ["version", "whoami", "login --local", "stack select --create acme-eu", "up --yes"]);
+    assert.deepEqual(calls(packageLog), [], "the npm package's CLI (node_modules/.bin/pulumi) did not run");
+  });
+
+  it("up, as `npm run up` with no pulumi of the user's: runs the npm package's CLI, and the version check applies to it", () => {
+    const home = path.join(dir, "pulumi-home");
+    const packageLog = fakePackageCli(home, true, "v3.207.0");
+    const result = npmRunUp([], dir, { PATH: pathWithoutPulumi(), PULUMI_HOME: home });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /the Pulumi CLI of the pulumi npm package is 3\.207\.0; this kit needs 3\.208\.0 or later/);
+    assert.doesNotMatch(result.stderr, /remove it from PATH/);
+    assert.deepEqual(calls(packageLog), ["version"], "the package's CLI ran, and nothing after the check");
   });
 
   it("up: keeps the backend the user is already logged in to", () => {
     const log = fakePulumi(dir, true);
-    const result = run("up.sh", [], dir);
+    const { PATH, decoyLog } = npmLikePath();
+    const result = run("up.sh", [], dir, { PATH });
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["version", "whoami", "stack select --create dev", "up"]);
+    assert.deepEqual(calls(log), ["version", "whoami", "stack select --create dev", "up"]);
+    assert.deepEqual(calls(decoyLog), [], "the pulumi in node_modules/.bin did not run");
   });
 
-  it("up: refuses a CLI older than 3.208, which would ignore the key slots' replacement trigger", () => {
+  it("up: refuses a user's CLI older than 3.208, which would ignore the key slots' replacement trigger", () => {
     const log = fakePulumi(dir, true, "v3.207.1");
-    const result = run("up.sh", [], dir);
+    const { PATH, decoyLog } = npmLikePath();
+    const result = run("up.sh", [], dir, { PATH });
     assert.equal(result.status, 1);
-    assert.match(result.stderr, /3\.207\.1; this kit needs 3\.208\.0 or later/);
-    assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["version"], "nothing ran after the check");
+    assert.match(result.stderr, /the Pulumi CLI on your PATH \(.*\/pulumi\) is 3\.207\.1; this kit needs 3\.208\.0 or later/);
+    assert.match(result.stderr, /remove it from PATH to use the one the pulumi npm package provides/);
+    assert.deepEqual(calls(log), ["version"], "nothing ran after the check");
+    assert.deepEqual(calls(decoyLog), []);
   });
 
   it("credentials: writes the secret output to a file only its owner can read", () => {

@@ -1,0 +1,268 @@
+/**
+ * npm run status: the rows (pure, around every date boundary), their order, and the command over a fleet held by
+ * the stand-in CLI: an unreadable stack is a row, --json parses, the exit code follows what is overdue, and no
+ * secret is decrypted or printed.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { addDays } from "../src/lifecycle";
+import { sortRows, statusExitCode, statusRow, type StackFacts, type StatusRow } from "../ops/status/decide";
+import { formatTable, main, parseStatusArgs } from "../ops/status/cli";
+import { FakePulumi } from "./fake-pulumi";
+
+const REPO = path.resolve(__dirname, "..");
+const DAY = 24 * 60 * 60 * 1000;
+const NOW = new Date("2026-11-27T12:00:00Z");
+const SECRET = "amzn1.oa2-cs.v1.00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+function facts(opts: { config?: Record<string, string>; createdAt?: string; slots?: object[]; outputs?: Record<string, unknown> } = {}): StackFacts {
+  const createdAt = opts.createdAt ?? "2026-11-01T00:00:00Z";
+  const outputs: StackFacts["outputs"] = {
+    roleArn: { value: "arn:aws:iam::123456789012:role/SellingPartnerAPI", secret: false },
+    accessKeyCreatedAt: { value: createdAt, secret: false },
+    accessKeySlots: { value: opts.slots ?? [{ slot: "a", generation: 1, status: "Active", pgpKey: null }], secret: false },
+    credentials: { value: "[secret]", secret: true },
+  };
+  for (const [k, v] of Object.entries(opts.outputs ?? {})) outputs[k] = { value: v, secret: false };
+  return { name: "s", lastUpdate: "2026-11-01T00:00:00Z", config: { values: opts.config ?? {}, secretKeys: new Set(), provider: {} }, outputs };
+}
+
+/** The key created `age` days before NOW (90-day rotation, 14 days' lead by default). */
+const createdDaysAgo = (age: number) => new Date(NOW.getTime() - age * DAY).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+describe("status rows: the access key", () => {
+  const cases: [number, string][] = [
+    [75, "ok"], // due from day 76 (90 - 14)
+    [76, "due"],
+    [90, "due"], // the rotate-by day itself
+    [91, "overdue"],
+  ];
+  for (const [age, urgency] of cases) {
+    it(`a key ${age} days old is ${urgency}`, () => {
+      const row = statusRow(facts({ createdAt: createdDaysAgo(age) }), NOW);
+      assert.equal(row.key?.ageDays, age);
+      assert.equal(row.key?.phase, "steady");
+      assert.equal(row.next?.urgency, urgency);
+      assert.equal(row.next?.date, addDays(createdDaysAgo(age), 76));
+      assert.match(row.next!.what, /npm run rotate-key/);
+    });
+  }
+
+  it("--warn-days replaces the stack's lead time", () => {
+    assert.equal(statusRow(facts({ createdAt: createdDaysAgo(60) }), NOW, 30).next?.urgency, "due");
+    assert.equal(statusRow(facts({ createdAt: createdDaysAgo(60) }), NOW, 29).next?.urgency, "ok");
+  });
+
+  const two = (status: string, inactiveSince?: string) => [
+    { slot: "b", generation: 2, status: "Active", pgpKey: null },
+    { slot: "a", generation: 1, status, pgpKey: null, ...(inactiveSince ? { inactiveSince } : {}) },
+  ];
+
+  it("handover: due from the first quiet period, overdue once the lead time has run out", () => {
+    const fresh = statusRow(facts({ createdAt: createdDaysAgo(3), slots: two("Active") }), NOW);
+    assert.equal(fresh.key?.phase, "handover");
+    assert.equal(fresh.next?.urgency, "due");
+    assert.match(fresh.next!.what, /give every job the new block/);
+    assert.equal(statusRow(facts({ createdAt: createdDaysAgo(15), slots: two("Active") }), NOW).next?.urgency, "overdue");
+  });
+
+  it("old key inactive: due once it has been inactive keyInactiveDays (7)", () => {
+    const waiting = statusRow(facts({ createdAt: createdDaysAgo(10), slots: two("Inactive", "2026-11-21") }), NOW);
+    assert.equal(waiting.key?.phase, "old key inactive");
+    assert.deepEqual([waiting.next?.date, waiting.next?.urgency], ["2026-11-28", "ok"]);
+    const due = statusRow(facts({ createdAt: createdDaysAgo(10), slots: two("Inactive", "2026-11-20") }), NOW);
+    assert.deepEqual([due.next?.date, due.next?.urgency], ["2026-11-27", "due"]);
+  });
+
+  it("a stack without key outputs is a row saying it is not deployed", () => {
+    const row = statusRow({ ...facts(), outputs: {} }, NOW);
+    assert.match(row.problem!, /not been deployed/);
+  });
+});
+
+describe("status rows: the LWA secret", () => {
+  const issued = (daysLeft: number) => ({ lwaClientSecretIssuedOn: addDays("2026-11-27", daysLeft - 180) });
+
+  const cases: [number, string][] = [
+    [31, "ok"],
+    [30, "due"], // lwaExpiryWarningDays
+    [7, "due"],
+    [6, "overdue"],
+    [0, "expired"],
+    [-3, "expired"],
+  ];
+  for (const [left, urgency] of cases) {
+    it(`${left} days before expiry: ${urgency}`, () => {
+      const row = statusRow(facts({ config: issued(left), createdAt: createdDaysAgo(1) }), NOW);
+      assert.equal(row.lwa?.expiresOn, addDays("2026-11-27", left));
+      assert.equal(row.lwa?.source, "tracked");
+      assert.equal(row.next?.urgency, urgency, JSON.stringify(row.next));
+      assert.match(row.next!.what, /LWA secret/);
+    });
+  }
+
+  it("Amazon's expiry, when a rotation run has seen it, wins over the tracked date", () => {
+    const row = statusRow(facts({ config: { ...issued(100), lwaClientSecretExpiresAt: "2026-12-01T08:00:00Z" }, createdAt: createdDaysAgo(1) }), NOW);
+    assert.deepEqual(row.lwa, { expiresOn: "2026-12-01", source: "amazon", rotatedBy: "hand" });
+    assert.equal(row.next?.urgency, "overdue");
+    assert.match(row.next!.what, /by hand: README, Maintenance/);
+  });
+
+  it("says who rotates it: rotate-lwa with lwaRotation, else by hand; not tracked without a date", () => {
+    const auto = statusRow(facts({ config: { ...issued(10), lwaRotation: "true" }, createdAt: createdDaysAgo(1) }), NOW);
+    assert.match(auto.next!.what, /npm run rotate-lwa/);
+    const untracked = statusRow(facts({ createdAt: createdDaysAgo(1) }), NOW);
+    assert.deepEqual(untracked.lwa, { source: "not tracked", rotatedBy: "hand" });
+    assert.match(untracked.next!.what, /access key/);
+  });
+
+  it("the next thing is the more urgent of the key and the secret", () => {
+    const row = statusRow(facts({ config: issued(20), createdAt: createdDaysAgo(91) }), NOW);
+    assert.equal(row.next?.urgency, "overdue");
+    assert.match(row.next!.what, /access key/);
+  });
+
+  it("an invalid config is a row with the reason, naming the key", () => {
+    const row = statusRow(facts({ config: { spApiRegion: "jp" } }), NOW);
+    assert.match(row.problem!, /sp-api-iam:spApiRegion/);
+  });
+});
+
+describe("status: order, exit code, table", () => {
+  const row = (stack: string, urgency?: "expired" | "overdue" | "due" | "ok", date = "2026-12-01", problem?: string): StatusRow => ({
+    stack,
+    ...(urgency ? { next: { what: "x", date, urgency } } : {}),
+    ...(problem ? { problem } : {}),
+  });
+
+  it("sorts expired, overdue, unreadable, due, ok; then by date; then by name", () => {
+    const sorted = sortRows([
+      row("ok", "ok"),
+      row("due-late", "due", "2026-12-20"),
+      row("unreadable", undefined, undefined, "locked"),
+      row("due-early", "due", "2026-12-02"),
+      row("expired", "expired"),
+      row("overdue", "overdue"),
+    ]);
+    assert.deepEqual(
+      sorted.map((r) => r.stack),
+      ["expired", "overdue", "unreadable", "due-early", "due-late", "ok"],
+    );
+  });
+
+  it("exits 1 for expired, overdue or unreadable; 0 for due and ok", () => {
+    assert.equal(statusExitCode([row("a", "due"), row("b", "ok")]), 0);
+    assert.equal(statusExitCode([row("a", "due"), row("b", "overdue")]), 1);
+    assert.equal(statusExitCode([row("a", "expired")]), 1);
+    assert.equal(statusExitCode([row("a", undefined, undefined, "cannot read")]), 1);
+  });
+
+  it("colours only when asked (a terminal)", () => {
+    const rows = [row("a", "overdue"), row("b", "ok")];
+    assert.ok(!formatTable(rows, false).includes("\x1b["));
+    assert.ok(formatTable(rows, true).split("\n")[1]!.startsWith("\x1b[31m"));
+    assert.ok(!formatTable(rows, true).split("\n")[2]!.includes("\x1b["));
+  });
+
+  it("parses its arguments and refuses anything else", () => {
+    assert.deepEqual(parseStatusArgs(["--stack", "a", "--stack", "b", "--json", "--warn-days", "10"]), {
+      kind: "run",
+      stacks: ["a", "b"],
+      json: true,
+      warnDays: 10,
+    });
+    assert.equal(parseStatusArgs(["--warn-days", "soon"]).kind, "error");
+    assert.equal(parseStatusArgs(["--stacks", "a"]).kind, "error");
+    assert.equal(parseStatusArgs(["a"]).kind, "error");
+  });
+});
+
+describe("npm run status over a fleet (stand-in CLI)", function () {
+  let cli: FakePulumi;
+  before(() => {
+    cli = FakePulumi.create();
+    const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString();
+    const today = new Date().toISOString().slice(0, 10);
+    cli.setNow(ago(95));
+    cli.addStack("old-key", { config: { spApiRegion: "eu" } });
+    cli.setNow(ago(1));
+    cli.addStack("fresh", { config: { spApiRegion: "fe", lwaClientSecretIssuedOn: addDays(today, -100) } });
+    cli.addStack("lwa-soon", {
+      config: { lwaClientId: "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef", lwaClientSecretIssuedOn: addDays(today, -178) },
+      secrets: { lwaClientSecret: SECRET },
+    });
+    cli.addStack("broken", { selected: true });
+    cli.failNext("broken", "stack output", { stderr: "error: could not decrypt configuration value: incorrect passphrase" });
+  });
+  after(() => cli.cleanup());
+
+  async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = "";
+    let stderr = "";
+    const code = await main(
+      args,
+      cli.env(),
+      { write: (t: string) => ((stdout += t), true) } as never,
+      { write: (t: string) => ((stderr += t), true) } as never,
+    );
+    return { code, stdout, stderr };
+  }
+
+  it("--json: one row per stack, most urgent first, the unreadable one a row with its reason; exit 1", async () => {
+    const { code, stdout } = await run(["--json"]);
+    const rows = JSON.parse(stdout) as StatusRow[];
+    assert.deepEqual(
+      rows.map((r) => r.stack),
+      ["lwa-soon", "old-key", "broken", "fresh"],
+    );
+    assert.equal(rows[0]!.next?.urgency, "overdue");
+    assert.equal(rows[1]!.next?.urgency, "overdue");
+    assert.equal(rows[1]!.key?.ageDays, 95);
+    assert.equal(rows[1]!.spApiRegion, "eu");
+    assert.match(rows[2]!.problem!, /reading the outputs on stack broken failed: could not decrypt configuration value/);
+    assert.equal(rows[3]!.next?.urgency, "ok");
+    assert.equal(rows[3]!.lwa?.source, "tracked");
+    assert.equal(code, 1);
+    assert.ok(!stdout.includes(SECRET));
+    assert.ok(
+      cli.calls().every((c) => !c.argv.includes("--show-secrets")),
+      "status decrypted a secret",
+    );
+  });
+
+  it("--stack: only the stacks named; an unknown one is a row, not a crash", async () => {
+    const { code, stdout } = await run(["--json", "--stack", "fresh", "--stack", "nope"]);
+    const rows = JSON.parse(stdout) as StatusRow[];
+    assert.deepEqual(
+      rows.map((r) => [r.stack, r.problem ?? r.next?.urgency]),
+      [
+        ["nope", "no such stack in the current backend (pulumi stack ls lists them)"],
+        ["fresh", "ok"],
+      ],
+    );
+    assert.equal(code, 1);
+    assert.equal((await run(["--json", "--stack", "fresh"])).code, 0);
+  });
+
+  it("through the user's door: npm run status from another directory prints the table without colour into a pipe", () => {
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "status-cwd-"));
+    try {
+      const result = spawnSync("npm", ["--prefix", REPO, "run", "--silent", "status", "--", "--stack", "fresh", "--stack", "old-key"], {
+        cwd: elsewhere,
+        env: cli.env(),
+        encoding: "utf8",
+      });
+      assert.equal(result.status, 1, result.stderr);
+      const lines = result.stdout.trim().split("\n");
+      assert.match(lines[0]!, /^STACK +REGION +ROLE ARN +KEY AGE +ROTATE BY +KEY PHASE +LWA SECRET EXPIRES +LAST UPDATE +NEXT$/);
+      assert.match(lines[1]!, /^old-key +eu +arn:aws:iam::123456789012:role\/SellingPartnerAPI +95 d .* steady .*OVERDUE: rotate the access key/);
+      assert.match(lines[2]!, /^fresh +fe /);
+      assert.ok(!result.stdout.includes("\x1b["), "colour in a pipe");
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
