@@ -256,6 +256,26 @@ describe("npm run rotate-lwa", function () {
     assertNoSecretLeaked(first.lines, second.lines);
   });
 
+  it("the block cannot be written: the message is kept; the rerun writes it without another up or rotation", async () => {
+    addStack();
+    fs.mkdirSync(blockFile());
+    const first = await run();
+    assert.equal(first.result.exitCode, 1);
+    assert.match(first.lines.join("\n"), /creds\.hjson is a directory.*The stack is up to date; the message stays in the queue/);
+    assert.equal(newSecretMessages().length, 1);
+    assert.ok(visibleNow(newSecretMessages()[0]!.id));
+    fs.rmdirSync(blockFile());
+
+    const second = await run();
+    assert.equal(second.result.exitCode, 0, second.lines.join("\n"));
+    assert.match(second.lines.join("\n"), /already deployed with the new secret/);
+    assert.equal(callsOf("up").length, 1, "pulumi up ran once, in the first run");
+    assert.equal(fake.rotations().length, 1);
+    assert.equal(Hjson.parse(fs.readFileSync(blockFile(), "utf8")).credentials.client_secret, fake.issued[0]);
+    assert.deepEqual(fake.live(), []);
+    assertNoSecretLeaked(first.lines, second.lines);
+  });
+
   it("a new secret LWA rejects: nothing stored, the message kept, exit 1 with the cause", async () => {
     addStack();
     fake.rejectNewSecrets = true;

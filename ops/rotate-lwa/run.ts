@@ -347,16 +347,22 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       throw error;
     }
     const issuedDay = eventDay(message, now());
+    let configChanged = false;
     try {
       if (pre.clientSecret !== message.newClientSecret) {
         await stack.setSecret("lwaClientSecret", message.newClientSecret);
+        configChanged = true;
         say("  stored the new secret in the stack's config (lwaClientSecret, encrypted)");
       } else {
         say("  the stack already holds the new secret (an earlier run stored it)");
       }
-      if (issuedOn !== issuedDay) await stack.setConfig("lwaClientSecretIssuedOn", issuedDay);
+      if (issuedOn !== issuedDay) {
+        await stack.setConfig("lwaClientSecretIssuedOn", issuedDay);
+        configChanged = true;
+      }
       if (message.newClientSecretExpiryTime && pre.config.lwaClientSecretExpiresAt !== message.newClientSecretExpiryTime) {
         await stack.setConfig("lwaClientSecretExpiresAt", message.newClientSecretExpiryTime);
+        configChanged = true;
       }
     } catch (error) {
       if (error instanceof PulumiError) {
@@ -365,13 +371,19 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       throw error;
     }
 
-    // 8. pulumi up, then the block.
-    say(`  pulumi up --stack ${stack.name}`);
-    let newOutputs;
+    // 8. pulumi up, then the block. An earlier run that got through `up` and then failed to write the block has
+    // left the stack deployed with this very config: the block is then taken from the outputs as they are.
+    const deployedBlock = outputs.credentials?.value;
+    const deployed = !configChanged && typeof deployedBlock === "string" && deployedBlock.includes(JSON.stringify(message.newClientSecret));
+    let newOutputs = outputs;
+    if (deployed) say("  the stack is already deployed with the new secret (an earlier run ran pulumi up)");
+    else say(`  pulumi up --stack ${stack.name}`);
     try {
-      newOutputs = await stack.up((line) => {
-        if (line.trim()) say(`    ${line}`);
-      });
+      if (!deployed) {
+        newOutputs = await stack.up((line) => {
+          if (line.trim()) say(`    ${line}`);
+        });
+      }
     } catch (error) {
       if (error instanceof PulumiError) {
         throw new StepFailure({
