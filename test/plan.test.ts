@@ -88,8 +88,8 @@ describe("npm run plan", () => {
     assert.match(plan, /\+ aws:sqs\/queuePolicy:QueuePolicy {2}sp-api-lwa-secrets-policy/);
     assert.match(plan, /"AWS": "arn:aws:iam::437568002678:root"\n\s+\},\n\s+"Action": \[\n\s+"sqs:SendMessage",\n\s+"sqs:GetQueueAttributes"\n\s+\]/);
     assert.match(plan, /"aws:SecureTransport": "false"/);
-    const arn = /lwaNotificationQueueArn: (arn:aws:sqs:\S+)/.exec(plan)?.[1];
-    assert.ok(arn, "the queue ARN output");
+    const arn = /lwaNotificationQueueArn: (arn:aws:sqs:eu-west-1:123456789012:\S+)/.exec(plan)?.[1];
+    assert.ok(arn, "the queue ARN output, in the stack's aws:region");
     assert.match(plan, /lwaNotificationQueueUrl: https:\/\/sqs\./);
     assert.match(plan, /Notification Preferences/);
     assert.ok(plan.includes('"Application Client New Secret" and "Application Client Secret Expiry"'));
