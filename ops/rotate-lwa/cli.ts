@@ -99,8 +99,12 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (error) => {
-      // An unexpected error: its name only, since its message or stack could hold a value.
-      process.stderr.write(`rotate-lwa: unexpected ${(error as Error)?.name ?? "error"}; nothing more is known. Run again; if it repeats, report it.\n`);
+      // An unexpected error: its name and where it happened, never its message, which could hold a value.
+      const where = /\((\/[^()]+:\d+:\d+)\)/.exec(String((error as Error)?.stack ?? ""))?.[1];
+      process.stderr.write(
+        `rotate-lwa: unexpected ${(error as Error)?.name ?? "error"}${where ? ` at ${where}` : ""}. ` +
+          "Messages it held are visible again for the next run. Run again; if it repeats, report it.\n",
+      );
       process.exitCode = 1;
     },
   );
