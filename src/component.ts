@@ -9,7 +9,7 @@ import { lwaNotificationQueuePolicy, toQueuePolicyJson } from "../policies/queue
 import { awsRegionOf, servedRegions, SpApiRegion } from "../policies/regions";
 import type { PreviousKeyState } from "./config";
 import { ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "./credentials";
-import { accessKeyAgeWarning, accessKeyRotateBy, planAccessKeys, SlotName, SlotPlan, SlotRecord } from "./lifecycle";
+import { accessKeyAgeWarning, accessKeyRotateBy, planAccessKeys, SlotName, SlotPlan, slotRecord, SlotRecord } from "./lifecycle";
 
 export const COMPONENT_TYPE = "sp-api-iam:index:SellingPartnerApiAccess";
 
@@ -89,6 +89,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       previousKey,
       pgpKey: args.pgpKey,
       deployed: args.deployedKeySlots,
+      today: new Date().toISOString().slice(0, 10),
     });
     super(COMPONENT_TYPE, name, {}, opts);
     const parent = { parent: this };
@@ -149,12 +150,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
     this.accessKeys = {};
     for (const slot of keyPlan.slots) this.accessKeys[slot.slot] = this.accessKeySlot(name, slot);
-    this.keySlots = keyPlan.slots.map(({ slot, generation: g, status, pgpKey }) => ({
-      slot,
-      generation: g,
-      status,
-      pgpKey: pgpKey ?? null,
-    }));
+    this.keySlots = keyPlan.slots.map(slotRecord);
 
     const current = keyPlan.slots.find((s) => s.role === "current")!;
     const currentKey = this.accessKeys[current.slot]!;

@@ -20,6 +20,8 @@ export interface SlotPlan {
   status: KeyStatus;
   /** The PGP key the slot's key is created with (kept from the last deployment unless the slot is replaced). */
   pgpKey?: string;
+  /** YYYY-MM-DD: the first deployment that made this key Inactive; absent while it is Active. */
+  inactiveSince?: string;
 }
 
 /** What the last deployment recorded of a slot (the stack output `accessKeySlots`). */
@@ -28,6 +30,8 @@ export interface SlotRecord {
   generation: number;
   status?: KeyStatus;
   pgpKey?: string | null;
+  /** YYYY-MM-DD, on an Inactive slot: `npm run rotate-key` counts keyInactiveDays from it. */
+  inactiveSince?: string;
 }
 
 export interface KeyPlanInput {
@@ -36,6 +40,8 @@ export interface KeyPlanInput {
   pgpKey?: string;
   /** The slots the last deployment recorded; undefined on a first deployment or when they cannot be read. */
   deployed?: readonly SlotRecord[];
+  /** YYYY-MM-DD, the day of this deployment: a slot that turns Inactive now records it as inactiveSince. */
+  today: string;
 }
 
 export interface KeyPlan {
@@ -66,7 +72,7 @@ export function deployedGeneration(deployed: readonly SlotRecord[] | undefined):
 }
 
 export function planAccessKeys(input: KeyPlanInput): KeyPlan {
-  const { generation, previousKey, pgpKey, deployed } = input;
+  const { generation, previousKey, pgpKey, deployed, today } = input;
   const warnings: string[] = [];
   const last = deployedGeneration(deployed);
   if (last !== undefined && generation !== last && generation !== last + 1) {
@@ -100,7 +106,9 @@ export function planAccessKeys(input: KeyPlanInput): KeyPlan {
 
   const slots = wanted.map((plan): SlotPlan => {
     const record = deployed?.find((s) => s.slot === plan.slot && s.generation === plan.generation);
-    if (!record) return { ...plan, pgpKey };
+    const inactiveSince = plan.status === "Inactive" ? inactiveSinceOf(record, today) : undefined;
+    const since = inactiveSince ? { inactiveSince } : {};
+    if (!record) return { ...plan, pgpKey, ...since };
     // The key already exists: keep the PGP key it was made with, since a change would replace it.
     const kept = record.pgpKey ?? undefined;
     if (kept !== pgpKey && plan.role === "current") {
@@ -109,9 +117,24 @@ export function planAccessKeys(input: KeyPlanInput): KeyPlan {
           `Rotate to apply it now: ${rotationCommand(generation, previousKey)}`,
       );
     }
-    return { ...plan, pgpKey: kept };
+    return { ...plan, pgpKey: kept, ...since };
   });
   return { slots, warnings };
+}
+
+/** What the stack records of a planned slot (output `accessKeySlots`), for the next run's guard and rotate-key. */
+export function slotRecord({ slot, generation, status, pgpKey, inactiveSince }: SlotPlan): SlotRecord {
+  return { slot, generation, status, pgpKey: pgpKey ?? null, ...(inactiveSince ? { inactiveSince } : {}) };
+}
+
+/**
+ * When an Inactive key became so: carried from the last deployment's record of the same key while it stays
+ * Inactive, else today. A record from before inactiveSince existed has none, and counts from today: that
+ * only delays deleting the key, never hastens it.
+ */
+function inactiveSinceOf(record: SlotRecord | undefined, today: string): string {
+  if (record?.status === "Inactive" && record.inactiveSince && record.inactiveSince <= today) return record.inactiveSince;
+  return today;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -21,7 +21,7 @@ import * as os from "os";
 import * as path from "path";
 import { ConfigError, PROJECT, validateConfig } from "../src/config";
 import { renderCredentials, PLACEHOLDERS } from "../src/credentials";
-import { accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, SlotRecord } from "../src/lifecycle";
+import { accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, slotRecord, SlotRecord } from "../src/lifecycle";
 import { awsRegionOf } from "../policies/regions";
 import { engineNow, FAKE_ACCOUNT, readStack, writeStack } from "./fake-pulumi-cli";
 import type { ConfigEntry, FakeKey, RecordedCall, StackState } from "./fake-pulumi-cli";
@@ -68,7 +68,13 @@ export function runEngine(state: StackState, now: Date): void {
   const deployed = state.outputs.accessKeySlots?.value as SlotRecord[] | undefined;
   let plan;
   try {
-    plan = planAccessKeys({ generation: config.accessKeyGeneration, previousKey: config.previousAccessKey, pgpKey: config.pgpKey, deployed });
+    plan = planAccessKeys({
+      generation: config.accessKeyGeneration,
+      previousKey: config.previousAccessKey,
+      pgpKey: config.pgpKey,
+      deployed,
+      today: now.toISOString().slice(0, 10),
+    });
   } catch (error) {
     if (error instanceof RotationError) throw new EngineError(error.message);
     throw error;
@@ -86,7 +92,6 @@ export function runEngine(state: StackState, now: Date): void {
   const iamPath = config.path;
   const roleArn = `arn:aws:iam::${state.account}:role${iamPath}${config.roleName}`;
   const userArn = `arn:aws:iam::${state.account}:user${iamPath}${config.userName}`;
-  const slots: SlotRecord[] = plan.slots.map(({ slot, generation, status, pgpKey }) => ({ slot, generation, status, pgpKey: pgpKey ?? null }));
   const credentials = renderCredentials(
     {
       region: awsRegionOf(config.spApiRegion),
@@ -107,7 +112,8 @@ export function runEngine(state: StackState, now: Date): void {
     accessKeyId: plain(currentKey.id),
     accessKeyCreatedAt: plain(currentKey.createDate),
     accessKeyRotateBy: plain(accessKeyRotateBy(currentKey.createDate, config.maxAccessKeyAgeDays)),
-    accessKeySlots: plain(slots),
+    // The program's own records (slotRecord), which carry inactiveSince from the last deployment.
+    accessKeySlots: plain(plan.slots.map(slotRecord)),
     credentials: { value: credentials, secret: true },
   };
   if (config.lwaClientSecretIssuedOn) {

@@ -4,11 +4,14 @@
  */
 import assert from "node:assert/strict";
 import * as Hjson from "hjson";
-import { accessKeyAgeWarning, accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, slotOf, SlotRecord } from "../src/lifecycle";
+import { accessKeyAgeWarning, accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, slotOf, slotRecord, SlotRecord } from "../src/lifecycle";
 import { ENCRYPTED_SECRET_PLACEHOLDER } from "../src/credentials";
 import * as pulumi from "@pulumi/pulumi";
 import { SellingPartnerApiAccess } from "../src/component";
 import { fakeAccessKeyId, isSecret, runOffline, value } from "./offline-run";
+
+/** The day the pure rules are planned on (the program itself uses the real date). */
+const TODAY = "2026-11-27";
 
 describe("key slots: the pure rules", () => {
   it("odd generations live in slot a, even ones in slot b", () => {
@@ -27,7 +30,7 @@ describe("key slots: the pure rules", () => {
   ];
   for (const row of table) {
     it(`generation ${row.generation}, previous ${row.previous}: ${row.slots.join(", ")}`, () => {
-      const plan = planAccessKeys({ generation: row.generation, previousKey: row.previous });
+      const plan = planAccessKeys({ today: TODAY, generation: row.generation, previousKey: row.previous });
       assert.deepEqual(
         plan.slots.map((s) => `${s.slot}:${s.generation}:${s.role}:${s.status}`),
         row.slots,
@@ -36,39 +39,39 @@ describe("key slots: the pure rules", () => {
     });
   }
 
-  const deployedAt = (generation: number): SlotRecord[] => planAccessKeys({ generation, previousKey: "active" }).slots;
+  const deployedAt = (generation: number): SlotRecord[] => planAccessKeys({ today: TODAY, generation, previousKey: "active" }).slots;
 
   it("refuses a jump of more than one: it would replace the slot holding the key jobs use", () => {
     assert.throws(
-      () => planAccessKeys({ generation: 3, previousKey: "active", deployed: deployedAt(1) }),
+      () => planAccessKeys({ today: TODAY, generation: 3, previousKey: "active", deployed: deployedAt(1) }),
       (err: Error) => err instanceof RotationError && /deployed generation is 1/.test(err.message) && /accessKeyGeneration 2/.test(err.message),
     );
   });
 
   it("refuses going back a generation", () => {
-    assert.throws(() => planAccessKeys({ generation: 2, previousKey: "active", deployed: deployedAt(3) }), RotationError);
+    assert.throws(() => planAccessKeys({ today: TODAY, generation: 2, previousKey: "active", deployed: deployedAt(3) }), RotationError);
   });
 
   it("refuses a rotation that would deactivate or delete the key jobs use now", () => {
     for (const previousKey of ["inactive", "removed"] as const) {
       assert.throws(
-        () => planAccessKeys({ generation: 4, previousKey, deployed: deployedAt(3) }),
+        () => planAccessKeys({ today: TODAY, generation: 4, previousKey, deployed: deployedAt(3) }),
         (err: Error) => err instanceof RotationError && /pulumi config set previousAccessKey active/.test(err.message),
       );
     }
   });
 
   it("allows staying and bumping by one", () => {
-    assert.doesNotThrow(() => planAccessKeys({ generation: 3, previousKey: "active", deployed: deployedAt(3) }));
-    assert.doesNotThrow(() => planAccessKeys({ generation: 4, previousKey: "active", deployed: deployedAt(3) }));
+    assert.doesNotThrow(() => planAccessKeys({ today: TODAY, generation: 3, previousKey: "active", deployed: deployedAt(3) }));
+    assert.doesNotThrow(() => planAccessKeys({ today: TODAY, generation: 4, previousKey: "active", deployed: deployedAt(3) }));
   });
 
   it("a live key keeps the PGP key it was made with; a new one takes the configured key", () => {
-    const deployed = planAccessKeys({ generation: 1, previousKey: "active" }).slots;
-    const same = planAccessKeys({ generation: 1, previousKey: "active", pgpKey: "keybase:alice", deployed });
+    const deployed = planAccessKeys({ today: TODAY, generation: 1, previousKey: "active" }).slots;
+    const same = planAccessKeys({ today: TODAY, generation: 1, previousKey: "active", pgpKey: "keybase:alice", deployed });
     assert.equal(same.slots[0]!.pgpKey, undefined, "changing pgpKey must not replace the live key");
     assert.match(same.warnings.join(), /applies to the next key/);
-    const rotated = planAccessKeys({ generation: 2, previousKey: "active", pgpKey: "keybase:alice", deployed });
+    const rotated = planAccessKeys({ today: TODAY, generation: 2, previousKey: "active", pgpKey: "keybase:alice", deployed });
     assert.deepEqual(
       rotated.slots.map((s) => [s.slot, s.pgpKey]),
       [
@@ -164,9 +167,80 @@ describe("rotation through the real program, generations 1 to 4", () => {
   });
 });
 
+describe("inactiveSince: when the old key was deactivated", () => {
+  const at = (generation: number, previousKey: "active" | "inactive" | "removed", today: string, deployed?: SlotRecord[]) =>
+    planAccessKeys({ generation, previousKey, today, deployed }).slots.map(slotRecord);
+  const since = (records: SlotRecord[]) => Object.fromEntries(records.map((r) => [`${r.slot}:${r.generation}`, r.inactiveSince ?? null]));
+
+  it("is set on the first deployment where a slot is Inactive, then carried while it stays so", () => {
+    const handover = at(3, "active", "2026-11-01", at(2, "removed", "2026-10-01"));
+    assert.deepEqual(since(handover), { "a:3": null, "b:2": null });
+    const deactivated = at(3, "inactive", "2026-11-05", handover);
+    assert.deepEqual(since(deactivated), { "a:3": null, "b:2": "2026-11-05" });
+    const later = at(3, "inactive", "2026-11-20", deactivated);
+    assert.deepEqual(since(later), { "a:3": null, "b:2": "2026-11-05" }, "carried, not restamped");
+  });
+
+  it("is dropped when the slot is Active again, and starts afresh if it is deactivated again", () => {
+    const deactivated = at(3, "inactive", "2026-11-05", at(3, "active", "2026-11-01"));
+    const reactivated = at(3, "active", "2026-11-06", deactivated);
+    assert.deepEqual(since(reactivated), { "a:3": null, "b:2": null });
+    assert.deepEqual(since(at(3, "inactive", "2026-11-09", reactivated)), { "a:3": null, "b:2": "2026-11-09" });
+  });
+
+  it("is dropped when the slot is replaced or removed; the new key in it is Active", () => {
+    const deactivated = at(3, "inactive", "2026-11-05", at(3, "active", "2026-11-01"));
+    const rotated = at(4, "active", "2027-01-20", deactivated);
+    assert.deepEqual(since(rotated), { "b:4": null, "a:3": null });
+    assert.deepEqual(since(at(3, "removed", "2026-11-13", deactivated)), { "a:3": null });
+  });
+
+  it("a record from before inactiveSince existed counts from today: deletion is delayed, never hastened", () => {
+    const legacy: SlotRecord[] = [
+      { slot: "a", generation: 3, status: "Active", pgpKey: null },
+      { slot: "b", generation: 2, status: "Inactive", pgpKey: null },
+    ];
+    assert.deepEqual(since(at(3, "inactive", "2026-11-27", legacy)), { "a:3": null, "b:2": "2026-11-27" });
+  });
+
+  it("the program records it in accessKeySlots, carrying it from the last deployment's outputs", async () => {
+    const day = () => new Date().toISOString().slice(0, 10);
+    const deploy = async (previousAccessKey: string, lastSlots: unknown) => {
+      const run = await runOffline({ accessKeyGeneration: "3", previousAccessKey }, [], { lastOutputs: { accessKeySlots: lastSlots } });
+      assert.equal(run.error, undefined, run.error?.message);
+      return run.outputs!.accessKeySlots;
+    };
+    const handover = [
+      { slot: "a", generation: 3, status: "Active", pgpKey: null },
+      { slot: "b", generation: 2, status: "Active", pgpKey: null },
+    ];
+    const before = day();
+    const first = await deploy("inactive", handover);
+    const after = day();
+    const stamped = first.find((s) => s.slot === "b")!.inactiveSince;
+    assert.ok(stamped === before || stamped === after, `stamped ${stamped}, today is ${before}`);
+    assert.equal(first.find((s) => s.slot === "a")!.inactiveSince, undefined);
+
+    const recorded = first.map((s) => (s.slot === "b" ? { ...s, inactiveSince: "2026-01-02" } : s));
+    const carried = await deploy("inactive", recorded);
+    assert.equal(carried.find((s) => s.slot === "b")!.inactiveSince, "2026-01-02");
+
+    const reactivated = await deploy("active", recorded);
+    assert.deepEqual(
+      reactivated.map((s) => s.inactiveSince),
+      [undefined, undefined],
+    );
+    const removed = await deploy("removed", recorded);
+    assert.deepEqual(
+      removed.map((s) => [s.slot, s.inactiveSince]),
+      [["a", undefined]],
+    );
+  });
+});
+
 /** What a stack at generation 3 recorded, with the previous key in the given state. */
 function deployedAt3(previousKey: "active" | "inactive" | "removed"): SlotRecord[] {
-  return planAccessKeys({ generation: 3, previousKey }).slots;
+  return planAccessKeys({ today: TODAY, generation: 3, previousKey }).slots;
 }
 
 describe("key age", () => {
@@ -196,7 +270,7 @@ describe("key age", () => {
         if (key === "previousAccessKey") next.previousKey = value as typeof next.previousKey;
       }
       assert.equal(next.generation, 4, command);
-      assert.doesNotThrow(() => planAccessKeys({ ...next, deployed: deployedAt3(previousKey) }), command);
+      assert.doesNotThrow(() => planAccessKeys({ today: TODAY, ...next, deployed: deployedAt3(previousKey) }), command);
     }
   });
 

@@ -36,9 +36,6 @@ export interface StackFacts {
   outputs: Record<string, OutputValue>;
 }
 
-/** A slot record; `inactiveSince` is recorded from the first deployment that made the slot inactive. */
-type Slot = SlotRecord & { inactiveSince?: string };
-
 const DAY_MS = 24 * 60 * 60 * 1000;
 const iso = (d: Date) => d.toISOString().slice(0, 10);
 const daysBetween = (from: string, to: string) =>
@@ -55,14 +52,14 @@ function severity(row: StatusRow): number {
   return row.next ? SEVERITY[row.next.urgency] : 0;
 }
 
-function keyPhaseOf(slots: readonly Slot[]): { phase: KeyPhase; previous?: Slot } {
+function keyPhaseOf(slots: readonly SlotRecord[]): { phase: KeyPhase; previous?: SlotRecord } {
   const newest = deployedGeneration(slots);
   const previous = slots.find((s) => s.generation !== newest);
   if (!previous) return { phase: "steady" };
   return { phase: previous.status === "Inactive" ? "old key inactive" : "handover", previous };
 }
 
-function keyNext(config: StackConfig, createdAt: string, phase: KeyPhase, previous: Slot | undefined, today: string, warnDays?: number): NextThing {
+function keyNext(config: StackConfig, createdAt: string, phase: KeyPhase, previous: SlotRecord | undefined, today: string, warnDays?: number): NextThing {
   const rotateBy = addDays(createdAt, config.maxAccessKeyAgeDays);
   if (phase === "handover") {
     // The old key stays active until every job has the new block; it is past its own 90 days about when the
@@ -132,7 +129,7 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
   const createdAt = facts.outputs.accessKeyCreatedAt?.value;
   let next: NextThing | undefined;
   if (Array.isArray(slots) && slots.length > 0 && typeof createdAt === "string") {
-    const { phase, previous } = keyPhaseOf(slots as Slot[]);
+    const { phase, previous } = keyPhaseOf(slots as SlotRecord[]);
     row.key = { createdAt, ageDays: daysBetween(createdAt, today), rotateBy: addDays(createdAt, config.maxAccessKeyAgeDays), phase };
     next = keyNext(config, createdAt, phase, previous, today, warnDays);
   } else {
