@@ -41,9 +41,14 @@ describe("npm run rotate-lwa", function () {
     base = cli.calls().length;
     work = fs.mkdtempSync(path.join(os.tmpdir(), "rotate-lwa-"));
   });
-  afterEach(async () => {
+  /** Everything every run of this test printed. */
+  let printed: string[] = [];
+  afterEach(async function () {
     await fake.stop();
     fs.rmSync(work, { recursive: true, force: true });
+    // Every test of the command, whatever it is about: no secret it handled in any output or any argument list.
+    if (this.currentTest?.state === "passed") assertNoSecretLeaked(printed);
+    printed = [];
   });
 
   const calls = () => cli.calls().slice(base);
@@ -90,6 +95,7 @@ describe("npm run rotate-lwa", function () {
       env: e,
       print: (line) => lines.push(line),
     });
+    printed.push(...lines);
     return { result, lines };
   }
 
@@ -424,7 +430,7 @@ describe("npm run rotate-lwa", function () {
     assert.match(stdout, /✓ Rotated the LWA client secret/);
     assert.equal(Hjson.parse(fs.readFileSync(path.join(work, "credentials.hjson"), "utf8")).credentials.client_secret, fake.issued[0]);
     assert.equal(fs.statSync(path.join(work, "credentials.hjson")).mode & 0o777, 0o600);
-    assertNoSecretLeaked([stdout, stderr]);
+    printed.push(stdout, stderr);
   });
 });
 
