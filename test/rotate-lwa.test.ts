@@ -467,6 +467,11 @@ describe("rotate-lwa: decisions", () => {
     assert.equal(dispose(ours, { clientId: OTHER_CLIENT_ID }).action, "release");
     assert.equal(dispose(ours, { clientId: CLIENT_ID, issuedOn: "2026-11-28" }).action, "discard");
     assert.equal(dispose({ kind: "unreadable" }, { clientId: CLIENT_ID }).action, "release");
+    // Amazon's notice that the previous secret stops 7 days after a rotation is not the current secret's expiry.
+    const expiryNotice = (time: string) => ({ kind: "expiry" as const, clientId: CLIENT_ID, clientSecretExpiryTime: time, eventTime: "2026-11-27T10:00:00Z" });
+    assert.equal(dispose(expiryNotice("2026-12-04T10:00:00Z"), { clientId: CLIENT_ID, issuedOn: "2026-11-27" }).action, "discard");
+    assert.equal(dispose(expiryNotice("2027-05-26T10:00:00Z"), { clientId: CLIENT_ID, issuedOn: "2026-11-27" }).action, "record-expiry");
+    assert.equal(dispose(expiryNotice("2026-12-04T10:00:00Z"), { clientId: CLIENT_ID, issuedOn: "2026-06-05" }).action, "record-expiry");
     // A run's note of its request, left over after the rotation finished, is not a rotation on its way.
     const note = parseNotification(rotationRequestedBody(CLIENT_ID, now));
     assert.equal(dispose(note, { clientId: CLIENT_ID, issuedOn: "2026-11-20" }).action, "pending");

@@ -147,9 +147,28 @@ export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: str
           reason: `sent ${utcDay(n.eventTime)}, before the stored secret was issued (${ctx.issuedOn}): it is about an earlier secret`,
         };
       }
+      if (n.kind === "expiry" && ctx.issuedOn && isPreviousSecretsExpiry(n.clientSecretExpiryTime, ctx.issuedOn)) {
+        return {
+          action: "discard",
+          reason:
+            `saying a secret expires ${n.clientSecretExpiryTime}, within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ctx.issuedOn}): ` +
+            "it is about the previous secret, which stops working 7 days after a rotation (if that date is wrong, correct it: " +
+            "pulumi config set lwaClientSecretIssuedOn <YYYY-MM-DD>)",
+        };
+      }
       return n.kind === "new-secret" ? { action: "complete" } : { action: "record-expiry" };
     }
   }
+}
+
+/**
+ * A secret issued on `issuedOn` lives 180 days. An expiry sooner than a week and a bit after that day is the previous
+ * secret's: after a rotation the old one stops 7 days later, and Amazon may announce that, too.
+ */
+export const PREVIOUS_SECRET_WINDOW_DAYS = 8.5;
+
+export function isPreviousSecretsExpiry(expiry: string, issuedOn: string): boolean {
+  return Date.parse(expiry) < Date.parse(`${issuedOn}T00:00:00Z`) + PREVIOUS_SECRET_WINDOW_DAYS * DAY_MS;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -176,8 +195,8 @@ export interface Expiry {
 
 /**
  * The expiry to believe: Amazon's own (this run's message, else the one recorded), else the tracked issue day + 180.
- * A recorded time that ends sooner than a week after the stored secret was issued cannot be that secret's (they live
- * 180 days): it is left from before a rotation done by hand, and ignored.
+ * A recorded time within a week and a bit of the stored secret's issue day is the previous secret's (left from before a
+ * rotation done by hand), and ignored; dispose() already sets such messages aside.
  */
 export function currentExpiry(ev: ExpiryEvidence): Expiry {
   const tracked = ev.issuedOn ? `${addDays(ev.issuedOn, LWA_SECRET_LIFETIME_DAYS)}T00:00:00Z` : undefined;
@@ -189,10 +208,10 @@ export function currentExpiry(ev: ExpiryEvidence): Expiry {
     source = "Amazon's notification";
   } else if (ev.fromConfig) {
     const recorded = isoTime(ev.fromConfig);
-    if (recorded && ev.issuedOn && Date.parse(recorded) < Date.parse(`${ev.issuedOn}T00:00:00Z`) + OLD_SECRET_GRACE_DAYS * DAY_MS) {
+    if (recorded && ev.issuedOn && isPreviousSecretsExpiry(recorded, ev.issuedOn)) {
       ignored =
-        `lwaClientSecretExpiresAt (${recorded}) ends within a week of lwaClientSecretIssuedOn (${ev.issuedOn}), so it is an earlier ` +
-        "secret's: ignored. Fix: pulumi config rm lwaClientSecretExpiresAt";
+        `lwaClientSecretExpiresAt (${recorded}) ends within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ev.issuedOn}), so it is ` +
+        "the previous secret's: ignored. Fix: pulumi config rm lwaClientSecretExpiresAt";
     } else if (recorded) {
       amazon = recorded;
       source = "Amazon's time recorded in lwaClientSecretExpiresAt";
