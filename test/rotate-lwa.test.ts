@@ -239,6 +239,20 @@ describe("npm run rotate-lwa", function () {
     assertNoSecretLeaked(first.lines, second.lines, third.lines);
   });
 
+  it("the rotation request goes unanswered: a note is left, and the next run waits for a secret rather than asking again", async () => {
+    addStack();
+    fake.stall.add("rotation");
+    const first = await run({ env: env({ SP_API_ROTATE_LWA_TIMEOUT_MS: "300" }) });
+    assert.equal(first.result.exitCode, 1);
+    assert.match(first.lines.join("\n"), /got no answer \(TimeoutError\): Amazon may or may not have rotated the secret/);
+    assert.equal(fake.live().length, 1, "the note");
+    fake.stall.delete("rotation");
+    const second = await run({ waitSeconds: 1 });
+    assert.equal(second.result.outcome, "waiting");
+    assert.match(second.lines.join("\n"), /by an earlier run is not delivered yet: waiting for it \(no new request\)/);
+    assert.equal(fake.calls.filter((c) => c.service === "rotation").length, 1, "only the first, unanswered request");
+  });
+
   it("pulumi up fails: the message is kept (visible at once); the rerun finishes without storing or rotating again", async () => {
     addStack();
     cli.failNext(STACK, "up", { stderr: "error: the provider could not reach AWS (injected)" });
@@ -511,7 +525,8 @@ describe("rotate-lwa: decisions", () => {
     assert.equal(judgeRotationRequest({ kind: "ok", value: undefined }, ctx), undefined);
     assert.match(judgeRotationRequest({ kind: "http", status: 403 }, ctx)!.fix, /lwaClientId and lwaClientSecret/);
     assert.match(judgeRotationRequest({ kind: "http", status: 400, message: "Application is not enrolled" }, ctx)!.fix, /Notification Preferences/);
-    assert.match(judgeRotationRequest({ kind: "unreachable", code: "ECONNRESET" }, ctx)!.fix, /without another rotation/);
+    assert.match(judgeRotationRequest({ kind: "unreachable", code: "ECONNRESET" }, ctx)!.fix, /no new rotation is requested while one may be on its way/);
+    assert.match(judgeRotationRequest({ kind: "unreachable", code: "ECONNREFUSED" }, ctx)!.cause, /Nothing was rotated/);
   });
 
   it("says times in plain words", () => {

@@ -402,9 +402,17 @@ export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: str
 export function judgeRotationRequest(answer: HttpAnswer<void>, ctx: { queueArn: string; spApiEndpoint: string }): Failure | undefined {
   if (answer.kind === "ok") return undefined;
   if (answer.kind === "unreachable") {
+    if (!mayHaveReachedAmazon(answer.code)) {
+      return {
+        cause: `could not reach SP-API at ${ctx.spApiEndpoint} (${answer.code}). Nothing was rotated.`,
+        fix: "check the network connection and any proxy; if SP_API_ENDPOINT is set, check it or unset it. Then run again.",
+      };
+    }
     return {
-      cause: `could not reach SP-API at ${ctx.spApiEndpoint} (${answer.code}); Amazon may or may not have received the request.`,
-      fix: "run again: a new secret that arrived is picked up from the queue without another rotation.",
+      cause: `the rotation request to ${ctx.spApiEndpoint} got no answer (${answer.code}): Amazon may or may not have rotated the secret.`,
+      fix:
+        `run again later: a new secret that arrives is picked up from the queue, and for ${PENDING_ROTATION_HOURS} hours no new rotation is ` +
+        "requested while one may be on its way.",
     };
   }
   const said = answer.message ? `: "${answer.message}"` : "";
@@ -439,6 +447,11 @@ export function judgeRotationRequest(answer: HttpAnswer<void>, ctx: { queueArn: 
         ? "Amazon had a fault on its side: run again in a few minutes (a new secret that arrived anyway is picked up from the queue)."
         : "check the message above; run again later.",
   };
+}
+
+/** A request that failed this way may have been received and acted on (a timeout, a connection cut mid-answer). */
+export function mayHaveReachedAmazon(code: string): boolean {
+  return !["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"].includes(code);
 }
 
 /** The refresh-token exchange with the new secret, before anything is stored. */

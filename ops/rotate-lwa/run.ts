@@ -26,6 +26,7 @@ import {
   judgeGrantlessToken,
   judgeProof,
   judgeRotationRequest,
+  mayHaveReachedAmazon,
   Notification,
   OLD_SECRET_GRACE_DAYS,
   parseNotification,
@@ -271,17 +272,24 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       const answer = await requestRotation(pre.spApiEndpoint, (token as { value: string }).value, httpTimeoutMs);
       if (answer.kind === "http" && answer.message) answer.message = redactor.scrub(answer.message);
       const rotationFailure = judgeRotationRequest(answer, { queueArn: pre.queueArn, spApiEndpoint: pre.spApiEndpoint });
-      if (rotationFailure) throw new StepFailure(rotationFailure);
+      // So that a rerun before the new secret arrives waits for it instead of rotating again; also when the request
+      // went unanswered, since Amazon may have acted on it.
+      const noteRequest = async (at: Date) => {
+        try {
+          await q.send(rotationRequestedBody(pre.clientId, at));
+        } catch (error) {
+          say(
+            `  ! could not note the request in the queue (${error instanceof QueueError ? error.code : "error"}): a rerun before the new secret arrives would request another rotation.`,
+          );
+        }
+      };
+      if (rotationFailure) {
+        if (answer.kind === "unreachable" && mayHaveReachedAmazon(answer.code)) await noteRequest(now());
+        throw new StepFailure(rotationFailure);
+      }
       requestedAt = now();
       say(`  Amazon accepted the rotation at ${isoTime(requestedAt.toISOString())}; the old secret keeps working for ${OLD_SECRET_GRACE_DAYS} days`);
-      try {
-        // So that a rerun before the new secret arrives waits for it instead of rotating again.
-        await q.send(rotationRequestedBody(pre.clientId, requestedAt));
-      } catch (error) {
-        say(
-          `  ! could not note the request in the queue (${error instanceof QueueError ? error.code : "error"}): a rerun before the new secret arrives would request another rotation.`,
-        );
-      }
+      await noteRequest(requestedAt);
     }
 
     // 5. Wait for the new secret.
