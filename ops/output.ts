@@ -1,11 +1,13 @@
 /**
- * What the stack-driving commands print: every line through a Redactor (one implementation, verify's), with
- * control characters a server or the CLI may send (ANSI escapes that could rewrite the terminal) removed.
+ * What the stack-driving commands print: every line through a Redactor, and text from outside (a server's
+ * message, the CLI's standard error) through printable. One implementation of each, verify's.
  */
+import { printable as withoutControls } from "../verify/redact";
+
 export { maskKeyId, Redactor } from "../verify/redact";
 
-/** Text from outside (a server's message, the CLI's stderr) made safe to print on one line. */
+/** Text from outside made safe to print on one line: escapes and controls removed, line breaks joined, cut at `max`. */
 export function printable(text: string, max = 300): string {
-  const plain = text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "").replace(/[\x00-\x1f\x7f-\x9f]+/g, " ");
+  const plain = withoutControls(text).replace(/\s*[\r\n\t]+\s*/g, " ");
   return plain.length > max ? `${plain.slice(0, max)}…` : plain;
 }

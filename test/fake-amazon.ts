@@ -6,10 +6,129 @@
  * - SP-API, GET /sellers/v1/marketplaceParticipations, which checks the token and the SigV4 signature.
  * Signatures are re-computed by `sigV4Signature` below: a separate ~30-line implementation on node:crypto,
  * not the @smithy signer the code under test uses, so a mistake in how verify calls the signer shows up.
+ *
+ * It also holds the peers that misbehave on the network (`misbehave`, `MisbehavingPeer`): one that accepts and
+ * never answers, one that trickles its answer a byte at a time, one that answers garbage. Any command that
+ * talks to a network reuses them, alone (MisbehavingPeer) or inside a fake of its own (misbehave).
  */
 import * as crypto from "crypto";
 import * as http from "http";
+import * as net from "net";
 import { AddressInfo } from "net";
+
+/** How a network peer misbehaves:
+ * - "stall": reads the request, then never answers (the connection stays open);
+ * - "trickle": answers 200 with its headers at once, then the body one byte per interval, never finishing;
+ * - "trickle-headers": the same, but the status line and headers come a byte at a time too;
+ * - "garbage": answers 200 at once, claiming JSON, with a body that is no service's answer (an HTML page
+ *   holding ANSI escapes and control characters, as a captive portal or a hostile peer might);
+ * - "redirect": answers 307 (method and body kept) pointing at `redirectTo`: a client that follows it sends
+ *   its request, secrets included, elsewhere. */
+export type Misbehaviour = "stall" | "trickle" | "trickle-headers" | "garbage" | "redirect";
+export const MISBEHAVIOURS: readonly Misbehaviour[] = ["stall", "trickle", "trickle-headers", "garbage", "redirect"];
+
+export interface MisbehaviourOptions {
+  /** Between two trickled bytes; default 500 ms. */
+  trickleIntervalMs?: number;
+  /** The garbage body; default GARBAGE_BODY. */
+  garbageBody?: string;
+  /** The garbage status; default 200. */
+  garbageStatus?: number;
+  /** Where "redirect" points; default http://127.0.0.1:9/ (nothing listens there). */
+  redirectTo?: string;
+}
+
+/** Text a terminal would obey: clear the screen, red, a bell, a bidi override. Never to reach the user raw. */
+export const TERMINAL_ESCAPES = "\u001b[2J\u001b[31m\u0007\u202e";
+export const GARBAGE_BODY = `<html><body>${TERMINAL_ESCAPES}Welcome to Hotel WiFi: please log in</body></html>\n`;
+
+/** Answers `res` the misbehaving way. Timers stop when the connection closes (the client gave up, or the
+ * server was stopped), so a test leaves nothing running. */
+export function misbehave(kind: Misbehaviour, res: http.ServerResponse, options: MisbehaviourOptions = {}): void {
+  const intervalMs = options.trickleIntervalMs ?? 500;
+  const trickle = (write: (byte: string) => void, text: () => string) => {
+    let sent = 0;
+    const timer = setInterval(() => {
+      const all = text();
+      write(all[sent++ % all.length]);
+    }, intervalMs);
+    res.on("close", () => clearInterval(timer));
+  };
+  switch (kind) {
+    case "stall":
+      return;
+    case "garbage": {
+      const body = options.garbageBody ?? GARBAGE_BODY;
+      res.writeHead(options.garbageStatus ?? 200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
+      return;
+    }
+    case "redirect":
+      res.writeHead(307, { location: options.redirectTo ?? "http://127.0.0.1:9/" }).end();
+      return;
+    case "trickle":
+      // A length far beyond what will be sent: the client keeps waiting for the rest.
+      res.writeHead(200, { "content-type": "application/json", "content-length": 1_000_000 });
+      res.flushHeaders();
+      trickle(
+        (byte) => res.write(byte),
+        () => '{"payload": [                                                      ',
+      );
+      return;
+    case "trickle-headers": {
+      const socket = res.socket;
+      if (!socket) return;
+      const head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-padding: " + "x".repeat(10_000);
+      trickle(
+        (byte) => socket.write(byte),
+        () => head,
+      );
+      return;
+    }
+  }
+}
+
+/** A server that misbehaves the same way at every request, at any path: point any client at `url`. */
+export class MisbehavingPeer {
+  /** Requests it received (each one then misbehaved). */
+  requests = 0;
+  private readonly server: http.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(
+    readonly kind: Misbehaviour,
+    options: MisbehaviourOptions,
+  ) {
+    this.server = http.createServer((req, res) => {
+      this.requests++;
+      req.resume();
+      req.on("end", () => misbehave(kind, res, options));
+    });
+    this.server.on("connection", (socket) => {
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+    });
+  }
+
+  static async start(kind: Misbehaviour, options: MisbehaviourOptions = {}): Promise<MisbehavingPeer> {
+    const peer = new MisbehavingPeer(kind, options);
+    await new Promise<void>((resolve) => peer.server.listen(0, "127.0.0.1", resolve));
+    return peer;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Connections still open: a client that gave up has closed its own. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
 
 export const ACCOUNT = "123456789012";
 export const REGION = "us-east-1";
@@ -38,8 +157,16 @@ export const MARKETPLACES = [
 export interface Behaviour {
   /** The identity GetCallerIdentity reports for the key (e.g. the account root). */
   callerArn: string;
-  /** Error codes to answer the next STS calls of each action with, one per call, before answering normally. */
-  failNext: { GetCallerIdentity: string[]; AssumeRole: string[] };
+  /** What to answer the next STS calls of each action with, one per call, before answering normally: an STS
+   * error code (CamelCase), or a Misbehaviour ("stall", "trickle", ...). */
+  failNext: { GetCallerIdentity: (string | Misbehaviour)[]; AssumeRole: (string | Misbehaviour)[] };
+  /** A service that misbehaves at every request (after recording it). */
+  misbehave?: Partial<Record<SeenRequest["service"], Misbehaviour>>;
+  misbehaviourOptions?: MisbehaviourOptions;
+  /** Requests wait for this before being answered: lets a test act while the client is mid-request. */
+  holdUntil?: Promise<unknown>;
+  /** The marketplaces SP-API lists (default MARKETPLACES). */
+  marketplaces?: { id: string; name: string; countryCode: string }[];
   /** An error code AssumeRole always answers with. */
   assumeRoleAlways?: string;
   /** An LWA OAuth error to answer with, whatever the request. */
@@ -172,9 +299,17 @@ export class FakeAmazon {
     let body = "";
     req.setEncoding("utf8");
     req.on("data", (chunk: string) => (body += chunk));
-    req.on("end", () => {
+    req.on("end", async () => {
+      await this.behaviour.holdUntil;
       const path = new URL(req.url ?? "/", this.url).pathname;
       const request = { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, body };
+      const service = path.startsWith("/sts") ? "sts" : path.startsWith("/lwa") ? "lwa" : path.startsWith("/sp-api") ? "sp-api" : undefined;
+      const misbehaviour = service && this.behaviour.misbehave?.[service];
+      if (service && misbehaviour) {
+        const action = service === "sts" ? (new URLSearchParams(body).get("Action") ?? undefined) : undefined;
+        this.seen.push({ service, action, problems: [`misbehaved: ${misbehaviour}`] });
+        return misbehave(misbehaviour, res, this.behaviour.misbehaviourOptions);
+      }
       if (path === "/sts" || path === "/sts/") this.sts(request, res);
       else if (path === "/lwa/auth/o2/token") this.lwa(request, res);
       else if (path === "/sp-api/sellers/v1/marketplaceParticipations") this.spApi(request, res);
@@ -199,6 +334,7 @@ export class FakeAmazon {
     if (auth.keyId !== SECRETS.keyId) return error("InvalidClientTokenId");
     if (sigV4Signature(request, auth, SECRETS.keySecret) !== auth.signature) return error("SignatureDoesNotMatch");
     const queued = action === "GetCallerIdentity" || action === "AssumeRole" ? this.behaviour.failNext[action].shift() : undefined;
+    if (queued && (MISBEHAVIOURS as readonly string[]).includes(queued)) return misbehave(queued as Misbehaviour, res, this.behaviour.misbehaviourOptions);
     if (queued) return error(queued);
 
     const metadata = `  <ResponseMetadata>\n    <RequestId>${crypto.randomUUID()}</RequestId>\n  </ResponseMetadata>\n`;
@@ -284,7 +420,7 @@ export class FakeAmazon {
     }
     if (this.behaviour.spApiStatus) return json(this.behaviour.spApiStatus, { errors: [{ code: "InternalFailure", message: "fake" }] });
     return json(200, {
-      payload: MARKETPLACES.map((m) => ({
+      payload: (this.behaviour.marketplaces ?? MARKETPLACES).map((m) => ({
         marketplace: { ...m, defaultCurrencyCode: "USD", defaultLanguageCode: "en_US", domainName: "www.example.com" },
         participation: { isParticipating: true, hasSuspendedListings: false },
       })),

@@ -64,7 +64,7 @@ function npmRunUp(args: string[], cwd: string, env: Record<string, string>) {
   });
 }
 
-describe("npm run up / npm run credentials", () => {
+describe("npm run up", () => {
   let dir: string;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "sp-api-iam-scripts-"));
@@ -119,21 +119,5 @@ describe("npm run up / npm run credentials", () => {
     assert.match(result.stderr, /remove it from PATH to use the one the pulumi npm package provides/);
     assert.deepEqual(calls(log), ["version"], "nothing ran after the check");
     assert.deepEqual(calls(decoyLog), []);
-  });
-
-  it("credentials: writes the secret output to a file only its owner can read", () => {
-    const log = fakePulumi(dir, true);
-    const out = path.join(dir, "creds.hjson");
-    fs.writeFileSync(out, "old", { mode: 0o644 }); // an existing, too-open file is replaced, not reused
-    const result = run("credentials.sh", [out], dir);
-    assert.equal(result.status, 0, result.stderr);
-    assert.equal(fs.readFileSync(log, "utf8").trim(), "stack output --show-secrets credentials");
-    assert.equal(fs.readFileSync(out, "utf8"), 'credentials: {\n  region: "us-east-1"\n}\n');
-    assert.equal(fs.statSync(out).mode & 0o777, 0o600);
-    assert.deepEqual(
-      fs.readdirSync(dir).filter((f) => f.startsWith("creds.hjson.")),
-      [],
-      "no temporary file left",
-    );
   });
 });

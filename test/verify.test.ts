@@ -5,21 +5,24 @@
  * argument, exit code and the isolation from the caller's AWS environment.
  */
 import * as assert from "assert";
-import { spawn } from "child_process";
+import { ChildProcessWithoutNullStreams, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { Readable } from "stream";
 import { CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { createStsClient } from "../verify/aws";
-import { parseCredentialsBlock } from "../verify/block";
+import { MAX_INPUT_BYTES, parseCredentialsBlock } from "../verify/block";
 import { parseArgs } from "../verify/cli";
 import { judgeLwaAnswer } from "../verify/lwa";
 import { maskKeyId, Redactor } from "../verify/redact";
 import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
 import { runVerify } from "../verify/run";
-import { readSettings } from "../verify/settings";
-import { FakeAmazon, MARKETPLACES, REGION, ROLE_ARN, SECRETS, USER_ARN } from "./fake-amazon";
+import { DEFAULT_REQUEST_TIMEOUT_MS, ENV_VARS, readSettings } from "../verify/settings";
+import { fetchWithDeadline, networkErrorCode } from "../verify/deadline";
+import { readCapped, readInput } from "../verify/input";
+import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
 
 const REPO = path.join(__dirname, "..");
 
@@ -278,6 +281,218 @@ describe("npm run verify", function () {
     assert.match(output, /SP_API_VERIFY_RETRY_BUDGET_MS must be a whole number of milliseconds/);
   });
 
+  describe("peers that stall, trickle or answer garbage", () => {
+    // A trickle faster than the timeout: an idle timeout would never fire; only a deadline on the whole
+    // exchange (headers and body) ends it.
+    const impatient = { SP_API_VERIFY_TIMEOUT_MS: "200" };
+    const trickleFast = { trickleIntervalMs: 40 };
+    const SERVICES = ["sts", "lwa", "sp-api"] as const;
+    const stepOf = { sts: 2, lwa: 4, "sp-api": 5 } as const;
+    const nameOf = { sts: "STS", lwa: "LWA", "sp-api": "SP-API" } as const;
+
+    const endpointVariable = { sts: "AWS_ENDPOINT_URL_STS", lwa: "SP_API_LWA_ENDPOINT", "sp-api": "SP_API_ENDPOINT" } as const;
+
+    for (const kind of ["stall", "trickle", "trickle-headers"] as const) {
+      it(`a peer that misbehaves (${kind}) in place of STS, LWA or SP-API: that step says it timed out after SP_API_VERIFY_TIMEOUT_MS, and verify goes on`, async () => {
+        const peer = await MisbehavingPeer.start(kind, trickleFast);
+        try {
+          // The three services at once, each run with one of them pointed at the peer.
+          const runs = await Promise.all(
+            SERVICES.map((service) => verify(blockOf(), { env: { ...impatient, [endpointVariable[service]]: `${peer.url}/${service}` } })),
+          );
+          SERVICES.forEach((service, i) => {
+            const run = runs[i];
+            assert.strictEqual(run.code, 1, run.output);
+            const n = stepOf[service];
+            assert.match(
+              run.step(n),
+              new RegExp(
+                `^✗ ${n}\\. .*${nameOf[service]} at ${peer.url}/${service} timed out: no complete answer .*within 200 ms \\(SP_API_VERIFY_TIMEOUT_MS\\)`,
+              ),
+            );
+            assert.match(run.output, /Fix: .*raise SP_API_VERIFY_TIMEOUT_MS/);
+            assert.doesNotMatch(run.output, /\(23\)|\(AbortError\)|\(TimeoutError\)|ECONNRESET/);
+            if (service === "sts") assert.match(run.step(4), /^✓/, "LWA does not depend on STS and still runs");
+            assert.match(run.output, /^FAILED: /m);
+          });
+          assert.strictEqual(peer.requests, 3);
+        } finally {
+          await peer.stop();
+        }
+      });
+    }
+
+    it("bounds each attempt inside the propagation retries: AccessDenied, then a stalled AssumeRole", async () => {
+      fake.behaviour.failNext.AssumeRole = ["AccessDenied", "stall"];
+      const run = await verify(blockOf(), { env: impatient });
+      assert.strictEqual(run.code, 1, run.output);
+      assert.deepStrictEqual(run.waits, [1000], "waited once for propagation, then the stalled attempt ended the step");
+      assert.strictEqual(fake.requests("sts", "AssumeRole").length, 2);
+      assert.match(run.step(3), /^✗ 3\. .*STS at .* timed out: no complete answer to AssumeRole within 200 ms/);
+    });
+
+    it("garbage from STS, LWA or SP-API is named as not the service's answer, never 'refused (HTTP 200)'", async () => {
+      for (const service of SERVICES) {
+        fake.reset();
+        fake.behaviour.misbehave = { [service]: "garbage" };
+        const run = await verify(blockOf());
+        assert.strictEqual(run.code, 1, run.output);
+        const line = run.step(stepOf[service]);
+        assert.match(line, new RegExp(`^✗ .*the server at http://127\\.0\\.0\\.1:\\d+/${service} answered .*not an answer from ${nameOf[service]}`), line);
+        if (service !== "sts") assert.match(line, /answered HTTP 200 with a body \(application\/json\) that is not JSON/);
+        assert.doesNotMatch(run.output, /refused .*\(HTTP 200\)/);
+        assert.ok(!run.output.includes("Hotel WiFi"), "the garbage itself is not printed");
+      }
+    });
+
+    it("does not follow a redirect from LWA or SP-API: the secrets and the token would go with it", async () => {
+      const elsewhere = await MisbehavingPeer.start("garbage");
+      const redirector = await MisbehavingPeer.start("redirect", { redirectTo: `${elsewhere.url}/collect` });
+      try {
+        const lwa = await verify(blockOf(), { env: { SP_API_LWA_ENDPOINT: `${redirector.url}/lwa` } });
+        assert.match(lwa.step(4), /^✗ .*answered with a redirect \(HTTP 307\): LWA's token endpoint does not redirect/);
+        const spApi = await verify(blockOf(), { env: { SP_API_ENDPOINT: `${redirector.url}/sp-api` } });
+        assert.match(spApi.step(5), /^✗ .*answered with a redirect \(HTTP 307\): SP-API does not redirect/);
+        assert.strictEqual(redirector.requests, 2);
+        assert.strictEqual(elsewhere.requests, 0, "a request followed the redirect");
+      } finally {
+        await redirector.stop();
+        await elsewhere.stop();
+      }
+    });
+
+    it("judges an error status without JSON by its status (a 503 page is an outage, not a stranger)", async () => {
+      fake.behaviour.misbehave = { lwa: "garbage" };
+      fake.behaviour.misbehaviourOptions = { garbageStatus: 503 };
+      const run = await verify(blockOf());
+      assert.match(run.step(4), /^✗ .*\(HTTP 503\)/);
+      assert.match(run.output, /Fix: LWA had a fault on its side/);
+    });
+
+    it("strips terminal escapes and control characters from server text before printing it", async () => {
+      fake.behaviour.marketplaces = [{ id: "ATVPDKIKX0DER", name: `Amazon${TERMINAL_ESCAPES}.com`, countryCode: `U${TERMINAL_ESCAPES}S` }];
+      const run = await verify(blockOf());
+      assert.strictEqual(run.code, 0, run.output);
+      assert.ok(run.output.includes("ATVPDKIKX0DER Amazon.com (US)"), run.output);
+      const controls = [...run.output].filter((c) => {
+        const n = c.codePointAt(0) ?? 0;
+        return (n < 0x20 && c !== "\n") || (n >= 0x7f && n <= 0x9f) || c === "\u202e";
+      });
+      assert.deepStrictEqual(controls, []);
+    });
+
+    it("the reusable MisbehavingPeer stalls, trickles, answers garbage or redirects, at any path", async () => {
+      for (const kind of MISBEHAVIOURS) {
+        const peer = await MisbehavingPeer.start(kind, { trickleIntervalMs: 20 });
+        try {
+          const answer = await fetchWithDeadline(`${peer.url}/any/path`, { method: "POST", body: "x=1" }, 100);
+          if (kind === "garbage") {
+            assert.ok(answer.kind === "answered" && answer.status === 200 && answer.text === GARBAGE_BODY, kind);
+          } else if (kind === "redirect") {
+            assert.ok(answer.kind === "answered" && answer.status === 307, kind);
+          } else {
+            assert.deepStrictEqual(answer, { kind: "timed-out", timeoutMs: 100 }, kind);
+          }
+          assert.strictEqual(peer.requests, 1);
+        } finally {
+          await peer.stop();
+        }
+      }
+    });
+  });
+
+  describe("what a block may hold, and what is never shown of it", () => {
+    it("does not echo a secret sitting in role_arn or region: the field is described by its shape", async () => {
+      for (const field of ["role_arn", "region"] as const) {
+        // The secret both in its own field and in the wrong one, and then only in the wrong one.
+        for (const secretField of [SECRETS.keySecret, "AKIA-not-a-secret-field-value"]) {
+          const run = await verify(blockOf({ [field]: SECRETS.keySecret, aws_secret_access_key: secretField }));
+          assert.strictEqual(run.code, 1, run.output);
+          assert.match(
+            run.step(1),
+            new RegExp(`^✗ .*${field} \\(41 characters: upper-case letters, lower-case letters, digits, punctuation(; not a region name)?\\) is not an`),
+          );
+          assert.strictEqual(fake.seen.length, 0);
+        }
+      }
+    });
+
+    it("does not show a secret pasted into aws_access_key_id, not even masked", async () => {
+      const run = await verify(blockOf({ aws_access_key_id: SECRETS.clientSecret }), { env: { SP_API_VERIFY_RETRY_BUDGET_MS: "0" } });
+      assert.strictEqual(run.code, 1, run.output);
+      assert.ok(!run.output.includes(maskKeyId(SECRETS.clientSecret)), "shows the secret's first and last four characters");
+      assert.match(
+        run.step(2),
+        /does not recognise the access key id in aws_access_key_id \(\d+ characters: lower-case letters, digits, punctuation; not shaped like an access key id\)/,
+      );
+    });
+
+    it("accepts a UTF-8 byte-order mark", async () => {
+      const run = await verify("\uFEFF" + blockOf());
+      assert.strictEqual(run.code, 0, run.output);
+    });
+
+    it("refuses two blocks in one input, and a field given twice, instead of letting the last win", async () => {
+      const two = await verify(blockOf() + "\n" + blockOf({ role_arn: `arn:aws:iam::${"9".repeat(12)}:role/Other` }));
+      assert.strictEqual(two.code, 1, two.output);
+      assert.match(two.step(1), /^✗ .*the input holds 2 credentials blocks; give one/);
+      const twice = await verify(blockOf().replace(/^(\s*)region: (.*)$/m, '$1region: $2\n$1region: "eu-west-1"'));
+      assert.strictEqual(twice.code, 1, twice.output);
+      assert.match(twice.step(1), /^✗ .*region appears 2 times; give it once/);
+      const bare = await verify(JSON.stringify(GOOD).replace('"region":"us-east-1"', '"region":"us-east-1","region":"us-west-2"'));
+      assert.match(bare.step(1), /^✗ .*region appears 2 times/);
+      assert.strictEqual(fake.seen.length, 0, "nothing was sent");
+    });
+
+    it("refuses an input over 64 KiB before parsing it", async () => {
+      const run = await verify(blockOf() + "#" + "x".repeat(MAX_INPUT_BYTES));
+      assert.strictEqual(run.code, 1);
+      assert.match(run.step(1), /^✗ .*the input is \d+ KiB, more than the 64 KiB limit/);
+    });
+
+    it("reads a stream only up to the cap: an endless input is refused, not held in memory", async () => {
+      let pulled = 0;
+      const endless = Readable.from(
+        (function* () {
+          for (;;) {
+            pulled += 1024;
+            yield Buffer.alloc(1024, "x");
+          }
+        })(),
+      );
+      const read = await readCapped(endless, "standard input");
+      assert.ok(!read.ok && /standard input is larger than 64 KiB: that is not a credentials block/.test(read.message));
+      assert.ok(pulled <= MAX_INPUT_BYTES + 64 * 1024, `read ${pulled} bytes`);
+    });
+  });
+
+  it("refuses a directory given as the file", async () => {
+    const read = await readInput(".", { INIT_CWD: os.tmpdir() });
+    assert.ok(!read.ok && read.message === ". is a directory; give the credentials file", JSON.stringify(read));
+  });
+
+  describe("endpoint settings", () => {
+    it("refuses an endpoint with user:password@ without printing the password", async () => {
+      let output = "";
+      const env = { ...fake.env(), SP_API_LWA_ENDPOINT: `http://admin:hunter2secret@127.0.0.1:1/lwa` };
+      const code = await runVerify({ input: blockOf(), env, out: { write: (t: string) => (output += t) } });
+      assert.strictEqual(code, 2);
+      assert.match(output, /SP_API_LWA_ENDPOINT holds a user name or password \(http:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:1\/lwa\)/);
+      assert.ok(!output.includes("hunter2secret") && !output.includes("admin"));
+      assert.strictEqual(fake.seen.length, 0);
+    });
+
+    it("refuses plain http:// to another machine (LWA secrets in clear); allows it on loopback", () => {
+      for (const name of ["AWS_ENDPOINT_URL_STS", "SP_API_LWA_ENDPOINT", "SP_API_ENDPOINT"]) {
+        assert.throws(() => readSettings({ [name]: "http://api.example.com" }), new RegExp(`${name} is plain http:// to another machine`));
+        assert.throws(() => readSettings({ [name]: "http://10.0.0.1:8080" }), /unencrypted/);
+      }
+      for (const loopback of ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9", "https://api.example.com"]) {
+        assert.doesNotThrow(() => readSettings({ SP_API_LWA_ENDPOINT: loopback }), loopback);
+      }
+    });
+  });
+
   describe("the CLI process", function () {
     function cli(args: string[], env: NodeJS.ProcessEnv, stdin = ""): Promise<{ code: number | null; output: string }> {
       return new Promise((resolve, reject) => {
@@ -290,6 +505,74 @@ describe("npm run verify", function () {
         child.stdin.end(stdin);
       });
     }
+
+    /** `npm --prefix <repo> run verify --silent -- ...` as a user types it, from another directory. */
+    function npmVerify(args: string[], cwd: string): ChildProcessWithoutNullStreams {
+      const env = { ...process.env, ...fake.env() };
+      for (const name of Object.keys(env)) if (name.startsWith("npm_") || name === "INIT_CWD") delete env[name];
+      return spawn("npm", ["--prefix", REPO, "run", "verify", "--silent", "--", ...args], { cwd, env });
+    }
+    /** How long npm took, in the first test below, from spawning to verify's first line: the second test
+     * writes its standard input well after that, so that verify is already waiting on the pipe. */
+    let startupMs = 0;
+    const exited = (child: ChildProcessWithoutNullStreams) => new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+
+    it("through npm from another directory: finds the file where the user is, and stops quietly when the reader leaves (| head -1)", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-door-"));
+      let release = () => {};
+      fake.behaviour.holdUntil = new Promise<void>((resolve) => (release = resolve));
+      try {
+        fs.writeFileSync(path.join(dir, "creds.hjson"), blockOf(), { mode: 0o600 });
+        const spawnedAt = Date.now();
+        const child = npmVerify(["creds.hjson"], dir);
+        const closed = exited(child);
+        child.stdout.once("data", () => (startupMs = Date.now() - spawnedAt));
+        child.stdin.end();
+        let stdout = "";
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        // Read until step 1 (the file was found and parsed); then go away like `head` does, and only then let
+        // STS answer, so that verify's next line meets a closed pipe.
+        await new Promise<void>((resolve) => {
+          child.stdout.on("data", (d) => {
+            stdout += d;
+            if (/✓ 1\. /.test(stdout)) resolve();
+          });
+          void closed.then(() => resolve());
+        });
+        child.stdout.destroy();
+        release();
+        const code = await closed;
+        assert.match(stdout, /^Verifying the credentials block from creds\.hjson\n✓ 1\. Credentials block: all 7 fields present/);
+        assert.strictEqual(stderr, "", "no EPIPE stack trace, no npm error");
+        assert.strictEqual(code, 1, "it did not finish: not a pass");
+      } finally {
+        release();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("through npm from another directory, with standard input from a slow pipe: reads it all and exits 0", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-door-"));
+      try {
+        const child = npmVerify([], dir);
+        let output = "";
+        child.stdout.on("data", (d) => (output += d));
+        child.stderr.on("data", (d) => (output += d));
+        // Like `pulumi stack output ... | npm run verify`: part of the block now, the rest later, when verify is
+        // waiting on an empty pipe (readFileSync(0) failed there with EAGAIN).
+        const block = blockOf();
+        child.stdin.write(block.slice(0, 200));
+        setTimeout(() => child.stdin.end(block.slice(200)), Math.max(800, 1.5 * startupMs));
+        const code = await exited(child);
+        assert.strictEqual(code, 0, output);
+        assert.match(output, /Verifying the credentials block from standard input/);
+        assert.match(output, /OK: 5 passed\./);
+        assertNoSecrets(output);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
 
     it("reads standard input, exits 0, and ignores the caller's own AWS credentials, region, profile and endpoints", async () => {
       const home = fs.mkdtempSync(path.join(os.tmpdir(), "verify-home-"));
@@ -374,6 +657,23 @@ describe("verify helpers", () => {
         else process.env[k] = v;
       }
     }
+  });
+
+  it("README's verify section names every variable verify reads, and its input limit", () => {
+    const readme = fs.readFileSync(path.join(REPO, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Verifying a credentials block"), readme.indexOf("## Rotating the access key"));
+    for (const name of Object.keys(ENV_VARS)) assert.ok(section.includes(`\`${name}\``), `README does not name ${name}`);
+    assert.ok(section.includes(`${MAX_INPUT_BYTES / 1024} KiB`));
+    assert.ok(section.includes(`SP_API_VERIFY_TIMEOUT_MS\` (${DEFAULT_REQUEST_TIMEOUT_MS})`));
+  });
+
+  it("names a network error by its code, never a number or a bare Error", () => {
+    const refused = Object.assign(new TypeError("fetch failed"), {
+      cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }),
+    });
+    assert.strictEqual(networkErrorCode(refused), "ECONNREFUSED");
+    assert.strictEqual(networkErrorCode(new DOMException("The operation was aborted due to timeout", "TimeoutError")), "TimeoutError");
+    assert.strictEqual(networkErrorCode(Object.assign(new TypeError("fetch failed"), { cause: new Error("bad port") })), "network error");
   });
 
   it("parses the command line", () => {

@@ -5,7 +5,8 @@
  * would prove nothing about the block).
  */
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { CredentialsBlock, parseIamArn } from "./block";
+import { CredentialsBlock, describeKeyId, parseIamArn } from "./block";
+import { describeTimeout, withDeadline } from "./deadline";
 import { maskKeyId } from "./redact";
 import { StepOutcome } from "./report";
 import { Attempt, formatDuration, RetryHooks, retryWhilePropagating } from "./retry";
@@ -25,6 +26,8 @@ export interface StsFailure {
   answered: boolean;
   /** AssumeRole's refusal of a root key, recognised by its message (its code is plain AccessDenied). */
   rootRefused: boolean;
+  /** No complete answer within the request timeout (SP_API_VERIFY_TIMEOUT_MS); then answered is false. */
+  timedOutMs?: number;
 }
 
 export function stsFailureOf(error: unknown): StsFailure {
@@ -51,15 +54,22 @@ export function createStsClient(block: CredentialsBlock, settings: Settings): ST
     maxAttempts: 2,
     retryMode: "standard",
     userAgentAppId: ROLE_SESSION_NAME,
-    requestHandler: { connectionTimeout: settings.requestTimeoutMs, requestTimeout: settings.requestTimeoutMs },
+    // Without throwOnRequestTimeout the SDK only logs that requestTimeout passed, and keeps waiting. The
+    // deadline in attemptSts bounds the whole call (both attempts, and reading the body) whatever the SDK does.
+    requestHandler: { connectionTimeout: settings.requestTimeoutMs, requestTimeout: settings.requestTimeoutMs, throwOnRequestTimeout: true },
   });
 }
 
-async function attemptSts<T>(call: () => Promise<T>): Promise<Attempt<T, StsFailure>> {
-  try {
-    return { ok: true, value: await call() };
-  } catch (error) {
-    return { ok: false, error: stsFailureOf(error) };
+/** One STS call (the SDK's own retry included) within SP_API_VERIFY_TIMEOUT_MS. */
+async function attemptSts<T>(settings: Settings, call: (abortSignal: AbortSignal) => Promise<T>): Promise<Attempt<T, StsFailure>> {
+  const outcome = await withDeadline(settings.requestTimeoutMs, call);
+  switch (outcome.kind) {
+    case "done":
+      return { ok: true, value: outcome.value };
+    case "timed-out":
+      return { ok: false, error: { code: "TimeoutError", answered: false, rootRefused: false, timedOutMs: settings.requestTimeoutMs } };
+    case "failed":
+      return { ok: false, error: stsFailureOf(outcome.error) };
   }
 }
 
@@ -69,23 +79,43 @@ const ROOT_KEY_FIX =
   "use the access key of the IAM user this kit creates (npm run credentials writes the block with it), " +
   "then delete the root user's access key (AWS console > your account > Security credentials > Access keys).";
 
-function unreachable(f: StsFailure, settings: Settings, region: string): StepOutcome {
+const stsEndpointOf = (settings: Settings, region: string) => settings.stsEndpoint ?? `https://sts.${region}.amazonaws.com`;
+
+function unreachable(f: StsFailure, settings: Settings, region: string, action: string): StepOutcome {
+  if (f.timedOutMs !== undefined) {
+    return {
+      status: "failed",
+      cause:
+        `STS at ${stsEndpointOf(settings, region)} timed out: no complete answer to ${action} within ` +
+        `${describeTimeout(f.timedOutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
+      fix: "check the network connection and any proxy; on a slow network raise SP_API_VERIFY_TIMEOUT_MS; if AWS_ENDPOINT_URL_STS is set, check it.",
+    };
+  }
   return {
     status: "failed",
-    cause: `could not reach STS at ${settings.stsEndpoint ?? `https://sts.${region}.amazonaws.com`} (${f.code}).`,
+    cause: `could not reach STS at ${stsEndpointOf(settings, region)} (${f.code}).`,
     fix: "check the network connection and any proxy; if AWS_ENDPOINT_URL_STS is set, check it or unset it.",
+  };
+}
+
+/** A 200 that held no result: the peer speaks HTTP but is not STS (a proxy's or login page). */
+function notSts(action: string, settings: Settings, region: string): StepOutcome {
+  return {
+    status: "failed",
+    cause: `the server at ${stsEndpointOf(settings, region)} answered ${action} without an STS result: not an answer from STS (a proxy or login page?).`,
+    fix: "check the network's proxy or captive portal; if AWS_ENDPOINT_URL_STS is set, check it or unset it.",
   };
 }
 
 /** Step 2's verdict on a failed GetCallerIdentity. Pure. */
 export function callerIdentityFailure(f: StsFailure, keyId: string, waitedMs: number, settings: Settings, region: string): StepOutcome {
-  if (!f.answered) return unreachable(f, settings, region);
+  if (!f.answered) return unreachable(f, settings, region, "GetCallerIdentity");
   switch (f.code) {
     case "InvalidClientTokenId":
       return {
         status: "failed",
         cause:
-          `AWS does not recognise the access key id ${maskKeyId(keyId)} (InvalidClientTokenId${afterWaiting(waitedMs)}): ` +
+          `AWS does not recognise the access key id ${describeKeyId(keyId)} (InvalidClientTokenId${afterWaiting(waitedMs)}): ` +
           "the key was deleted or deactivated, or aws_access_key_id is mistyped.",
         fix:
           "copy the block again from the stack (npm run credentials); if the key was rotated, use the new block. " +
@@ -155,7 +185,7 @@ export function judgeCallerIdentity(identity: CallerIdentity, block: Credentials
       fix: `use the access key of ${expectUser}, or check the --expect-user value.`,
     };
   }
-  return { status: "passed", summary: `key ${maskKeyId(block.values.aws_access_key_id)} is valid; it belongs to ${arn}` };
+  return { status: "passed", summary: `key ${describeKeyId(block.values.aws_access_key_id)} is valid; it belongs to ${arn}` };
 }
 
 type Waiting = Pick<RetryHooks<StsFailure>, "onWait" | "sleep">;
@@ -168,14 +198,14 @@ export async function checkCallerIdentity(
   expectUser?: string,
 ): Promise<StepOutcome> {
   const result = await retryWhilePropagating(
-    () => attemptSts(() => client.send(new GetCallerIdentityCommand({}))),
+    () => attemptSts(settings, (abortSignal) => client.send(new GetCallerIdentityCommand({}), { abortSignal })),
     settings.retry,
     // A brand-new key is refused as unknown until it has propagated.
     { ...waiting, isTransient: (f) => f.code === "InvalidClientTokenId" },
   );
   if (!result.ok) return callerIdentityFailure(result.error, block.values.aws_access_key_id, result.waitedMs, settings, block.values.region);
   const { Arn, Account } = result.value;
-  if (!Arn || !Account) return { status: "failed", cause: "STS answered without an identity.", fix: "run verify again." };
+  if (!Arn || !Account) return notSts("GetCallerIdentity", settings, block.values.region);
   return judgeCallerIdentity({ arn: Arn, account: Account }, block, expectUser);
 }
 
@@ -187,7 +217,7 @@ export interface SessionCredentials {
 
 /** Step 3's verdict on a failed AssumeRole. Pure. */
 export function assumeRoleFailure(f: StsFailure, block: CredentialsBlock, waitedMs: number, settings: Settings): StepOutcome {
-  if (!f.answered) return unreachable(f, settings, block.values.region);
+  if (!f.answered) return unreachable(f, settings, block.values.region, "AssumeRole");
   if (f.rootRefused) {
     return { status: "failed", cause: `STS refused the key: "${ROOT_REFUSAL}" (it is the account root user's key).`, fix: ROOT_KEY_FIX };
   }
@@ -245,8 +275,10 @@ export async function assumeRole(
   if (mixUp) return { outcome: mixUp };
   const result = await retryWhilePropagating(
     () =>
-      attemptSts(() =>
-        client.send(new AssumeRoleCommand({ RoleArn: block.values.role_arn, RoleSessionName: ROLE_SESSION_NAME, DurationSeconds: SESSION_SECONDS })),
+      attemptSts(settings, (abortSignal) =>
+        client.send(new AssumeRoleCommand({ RoleArn: block.values.role_arn, RoleSessionName: ROLE_SESSION_NAME, DurationSeconds: SESSION_SECONDS }), {
+          abortSignal,
+        }),
       ),
     settings.retry,
     // A new role, trust policy or user policy is refused with AccessDenied until it has propagated.
@@ -255,7 +287,7 @@ export async function assumeRole(
   if (!result.ok) return { outcome: assumeRoleFailure(result.error, block, result.waitedMs, settings) };
   const c = result.value.Credentials;
   if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
-    return { outcome: { status: "failed", cause: "STS answered AssumeRole without session credentials.", fix: "run verify again." } };
+    return { outcome: notSts("AssumeRole", settings, block.values.region) };
   }
   const until = c.Expiration ? `, valid until ${c.Expiration.toISOString().replace(/\.\d{3}Z$/, "Z")}` : "";
   return {

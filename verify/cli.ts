@@ -1,9 +1,11 @@
 /**
  * npm run verify -- [file.hjson | -] [--expect-user <name or ARN>]
  * Checks a connector credentials block end to end (see run.ts); reads standard input when no file is given.
- * Exit code: 0 every step that ran passed, 1 a step failed, 2 usage error, 3 internal error.
+ * Exit code: 0 every step that ran passed, 1 a step failed (or the output's reader went away), 2 usage error
+ * (including an unreadable or oversized input, a refused setting), 3 internal error.
  */
-import * as fs from "fs";
+import * as tty from "tty";
+import { readInput } from "./input";
 import { EXIT, runVerify } from "./run";
 import { ENV_VARS } from "./settings";
 
@@ -52,22 +54,33 @@ async function main(): Promise<number> {
     process.stderr.write(`verify: ${args.message}\n${USAGE}\n`);
     return EXIT.usage;
   }
-  if (args.file === undefined && process.stdin.isTTY) {
+  // tty.isatty, not process.stdin.isTTY: the latter opens standard input (see input.ts).
+  if (args.file === undefined && tty.isatty(0)) {
     process.stderr.write(`verify: no file given and standard input is a terminal\n${USAGE}\n`);
     return EXIT.usage;
   }
-  let input: string;
-  try {
-    input = fs.readFileSync(args.file ?? 0, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "read error";
-    process.stderr.write(`verify: cannot read ${args.file ?? "standard input"} (${code})\n`);
+  const read = await readInput(args.file);
+  if (!read.ok) {
+    process.stderr.write(`verify: ${read.message}\n`);
     return EXIT.usage;
   }
+  const input = read.text;
   return runVerify({ input, source: args.file ?? "standard input", out: process.stdout, expectUser: args.expectUser });
 }
 
+/** Whoever reads our output went away (`npm run verify | head -1`): nothing more can be said, so stop at
+ * once, quietly, rather than die on an unhandled EPIPE with a stack trace. */
+function stopQuietlyWhenTheReaderLeaves(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit(EXIT.failed);
+      throw error;
+    });
+  }
+}
+
 if (require.main === module) {
+  stopQuietlyWhenTheReaderLeaves();
   main().then(
     (code) => {
       process.exitCode = code;

@@ -5,6 +5,10 @@
  */
 import { CredentialsBlock } from "./block";
 import { StepOutcome } from "./report";
+import { describeContentType, describeTimeout, fetchWithDeadline, parseJson } from "./deadline";
+
+/** It lived here before deadline.ts; other commands (rotate-lwa) import it from here. */
+export { networkErrorCode } from "./deadline";
 import { Settings } from "./settings";
 
 export const LWA_TOKEN_PATH = "/auth/o2/token";
@@ -14,6 +18,10 @@ export const LWA_ACCESS_TOKEN_PREFIX = "Atza|";
 export type LwaAnswer =
   | { kind: "token"; accessToken: string; expiresInS?: number }
   | { kind: "error"; httpStatus: number; error?: string; expired: boolean }
+  | { kind: "not-json"; httpStatus: number; contentType: string }
+  | { kind: "redirect"; httpStatus: number }
+  | { kind: "too-large"; httpStatus: number; limitBytes: number }
+  | { kind: "timed-out"; timeoutMs: number }
   | { kind: "unreachable"; code: string };
 
 /** An OAuth error code is a short snake_case word; anything else is not shown. */
@@ -26,38 +34,27 @@ export async function requestAccessToken(block: CredentialsBlock, settings: Sett
     client_id: block.values.client_id,
     client_secret: block.values.client_secret,
   });
-  let response: Response;
-  try {
-    response = await fetch(settings.lwaEndpoint + LWA_TOKEN_PATH, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded;charset=UTF-8", accept: "application/json" },
-      body,
-      signal: AbortSignal.timeout(settings.requestTimeoutMs),
-    });
-  } catch (error) {
-    return { kind: "unreachable", code: networkErrorCode(error) };
-  }
-  let json: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = await response.json();
-    if (typeof parsed === "object" && parsed !== null) json = parsed as Record<string, unknown>;
-  } catch {
-    // Not JSON (a proxy's HTML page, say): judged by the status alone.
-  }
-  if (response.ok && typeof json.access_token === "string") {
+  const answer = await fetchWithDeadline(
+    settings.lwaEndpoint + LWA_TOKEN_PATH,
+    { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded;charset=UTF-8", accept: "application/json" }, body },
+    settings.requestTimeoutMs,
+  );
+  if (answer.kind === "timed-out" || answer.kind === "unreachable") return answer;
+  if (answer.kind === "too-large") return { kind: "too-large", httpStatus: answer.status, limitBytes: answer.limitBytes };
+  if (answer.status >= 300 && answer.status < 400) return { kind: "redirect", httpStatus: answer.status };
+  const parsed = parseJson(answer.text);
+  const isObject = parsed.ok && typeof parsed.value === "object" && parsed.value !== null && !Array.isArray(parsed.value);
+  // A success that is not JSON is a proxy's or captive portal's page, not LWA; an error status without JSON
+  // is judged by its status (LWA's own 5xx pages are not JSON either).
+  if (!isObject && answer.status < 400) return { kind: "not-json", httpStatus: answer.status, contentType: answer.contentType };
+  const json = (isObject ? parsed.value : {}) as Record<string, unknown>;
+  if (answer.status >= 200 && answer.status < 300 && typeof json.access_token === "string") {
     return { kind: "token", accessToken: json.access_token, expiresInS: typeof json.expires_in === "number" ? json.expires_in : undefined };
   }
   const error = typeof json.error === "string" && OAUTH_ERROR_CODE.test(json.error) ? json.error : undefined;
   // Read, never printed: LWA tells an expired secret from a wrong one only in the description.
   const expired = typeof json.error_description === "string" && /expired/i.test(json.error_description);
-  return { kind: "error", httpStatus: response.status, error, expired };
-}
-
-/** The error's code (ECONNREFUSED, TimeoutError, ...), never its message: undici's may quote the URL. */
-export function networkErrorCode(error: unknown): string {
-  const e = error as { name?: string; code?: string; cause?: { code?: string; name?: string } } | undefined;
-  const code = e?.cause?.code ?? e?.code ?? (e?.name === "Error" ? e?.cause?.name : e?.name) ?? "network error";
-  return /^[\w.-]{1,64}$/.test(code) ? code : "network error";
+  return { kind: "error", httpStatus: answer.status, error, expired };
 }
 
 const SECRET_ROTATION =
@@ -86,6 +83,30 @@ export function judgeLwaAnswer(answer: LwaAnswer, settings: Settings): StepOutco
         status: "failed",
         cause: `could not reach LWA at ${settings.lwaEndpoint} (${answer.code}).`,
         fix: "check the network connection and any proxy; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "timed-out":
+      return {
+        status: "failed",
+        cause: `LWA at ${settings.lwaEndpoint} timed out: no complete answer within ${describeTimeout(answer.timeoutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
+        fix: "check the network connection and any proxy; on a slow network raise SP_API_VERIFY_TIMEOUT_MS; if SP_API_LWA_ENDPOINT is set, check it.",
+      };
+    case "not-json":
+      return {
+        status: "failed",
+        cause: `the server at ${settings.lwaEndpoint} answered HTTP ${answer.httpStatus} with ${describeContentType(answer.contentType)} that is not JSON: not an answer from LWA (a proxy or login page?).`,
+        fix: "check the network's proxy or captive portal; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "redirect":
+      return {
+        status: "failed",
+        cause: `the server at ${settings.lwaEndpoint} answered with a redirect (HTTP ${answer.httpStatus}): LWA's token endpoint does not redirect, and verify does not follow one with the secrets.`,
+        fix: "check the network's proxy or captive portal; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "too-large":
+      return {
+        status: "failed",
+        cause: `the server at ${settings.lwaEndpoint} answered HTTP ${answer.httpStatus} with more than ${answer.limitBytes} bytes: not an answer from LWA.`,
+        fix: "check the network's proxy; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
       };
     case "error":
       break;

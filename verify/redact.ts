@@ -48,3 +48,15 @@ export class Redactor {
     return result;
   }
 }
+
+/** ANSI escape sequences (CSI ... final byte, OSC ... BEL/ST) and single-character escapes. */
+const TERMINAL_ESCAPE = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-Z\\-_])/g;
+/** C0 and C1 controls (tab and newline kept), and the Unicode controls that reorder or hide text. */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** Text from a server (or any peer) made safe to print: a terminal obeys escape sequences (clear the screen,
+ * rewrite the line above, set the window title), so they are removed, with the control characters. Applied
+ * before scrubbing: an escape placed inside a secret would otherwise split it past the redactor. */
+export function printable(text: string): string {
+  return text.replace(TERMINAL_ESCAPE, "").replace(CONTROL, "");
+}

@@ -6,7 +6,7 @@ import { CREDENTIAL_FIELDS } from "../src/credentials";
 import { assumeRole, checkCallerIdentity, createStsClient, SessionCredentials, StsFailure } from "./aws";
 import { AWS_FIELDS, CredentialsBlock, LWA_FIELDS, parseCredentialsBlock, placeholdersAmong } from "./block";
 import { exchangeRefreshToken } from "./lwa";
-import { Redactor } from "./redact";
+import { printable, Redactor } from "./redact";
 import { exitCodeOf, formatStep, StepOutcome, StepReport, summaryLine } from "./report";
 import { formatDuration, realSleep } from "./retry";
 import { readSettings, Settings, SettingsError } from "./settings";
@@ -38,7 +38,7 @@ const TITLES = {
 
 export async function runVerify(options: VerifyOptions): Promise<number> {
   const redactor = new Redactor();
-  const print = (line: string) => options.out.write(redactor.scrub(line) + "\n");
+  const print = (line: string) => options.out.write(redactor.scrub(printable(line)) + "\n");
 
   let settings: Settings;
   try {
@@ -63,6 +63,9 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
   };
 
   const parsed = parseCredentialsBlock(options.input);
+  // Before any message: a secret may sit in any field, or in a block that fails to validate.
+  redactor.addSecret(...parsed.hide.secrets);
+  redactor.addKeyId(...parsed.hide.keyIds);
   if (!parsed.ok) {
     report(1, TITLES.block, {
       status: "failed",
@@ -80,9 +83,6 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
     return finish();
   }
   const block = parsed.block;
-  const v = block.values;
-  redactor.addSecret(v.aws_secret_access_key, v.client_secret, v.refresh_token);
-  redactor.addKeyId(v.aws_access_key_id);
   report(1, TITLES.block, blockOutcome(block, settings));
 
   const sleep = options.sleep ?? realSleep;

@@ -19,15 +19,30 @@ export interface Settings {
 
 /** Every variable the command reads, for the usage text and README. */
 export const ENV_VARS = {
-  AWS_ENDPOINT_URL_STS: "STS endpoint (default: https://sts.<region>.amazonaws.com)",
+  AWS_ENDPOINT_URL_STS: "STS endpoint (default: https://sts.<region>.amazonaws.com); http:// only to loopback",
   SP_API_LWA_ENDPOINT: `LWA endpoint (default: ${DEFAULT_LWA_ENDPOINT})`,
   SP_API_ENDPOINT: "SP-API endpoint (default: the region's, e.g. https://sellingpartnerapi-na.amazon.com)",
   SP_API_VERIFY_RETRY_BUDGET_MS: `how long to wait for IAM propagation (default: ${DEFAULT_RETRY.budgetMs})`,
   SP_API_VERIFY_RETRY_BASE_MS: `first wait between retries, doubling (default: ${DEFAULT_RETRY.baseDelayMs})`,
-  SP_API_VERIFY_TIMEOUT_MS: `timeout of each request (default: ${DEFAULT_REQUEST_TIMEOUT_MS})`,
+  SP_API_VERIFY_TIMEOUT_MS: `time each request may take, from sending it to the answer's last byte (default: ${DEFAULT_REQUEST_TIMEOUT_MS})`,
 } as const;
 
 export class SettingsError extends Error {}
+
+/** The URL as messages may show it: a user name or password replaced by "***". */
+export function showUrl(url: URL): string {
+  if (!url.username && !url.password) return url.href;
+  const shown = new URL(url.href);
+  shown.username = url.username ? "***" : "";
+  shown.password = url.password ? "***" : "";
+  return shown.href;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: plain http never leaves the machine. */
+export function isLoopback(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
 
 function endpointUrl(env: NodeJS.ProcessEnv, name: keyof typeof ENV_VARS): string | undefined {
   const value = env[name]?.trim();
@@ -36,12 +51,24 @@ function endpointUrl(env: NodeJS.ProcessEnv, name: keyof typeof ENV_VARS): strin
   try {
     url = new URL(value);
   } catch {
-    throw new SettingsError(`${name}=${JSON.stringify(value)} is not a URL (expected e.g. https://host:port)`);
+    // Not echoed: a variable set by mistake may hold anything.
+    throw new SettingsError(`${name} is not a URL (expected e.g. https://host:port)`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new SettingsError(`${name} must be an http(s) URL; given ${JSON.stringify(value)}`);
+    throw new SettingsError(`${name} must be an https:// URL; given ${url.protocol} (${showUrl(url)})`);
   }
-  return value.replace(/\/+$/, "");
+  if (url.username || url.password) {
+    // fetch refuses such URLs, and the password would reach every message that names the endpoint.
+    throw new SettingsError(`${name} holds a user name or password (${showUrl(url)}); give the endpoint without them`);
+  }
+  if (url.protocol === "http:" && !isLoopback(url)) {
+    throw new SettingsError(
+      `${name} is plain http:// to another machine (${showUrl(url)}): the client secret, refresh token and session keys ` +
+        "would cross the network unencrypted. Use https://, or http:// only to 127.0.0.1, ::1 or localhost",
+    );
+  }
+  if (url.search || url.hash) throw new SettingsError(`${name} must not hold a query or fragment (${showUrl(url)})`);
+  return url.href.replace(/\/+$/, "");
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: keyof typeof ENV_VARS, fallback: number): number {

@@ -8,7 +8,7 @@ import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { endpointOf } from "../policies/regions";
 import { CredentialsBlock } from "./block";
-import { networkErrorCode } from "./lwa";
+import { describeContentType, describeTimeout, fetchWithDeadline, parseJson } from "./deadline";
 import { StepOutcome } from "./report";
 import { SessionCredentials } from "./aws";
 import { Settings } from "./settings";
@@ -76,16 +76,49 @@ function errorCodeOf(json: unknown): string | undefined {
   return typeof code === "string" && /^[A-Za-z_]{1,64}$/.test(code) ? code : undefined;
 }
 
-export type SpApiAnswer = { kind: "answered"; httpStatus: number; json: unknown; requestId?: string } | { kind: "unreachable"; code: string };
+export type SpApiAnswer =
+  | { kind: "answered"; httpStatus: number; json: unknown; requestId?: string }
+  | { kind: "not-json"; httpStatus: number; contentType: string }
+  | { kind: "redirect"; httpStatus: number }
+  | { kind: "too-large"; httpStatus: number; limitBytes: number }
+  | { kind: "timed-out"; timeoutMs: number }
+  | { kind: "unreachable"; code: string };
 
 /** Step 5's verdict. Pure. */
 export function judgeSpApiAnswer(answer: SpApiAnswer, block: CredentialsBlock, endpoint: string): StepOutcome {
-  if (answer.kind === "unreachable") {
-    return {
-      status: "failed",
-      cause: `could not reach SP-API at ${endpoint} (${answer.code}).`,
-      fix: "check the network connection and any proxy; if SP_API_ENDPOINT is set, check it or unset it.",
-    };
+  switch (answer.kind) {
+    case "unreachable":
+      return {
+        status: "failed",
+        cause: `could not reach SP-API at ${endpoint} (${answer.code}).`,
+        fix: "check the network connection and any proxy; if SP_API_ENDPOINT is set, check it or unset it.",
+      };
+    case "timed-out":
+      return {
+        status: "failed",
+        cause: `SP-API at ${endpoint} timed out: no complete answer within ${describeTimeout(answer.timeoutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
+        fix: "check the network connection and any proxy; on a slow network raise SP_API_VERIFY_TIMEOUT_MS; if SP_API_ENDPOINT is set, check it.",
+      };
+    case "not-json":
+      return {
+        status: "failed",
+        cause: `the server at ${endpoint} answered HTTP ${answer.httpStatus} with ${describeContentType(answer.contentType)} that is not JSON: not an answer from SP-API (a proxy or login page?).`,
+        fix: "check the network's proxy or captive portal; if SP_API_ENDPOINT is set, check it or unset it.",
+      };
+    case "redirect":
+      return {
+        status: "failed",
+        cause: `the server at ${endpoint} answered with a redirect (HTTP ${answer.httpStatus}): SP-API does not redirect, and verify does not follow one with the access token.`,
+        fix: "check the network's proxy or captive portal; if SP_API_ENDPOINT is set, check it or unset it.",
+      };
+    case "too-large":
+      return {
+        status: "failed",
+        cause: `the server at ${endpoint} answered HTTP ${answer.httpStatus} with more than ${answer.limitBytes} bytes: not an answer from SP-API.`,
+        fix: "check the network's proxy; if SP_API_ENDPOINT is set, check it or unset it.",
+      };
+    case "answered":
+      break;
   }
   const { httpStatus, json } = answer;
   const code = errorCodeOf(json);
@@ -142,21 +175,18 @@ export async function callMarketplaceParticipations(
 ): Promise<StepOutcome> {
   const endpoint = spApiEndpoint(block, settings);
   const url = new URL(endpoint + MARKETPLACE_PARTICIPATIONS_PATH);
+  const http = await fetchWithDeadline(url, { headers: await signedHeaders(url, accessToken, session, block.values.region) }, settings.requestTimeoutMs);
   let answer: SpApiAnswer;
-  try {
-    const response = await fetch(url, {
-      headers: await signedHeaders(url, accessToken, session, block.values.region),
-      signal: AbortSignal.timeout(settings.requestTimeoutMs),
-    });
-    let json: unknown;
-    try {
-      json = await response.json();
-    } catch {
-      json = undefined;
-    }
-    answer = { kind: "answered", httpStatus: response.status, json, requestId: response.headers.get("x-amzn-requestid") ?? undefined };
-  } catch (error) {
-    answer = { kind: "unreachable", code: networkErrorCode(error) };
+  if (http.kind === "answered") {
+    const parsed = parseJson(http.text);
+    // A success that is not JSON is a proxy's page, not SP-API; an error status is judged by its status.
+    if (http.status >= 300 && http.status < 400) answer = { kind: "redirect", httpStatus: http.status };
+    else if (!parsed.ok && http.status < 400) answer = { kind: "not-json", httpStatus: http.status, contentType: http.contentType };
+    else answer = { kind: "answered", httpStatus: http.status, json: parsed.ok ? parsed.value : undefined, requestId: http.requestId };
+  } else if (http.kind === "too-large") {
+    answer = { kind: "too-large", httpStatus: http.status, limitBytes: http.limitBytes };
+  } else {
+    answer = http;
   }
   return judgeSpApiAnswer(answer, block, endpoint);
 }
