@@ -88,6 +88,18 @@ export async function renderPlan(file: string): Promise<string> {
   out.push(`  lwaClientSecretExpiresOn: ${outputs.lwaClientSecretExpiresOn ?? "<not tracked: set lwaClientSecretIssuedOn to track it>"}`);
   if (outputs.encryptedSecretAccessKey) out.push("  encryptedSecretAccessKey: [secret] <PGP ciphertext, known after pulumi up>");
   out.push(`  credentials: [secret]${credentials.secret ? "" : " (NOT SECRET: a defect, please report)"}`);
+  if (outputs.lwaNotificationQueueArn && outputs.lwaNotificationQueueUrl) {
+    const queueArn = await scalar(outputs.lwaNotificationQueueArn);
+    out.push(`  lwaNotificationQueueArn: ${queueArn}`, `  lwaNotificationQueueUrl: ${await scalar(outputs.lwaNotificationQueueUrl)}`);
+    out.push(
+      "",
+      "LWA secret rotation (lwaRotation): after pulumi up, one step by hand, once:",
+      "  Developer Console (Solution Provider Portal) > Notification Preferences: for the rows",
+      '  "Application Client New Secret" and "Application Client Secret Expiry", Add new destination (SQS ARN)',
+      `  ${queueArn} (its real value: pulumi stack output lwaNotificationQueueArn), then Subscribe.`,
+      "  Then npm run rotate-lwa rotates the secret (README, Maintenance).",
+    );
+  }
   out.push("", "The credentials block (pulumi stack output --show-secrets credentials, or npm run credentials):", "");
   out.push(credentials.value);
   return out.join("\n") + "\n";

@@ -5,6 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPolicyJson } from "../policies/documents";
+import { lwaNotificationQueuePolicy, toQueuePolicyJson } from "../policies/queue";
 import { awsRegionOf, servedRegions, SpApiRegion } from "../policies/regions";
 import type { PreviousKeyState } from "./config";
 import { ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "./credentials";
@@ -37,7 +38,21 @@ export interface SellingPartnerApiAccessArgs {
   pgpKey?: string;
   /** The key slots the last deployment recorded (stack output `accessKeySlots`), to guard rotations. */
   deployedKeySlots?: readonly SlotRecord[];
+  /** Creates the SQS queue Amazon delivers a rotated LWA client secret to (npm run rotate-lwa). */
+  lwaRotation?: boolean;
 }
+
+/**
+ * As long as SQS keeps anything (14 days). The new-secret message is the only copy of the new secret until a run
+ * of rotate-lwa stores it; it must outlive the 7 days the old secret keeps working, and even after those the secret
+ * in it stays valid for 180 days, so losing it earlier would only force another rotation.
+ */
+export const LWA_QUEUE_RETENTION_SECONDS = 14 * 24 * 60 * 60;
+/**
+ * How long a received message stays hidden. Short, so that a run that dies while holding the new-secret message
+ * leaves it to the next run a minute later; a run that is alive extends it before its long step (pulumi up).
+ */
+export const LWA_QUEUE_VISIBILITY_SECONDS = 60;
 
 export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly user: aws.iam.User;
@@ -59,6 +74,11 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly encryptedSecretAccessKey?: pulumi.Output<string>;
   /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation. */
   readonly keySlots: SlotRecord[];
+  /** With lwaRotation: the queue Amazon delivers a rotated LWA client secret to, and its policy. */
+  readonly lwaNotificationQueue?: aws.sqs.Queue;
+  readonly lwaNotificationQueuePolicy?: aws.sqs.QueuePolicy;
+  readonly lwaNotificationQueueArn?: pulumi.Output<string>;
+  readonly lwaNotificationQueueUrl?: pulumi.Output<string>;
 
   constructor(name: string, args: SellingPartnerApiAccessArgs, opts?: pulumi.ComponentResourceOptions) {
     const generation = args.accessKeyGeneration ?? 1;
@@ -175,6 +195,31 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
         ),
     );
 
+    if (args.lwaRotation) {
+      // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
+      // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
+      this.lwaNotificationQueue = new aws.sqs.Queue(
+        `${name}-lwa-secrets`,
+        {
+          sqsManagedSseEnabled: true,
+          messageRetentionSeconds: LWA_QUEUE_RETENTION_SECONDS,
+          visibilityTimeoutSeconds: LWA_QUEUE_VISIBILITY_SECONDS,
+          tags,
+        },
+        parent,
+      );
+      this.lwaNotificationQueuePolicy = new aws.sqs.QueuePolicy(
+        `${name}-lwa-secrets-policy`,
+        {
+          queueUrl: this.lwaNotificationQueue.url,
+          policy: this.lwaNotificationQueue.arn.apply((arn) => toQueuePolicyJson(lwaNotificationQueuePolicy(arn))),
+        },
+        parent,
+      );
+      this.lwaNotificationQueueArn = this.lwaNotificationQueue.arn;
+      this.lwaNotificationQueueUrl = this.lwaNotificationQueue.url;
+    }
+
     this.registerOutputs({
       userArn: this.userArn,
       userName: this.userName,
@@ -184,6 +229,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       accessKeyRotateBy: this.accessKeyRotateBy,
       credentials: this.credentials,
       encryptedSecretAccessKey: this.encryptedSecretAccessKey,
+      lwaNotificationQueueArn: this.lwaNotificationQueueArn,
+      lwaNotificationQueueUrl: this.lwaNotificationQueueUrl,
     });
   }
 

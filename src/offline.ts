@@ -6,6 +6,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT } from "./config";
 
+/** A queue's region in its ARN and URL when the stack sets no aws:region. */
+export const OFFLINE_QUEUE_REGION = "us-east-1";
+
 export interface DeclaredResource {
   type: string;
   name: string;
@@ -60,6 +63,14 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
           id: key.id,
           state: { ...inputs, secret: inputs.pgpKey ? undefined : key.secret, createDate: key.createDate, ...encrypted },
         };
+      }
+      case "aws:sqs/queue:Queue": {
+        // As AWS names a queue the provider auto-names: the logical name plus a suffix; the region stands for yours.
+        const queueName = inputs.name ?? `${args.name}-0a1b2c3`;
+        // The provider creates it in the stack's aws:region when one is set.
+        const region = pulumi.runtime.allConfig()["aws:region"] || OFFLINE_QUEUE_REGION;
+        const url = `https://sqs.${region}.amazonaws.com/${this.accountId}/${queueName}`;
+        return { id: url, state: { ...inputs, name: queueName, arn: `arn:aws:sqs:${region}:${this.accountId}:${queueName}`, url } };
       }
       case "pulumi:pulumi:StackReference":
         return { id: inputs.name, state: { name: inputs.name, outputs: this.options.lastOutputs ?? {}, secretOutputNames: [] } };

@@ -60,6 +60,8 @@ export interface StackOutputs {
   credentials: pulumi.Output<string>;
   encryptedSecretAccessKey?: pulumi.Output<string>;
   lwaClientSecretExpiresOn?: string;
+  lwaNotificationQueueArn?: pulumi.Output<string>;
+  lwaNotificationQueueUrl?: pulumi.Output<string>;
 }
 
 export async function runProgram(): Promise<StackOutputs> {
@@ -101,6 +103,7 @@ async function buildStack(): Promise<StackOutputs> {
     maxAccessKeyAgeDays: config.maxAccessKeyAgeDays,
     pgpKey: config.pgpKey,
     deployedKeySlots,
+    lwaRotation: config.lwaRotation,
   });
 
   return {
@@ -114,5 +117,7 @@ async function buildStack(): Promise<StackOutputs> {
     credentials: access.credentials,
     ...(access.encryptedSecretAccessKey ? { encryptedSecretAccessKey: access.encryptedSecretAccessKey } : {}),
     ...(lwaClientSecretExpiresOn ? { lwaClientSecretExpiresOn } : {}),
+    ...(access.lwaNotificationQueueArn ? { lwaNotificationQueueArn: access.lwaNotificationQueueArn } : {}),
+    ...(access.lwaNotificationQueueUrl ? { lwaNotificationQueueUrl: access.lwaNotificationQueueUrl } : {}),
   };
 }

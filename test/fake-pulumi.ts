@@ -121,6 +121,13 @@ export function runEngine(state: StackState, now: Date): void {
   }
   // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
   // `plan`, `state` and `now`, with the project's own pure functions where there are some.
+  if (config.lwaRotation) {
+    // The queue lives in the provider's region, as the real provider would create it; its name is auto-named.
+    const region = state.config["aws:region"]?.value ?? "us-east-1";
+    const queueName = "sp-api-lwa-secrets-5e1f0a2";
+    outputs.lwaNotificationQueueArn = plain(`arn:aws:sqs:${region}:${state.account}:${queueName}`);
+    outputs.lwaNotificationQueueUrl = plain(`https://sqs.${region}.amazonaws.com/${state.account}/${queueName}`);
+  }
   state.outputs = outputs;
 }
 

@@ -41,6 +41,8 @@ export interface SimulatedRequest {
   resourcePolicy?: IamPolicy;
   /** The caller's permissions boundary, if any. */
   permissionsBoundary?: IamPolicy;
+  /** Request context keys, e.g. aws:SecureTransport (absent keys are absent from the request). */
+  contextVariables?: Record<string, string>;
 }
 
 export interface Evaluation {
@@ -57,7 +59,7 @@ export async function evaluate(request: SimulatedRequest): Promise<Evaluation> {
       principal: request.principal,
       action: request.action,
       resource: { resource: request.resource, accountId: request.resourceAccount },
-      contextVariables: {},
+      contextVariables: request.contextVariables ?? {},
     },
     identityPolicies: Object.entries(request.identityPolicies ?? {}).map(([name, policy]) => ({ name, policy })),
     serviceControlPolicies: [],

@@ -81,6 +81,23 @@ describe("npm run plan", () => {
     });
   }
 
+  it("with lwaRotation (acme-eu): the queue, its policy in full, the queue outputs and the Developer Console step", async () => {
+    const plan = await renderPlan(path.join(ROOT, "examples/Pulumi.acme-eu.yaml"));
+    assert.match(plan, /\+ aws:sqs\/queue:Queue {2}sp-api-lwa-secrets\n(\s+\w+: .*\n)*?\s+sqsManagedSseEnabled: true/);
+    assert.match(plan, /messageRetentionSeconds: 1209600/);
+    assert.match(plan, /\+ aws:sqs\/queuePolicy:QueuePolicy {2}sp-api-lwa-secrets-policy/);
+    assert.match(plan, /"AWS": "arn:aws:iam::437568002678:root"\n\s+\},\n\s+"Action": \[\n\s+"sqs:SendMessage",\n\s+"sqs:GetQueueAttributes"\n\s+\]/);
+    assert.match(plan, /"aws:SecureTransport": "false"/);
+    const arn = /lwaNotificationQueueArn: (arn:aws:sqs:eu-west-1:123456789012:\S+)/.exec(plan)?.[1];
+    assert.ok(arn, "the queue ARN output, in the stack's aws:region");
+    assert.match(plan, /lwaNotificationQueueUrl: https:\/\/sqs\./);
+    assert.match(plan, /Notification Preferences/);
+    assert.ok(plan.includes('"Application Client New Secret" and "Application Client Secret Expiry"'));
+    assert.ok(plan.includes(`(SQS ARN)\n  ${arn} `), "the step names the queue's ARN");
+    const dev = await renderPlan(path.join(ROOT, "Pulumi.dev.yaml"));
+    assert.ok(!dev.includes("aws:sqs/") && !dev.includes("Notification Preferences"), "no queue without lwaRotation");
+  });
+
   it("never prints an encrypted value, and says it is set", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"));
     const file = path.join(dir, "Pulumi.enc.yaml");

@@ -24,6 +24,8 @@ const OUTPUTS = [
   "credentials",
   "encryptedSecretAccessKey",
   "lwaClientSecretExpiresOn",
+  "lwaNotificationQueueArn",
+  "lwaNotificationQueueUrl",
 ];
 
 describe("project files", () => {

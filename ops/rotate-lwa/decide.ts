@@ -1,0 +1,498 @@
+/**
+ * The decisions of `npm run rotate-lwa`, pure: what a queue message is and what to do with it, whether the secret
+ * is due, which expiry to believe, and what each answer from Amazon means for the operator. The clock and every
+ * piece of evidence come in as arguments; run.ts does the effects.
+ */
+import { ConfigError, StackConfig, validateConfig } from "../../src/config";
+import { isPlaceholder } from "../../src/credentials";
+import { addDays, LWA_SECRET_LIFETIME_DAYS } from "../../src/lifecycle";
+import { endpointOf } from "../../policies/regions";
+
+export const NEW_SECRET = "APPLICATION_OAUTH_CLIENT_NEW_SECRET";
+export const SECRET_EXPIRY = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY";
+/** Written by rotate-lwa itself into the queue after Amazon accepted a rotation (no secret in it). */
+export const ROTATION_REQUESTED = "SP_API_IAM_LWA_ROTATION_REQUESTED";
+export const ROTATION_SCOPE = "sellingpartnerapi::client_credential:rotation";
+export const ROTATION_PATH = "/applications/2023-11-30/clientSecret";
+export const LWA_TOKEN_PATH = "/auth/o2/token";
+/** The old secret keeps working this long after a rotation (Amazon's docs). */
+export const OLD_SECRET_GRACE_DAYS = 7;
+/**
+ * A rotation requested this recently, whose new secret has not arrived, is waited for rather than requested again:
+ * a second rotation would end the first new secret's life before any job has it.
+ */
+export const PENDING_ROTATION_HOURS = 24;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------------------------
+
+export type Notification =
+  | {
+      kind: "new-secret";
+      clientId: string;
+      newClientSecret: string;
+      newClientSecretExpiryTime?: string;
+      oldClientSecretExpiryTime?: string;
+      eventTime?: string;
+    }
+  | { kind: "expiry"; clientId: string; clientSecretExpiryTime: string; reason?: string; eventTime?: string }
+  | { kind: "rotation-requested"; clientId: string; requestedAt: string }
+  | { kind: "other"; type: string }
+  | { kind: "unreadable" };
+
+/** A field by name whatever its case: Amazon's samples write camelCase, its older docs PascalCase. */
+function field(object: unknown, name: string): unknown {
+  if (typeof object !== "object" || object === null || Array.isArray(object)) return undefined;
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(object)) if (key.toLowerCase() === wanted) return value;
+  return undefined;
+}
+
+const text = (value: unknown): string | undefined => (typeof value === "string" && value.length > 0 ? value : undefined);
+
+/** An ISO 8601 time, normalised to UTC to the second; undefined for anything else. */
+export function isoTime(value: unknown): string | undefined {
+  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** What a message body says. Never throws; the body itself is never part of the result's text. */
+export function parseNotification(body: string): Notification {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { kind: "unreadable" };
+  }
+  const type = text(field(json, "notificationType"));
+  const payload = field(json, "payload");
+  const eventTime = isoTime(field(json, "eventTime"));
+  if (type === NEW_SECRET) {
+    const inner = field(payload, "applicationOAuthClientNewSecret");
+    const clientId = text(field(inner, "clientId"));
+    const newClientSecret = text(field(inner, "newClientSecret"));
+    if (!clientId || !newClientSecret) return { kind: "unreadable" };
+    return {
+      kind: "new-secret",
+      clientId,
+      newClientSecret,
+      newClientSecretExpiryTime: isoTime(field(inner, "newClientSecretExpiryTime")),
+      oldClientSecretExpiryTime: isoTime(field(inner, "oldClientSecretExpiryTime")),
+      eventTime,
+    };
+  }
+  if (type === SECRET_EXPIRY) {
+    const inner = field(payload, "applicationOAuthClientSecretExpiry");
+    const clientId = text(field(inner, "clientId"));
+    const clientSecretExpiryTime = isoTime(field(inner, "clientSecretExpiryTime"));
+    if (!clientId || !clientSecretExpiryTime) return { kind: "unreadable" };
+    return { kind: "expiry", clientId, clientSecretExpiryTime, reason: text(field(inner, "clientSecretExpiryReason")), eventTime };
+  }
+  if (type === ROTATION_REQUESTED) {
+    const clientId = text(field(json, "clientId"));
+    const requestedAt = isoTime(field(json, "requestedAt"));
+    if (!clientId || !requestedAt) return { kind: "unreadable" };
+    return { kind: "rotation-requested", clientId, requestedAt };
+  }
+  return type ? { kind: "other", type } : { kind: "unreadable" };
+}
+
+/** The body rotate-lwa leaves in the queue after Amazon accepted its request. */
+export function rotationRequestedBody(clientId: string, requestedAt: Date): string {
+  return JSON.stringify({ notificationType: ROTATION_REQUESTED, clientId, requestedAt: requestedAt.toISOString() });
+}
+
+export type Disposition =
+  /** This app's new secret: complete the rotation with it. */
+  | { action: "complete" }
+  /** Amazon's expiry time of this app's current secret: record it. */
+  | { action: "record-expiry" }
+  /** A rotation of this app requested by an earlier run, not yet delivered. */
+  | { action: "pending" }
+  /** This app's, but about a secret older than the one stored: nothing to do with it but delete it. */
+  | { action: "discard"; reason: string }
+  /** Not this app's, or not ours to read: visible again at once, for whoever it is for. */
+  | { action: "release"; reason: string };
+
+const utcDay = (iso: string) => iso.slice(0, 10);
+
+/**
+ * What to do with one message. `issuedOn` is the day the stored secret was issued: a message sent before that day
+ * is about an earlier secret.
+ */
+export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: string }): Disposition {
+  switch (n.kind) {
+    case "unreadable":
+      return { action: "release", reason: "not a notification this command reads" };
+    case "other":
+      return { action: "release", reason: `a notification of another type (${n.type.slice(0, 80)})` };
+    case "rotation-requested":
+      if (n.clientId !== ctx.clientId) return { action: "release", reason: "another app's rotation request" };
+      // The stored secret was issued on or after the request's day: that rotation is finished (or overtaken by one
+      // done by hand), and its note is left over.
+      if (ctx.issuedOn && utcDay(n.requestedAt) <= ctx.issuedOn) {
+        return { action: "discard", reason: `noting a rotation requested ${utcDay(n.requestedAt)}, finished since (lwaClientSecretIssuedOn ${ctx.issuedOn})` };
+      }
+      return { action: "pending" };
+    case "new-secret":
+    case "expiry": {
+      if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
+      if (ctx.issuedOn && n.eventTime && utcDay(n.eventTime) < ctx.issuedOn) {
+        return {
+          action: "discard",
+          reason: `sent ${utcDay(n.eventTime)}, before the stored secret was issued (${ctx.issuedOn}): it is about an earlier secret`,
+        };
+      }
+      if (n.kind === "expiry" && ctx.issuedOn && isPreviousSecretsExpiry(n.clientSecretExpiryTime, ctx.issuedOn)) {
+        return {
+          action: "discard",
+          reason:
+            `saying a secret expires ${n.clientSecretExpiryTime}, within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ctx.issuedOn}): ` +
+            "it is about the previous secret, which stops working 7 days after a rotation (if that date is wrong, correct it: " +
+            "pulumi config set lwaClientSecretIssuedOn <YYYY-MM-DD>)",
+        };
+      }
+      return n.kind === "new-secret" ? { action: "complete" } : { action: "record-expiry" };
+    }
+  }
+}
+
+/**
+ * A secret issued on `issuedOn` lives 180 days. An expiry sooner than a week and a bit after that day is the previous
+ * secret's: after a rotation the old one stops 7 days later, and Amazon may announce that, too.
+ */
+export const PREVIOUS_SECRET_WINDOW_DAYS = 8.5;
+
+export function isPreviousSecretsExpiry(expiry: string, issuedOn: string): boolean {
+  return Date.parse(expiry) < Date.parse(`${issuedOn}T00:00:00Z`) + PREVIOUS_SECRET_WINDOW_DAYS * DAY_MS;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Expiry and due
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface ExpiryEvidence {
+  /** Amazon's expiry time from an expiry notification read in this run (the newest). */
+  fromMessage?: string;
+  /** Config lwaClientSecretExpiresAt: Amazon's expiry time recorded by an earlier run. */
+  fromConfig?: string;
+  /** Config lwaClientSecretIssuedOn. */
+  issuedOn?: string;
+}
+
+export interface Expiry {
+  expiresAt?: string;
+  source?: "Amazon's notification" | "Amazon's time recorded in lwaClientSecretExpiresAt" | "lwaClientSecretIssuedOn + 180 days";
+  /** Amazon's time minus issuedOn + 180 days, in whole days, when they differ by a day or more. */
+  disagreementDays?: number;
+  /** Why the recorded time was not believed. */
+  ignored?: string;
+}
+
+/**
+ * The expiry to believe: Amazon's own (this run's message, else the one recorded), else the tracked issue day + 180.
+ * A recorded time within a week and a bit of the stored secret's issue day is the previous secret's (left from before a
+ * rotation done by hand), and ignored; dispose() already sets such messages aside.
+ */
+export function currentExpiry(ev: ExpiryEvidence): Expiry {
+  const tracked = ev.issuedOn ? `${addDays(ev.issuedOn, LWA_SECRET_LIFETIME_DAYS)}T00:00:00Z` : undefined;
+  let amazon: string | undefined;
+  let source: Expiry["source"];
+  let ignored: string | undefined;
+  if (ev.fromMessage) {
+    amazon = ev.fromMessage;
+    source = "Amazon's notification";
+  } else if (ev.fromConfig) {
+    const recorded = isoTime(ev.fromConfig);
+    if (recorded && ev.issuedOn && isPreviousSecretsExpiry(recorded, ev.issuedOn)) {
+      ignored =
+        `lwaClientSecretExpiresAt (${recorded}) ends within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ev.issuedOn}), so it is ` +
+        "the previous secret's: ignored. Fix: pulumi config rm lwaClientSecretExpiresAt";
+    } else if (recorded) {
+      amazon = recorded;
+      source = "Amazon's time recorded in lwaClientSecretExpiresAt";
+    }
+  }
+  if (amazon) {
+    const days = tracked ? Math.round((Date.parse(amazon) - Date.parse(tracked)) / DAY_MS) : 0;
+    return { expiresAt: amazon, source, ...(days !== 0 ? { disagreementDays: days } : {}), ...(ignored ? { ignored } : {}) };
+  }
+  if (tracked) return { expiresAt: tracked, source: "lwaClientSecretIssuedOn + 180 days", ...(ignored ? { ignored } : {}) };
+  return ignored ? { ignored } : {};
+}
+
+export type Step =
+  /** A new secret is in the queue: finish with it, whatever --if-due says (the old secret is counting down). */
+  | { step: "complete" }
+  /** An earlier run's request is not delivered yet: wait for it, do not ask again. */
+  | { step: "wait-pending"; requestedAt: string }
+  | { step: "rotate" }
+  | { step: "not-due"; expiresAt: string; daysLeft: number }
+  | { step: "unknown-expiry" }
+  /** An earlier request was never delivered: something is wrong with the registration. */
+  | { step: "pending-lost"; requestedAt: string };
+
+export interface DueInput {
+  ifDue: boolean;
+  now: Date;
+  warningDays: number;
+  expiry: Expiry;
+  newSecretWaiting: boolean;
+  /** requestedAt of the newest rotation-requested marker of this app, if any. */
+  pendingSince?: string;
+}
+
+export function daysUntil(iso: string, now: Date): number {
+  return Math.floor((Date.parse(iso) - now.getTime()) / DAY_MS);
+}
+
+export function decideStep(input: DueInput): Step {
+  if (input.newSecretWaiting) return { step: "complete" };
+  if (input.pendingSince) {
+    const age = input.now.getTime() - Date.parse(input.pendingSince);
+    return age < PENDING_ROTATION_HOURS * 60 * 60 * 1000
+      ? { step: "wait-pending", requestedAt: input.pendingSince }
+      : { step: "pending-lost", requestedAt: input.pendingSince };
+  }
+  if (!input.ifDue) return { step: "rotate" };
+  if (!input.expiry.expiresAt) return { step: "unknown-expiry" };
+  const daysLeft = daysUntil(input.expiry.expiresAt, input.now);
+  return daysLeft <= input.warningDays ? { step: "rotate" } : { step: "not-due", expiresAt: input.expiry.expiresAt, daysLeft };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The stack's settings
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface Prerequisites {
+  clientId: string;
+  clientSecret: string;
+  refreshToken: string;
+  spApiEndpoint: string;
+  queueUrl: string;
+  queueArn: string;
+  queueRegion: string;
+  config: StackConfig;
+}
+
+export type PrerequisiteCheck = { ok: true; value: Prerequisites } | { ok: false; problem: string };
+
+/** What the command needs from the stack, or what is missing and the command that fixes it. */
+export function checkPrerequisites(
+  stack: string,
+  raw: { values: Record<string, string>; secretKeys: ReadonlySet<string> },
+  outputs: Record<string, { value: unknown }>,
+  now: Date,
+  spApiEndpointOverride?: string,
+): PrerequisiteCheck {
+  let config: StackConfig;
+  try {
+    config = validateConfig(raw, now).config;
+  } catch (error) {
+    if (error instanceof ConfigError) return { ok: false, problem: `the stack's config is refused: ${error.problems.join("; ")}` };
+    throw error;
+  }
+  const on = ` --stack ${stack}`;
+  if (!config.lwaRotation) {
+    return {
+      ok: false,
+      problem:
+        `lwaRotation is off for stack ${stack}, so it has no queue for Amazon to deliver a new secret to. ` +
+        `Fix: pulumi config set lwaRotation true${on} && npm run up -- ${stack}, then register the queue ARN in the Developer Console ` +
+        "(README, Maintenance).",
+    };
+  }
+  const unset: string[] = [];
+  const value = (v: string | undefined) => (v && !isPlaceholder(v) ? v : undefined);
+  const clientId = value(config.lwaClientId);
+  const clientSecret = value(config.lwaClientSecret);
+  const refreshToken = value(config.lwaRefreshToken);
+  if (!clientId) unset.push(`pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
+  if (!clientSecret) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
+  if (!refreshToken) unset.push(`pulumi config set --secret lwaRefreshToken${on}`);
+  if (unset.length > 0) {
+    return { ok: false, problem: `the stack's LWA values are not all set; rotation needs all three. Fix: ${unset.join(" && ")}` };
+  }
+  const queueArn = outputs.lwaNotificationQueueArn?.value;
+  const queueUrl = outputs.lwaNotificationQueueUrl?.value;
+  const arnParts = typeof queueArn === "string" ? /^arn:aws[a-z-]*:sqs:([a-z0-9-]+):\d{12}:[\w-]+$/.exec(queueArn) : null;
+  if (!arnParts || typeof queueUrl !== "string" || !/^https:\/\//.test(queueUrl)) {
+    return {
+      ok: false,
+      problem: `lwaRotation is on but stack ${stack} has no queue outputs yet (it was not deployed since). Fix: npm run up -- ${stack}`,
+    };
+  }
+  return {
+    ok: true,
+    value: {
+      clientId: clientId!,
+      clientSecret: clientSecret!,
+      refreshToken: refreshToken!,
+      spApiEndpoint: spApiEndpointOverride ?? endpointOf(config.spApiRegion),
+      queueUrl,
+      queueArn: queueArn as string,
+      queueRegion: arnParts[1]!,
+      config,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Amazon's answers
+// ---------------------------------------------------------------------------------------------------------------
+
+export type HttpAnswer<T> =
+  { kind: "ok"; value: T } | { kind: "http"; status: number; code?: string; message?: string } | { kind: "unreachable"; code: string };
+
+export interface Failure {
+  cause: string;
+  fix: string;
+}
+
+export function developerConsoleStep(queueArn: string): string {
+  return (
+    'Developer Console (Solution Provider Portal) > Notification Preferences: for "Application Client New Secret" and ' +
+    `"Application Client Secret Expiry", Add new destination (SQS ARN) ${queueArn}, then Subscribe`
+  );
+}
+
+const CONSOLE_ROTATION =
+  "rotate it by hand instead: Seller Central > Develop Apps > your app > LWA credentials > View > Rotate secret, " +
+  "then the manual route in README, Maintenance";
+
+/** The grantless token request (client_credentials). */
+export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: string): Failure | undefined {
+  if (answer.kind === "ok") return undefined;
+  if (answer.kind === "unreachable") {
+    return {
+      cause: `could not reach LWA at ${lwaEndpoint} (${answer.code}).`,
+      fix: "check the network connection and any proxy; if SP_API_LWA_ENDPOINT is set, check it or unset it. Nothing was rotated.",
+    };
+  }
+  const status = `HTTP ${answer.status}${answer.code ? ` ${answer.code}` : ""}`;
+  if (answer.code === "not_a_token") {
+    return {
+      cause: `LWA at ${lwaEndpoint} answered with something that is not an LWA token. Nothing was rotated.`,
+      fix: "check SP_API_LWA_ENDPOINT (unset it to use Amazon's) and any proxy, then run again.",
+    };
+  }
+  if (answer.code === "invalid_client") {
+    return {
+      cause: `LWA rejected the stack's client id and secret for the rotation token (${status}): the secret is wrong, or has already expired.`,
+      fix: `check lwaClientId and lwaClientSecret belong to the app; an expired secret cannot rotate itself: ${CONSOLE_ROTATION}.`,
+    };
+  }
+  if (answer.code === "invalid_scope" || answer.code === "unauthorized_client") {
+    return {
+      cause: `LWA refused the rotation scope ${ROTATION_SCOPE} for this app (${status}).`,
+      fix: `only a production SP-API app (not a sandbox one) may rotate its secret by API; otherwise ${CONSOLE_ROTATION}.`,
+    };
+  }
+  return {
+    cause: `LWA refused the rotation token request (${status}).`,
+    fix: answer.status >= 500 ? "LWA had a fault on its side: run again in a few minutes." : `run again later; if it persists, ${CONSOLE_ROTATION}.`,
+  };
+}
+
+/** POST /applications/2023-11-30/clientSecret. */
+export function judgeRotationRequest(answer: HttpAnswer<void>, ctx: { queueArn: string; spApiEndpoint: string }): Failure | undefined {
+  if (answer.kind === "ok") return undefined;
+  if (answer.kind === "unreachable") {
+    if (!mayHaveReachedAmazon(answer.code)) {
+      return {
+        cause: `could not reach SP-API at ${ctx.spApiEndpoint} (${answer.code}). Nothing was rotated.`,
+        fix: "check the network connection and any proxy; if SP_API_ENDPOINT is set, check it or unset it. Then run again.",
+      };
+    }
+    return {
+      cause: `the rotation request to ${ctx.spApiEndpoint} got no answer (${answer.code}): Amazon may or may not have rotated the secret.`,
+      fix:
+        `run again later: a new secret that arrives is picked up from the queue, and for ${PENDING_ROTATION_HOURS} hours no new rotation is ` +
+        "requested while one may be on its way.",
+    };
+  }
+  const said = answer.message ? `: "${answer.message}"` : "";
+  if (answer.status >= 200 && answer.status < 300) {
+    return {
+      cause: `${ctx.spApiEndpoint} answered the rotation request with HTTP ${answer.status}, not Amazon's 204: it is not SP-API, so nothing is known to be rotated.`,
+      fix: "check SP_API_ENDPOINT (unset it to use the region's) and any proxy; then run again (a new secret that arrived anyway is picked up from the queue).",
+    };
+  }
+  if (answer.status === 400 && /enrol/i.test(answer.message ?? "")) {
+    return {
+      cause: `Amazon says the app is not enrolled for rotation notifications (HTTP 400${said}), so it has nowhere to send a new secret. Nothing was rotated.`,
+      fix: `${developerConsoleStep(ctx.queueArn)}; then run again.`,
+    };
+  }
+  if (answer.status === 401 || answer.status === 403) {
+    return {
+      cause: `Amazon refused the rotation request (HTTP ${answer.status}${said}). Nothing was rotated.`,
+      fix: "check lwaClientId and lwaClientSecret are the app's (Seller Central > Develop Apps > your app > LWA credentials); a sandbox app cannot rotate by API.",
+    };
+  }
+  if (answer.status === 429) {
+    return {
+      cause: `Amazon allows one rotation request a minute (HTTP 429). Nothing was rotated.`,
+      fix: "run again in a minute.",
+    };
+  }
+  return {
+    cause: `Amazon answered the rotation request with HTTP ${answer.status}${answer.code ? ` ${answer.code}` : ""}${said}.`,
+    fix:
+      answer.status >= 500
+        ? "Amazon had a fault on its side: run again in a few minutes (a new secret that arrived anyway is picked up from the queue)."
+        : "check the message above; run again later.",
+  };
+}
+
+/** A request that failed this way may have been received and acted on (a timeout, a connection cut mid-answer). */
+export function mayHaveReachedAmazon(code: string): boolean {
+  return !["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"].includes(code);
+}
+
+/** The refresh-token exchange with the new secret, before anything is stored. */
+export function judgeProof(answer: HttpAnswer<string>, lwaEndpoint: string): Failure | undefined {
+  if (answer.kind === "ok") return undefined;
+  const leftInQueue = "Nothing was stored; the new secret stays in the queue for the next run.";
+  if (answer.kind === "unreachable") {
+    return {
+      cause: `could not reach LWA at ${lwaEndpoint} to prove the new secret (${answer.code}). ${leftInQueue}`,
+      fix: "check the network connection, then run again.",
+    };
+  }
+  const status = `HTTP ${answer.status}${answer.code ? ` ${answer.code}` : ""}`;
+  return {
+    cause: `LWA did not accept the new secret with the stack's refresh token (${status}). ${leftInQueue}`,
+    fix:
+      answer.code === "invalid_grant"
+        ? "the refresh token was refused: re-authorize the app, store the new one (pulumi config set --secret lwaRefreshToken), then run again."
+        : "run again in a few minutes (a new secret may take a moment to be accepted); if it persists, check lwaClientId is the app the queue's messages are for.",
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Words
+// ---------------------------------------------------------------------------------------------------------------
+
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** "Fri 4 Dec 2026, 10:00 UTC (in 7 days)". */
+export function plainTime(iso: string, now: Date): string {
+  const d = new Date(iso);
+  const hhmm = d.toISOString().slice(11, 16);
+  const when = `${WEEKDAYS[d.getUTCDay()]} ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${hhmm} UTC`;
+  const ms = d.getTime() - now.getTime();
+  const hours = Math.round(Math.abs(ms) / 3_600_000);
+  const span = hours < 48 ? `${hours} hour${hours === 1 ? "" : "s"}` : `${Math.round(Math.abs(ms) / DAY_MS)} days`;
+  return `${when} (${ms >= 0 ? `in ${span}` : `${span} ago`})`;
+}
+
+export function disagreementWords(days: number, issuedOn: string): string {
+  const tracked = addDays(issuedOn, LWA_SECRET_LIFETIME_DAYS);
+  return `Amazon's expiry is ${Math.abs(days)} day${Math.abs(days) === 1 ? "" : "s"} ${days < 0 ? "earlier" : "later"} than lwaClientSecretIssuedOn + 180 days (${tracked}); Amazon's is the one that counts.`;
+}
