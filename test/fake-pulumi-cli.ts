@@ -2,8 +2,8 @@
  * The stand-in Pulumi CLI's executable (the harness and the engine are in test/fake-pulumi.ts). Kept free of the
  * project's modules so each call starts as fast as node does: a fleet test makes hundreds of calls.
  */
-import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as path from "path";
 
 const PROJECT = "sp-api-iam";
@@ -135,14 +135,6 @@ class CliExit extends Error {
   }
 }
 
-function readStdin(): string {
-  try {
-    return fs.readFileSync(0, "utf8");
-  } catch {
-    return "";
-  }
-}
-
 /** A `--path` key such as `jobConfigs[0]` or `tags.team`, applied to the stored JSON value. */
 function setPath(current: string | undefined, pathExpr: string, value: string): { key: string; value: string } {
   const m = /^([^.[]+)(.*)$/.exec(pathExpr)!;
@@ -173,12 +165,20 @@ function fullKey(key: string): string {
   return key.includes(":") ? key : `${PROJECT}:${key}`;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const stateDir = process.env.FAKE_PULUMI_STATE;
-  if (!stateDir) {
-    process.stderr.write("fake pulumi: FAKE_PULUMI_STATE is not set\n");
-    return 2;
-  }
+export interface CallIo {
+  cwd: string;
+  /** Standard input, read only by the commands that take a value from it (the CLI's own rule). */
+  readStdin(): Promise<string>;
+}
+
+export interface CallResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** One CLI call: what the real CLI would print and its exit code, with the stacks' files changed as it would. */
+export async function handleCall(stateDir: string, argv: string[], io: CallIo): Promise<CallResult> {
   const started = Date.now();
   const { words, flags } = parseArgv(argv);
   const selectedFile = path.join(stateDir, "selected");
@@ -194,7 +194,7 @@ async function main(argv: string[]): Promise<number> {
   const record = () =>
     fs.appendFileSync(
       path.join(stateDir, "calls.jsonl"),
-      JSON.stringify({ argv, stdin, stack: stackName, cwd: process.cwd(), startedAt: started, endedAt: Date.now() } satisfies RecordedCall) + "\n",
+      JSON.stringify({ argv, stdin, stack: stackName, cwd: io.cwd, startedAt: started, endedAt: Date.now() } satisfies RecordedCall) + "\n",
     );
 
   const needStack = (): { name: string; state: StackState } => {
@@ -285,7 +285,7 @@ async function main(argv: string[]): Promise<number> {
           if (!rawKey) throw new CliExit(255, "error: accepts between 1 and 2 arg(s), received 0");
           let value = words[3];
           if (value === undefined) {
-            stdin = readStdin();
+            stdin = await io.readStdin();
             value = stdin;
           }
           const secret = flags.has("--secret");
@@ -309,7 +309,7 @@ async function main(argv: string[]): Promise<number> {
       case "up": {
         const { name, state } = needStack();
         if (!flags.has("--yes") && !flags.has("-y")) throw new CliExit(255, "error: --yes must be passed in to proceed when running in non-interactive mode");
-        if (state.upDelayMs) spawnSync("sleep", [String(state.upDelayMs / 1000)]);
+        if (state.upDelayMs) await new Promise((resolve) => setTimeout(resolve, state.upDelayMs));
         const now = engineNow(stateDir);
         out.push(`Updating (${name}):`);
         // The engine loads the project's config and lifecycle code: only `up` pays for it.
@@ -337,11 +337,96 @@ async function main(argv: string[]): Promise<number> {
     stderr = error.stderr;
   }
   record();
-  if (out.length > 0) process.stdout.write(out.join("\n") + "\n");
-  if (stderr) process.stderr.write(stderr + "\n");
-  return code;
+  return { code, stdout: out.length > 0 ? out.join("\n") + "\n" : "", stderr: stderr ? stderr + "\n" : "" };
+}
+
+/**
+ * The daemon behind the `pulumi` shim: one node process per FakePulumi answers every call, so a call costs a bash
+ * start and a loopback round trip instead of a node start (a rotation makes about ten calls). The shim writes the
+ * arguments to <request>.args (NUL-separated) and sends "<request> <cwd>" on a line; the daemon answers "STDIN" when
+ * the command reads standard input (the shim then writes it to <request>.stdin and says "GO"), then
+ * "DONE <code>" once <request>.out and <request>.err hold what to print. State stays in the stacks' files.
+ * It exits when its parent (the test run) is gone, or after a minute without a call.
+ */
+function serve(stateDir: string): void {
+  const parent = process.ppid;
+  let lastCall = Date.now();
+  const server = net.createServer((socket) => {
+    lastCall = Date.now();
+    let buffer = "";
+    let stdinWaiter: ((text: string) => void) | undefined;
+    let request: string | undefined;
+    socket.setEncoding("utf8");
+    socket.on("error", () => undefined);
+    socket.on("data", (chunk: string) => {
+      buffer += chunk;
+      let newline: number;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        if (request === undefined) {
+          const space = line.indexOf(" ");
+          request = line.slice(0, space);
+          const cwd = line.slice(space + 1);
+          const argv = fs.readFileSync(`${request}.args`, "utf8").split("\0").slice(0, -1);
+          const io: CallIo = {
+            cwd,
+            readStdin: () =>
+              new Promise((resolve) => {
+                stdinWaiter = resolve;
+                socket.write("STDIN\n");
+              }),
+          };
+          void handleCall(stateDir, argv, io).then(
+            (result) => {
+              fs.writeFileSync(`${request}.out`, result.stdout);
+              fs.writeFileSync(`${request}.err`, result.stderr);
+              socket.end(`DONE ${result.code}\n`);
+            },
+            (error: unknown) => {
+              fs.writeFileSync(`${request}.out`, "");
+              fs.writeFileSync(`${request}.err`, `fake pulumi: ${error instanceof Error ? error.stack : String(error)}\n`);
+              socket.end("DONE 99\n");
+            },
+          );
+        } else if (line === "GO" && stdinWaiter) {
+          stdinWaiter(fs.readFileSync(`${request}.stdin`, "utf8"));
+          stdinWaiter = undefined;
+        }
+      }
+    });
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const portFile = path.join(stateDir, "port");
+    fs.writeFileSync(`${portFile}.tmp`, String((server.address() as net.AddressInfo).port));
+    fs.renameSync(`${portFile}.tmp`, portFile);
+  });
+  const watchdog = setInterval(() => {
+    let parentAlive = true;
+    try {
+      process.kill(parent, 0);
+    } catch {
+      parentAlive = false;
+    }
+    if (!parentAlive || Date.now() - lastCall > 60_000) process.exit(0);
+  }, 1000);
+  watchdog.unref();
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+  const stateDir = process.env.FAKE_PULUMI_STATE;
+  if (!stateDir) {
+    process.stderr.write("fake pulumi: FAKE_PULUMI_STATE is not set\n");
+    process.exitCode = 2;
+  } else if (process.argv[2] === "--serve") {
+    serve(stateDir);
+  } else {
+    // Run directly (debugging): one call, standard input read when the command needs it.
+    const io: CallIo = { cwd: process.cwd(), readStdin: async () => fs.readFileSync(0, "utf8") };
+    void handleCall(stateDir, process.argv.slice(2), io).then((r) => {
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      process.exitCode = r.code;
+    });
+  }
 }

@@ -14,7 +14,7 @@
  * fails `up`, as in a real run), a slot whose generation changes gets a new key, and the credentials block is
  * rendered from the template (renderCredentials).
  */
-import { spawnSync } from "child_process";
+import { spawn, spawnSync, type ChildProcess } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -148,23 +148,56 @@ export interface StackSeed {
   account?: string;
 }
 
+/** Every harness not yet cleaned up: their daemons are stopped when the test run ends, whatever happened. */
+const LIVE = new Set<FakePulumi>();
+process.on("exit", () => LIVE.forEach((cli) => cli.cleanup()));
+
 export class FakePulumi {
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    private readonly daemon: ChildProcess,
+  ) {}
 
   static create(opts: { version?: string } = {}): FakePulumi {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-pulumi-"));
+    const state = path.join(dir, "state");
     fs.mkdirSync(path.join(dir, "bin"));
-    fs.mkdirSync(path.join(dir, "state", "stacks"), { recursive: true });
-    fs.writeFileSync(path.join(dir, "state", "version"), opts.version ?? "3.265.0");
-    fs.writeFileSync(path.join(dir, "state", "calls.jsonl"), "");
-    const shim = path.join(dir, "bin", "pulumi");
+    fs.mkdirSync(path.join(state, "stacks"), { recursive: true });
+    fs.mkdirSync(path.join(state, "requests"));
+    fs.writeFileSync(path.join(state, "version"), opts.version ?? "3.265.0");
+    fs.writeFileSync(path.join(state, "calls.jsonl"), "");
+    const daemon = spawn(process.execPath, ["-r", path.join(REPO, "scripts", "register.js"), path.join(REPO, "test", "fake-pulumi-cli.ts"), "--serve"], {
+      env: { ...process.env, FAKE_PULUMI_STATE: state },
+      stdio: "ignore",
+    });
+    daemon.unref();
+    // The shim hands each call to the daemon over loopback (bash's /dev/tcp): see serve() in fake-pulumi-cli.ts.
     fs.writeFileSync(
-      shim,
-      `#!/bin/sh\nFAKE_PULUMI_STATE=${JSON.stringify(path.join(dir, "state"))} exec ${JSON.stringify(process.execPath)} ` +
-        `-r ${JSON.stringify(path.join(REPO, "scripts", "register.js"))} ${JSON.stringify(path.join(REPO, "test", "fake-pulumi-cli.ts"))} "$@"\n`,
+      path.join(dir, "bin", "pulumi"),
+      `#!/bin/bash
+state=${JSON.stringify(state)}
+for _ in $(seq 1 1000); do [ -s "$state/port" ] && break; sleep 0.01; done
+request="$state/requests/$$-$RANDOM$RANDOM"
+printf '%s\\0' "$@" > "$request.args"
+exec 3<>"/dev/tcp/127.0.0.1/$(cat "$state/port")" || { echo "fake pulumi: its daemon is gone" >&2; exit 98; }
+printf '%s %s\\n' "$request" "$PWD" >&3
+code=99
+while IFS= read -r line <&3; do
+  case "$line" in
+    STDIN) cat > "$request.stdin"; printf 'GO\\n' >&3 ;;
+    DONE*) code=\${line#DONE }; break ;;
+  esac
+done
+exec 3<&-
+cat "$request.out" 2>/dev/null; cat "$request.err" >&2 2>/dev/null
+rm -f "$request".*
+exit "$code"
+`,
       { mode: 0o755 },
     );
-    return new FakePulumi(dir);
+    const cli = new FakePulumi(dir, daemon);
+    LIVE.add(cli);
+    return cli;
   }
 
   get binDir(): string {
@@ -249,6 +282,8 @@ export class FakePulumi {
   }
 
   cleanup(): void {
+    this.daemon.kill();
+    LIVE.delete(this);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
