@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# npm test: the type-check, lint and format check run beside the test suite, not before it. The suite spends much
+# of its time waiting on loopback peers and child processes, so on two cores the checks fit in those waits.
+# Every part runs to its end; the run fails if any part failed. Arguments go to mocha (e.g. a test file).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=node_modules/.bin
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+(
+  "$bin/tsc" --noEmit --noCheck false || exit 1
+  "$bin/eslint" . || exit 1
+  "$bin/prettier" --check --log-level warn . || exit 1
+) >"$log" 2>&1 &
+checks=$!
+
+"$bin/mocha" "$@"
+tests=$?
+wait "$checks"
+static=$?
+
+if [ "$static" -ne 0 ]; then
+  echo "Type-check, lint or format check failed (tsc --noEmit, eslint ., prettier --check .):" >&2
+  cat "$log" >&2
+else
+  echo "Type-check (tsc --noEmit), lint (eslint) and format check (prettier): passed."
+fi
+[ "$tests" -eq 0 ] && [ "$static" -eq 0 ]
