@@ -1,0 +1,158 @@
+/**
+ * npm run maintain: the fleet round over stacks held by the stand-in CLI. Here the three steps are stand-ins that
+ * record what they were asked and when, so the round itself is what is tested: every stack gets its steps in order,
+ * no more than --concurrency stacks are in flight, one stack's failure leaves the others to finish, --dry-run
+ * reaches every step, each stack has its own block file in a directory only the owner can read, and the summary
+ * and exit code say what happened. test/maintain-fleet.test.ts runs the real steps end to end.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { blockFileName, type MaintainSteps, type StepContext, type StepOutcome } from "../ops/maintain/run";
+import { liveProgress, main, parseMaintainArgs, summaryTable } from "../ops/maintain/cli";
+import { FakePulumi } from "./fake-pulumi";
+
+interface Seen {
+  stack: string;
+  step: string;
+  dryRun: boolean;
+  out: string;
+  at: number;
+}
+
+function recordingSteps(opts: { fail?: Record<string, string>; delayMs?: number; throwIn?: string } = {}) {
+  const seen: Seen[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const active = new Set<string>();
+  const step =
+    (name: string) =>
+    async (ctx: StepContext): Promise<StepOutcome> => {
+      if (!active.has(ctx.stack.name)) {
+        active.add(ctx.stack.name);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+      }
+      seen.push({ stack: ctx.stack.name, step: name, dryRun: ctx.dryRun, out: ctx.out, at: Date.now() });
+      await new Promise((r) => setTimeout(r, opts.delayMs ?? 20));
+      ctx.print(`${name} looked at ${ctx.stack.name}`);
+      if (name === "jobs") {
+        active.delete(ctx.stack.name);
+        inFlight--;
+      }
+      if (opts.throwIn === `${ctx.stack.name}/${name}`) throw new TypeError("boom with a value in it");
+      const failure = opts.fail?.[`${ctx.stack.name}/${name}`];
+      if (failure) return { status: "failed", detail: failure };
+      return name === "key" ? { status: "done", detail: "started a rotation", wroteBlock: ctx.out } : { status: "nothing", detail: "nothing due" };
+    };
+  const steps: MaintainSteps = { rotateLwa: step("lwa"), rotateKey: step("key"), deliver: step("jobs") };
+  return { steps, seen, maxInFlight: () => maxInFlight };
+}
+
+describe("npm run maintain: the round", function () {
+  let cli: FakePulumi;
+  let dir: string;
+  const names = ["s1", "s2", "s3", "s4", "s5", "s6"];
+  before(() => {
+    cli = FakePulumi.create();
+    for (const name of names) cli.addStack(name);
+  });
+  after(() => cli.cleanup());
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "maintain-"))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  async function run(args: string[], steps: MaintainSteps, tty = false) {
+    let stdout = "";
+    let stderr = "";
+    const code = await main([...args, "--out-dir", path.join(dir, "credentials")], {
+      env: cli.env(),
+      stdout: { write: (t: string) => (stdout += t), isTTY: tty, columns: 100 },
+      stderr: { write: (t: string) => (stderr += t) },
+      steps,
+    });
+    return { code, stdout, stderr };
+  }
+
+  it("--all: every stack's steps in order (lwa, key, jobs), never more than --concurrency stacks at once", async () => {
+    const r = recordingSteps({ delayMs: 30 });
+    const { code, stdout } = await run(["--all", "--concurrency", "2"], r.steps);
+    assert.equal(code, 0, stdout);
+    for (const name of names) {
+      assert.deepEqual(
+        r.seen.filter((s) => s.stack === name).map((s) => s.step),
+        ["lwa", "key", "jobs"],
+        name,
+      );
+    }
+    assert.equal(r.maxInFlight(), 2);
+    assert.match(stdout, /6 stacks: 6 without failure, 0 failed\./);
+  });
+
+  it("runs stacks in parallel by default (4)", async () => {
+    const r = recordingSteps({ delayMs: 30 });
+    await run(["--all"], r.steps);
+    assert.equal(r.maxInFlight(), 4);
+  });
+
+  it("one stack failing, another throwing: both reported with the cause, the others finish; exit 1", async () => {
+    const r = recordingSteps({ fail: { "s2/lwa": "LWA refused the rotation (HTTP 429): one rotation a minute" }, throwIn: "s4/key" });
+    const { code, stdout } = await run(["--all"], r.steps);
+    assert.equal(code, 1);
+    for (const name of names) assert.equal(r.seen.filter((s) => s.stack === name).length, 3, `${name} ran all its steps`);
+    const table = stdout.slice(stdout.indexOf("STACK"));
+    assert.match(table, /^s2 .*\| lwa: LWA refused the rotation \(HTTP 429\): one rotation a minute$/m);
+    assert.match(table, /^s4 .*\| key: internal error \(TypeError\)$/m);
+    assert.ok(!stdout.includes("boom with a value"), "an unexpected error's text is not printed");
+    assert.match(stdout, /6 stacks: 4 without failure, 2 failed\./);
+  });
+
+  it("--dry-run reaches every step; each stack writes to its own file in a directory only the owner can read", async () => {
+    const r = recordingSteps();
+    fs.mkdirSync(path.join(dir, "credentials"), { mode: 0o755 });
+    fs.chmodSync(path.join(dir, "credentials"), 0o755);
+    const { code, stdout } = await run(["--stack", "s1", "--stack", "s3", "--dry-run"], r.steps);
+    assert.equal(code, 0);
+    assert.match(stdout, /^Dry run: every decision is made and shown; nothing is changed\./);
+    assert.ok(r.seen.every((s) => s.dryRun));
+    assert.deepEqual([...new Set(r.seen.map((s) => s.out))].sort(), [path.join(dir, "credentials", "s1.hjson"), path.join(dir, "credentials", "s3.hjson")]);
+    assert.equal(fs.statSync(path.join(dir, "credentials")).mode & 0o777, 0o700);
+  });
+
+  it("a stack that does not exist fails alone", async () => {
+    const r = recordingSteps();
+    const { code, stdout } = await run(["--stack", "nope", "--stack", "s1"], r.steps);
+    assert.equal(code, 1);
+    assert.match(stdout, /^nope .*no stack named nope/m);
+    assert.equal(r.seen.filter((s) => s.stack === "s1").length, 3);
+  });
+
+  it("plain progress lines in a pipe, a task list redrawn in place on a terminal", async () => {
+    const plain = await run(["--stack", "s1"], recordingSteps().steps);
+    assert.match(plain.stdout, /^s1: started$/m);
+    assert.match(plain.stdout, /^s1: key ✓ done: started a rotation$/m);
+    assert.match(plain.stdout, /^s1: lwa {3}lwa looked at s1$/m);
+    assert.ok(!plain.stdout.includes("\x1b["), "no escapes into a pipe");
+
+    let screen = "";
+    const live = liveProgress((t) => (screen += t), 80);
+    live.started("s1");
+    live.step("s1", "lwa", "running");
+    live.step("s1", "lwa", { status: "nothing", detail: "not due" });
+    assert.ok(screen.includes("\x1b[1A\x1b[2K"), "redraws the line in place");
+  });
+
+  it("usage: --stack or --all, a whole --concurrency", () => {
+    assert.equal(parseMaintainArgs([]).kind, "error");
+    assert.equal(parseMaintainArgs(["--all", "--stack", "a"]).kind, "error");
+    assert.equal(parseMaintainArgs(["--all", "--concurrency", "0"]).kind, "error");
+    assert.deepEqual(parseMaintainArgs(["--stack", "a", "--dry-run"]), { kind: "run", stacks: ["a"], dryRun: true, concurrency: 4, outDir: "credentials" });
+  });
+
+  it("file names: one per stack, never outside the directory", () => {
+    assert.equal(blockFileName("acme-eu"), "acme-eu.hjson");
+    assert.equal(blockFileName("org/sp-api-iam/acme-eu"), "acme-eu.hjson");
+    assert.equal(blockFileName(".."), "...hjson");
+    assert.equal(summaryTable([]).includes("0 stacks"), true);
+  });
+});
