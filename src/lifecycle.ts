@@ -173,7 +173,8 @@ export interface LwaSecretStatus {
   warning?: string;
 }
 
-export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Date): LwaSecretStatus {
+/** `byCommand`: the stack has lwaRotation, so the warning names npm run rotate-lwa rather than the console route. */
+export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Date, byCommand = false): LwaSecretStatus {
   const expiresOn = addDays(issuedOn, LWA_SECRET_LIFETIME_DAYS);
   const daysLeft = daysBetween(today.toISOString().slice(0, 10), expiresOn);
   if (daysLeft > warningDays) return { expiresOn, daysLeft };
@@ -183,15 +184,13 @@ export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Da
       : daysLeft === 0
         ? `expires today, ${expiresOn}`
         : `expired on ${expiresOn}; calls fail with 401 "The LWA secret token you provided has expired"`;
-  return {
-    expiresOn,
-    daysLeft,
-    warning:
-      `The LWA client secret issued on ${issuedOn} ${when}. Rotate it: ` +
-      "1. Seller Central > Apps and Services > Develop Apps > your app > View LWA credentials > Rotate secret " +
+  const how = byCommand
+    ? "npm run rotate-lwa (it asks Amazon for a new secret, proves and stores it, runs pulumi up and writes the new block), " +
+      "then npm run credentials -- --into <your job configs>."
+    : "1. Seller Central > Apps and Services > Develop Apps > your app > View LWA credentials > Rotate secret " +
       "(the old secret stays valid for 7 days after a rotation); " +
       "2. pulumi config set --secret lwaClientSecret (paste the new secret at the prompt); " +
       `3. pulumi config set lwaClientSecretIssuedOn ${today.toISOString().slice(0, 10)}; ` +
-      "4. pulumi up; 5. npm run credentials and paste the block into every job config.",
-  };
+      "4. pulumi up; 5. npm run credentials -- --into <your job configs> (README, Delivering the block to jobs).";
+  return { expiresOn, daysLeft, warning: `The LWA client secret issued on ${issuedOn} ${when}. Rotate it: ${how}` };
 }

@@ -81,7 +81,7 @@ async function buildStack(): Promise<StackOutputs> {
 
   let lwaClientSecretExpiresOn: string | undefined;
   if (config.lwaClientSecretIssuedOn) {
-    const status = lwaSecretStatus(config.lwaClientSecretIssuedOn, config.lwaExpiryWarningDays, new Date());
+    const status = lwaSecretStatus(config.lwaClientSecretIssuedOn, config.lwaExpiryWarningDays, new Date(), config.lwaRotation);
     lwaClientSecretExpiresOn = status.expiresOn;
     if (status.warning) pulumi.log.warn(status.warning);
   }

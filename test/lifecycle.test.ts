@@ -308,6 +308,12 @@ describe("the LWA client secret's 180 days", () => {
     assert.match(status.warning!, /pulumi up/);
   });
 
+  it("with lwaRotation, names npm run rotate-lwa instead of the console route", () => {
+    const status = lwaSecretStatus("2026-06-15", 30, today, true);
+    assert.match(status.warning!, /expires on 2026-12-12 \(in 16 days\)\. Rotate it: npm run rotate-lwa/);
+    assert.doesNotMatch(status.warning!, /Seller Central/);
+  });
+
   it("says expired after the date", () => {
     const status = lwaSecretStatus("2026-01-01", 30, today);
     assert.match(status.warning!, /expired on 2026-06-30/);
