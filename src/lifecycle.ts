@@ -71,6 +71,21 @@ export function deployedGeneration(deployed: readonly SlotRecord[] | undefined):
   return Math.max(...deployed.map((s) => s.generation));
 }
 
+/**
+ * Where a rotation stands, from the deployed slots alone: one key (steady); the previous key still active while
+ * jobs move to the new one (handover); the previous key deactivated, waiting to be deleted (old-key-inactive).
+ */
+export type KeyPhase = "steady" | "handover" | "old-key-inactive";
+
+export function keyPhaseOf(
+  slots: readonly SlotRecord[],
+  generation: number | undefined = deployedGeneration(slots),
+): { phase: KeyPhase; previous?: SlotRecord } {
+  const previous = generation === undefined ? undefined : slots.find((s) => s.generation === generation - 1);
+  if (!previous) return { phase: "steady" };
+  return { phase: previous.status === "Inactive" ? "old-key-inactive" : "handover", previous };
+}
+
 export function planAccessKeys(input: KeyPlanInput): KeyPlan {
   const { generation, previousKey, pgpKey, deployed, today } = input;
   const warnings: string[] = [];

@@ -71,7 +71,7 @@ describe("status rows: the access key", () => {
 
   it("old key inactive: due once it has been inactive keyInactiveDays (7)", () => {
     const waiting = statusRow(facts({ createdAt: createdDaysAgo(10), slots: two("Inactive", "2026-11-21") }), NOW);
-    assert.equal(waiting.key?.phase, "old key inactive");
+    assert.equal(waiting.key?.phase, "old-key-inactive");
     assert.deepEqual([waiting.next?.date, waiting.next?.urgency], ["2026-11-28", "ok"]);
     const due = statusRow(facts({ createdAt: createdDaysAgo(10), slots: two("Inactive", "2026-11-20") }), NOW);
     assert.deepEqual([due.next?.date, due.next?.urgency], ["2026-11-27", "due"]);

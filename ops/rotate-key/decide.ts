@@ -9,9 +9,9 @@
  */
 import type { PreviousKeyState } from "../../src/config";
 import { maskKeyId } from "../../verify/redact";
-import { addDays, deployedGeneration, type KeyStatus, type SlotRecord } from "../../src/lifecycle";
+import { addDays, deployedGeneration, keyPhaseOf, type KeyPhase, type KeyStatus, type SlotRecord } from "../../src/lifecycle";
 
-export type Phase = "steady" | "handover" | "old-key-inactive";
+export type Phase = KeyPhase;
 export type Step = "start" | "deactivate" | "delete" | "none";
 
 /** The config keys the rotation reads, validated (validateConfig supplies the defaults). */
@@ -98,9 +98,7 @@ function deployedPreviousState(slots: readonly SlotRecord[], generation: number)
 }
 
 function phaseOf(slots: readonly SlotRecord[], generation: number): Phase {
-  const previous = slots.find((s) => s.generation === generation - 1);
-  if (!previous) return "steady";
-  return previous.status === "Inactive" ? "old-key-inactive" : "handover";
+  return keyPhaseOf(slots, generation).phase;
 }
 
 /** The config a step leaves behind, from the deployed generation. */

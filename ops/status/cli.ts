@@ -52,7 +52,7 @@ function cells(row: StatusRow): string[] {
     row.roleArn ?? "",
     row.key ? `${row.key.ageDays} d` : "",
     row.key?.rotateBy ?? "",
-    row.key?.phase ?? "",
+    row.key?.phase.replace(/-/g, " ") ?? "",
     lwa,
     row.lastUpdate?.slice(0, 16).replace("T", " ") ?? "",
     row.next ? `${row.next.date} ${row.next.urgency.toUpperCase()}: ${row.next.what}` : "",

@@ -3,10 +3,9 @@
  * next thing due. Pure: the facts and the clock come in, the row goes out; no AWS call, no secret read.
  */
 import { ConfigError, validateConfig, type StackConfig } from "../../src/config";
-import { addDays, deployedGeneration, LWA_SECRET_LIFETIME_DAYS, type SlotRecord } from "../../src/lifecycle";
+import { addDays, keyPhaseOf, LWA_SECRET_LIFETIME_DAYS, type KeyPhase, type SlotRecord } from "../../src/lifecycle";
 import type { OutputValue, StackConfigView } from "../pulumi";
 
-export type KeyPhase = "steady" | "handover" | "old key inactive";
 /** How urgent the next thing is: expired and overdue make `status` exit 1. */
 export type Urgency = "expired" | "overdue" | "due" | "ok";
 
@@ -52,13 +51,6 @@ function severity(row: StatusRow): number {
   return row.next ? SEVERITY[row.next.urgency] : 0;
 }
 
-function keyPhaseOf(slots: readonly SlotRecord[]): { phase: KeyPhase; previous?: SlotRecord } {
-  const newest = deployedGeneration(slots);
-  const previous = slots.find((s) => s.generation !== newest);
-  if (!previous) return { phase: "steady" };
-  return { phase: previous.status === "Inactive" ? "old key inactive" : "handover", previous };
-}
-
 function keyNext(config: StackConfig, createdAt: string, phase: KeyPhase, previous: SlotRecord | undefined, today: string, warnDays?: number): NextThing {
   const rotateBy = addDays(createdAt, config.maxAccessKeyAgeDays);
   if (phase === "handover") {
@@ -72,7 +64,7 @@ function keyNext(config: StackConfig, createdAt: string, phase: KeyPhase, previo
       urgency: today > late ? "overdue" : "due",
     };
   }
-  if (phase === "old key inactive") {
+  if (phase === "old-key-inactive") {
     const since = previous?.inactiveSince ?? createdAt.slice(0, 10);
     const date = addDays(since, config.keyInactiveDays);
     return { what: "delete the inactive old key (npm run rotate-key)", date, urgency: today >= date ? "due" : "ok" };
