@@ -11,10 +11,9 @@
  * never answers, one that trickles its answer a byte at a time, one that answers garbage. Any command that
  * talks to a network reuses them, alone (MisbehavingPeer) or inside a fake of its own (misbehave).
  */
+import { LoopbackServer } from "./loopback";
 import * as crypto from "crypto";
 import * as http from "http";
-import * as net from "net";
-import { AddressInfo } from "net";
 
 /** How a network peer misbehaves:
  * - "stall": reads the request, then never answers (the connection stays open);
@@ -91,42 +90,36 @@ export function misbehave(kind: Misbehaviour, res: http.ServerResponse, options:
 export class MisbehavingPeer {
   /** Requests it received (each one then misbehaved). */
   requests = 0;
-  private readonly server: http.Server;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly loopback: LoopbackServer;
 
   private constructor(
     readonly kind: Misbehaviour,
     options: MisbehaviourOptions,
   ) {
-    this.server = http.createServer((req, res) => {
+    this.loopback = new LoopbackServer((req, res) => {
       this.requests++;
       req.resume();
       req.on("end", () => misbehave(kind, res, options));
-    });
-    this.server.on("connection", (socket) => {
-      this.sockets.add(socket);
-      socket.on("close", () => this.sockets.delete(socket));
     });
   }
 
   static async start(kind: Misbehaviour, options: MisbehaviourOptions = {}): Promise<MisbehavingPeer> {
     const peer = new MisbehavingPeer(kind, options);
-    await new Promise<void>((resolve) => peer.server.listen(0, "127.0.0.1", resolve));
+    await peer.loopback.start();
     return peer;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.loopback.url;
   }
 
   /** Connections still open: a client that gave up has closed its own. */
   get openConnections(): number {
-    return this.sockets.size;
+    return this.loopback.openConnections;
   }
 
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.loopback.stop();
   }
 }
 
@@ -255,7 +248,7 @@ function xmlEscape(s: string): string {
 export class FakeAmazon {
   behaviour: Behaviour = FakeAmazon.normal();
   seen: SeenRequest[] = [];
-  private server = http.createServer((req, res) => this.route(req, res));
+  private loopback = new LoopbackServer((req, res) => this.route(req, res));
 
   static normal(): Behaviour {
     return { callerArn: USER_ARN, failNext: { GetCallerIdentity: [], AssumeRole: [] } };
@@ -266,18 +259,16 @@ export class FakeAmazon {
     this.seen = [];
   }
 
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    return this.url;
+  start(): Promise<string> {
+    return this.loopback.start();
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.loopback.url;
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.loopback.stop();
   }
 
   /** The environment that points verify at this fake. */

@@ -4,9 +4,9 @@
  * the SDK's SigV4 signature (service "iam") with the operator's secret, re-computed by the fake's own signer
  * in fake-amazon.ts, so the command's real @aws-sdk/client-iam is exercised end to end.
  */
+import { LoopbackServer } from "./loopback";
 import * as crypto from "crypto";
 import * as http from "http";
-import { AddressInfo } from "net";
 import { parseAuthorization, sigV4Signature } from "./fake-amazon";
 
 const IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -57,20 +57,18 @@ export class FakeIam {
   users?: Map<string, FakeKey[]>;
   behaviour: IamBehaviour = { deny: [] };
   seen: SeenIamRequest[] = [];
-  private server = http.createServer((req, res) => this.route(req, res));
+  private loopback = new LoopbackServer((req, res) => this.route(req, res));
 
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    return this.url;
+  start(): Promise<string> {
+    return this.loopback.start();
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.loopback.url;
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.loopback.stop();
   }
 
   reset(): void {

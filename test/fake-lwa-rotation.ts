@@ -10,9 +10,9 @@
  *   ChangeMessageVisibility, SendMessage, with SQS's visibility semantics and MD5 of each body (the SDK checks it).
  * Every request is recorded; a peer that stalls can be switched on per service.
  */
+import { LoopbackServer } from "./loopback";
 import * as crypto from "crypto";
 import * as http from "http";
-import { AddressInfo } from "net";
 
 export const CLIENT_ID = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
 export const OTHER_CLIENT_ID = "amzn1.application-oa2-client.fedcba9876543210fedcba9876543210";
@@ -82,32 +82,24 @@ export class FakeLwaRotation {
   garbage = new Set<"lwa" | "rotation" | "sqs">();
   /** Services that send headers, then a byte every 100 ms, forever. */
   trickle = new Set<"lwa" | "rotation" | "sqs">();
-  private server?: http.Server;
-  private readonly sockets = new Set<import("net").Socket>();
+  private readonly loopback = new LoopbackServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (d: string) => (body += d));
+    req.on("end", () => this.route(req, body, res));
+  });
   private seq = 0;
 
-  async start(): Promise<string> {
-    this.server = http.createServer((req, res) => {
-      let body = "";
-      req.setEncoding("utf8");
-      req.on("data", (d: string) => (body += d));
-      req.on("end", () => this.route(req, body, res));
-    });
-    this.server.on("connection", (s) => {
-      this.sockets.add(s);
-      s.on("close", () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
-    return this.url;
+  start(): Promise<string> {
+    return this.loopback.start();
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return this.loopback.url;
   }
 
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.loopback.stop();
   }
 
   /** Puts a message in the queue, as Amazon (or anyone) would send it. */
