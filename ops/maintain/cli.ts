@@ -112,12 +112,18 @@ export function liveProgress(write: (text: string) => void, width: number): Prog
 
 /** The closing table: per stack, what was done, what is waiting and why, what failed and its cause. */
 export function summaryTable(reports: readonly StackReport[]): string {
-  const column = (report: StackReport, statuses: StepOutcome["status"][]) =>
+  // A failure is shown whole: its cause often comes last (rotate-key's reason, then "the step failed: <cause>").
+  const column = (report: StackReport, statuses: StepOutcome["status"][], max = 160) =>
     STEP_NAMES.flatMap((name) => {
       const o = report.steps[name];
-      return o && statuses.includes(o.status) ? [`${name}: ${printable(o.detail, 160)}`] : [];
+      return o && statuses.includes(o.status) ? [`${name}: ${printable(o.detail, max)}`] : [];
     }).join("; ");
-  const rows = reports.map((r) => [r.stack, column(r, ["done"]) || "-", column(r, ["waiting", "skipped", "nothing"]) || "-", column(r, ["failed"]) || "-"]);
+  const rows = reports.map((r) => [
+    r.stack,
+    column(r, ["done"]) || "-",
+    column(r, ["waiting", "skipped", "nothing"]) || "-",
+    column(r, ["failed"], Infinity) || "-",
+  ]);
   const head = ["STACK", "DONE", "WAITING (AND WHY)", "FAILED (CAUSE)"];
   const width = Math.max(head[0]!.length, ...rows.map((r) => r[0]!.length));
   const out = [`${head[0]!.padEnd(width)}  ${head.slice(1).join(" | ")}`];
