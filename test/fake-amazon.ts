@@ -87,39 +87,26 @@ export function misbehave(kind: Misbehaviour, res: http.ServerResponse, options:
 }
 
 /** A server that misbehaves the same way at every request, at any path: point any client at `url`. */
-export class MisbehavingPeer {
+export class MisbehavingPeer extends LoopbackServer {
   /** Requests it received (each one then misbehaved). */
   requests = 0;
-  private readonly loopback: LoopbackServer;
-
   private constructor(
     readonly kind: Misbehaviour,
-    options: MisbehaviourOptions,
+    private readonly options: MisbehaviourOptions,
   ) {
-    this.loopback = new LoopbackServer((req, res) => {
-      this.requests++;
-      req.resume();
-      req.on("end", () => misbehave(kind, res, options));
-    });
+    super();
   }
 
-  static async start(kind: Misbehaviour, options: MisbehaviourOptions = {}): Promise<MisbehavingPeer> {
+  static async open(kind: Misbehaviour, options: MisbehaviourOptions = {}): Promise<MisbehavingPeer> {
     const peer = new MisbehavingPeer(kind, options);
-    await peer.loopback.start();
+    await peer.start();
     return peer;
   }
 
-  get url(): string {
-    return this.loopback.url;
-  }
-
-  /** Connections still open: a client that gave up has closed its own. */
-  get openConnections(): number {
-    return this.loopback.openConnections;
-  }
-
-  stop(): Promise<void> {
-    return this.loopback.stop();
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.requests++;
+    req.resume();
+    req.on("end", () => misbehave(this.kind, res, this.options));
   }
 }
 
@@ -245,10 +232,9 @@ function xmlEscape(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
-export class FakeAmazon {
+export class FakeAmazon extends LoopbackServer {
   behaviour: Behaviour = FakeAmazon.normal();
   seen: SeenRequest[] = [];
-  private loopback = new LoopbackServer((req, res) => this.route(req, res));
 
   static normal(): Behaviour {
     return { callerArn: USER_ARN, failNext: { GetCallerIdentity: [], AssumeRole: [] } };
@@ -257,18 +243,6 @@ export class FakeAmazon {
   reset(): void {
     this.behaviour = FakeAmazon.normal();
     this.seen = [];
-  }
-
-  start(): Promise<string> {
-    return this.loopback.start();
-  }
-
-  get url(): string {
-    return this.loopback.url;
-  }
-
-  stop(): Promise<void> {
-    return this.loopback.stop();
   }
 
   /** The environment that points verify at this fake. */
@@ -286,7 +260,7 @@ export class FakeAmazon {
     return this.seen.filter((r) => r.service === service && (action === undefined || r.action === action));
   }
 
-  private route(req: http.IncomingMessage, res: http.ServerResponse): void {
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     let body = "";
     req.setEncoding("utf8");
     req.on("data", (chunk: string) => (body += chunk));

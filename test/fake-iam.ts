@@ -50,26 +50,13 @@ function xmlEscape(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
-export class FakeIam {
+export class FakeIam extends LoopbackServer {
   keys: FakeKey[] = [];
   userName = "sp-api-connector";
   /** Several users' keys (a fleet test); when set, it answers for these users instead of `userName`/`keys`. */
   users?: Map<string, FakeKey[]>;
   behaviour: IamBehaviour = { deny: [] };
   seen: SeenIamRequest[] = [];
-  private loopback = new LoopbackServer((req, res) => this.route(req, res));
-
-  start(): Promise<string> {
-    return this.loopback.start();
-  }
-
-  get url(): string {
-    return this.loopback.url;
-  }
-
-  stop(): Promise<void> {
-    return this.loopback.stop();
-  }
 
   reset(): void {
     this.keys = [];
@@ -88,7 +75,7 @@ export class FakeIam {
     };
   }
 
-  private route(req: http.IncomingMessage, res: http.ServerResponse): void {
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     let body = "";
     req.setEncoding("utf8");
     req.on("data", (chunk: string) => (body += chunk));

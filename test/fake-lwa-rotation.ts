@@ -54,7 +54,7 @@ export interface NewSecretOptions {
   eventTime?: string;
 }
 
-export class FakeLwaRotation {
+export class FakeLwaRotation extends LoopbackServer {
   readonly calls: SeenCall[] = [];
   readonly messages: QueuedMessage[] = [];
   /** Secrets LWA accepts now (the current one, and the previous during its grace). */
@@ -82,24 +82,13 @@ export class FakeLwaRotation {
   garbage = new Set<"lwa" | "rotation" | "sqs">();
   /** Services that send headers, then a byte every 100 ms, forever. */
   trickle = new Set<"lwa" | "rotation" | "sqs">();
-  private readonly loopback = new LoopbackServer((req, res) => {
+  private seq = 0;
+
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     let body = "";
     req.setEncoding("utf8");
     req.on("data", (d: string) => (body += d));
     req.on("end", () => this.route(req, body, res));
-  });
-  private seq = 0;
-
-  start(): Promise<string> {
-    return this.loopback.start();
-  }
-
-  get url(): string {
-    return this.loopback.url;
-  }
-
-  stop(): Promise<void> {
-    return this.loopback.stop();
   }
 
   /** Puts a message in the queue, as Amazon (or anyone) would send it. */

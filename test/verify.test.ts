@@ -294,7 +294,7 @@ describe("npm run verify", function () {
 
     for (const kind of ["stall", "trickle", "trickle-headers"] as const) {
       it(`a peer that misbehaves (${kind}) in place of STS, LWA or SP-API: that step says it timed out after SP_API_VERIFY_TIMEOUT_MS, and verify goes on`, async () => {
-        const peer = await MisbehavingPeer.start(kind, trickleFast);
+        const peer = await MisbehavingPeer.open(kind, trickleFast);
         try {
           // The three services at once, each run with one of them pointed at the peer.
           const runs = await Promise.all(
@@ -346,8 +346,8 @@ describe("npm run verify", function () {
     });
 
     it("does not follow a redirect from LWA or SP-API: the secrets and the token would go with it", async () => {
-      const elsewhere = await MisbehavingPeer.start("garbage");
-      const redirector = await MisbehavingPeer.start("redirect", { redirectTo: `${elsewhere.url}/collect` });
+      const elsewhere = await MisbehavingPeer.open("garbage");
+      const redirector = await MisbehavingPeer.open("redirect", { redirectTo: `${elsewhere.url}/collect` });
       try {
         const lwa = await verify(blockOf(), { env: { SP_API_LWA_ENDPOINT: `${redirector.url}/lwa` } });
         assert.match(lwa.step(4), /^✗ .*answered with a redirect \(HTTP 307\): LWA's token endpoint does not redirect/);
@@ -383,7 +383,7 @@ describe("npm run verify", function () {
 
     it("the reusable MisbehavingPeer stalls, trickles, answers garbage or redirects, at any path", async () => {
       for (const kind of MISBEHAVIOURS) {
-        const peer = await MisbehavingPeer.start(kind, { trickleIntervalMs: 20 });
+        const peer = await MisbehavingPeer.open(kind, { trickleIntervalMs: 20 });
         try {
           const answer = await fetchWithDeadline(`${peer.url}/any/path`, { method: "POST", body: "x=1" }, 100);
           if (kind === "garbage") {
