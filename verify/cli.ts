@@ -5,6 +5,7 @@
  * (including an unreadable or oversized input, a refused setting), 3 internal error.
  */
 import * as tty from "tty";
+import { parseCommandLine, runCommand } from "../ops/cli";
 import { readInput } from "./input";
 import { EXIT, runVerify } from "./run";
 import { ENV_VARS } from "./settings";
@@ -22,29 +23,14 @@ export type CliArgs = { kind: "run"; file?: string; expectUser?: string } | { ki
 
 /** Pure: argv (after the script name) in, what to do out. */
 export function parseArgs(argv: readonly string[]): CliArgs {
-  let file: string | undefined;
-  let expectUser: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "-h" || arg === "--help") return { kind: "help" };
-    if (arg === "--expect-user" || arg.startsWith("--expect-user=")) {
-      const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : argv[++i];
-      if (!value) return { kind: "error", message: "--expect-user needs a user name or ARN" };
-      expectUser = value;
-    } else if (arg.startsWith("-") && arg !== "-") {
-      return { kind: "error", message: `unknown option ${arg}` };
-    } else if (file !== undefined) {
-      return { kind: "error", message: "give one credentials file (or - for standard input)" };
-    } else {
-      file = arg;
-    }
-  }
-  return { kind: "run", file: file === "-" ? undefined : file, expectUser };
+  const parsed = parseCommandLine(argv, { "expect-user": { type: "string" } }, { positionals: true });
+  if (parsed.kind !== "parsed") return parsed;
+  if (parsed.positionals.length > 1) return { kind: "error", message: "give one credentials file (or - for standard input)" };
+  const file = parsed.positionals[0];
+  return { kind: "run", file: file === "-" ? undefined : file, expectUser: parsed.values["expect-user"] };
 }
 
 async function main(): Promise<number> {
-  // The SDK's notice that its 2027 releases need Node 22 says nothing about the block being checked.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const args = parseArgs(process.argv.slice(2));
   if (args.kind === "help") {
     process.stdout.write(USAGE + "\n");
@@ -68,27 +54,4 @@ async function main(): Promise<number> {
   return runVerify({ input, source: args.file ?? "standard input", out: process.stdout, expectUser: args.expectUser });
 }
 
-/** Whoever reads our output went away (`npm run verify | head -1`): nothing more can be said, so stop at
- * once, quietly, rather than die on an unhandled EPIPE with a stack trace. */
-function stopQuietlyWhenTheReaderLeaves(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "EPIPE") process.exit(EXIT.failed);
-      throw error;
-    });
-  }
-}
-
-if (require.main === module) {
-  stopQuietlyWhenTheReaderLeaves();
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      // Not expected: every step maps its failures. Only the error's type is shown: its text may hold a value.
-      process.stderr.write(`verify: internal error (${error instanceof Error ? error.name : typeof error})\n`);
-      process.exitCode = EXIT.internal;
-    },
-  );
-}
+if (require.main === module) runCommand("verify", main);

@@ -1,9 +1,10 @@
 /**
  * npm run maintain -- (--stack <name>... | --all) [--dry-run] [--concurrency <n>] [--out-dir <dir>]
  * For each stack: rotate-lwa --if-due, rotate-key --if-due, and the block into its jobConfigs. Meant for a daily
- * scheduler. Exit code: 0 nothing failed, 1 a stack failed (the others still ran), 2 usage error.
+ * scheduler. Exit code: 0 nothing failed, 1 a stack failed (the others still ran) or the output's reader went away
+ * (runCommand, ../cli.ts), 2 usage error, 3 internal error.
  */
-import { parseArgs } from "util";
+import { parseCommandLine, runCommand } from "../cli";
 import { userPath } from "../files";
 import { printable } from "../output";
 import { PulumiError, PulumiWorkspace } from "../pulumi";
@@ -23,26 +24,15 @@ export type MaintainArgs =
   { kind: "run"; stacks: string[] | "all"; dryRun: boolean; concurrency: number; outDir: string } | { kind: "help" } | { kind: "error"; message: string };
 
 export function parseMaintainArgs(argv: string[]): MaintainArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        stack: { type: "string", multiple: true },
-        all: { type: "boolean" },
-        "dry-run": { type: "boolean" },
-        concurrency: { type: "string" },
-        "out-dir": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
-  } catch (error) {
-    return { kind: "error", message: (error as Error).message.split("\n")[0]! };
-  }
+  const parsed = parseCommandLine(argv, {
+    stack: { type: "string", multiple: true },
+    all: { type: "boolean" },
+    "dry-run": { type: "boolean" },
+    concurrency: { type: "string" },
+    "out-dir": { type: "string" },
+  });
+  if (parsed.kind !== "parsed") return parsed;
   const v = parsed.values;
-  if (v.help) return { kind: "help" };
   if (v.all && v.stack) return { kind: "error", message: "give --stack <name>... or --all, not both" };
   if (!v.all && !v.stack) return { kind: "error", message: "name the stacks (--stack <name>, repeated) or pass --all" };
   const concurrency = v.concurrency ?? String(DEFAULT_CONCURRENCY);
@@ -174,16 +164,8 @@ export async function main(argv: string[], io: MaintainIo): Promise<number> {
 }
 
 if (require.main === module) {
-  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  runCommand("maintain", async () => {
+    const { realSteps } = await import("./steps");
+    return main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, steps: realSteps });
   });
-  import("./steps").then(({ realSteps }) =>
-    main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, steps: realSteps }).then(
-      (code) => (process.exitCode = code),
-      (error: unknown) => {
-        process.stderr.write(`maintain: internal error (${error instanceof Error ? error.name : typeof error})\n`);
-        process.exitCode = 3;
-      },
-    ),
-  );
 }

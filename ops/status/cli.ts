@@ -2,9 +2,9 @@
  * npm run status -- [--stack <name>...] [--json] [--warn-days <n>]
  * Every customer's credentials at a glance, from the stacks' outputs and config alone (no AWS call, no secret
  * decrypted), most urgent first. Exit code: 0 nothing overdue or expired, 1 something is (or a stack cannot be
- * read), 2 usage error.
+ * read, or the output's reader went away: runCommand, ../cli.ts), 2 usage error, 3 internal error.
  */
-import { parseArgs } from "util";
+import { parseCommandLine, runCommand } from "../cli";
 import { PulumiError, PulumiWorkspace } from "../pulumi";
 import { statusExitCode, type StatusRow } from "./decide";
 import { collectStatus } from "./run";
@@ -19,19 +19,9 @@ export const USAGE = [
 export type StatusArgs = { kind: "run"; stacks: string[]; json: boolean; warnDays?: number } | { kind: "help" } | { kind: "error"; message: string };
 
 export function parseStatusArgs(argv: string[]): StatusArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { stack: { type: "string", multiple: true }, json: { type: "boolean" }, "warn-days": { type: "string" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: false,
-      strict: true,
-    });
-  } catch (error) {
-    return { kind: "error", message: (error as Error).message.split("\n")[0]! };
-  }
+  const parsed = parseCommandLine(argv, { stack: { type: "string", multiple: true }, json: { type: "boolean" }, "warn-days": { type: "string" } });
+  if (parsed.kind !== "parsed") return parsed;
   const v = parsed.values;
-  if (v.help) return { kind: "help" };
   let warnDays: number | undefined;
   if (v["warn-days"] !== undefined) {
     if (!/^\d{1,4}$/.test(v["warn-days"]))
@@ -107,15 +97,4 @@ export async function main(
   return statusExitCode(rows);
 }
 
-if (require.main === module) {
-  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0); // `npm run status | head` is not a failure
-  });
-  main(process.argv.slice(2), process.env, process.stdout, process.stderr).then(
-    (code) => (process.exitCode = code),
-    (error: unknown) => {
-      process.stderr.write(`status: internal error (${error instanceof Error ? error.name : typeof error})\n`);
-      process.exitCode = 3;
-    },
-  );
-}
+if (require.main === module) runCommand("status", () => main(process.argv.slice(2), process.env, process.stdout, process.stderr));
