@@ -650,7 +650,7 @@ describe("npm run rotate-key", function () {
     assert.match(report.reason, /pass --stack/);
     const usage = await cliMain(["--json", "--bogus"], env());
     assert.equal(usage.code, 2);
-    assert.match((JSON.parse(usage.stdout) as KeyRotationReport).reason, /unknown argument: --bogus/);
+    assert.match((JSON.parse(usage.stdout) as KeyRotationReport).reason, /unknown option --bogus/);
     assert.match(usage.stderr, /Usage: npm run rotate-key/);
   });
 

@@ -9,10 +9,11 @@
  * --check: writes nothing; says which of this stack's credentials in job configs are stale.
  * Relative paths are relative to the directory the command was run from.
  * Exit codes: 0 done; 1 a file could not be processed, a credential is stale (--check), or the stack could not
- * be read; 2 usage error.
+ * be read; 2 usage error; and runCommand's (../cli.ts): 1 the output's reader went away, 3 internal error.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseCommandLine, runCommand, UsageError } from "../cli";
 import { FileRefusal, userPath } from "../files";
 import { Redactor } from "../output";
 import { openStack, PulumiError } from "../pulumi";
@@ -32,51 +33,38 @@ export interface CredentialsArgs {
   help: boolean;
 }
 
-export class UsageError extends Error {}
-
 export function parseArgs(argv: readonly string[]): CredentialsArgs {
-  const args: CredentialsArgs = { into: [], check: [], dryRun: false, help: false };
+  const parsed = parseCommandLine(
+    argv,
+    {
+      stack: { type: "string" },
+      into: { type: "string", multiple: true },
+      check: { type: "string", multiple: true },
+      "dry-run": { type: "boolean" },
+      format: { type: "string" },
+    },
+    { positionals: true },
+  );
+  if (parsed.kind === "error") throw new UsageError(parsed.message);
+  const args: CredentialsArgs = { into: [], check: [], dryRun: false, help: parsed.kind === "help" };
+  if (parsed.kind === "help") return args;
+  // --into and --check take every argument up to the next option (`--into a.json jobs/`); other arguments are the
+  // output file.
   let collecting: string[] | undefined;
   const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-    const valueOf = (): string => {
-      const value = inline ?? argv[++i];
-      if (value === undefined || value === "" || (inline === undefined && value.startsWith("--"))) throw new UsageError(`${name} needs a value`);
-      return value;
-    };
-    switch (name) {
-      case "-h":
-      case "--help":
-        args.help = true;
-        break;
-      case "--stack":
-        args.stack = valueOf();
-        collecting = undefined;
-        break;
-      case "--format": {
-        const format = valueOf();
-        if (format !== "hjson" && format !== "json") throw new UsageError(`--format is hjson or json, not ${JSON.stringify(format)}`);
-        args.format = format;
-        collecting = undefined;
-        break;
-      }
-      case "--dry-run":
-        args.dryRun = true;
-        collecting = undefined;
-        break;
-      case "--into":
-      case "--check":
-        collecting = name === "--into" ? args.into : args.check;
-        if (inline === "") throw new UsageError(`${name} needs a file or directory`);
-        if (inline !== undefined) collecting.push(inline);
-        else if (argv[i + 1] === undefined || argv[i + 1].startsWith("--")) throw new UsageError(`${name} needs a file or directory`);
-        break;
-      default:
-        if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
-        (collecting ?? positional).push(arg);
-    }
+  for (const token of parsed.tokens) {
+    if (token.kind === "option") {
+      collecting = token.name === "into" ? args.into : token.name === "check" ? args.check : undefined;
+      collecting?.push(token.value!);
+    } else if (token.kind === "positional") (collecting ?? positional).push(token.value);
+    else collecting = undefined;
+  }
+  const v = parsed.values;
+  if (v.stack !== undefined) args.stack = v.stack;
+  args.dryRun = v["dry-run"] ?? false;
+  if (v.format !== undefined) {
+    if (v.format !== "hjson" && v.format !== "json") throw new UsageError(`--format is hjson or json, not ${JSON.stringify(v.format)}`);
+    args.format = v.format;
   }
   const delivering = args.into.length > 0 || args.check.length > 0;
   if (delivering && positional.length > 0)
@@ -95,7 +83,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     args = parseArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    err(`npm run credentials: ${error.message}`);
+    err(`credentials: ${error.message}`);
     err(USAGE);
     return 2;
   }
@@ -173,13 +161,4 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   return 0;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (error: unknown) => {
-      // An unexpected failure: its message may quote a file, so only its kind is shown.
-      console.error(`npm run credentials: unexpected ${error instanceof Error ? error.name : "failure"}; nothing more was done`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runCommand("credentials", () => main(process.argv.slice(2)));

@@ -1,8 +1,9 @@
 /**
  * npm run rotate-key -- [--stack <name>] [--if-due] [--dry-run] [--json] [--out <file>]
  * Exit codes: 0 a step taken, or nothing due / waiting as normal; 1 a step failed or the evidence could not be
- * read; 2 a usage error.
+ * read; 2 a usage error; and runCommand's (../cli.ts): 1 the output's reader went away, 3 internal error.
  */
+import { parseCommandLine, runCommand } from "../cli";
 import { openStack, PulumiError } from "../pulumi";
 import { Redactor } from "../output";
 import { rotateKey, type KeyRotationReport } from "./run";
@@ -23,34 +24,18 @@ export type CliArgs =
   | { kind: "error"; message: string; json: boolean };
 
 export function parseArgs(argv: readonly string[]): CliArgs {
-  const args = {
-    kind: "run" as const,
-    stack: undefined as string | undefined,
-    ifDue: false,
-    dryRun: false,
-    json: argv.includes("--json"),
-    out: "credentials.hjson",
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = (): string | undefined => {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith("--")) return undefined;
-      i++;
-      return v;
-    };
-    if (arg === "--help" || arg === "-h") return { kind: "help" };
-    else if (arg === "--if-due") args.ifDue = true;
-    else if (arg === "--dry-run") args.dryRun = true;
-    else if (arg === "--json") args.json = true;
-    else if (arg === "--stack" || arg === "--out") {
-      const v = value();
-      if (!v) return { kind: "error", message: `${arg} needs a value`, json: args.json };
-      if (arg === "--stack") args.stack = v;
-      else args.out = v;
-    } else return { kind: "error", message: `unknown argument: ${arg}`, json: args.json };
-  }
-  return args;
+  const parsed = parseCommandLine(argv, {
+    stack: { type: "string" },
+    "if-due": { type: "boolean" },
+    "dry-run": { type: "boolean" },
+    json: { type: "boolean" },
+    out: { type: "string" },
+  });
+  // A usage error is one JSON object too when --json is anywhere on the line.
+  if (parsed.kind === "error") return { ...parsed, json: argv.includes("--json") };
+  if (parsed.kind === "help") return parsed;
+  const v = parsed.values;
+  return { kind: "run", stack: v.stack, ifDue: v["if-due"] ?? false, dryRun: v["dry-run"] ?? false, json: v.json ?? false, out: v.out ?? "credentials.hjson" };
 }
 
 function failure(stack: string, reason: string, exitCode: 1 | 2): KeyRotationReport {
@@ -84,12 +69,4 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   return report.exitCode;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (error: unknown) => {
-      process.stderr.write(`rotate-key: unexpected failure: ${(error as Error)?.name ?? "error"}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runCommand("rotate-key", () => main(process.argv.slice(2)));

@@ -2,10 +2,10 @@
  * npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run]
  * Rotates the stack's LWA client secret by Amazon's API and ends with a proven credentials block (run.ts).
  * Exit codes: 0 rotated, or nothing due (--if-due); 1 a failure (the message says what and how to fix it);
- * 2 a usage error.
+ * 2 a usage error; and runCommand's (../cli.ts): 1 the output's reader went away, 3 internal error.
  */
+import { parseCommandLine, runCommand, UsageError } from "../cli";
 import { openStack, PulumiError } from "../pulumi";
-import { printable } from "../output";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "./run";
 
 export const USAGE = `usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run]
@@ -26,45 +26,26 @@ export interface CliArgs {
   help: boolean;
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
+/** The arguments, or a UsageError thrown. */
 export function parseArgs(argv: string[]): CliArgs {
-  const args: CliArgs = { ifDue: false, waitSeconds: DEFAULT_WAIT_SECONDS, out: "credentials.hjson", dryRun: false, help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
-    switch (arg) {
-      case "--stack":
-        args.stack = value();
-        break;
-      case "--if-due":
-        args.ifDue = true;
-        break;
-      case "--dry-run":
-        args.dryRun = true;
-        break;
-      case "--wait": {
-        const v = value();
-        if (!/^\d{1,4}$/.test(v) || Number(v) > 3600) throw new UsageError(`--wait takes whole seconds from 0 to 3600; given ${JSON.stringify(v)}`);
-        args.waitSeconds = Number(v);
-        break;
-      }
-      case "--out":
-        args.out = value();
-        break;
-      case "--help":
-      case "-h":
-        args.help = true;
-        break;
-      default:
-        throw new UsageError(`unknown argument ${JSON.stringify(printable(arg, 60))}`);
-    }
+  const parsed = parseCommandLine(argv, {
+    stack: { type: "string" },
+    "if-due": { type: "boolean" },
+    "dry-run": { type: "boolean" },
+    wait: { type: "string" },
+    out: { type: "string" },
+  });
+  if (parsed.kind === "error") throw new UsageError(parsed.message);
+  const args: CliArgs = { ifDue: false, waitSeconds: DEFAULT_WAIT_SECONDS, out: "credentials.hjson", dryRun: false, help: parsed.kind === "help" };
+  if (parsed.kind === "help") return args;
+  const v = parsed.values;
+  if (v.wait !== undefined) {
+    if (!/^\d{1,4}$/.test(v.wait) || Number(v.wait) > 3600) throw new UsageError(`--wait takes whole seconds from 0 to 3600; given ${JSON.stringify(v.wait)}`);
+    args.waitSeconds = Number(v.wait);
   }
-  return args;
+  return { ...args, stack: v.stack, ifDue: v["if-due"] ?? false, dryRun: v["dry-run"] ?? false, out: v.out ?? args.out };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -93,19 +74,4 @@ async function main(argv: string[]): Promise<number> {
   return result.exitCode;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error) => {
-      // An unexpected error: its name and where it happened, never its message, which could hold a value.
-      const where = /\((\/[^()]+:\d+:\d+)\)/.exec(String((error as Error)?.stack ?? ""))?.[1];
-      process.stderr.write(
-        `rotate-lwa: unexpected ${(error as Error)?.name ?? "error"}${where ? ` at ${where}` : ""}. ` +
-          "Messages it held are visible again for the next run. Run again; if it repeats, report it.\n",
-      );
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runCommand("rotate-lwa", () => main(process.argv.slice(2)));
