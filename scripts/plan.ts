@@ -4,6 +4,7 @@
  * resource with its name and full IAM documents, the key slots, the dates, and the credentials block with
  * placeholders for what only AWS can know. No AWS account, no Pulumi CLI: for review before anyone deploys.
  */
+import { runCommand } from "../ops/cli";
 import * as fs from "fs";
 import * as path from "path";
 import type { Output } from "@pulumi/pulumi";
@@ -171,13 +172,5 @@ export async function runPlanCommand(args: string[], io: PlanIo): Promise<number
 
 if (require.main === module) {
   const io: PlanIo = { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
-  runPlanCommand(process.argv.slice(2), io).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      console.error(err);
-      process.exitCode = 3;
-    },
-  );
+  runCommand("plan", () => runPlanCommand(process.argv.slice(2), io));
 }
