@@ -2,7 +2,10 @@
  * SellingPartnerApiAccess: everything the SP-API connector needs on the AWS side of one account, as one
  * reusable component. Every child is parented to it, so another Pulumi program can use it as it is.
  */
-import * as aws from "@pulumi/aws";
+// The two services it uses, not the whole of @pulumi/aws: a pulumi up (and npm run plan, and the type-check) then
+// loads their modules and types only, not every AWS service's (README, Speed).
+import * as iam from "@pulumi/aws/iam";
+import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPolicyJson } from "../policies/documents";
 import { lwaNotificationQueuePolicy, toQueuePolicyJson } from "../policies/queue";
@@ -55,13 +58,13 @@ export const LWA_QUEUE_RETENTION_SECONDS = 14 * 24 * 60 * 60;
 export const LWA_QUEUE_VISIBILITY_SECONDS = 60;
 
 export class SellingPartnerApiAccess extends pulumi.ComponentResource {
-  readonly user: aws.iam.User;
-  readonly role: aws.iam.Role;
-  readonly group: aws.iam.Group;
-  readonly invokePolicy: aws.iam.RolePolicy;
-  readonly assumePolicy: aws.iam.GroupPolicy;
-  readonly membership: aws.iam.GroupMembership;
-  readonly accessKeys: Partial<Record<SlotName, aws.iam.AccessKey>>;
+  readonly user: iam.User;
+  readonly role: iam.Role;
+  readonly group: iam.Group;
+  readonly invokePolicy: iam.RolePolicy;
+  readonly assumePolicy: iam.GroupPolicy;
+  readonly membership: iam.GroupMembership;
+  readonly accessKeys: Partial<Record<SlotName, iam.AccessKey>>;
   readonly userArn: pulumi.Output<string>;
   readonly userName: pulumi.Output<string>;
   readonly roleArn: pulumi.Output<string>;
@@ -75,8 +78,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation. */
   readonly keySlots: SlotRecord[];
   /** With lwaRotation: the queue Amazon delivers a rotated LWA client secret to, and its policy. */
-  readonly lwaNotificationQueue?: aws.sqs.Queue;
-  readonly lwaNotificationQueuePolicy?: aws.sqs.QueuePolicy;
+  readonly lwaNotificationQueue?: sqs.Queue;
+  readonly lwaNotificationQueuePolicy?: sqs.QueuePolicy;
   readonly lwaNotificationQueueArn?: pulumi.Output<string>;
   readonly lwaNotificationQueueUrl?: pulumi.Output<string>;
 
@@ -98,7 +101,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     const roleName = args.roleName ?? "SellingPartnerAPI";
     const maxAgeDays = args.maxAccessKeyAgeDays ?? 90;
 
-    this.user = new aws.iam.User(
+    this.user = new iam.User(
       `${name}-user`,
       {
         name: args.userName ?? "sp-api-connector",
@@ -109,7 +112,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       parent,
     );
 
-    this.role = new aws.iam.Role(
+    this.role = new iam.Role(
       `${name}-role`,
       {
         name: roleName,
@@ -123,7 +126,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     );
 
     // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
-    this.invokePolicy = new aws.iam.RolePolicy(
+    this.invokePolicy = new iam.RolePolicy(
       `${name}-invoke`,
       {
         role: this.role.name,
@@ -134,8 +137,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     );
 
     // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
-    this.group = new aws.iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
-    this.assumePolicy = new aws.iam.GroupPolicy(
+    this.group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
+    this.assumePolicy = new iam.GroupPolicy(
       `${name}-assume`,
       {
         group: this.group.name,
@@ -145,7 +148,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       parent,
     );
     // Exclusive membership: a user added to this group by hand is removed again by the next `pulumi up --refresh`.
-    this.membership = new aws.iam.GroupMembership(`${name}-membership`, { group: this.group.name, users: [this.user.name] }, parent);
+    this.membership = new iam.GroupMembership(`${name}-membership`, { group: this.group.name, users: [this.user.name] }, parent);
 
     for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
     this.accessKeys = {};
@@ -198,7 +201,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     if (args.lwaRotation) {
       // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
       // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
-      this.lwaNotificationQueue = new aws.sqs.Queue(
+      this.lwaNotificationQueue = new sqs.Queue(
         `${name}-lwa-secrets`,
         {
           sqsManagedSseEnabled: true,
@@ -208,7 +211,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
         },
         parent,
       );
-      this.lwaNotificationQueuePolicy = new aws.sqs.QueuePolicy(
+      this.lwaNotificationQueuePolicy = new sqs.QueuePolicy(
         `${name}-lwa-secrets-policy`,
         {
           queueUrl: this.lwaNotificationQueue.url,
@@ -238,8 +241,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
    * One of the two key slots. The slot's generation is its replacement trigger, and it is replaced
    * delete-before-create, so the user never holds more than IAM's two keys.
    */
-  private accessKeySlot(name: string, plan: SlotPlan): aws.iam.AccessKey {
-    return new aws.iam.AccessKey(
+  private accessKeySlot(name: string, plan: SlotPlan): iam.AccessKey {
+    return new iam.AccessKey(
       `${name}-key-${plan.slot}`,
       { user: this.user.name, status: plan.status, pgpKey: plan.pgpKey },
       { parent: this, replacementTrigger: String(plan.generation), deleteBeforeReplace: true },
