@@ -4,15 +4,16 @@
 # Every part runs to its end; the run fails if any part failed. Arguments go to mocha (e.g. a test file).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bin=node_modules/.bin
+export bin=node_modules/.bin
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-(
+# Niced: the suite keeps the cores when both want them; the checks take what it leaves.
+nice -n 10 bash -c '
   "$bin/tsc" --noEmit --noCheck false || exit 1
   "$bin/eslint" . || exit 1
   "$bin/prettier" --check --log-level warn . || exit 1
-) >"$log" 2>&1 &
+' >"$log" 2>&1 &
 checks=$!
 
 "$bin/mocha" "$@"
