@@ -97,7 +97,8 @@ function main(): void {
       cli.cleanup();
     }
   }
-  if (!process.argv.includes("--no-test")) report("npm test (tsc --noEmit + mocha, whole suite)", [sample("npm test", ["npm", "test", "--silent"])]);
+  if (!process.argv.includes("--no-test"))
+    report("npm test (type-check, lint, format check beside the whole suite)", [sample("npm test", ["npm", "test", "--silent"])]);
 }
 
 main();
