@@ -9,6 +9,7 @@
  * the dry run left everything as due as it was.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -23,6 +24,7 @@ import { FakePulumi, FAKE_ACCOUNT, type RecordedCall } from "./fake-pulumi";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+const REPO = path.resolve(__dirname, "..");
 const FIXTURES = path.resolve(__dirname, "fixtures", "jobs");
 const today = () => new Date().toISOString().slice(0, 10);
 const isoAgo = (ms: number) => new Date(Date.now() - ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -259,12 +261,38 @@ describe("npm run maintain: the real steps over a fleet", function () {
     assert.deepEqual(cli.callsOf("config rm"), [], "no config removed");
     assert.deepEqual(cli.callsOf("up"), [], "no pulumi up");
     assert.deepEqual(snapshot(), jobsBefore, "no job config changed");
-    assert.deepEqual(fs.readdirSync(outDir), [], "no credentials file written");
+    assert.equal(fs.existsSync(outDir), false, "no credentials file written, not even their directory");
     assert.deepEqual(lwa.rotations(), [], "no rotation requested");
     assert.deepEqual(lwa.sqsCalls("DeleteMessage"), [], "no message deleted");
     assert.deepEqual(lwa.sqsCalls("SendMessage"), [], "no note left");
     assert.equal(lwa.live().length, 1, "Amazon's expiry notice is still in the queue");
     assertNoSecret(cli, names(), stdout, stderr);
+  });
+
+  it("through the user's door: npm run maintain -- --all --dry-run from another directory: plain progress, a summary, nothing changed", async () => {
+    const elsewhere = path.join(work, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    const { INIT_CWD: _ignored, ...fromShell } = env(cli);
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn("npm", ["--prefix", REPO, "run", "--silent", "maintain", "--", "--all", "--dry-run", "--out-dir", "blocks"], {
+        cwd: elsewhere,
+        env: fromShell,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /^lwa-due: started$/m, "plain progress lines into a pipe");
+    assert.match(result.stdout, /5 stacks: 5 without failure, 0 failed\./);
+    assert.ok(!result.stdout.includes("\x1b["), "no escapes into a pipe");
+    assert.equal(fs.existsSync(path.join(elsewhere, "blocks")), false);
+    assert.deepEqual(cli.callsOf("up"), [], "no pulumi up");
+    assertNoSecret(cli, names(), result.stdout, result.stderr);
   });
 
   it("one round: a rotation, a start delivered into the job configs, a deactivation, a wait, a failure; exit 1", async () => {

@@ -107,14 +107,21 @@ describe("npm run maintain: the round", function () {
     assert.match(stdout, /6 stacks: 4 without failure, 2 failed\./);
   });
 
-  it("--dry-run reaches every step; each stack writes to its own file in a directory only the owner can read", async () => {
+  it("--dry-run reaches every step and creates nothing, not even the directory", async () => {
     const r = recordingSteps();
-    fs.mkdirSync(path.join(dir, "credentials"), { mode: 0o755 });
-    fs.chmodSync(path.join(dir, "credentials"), 0o755);
     const { code, stdout } = await run(["--stack", "s1", "--stack", "s3", "--dry-run"], r.steps);
     assert.equal(code, 0);
     assert.match(stdout, /^Dry run: every decision is made and shown; nothing is changed\./);
     assert.ok(r.seen.every((s) => s.dryRun));
+    assert.equal(fs.existsSync(path.join(dir, "credentials")), false);
+  });
+
+  it("each stack writes to its own file, in a directory narrowed to its owner", async () => {
+    const r = recordingSteps();
+    fs.mkdirSync(path.join(dir, "credentials"), { mode: 0o755 });
+    fs.chmodSync(path.join(dir, "credentials"), 0o755);
+    const { code } = await run(["--stack", "s1", "--stack", "s3"], r.steps);
+    assert.equal(code, 0);
     assert.deepEqual([...new Set(r.seen.map((s) => s.out))].sort(), [path.join(dir, "credentials", "s1.hjson"), path.join(dir, "credentials", "s3.hjson")]);
     assert.equal(fs.statSync(path.join(dir, "credentials")).mode & 0o777, 0o700);
   });

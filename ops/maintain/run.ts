@@ -127,7 +127,8 @@ async function oneStack(workspace: PulumiWorkspace, name: string, steps: Maintai
 }
 
 export async function maintain(workspace: PulumiWorkspace, steps: MaintainSteps, opts: MaintainOptions): Promise<StackReport[]> {
-  preparePrivateDir(opts.outDir);
+  // A dry run writes nothing, not even the directory.
+  if (!opts.dryRun) preparePrivateDir(opts.outDir);
   return mapWithConcurrency(opts.stacks, opts.concurrency, (name) => oneStack(workspace, name, steps, opts));
 }
 
