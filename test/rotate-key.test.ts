@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { main, parseArgs } from "../ops/rotate-key/cli";
@@ -534,6 +535,21 @@ describe("npm run rotate-key", function () {
       assert.equal(ups("x") + configSets("x"), 0);
     });
   }
+
+  it("an IAM endpoint that refuses the connection: names it and the fix, exit 1, nothing changed", async () => {
+    seed("x", {}, 80);
+    mirror("x", { current: 2 });
+    const closed = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const port = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(port));
+      });
+    });
+    const { report } = await run("x", { env: env({ AWS_ENDPOINT_URL_IAM: `http://127.0.0.1:${closed}` }) });
+    assert.equal(report.exitCode, 1);
+    assert.match(report.reason, /could not reach IAM for iam:ListAccessKeys \(ECONNREFUSED\); nothing was changed\. Fix: .*AWS_ENDPOINT_URL_IAM/);
+    assert.equal(ups("x") + configSets("x"), 0);
+  });
 
   it("--dry-run decides and prints, and changes nothing (no config set, no up, no file)", async () => {
     seed("x", {}, 80);

@@ -109,6 +109,13 @@ function evidenceFailure(error: unknown, permission: string, what: string, timeo
   if (name === "CredentialsProviderError") {
     return new EvidenceError(`no AWS credentials for IAM: ${message}. Fix: pulumi config set aws:profile <profile>, or the AWS_* environment`);
   }
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    return new EvidenceError(
+      `could not reach IAM for ${permission} (${code}); nothing was changed. ` +
+        "Fix: check the network connection and any proxy; if AWS_ENDPOINT_URL_IAM is set, check it or unset it",
+    );
+  }
   return new EvidenceError(`could not read ${permission}'s answer (${name || "error"}): ${message}`);
 }
 
