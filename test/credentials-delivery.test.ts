@@ -21,6 +21,7 @@ import { applyValueEdits } from "../ops/credentials/edit";
 import { HjsonSyntaxError, parseHjsonSpans } from "../ops/credentials/hjson-spans";
 import { checkTargets, DeliveryBlock, deliverBlock, DeliveryReport } from "../ops/credentials/run";
 import { FakePulumi } from "./fake-pulumi";
+import { runThroughNpm } from "./through-npm";
 
 const ROOT = path.resolve(__dirname, "..");
 const FIXTURES = path.join(__dirname, "fixtures", "jobs");
@@ -792,14 +793,10 @@ describe("npm run credentials: the command", () => {
     for (const result of [stale, both]) assertNoSecrets([result.out], [...secretsOfStack(), ...allSecrets()]);
   });
 
-  it("through the user's door: npm run credentials from another directory, relative paths against it", function () {
+  it("through the user's door: npm run credentials from another directory, relative paths against it", async function () {
     this.timeout(60000);
-    const checked = spawnSync("npm", ["--prefix", ROOT, "run", "--silent", "credentials", "--", "--check", "tree"], {
-      cwd: dir,
-      env: cli.env(),
-      encoding: "utf8",
-    });
-    assert.equal(checked.status, 1, checked.stderr);
+    const checked = await runThroughNpm("credentials", ["--check", "tree"], { cwd: dir, env: cli.env() });
+    assert.equal(checked.code, 1, checked.stderr);
     assert.match(checked.stdout, /^tree\/eu\/new-job\.hjson: input\.credentials: stale: region \(a placeholder or an empty value\)/m);
     assert.match(checked.stdout, /^Summary: 2 files scanned; objects: 0 updated, 0 current, 2 stale/m);
     assertNoSecrets([checked.stdout, checked.stderr], secretsOfStack());

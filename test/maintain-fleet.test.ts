@@ -9,7 +9,6 @@
  * the dry run left everything as due as it was.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -21,10 +20,10 @@ import { SECRETS } from "./fake-amazon";
 import { FakeIam, OPERATOR, type FakeKey as IamKey } from "./fake-iam";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { FakePulumi, FAKE_ACCOUNT, type RecordedCall } from "./fake-pulumi";
+import { runThroughNpm } from "./through-npm";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const REPO = path.resolve(__dirname, "..");
 const FIXTURES = path.resolve(__dirname, "fixtures", "jobs");
 const today = () => new Date().toISOString().slice(0, 10);
 const isoAgo = (ms: number) => new Date(Date.now() - ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -272,20 +271,7 @@ describe("npm run maintain: the real steps over a fleet", function () {
   it("through the user's door: npm run maintain -- --all --dry-run from another directory: plain progress, a summary, nothing changed", async () => {
     const elsewhere = path.join(work, "elsewhere");
     fs.mkdirSync(elsewhere);
-    const { INIT_CWD: _ignored, ...fromShell } = env(cli);
-    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn("npm", ["--prefix", REPO, "run", "--silent", "maintain", "--", "--all", "--dry-run", "--out-dir", "blocks"], {
-        cwd: elsewhere,
-        env: fromShell,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+    const result = await runThroughNpm("maintain", ["--all", "--dry-run", "--out-dir", "blocks"], { cwd: elsewhere, env: env(cli) });
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /^lwa-due: started$/m, "plain progress lines into a pipe");
     assert.match(result.stdout, /5 stacks: 5 without failure, 0 failed\./);

@@ -4,13 +4,13 @@
  * a user names the stack, and stack files that are broken or not stack files at all.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
 import { parsePlanArgs, renderPlan, runPlanCommand } from "../scripts/plan";
 import { parseStackFile } from "../scripts/stack-file";
+import { runThroughNpm } from "./through-npm";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -123,12 +123,12 @@ describe("npm run plan", () => {
     assert.match(plan, /tags = \[encrypted/);
   });
 
-  it("as `npm run plan -- <file>` from another directory: reads the file there, exits 1 with the program's message for a config it refuses, prints no plan", () => {
+  it("as `npm run plan -- <file>` from another directory: reads the file there, exits 1 with the program's message for a config it refuses, prints no plan", async () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), "config:\n  sp-api-iam:spApiRegion: jp\n");
-    const result = spawnSync("npm", ["--prefix", ROOT, "run", "--silent", "plan", "--", "Pulumi.bad.yaml"], { cwd: dir, encoding: "utf8" });
+    const result = await runThroughNpm("plan", ["Pulumi.bad.yaml"], { cwd: dir, env: process.env });
     fs.rmSync(dir, { recursive: true });
-    assert.equal(result.status, 1, result.stderr);
+    assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /sp-api-iam:spApiRegion: .*given "jp".*Allowed: one of na, eu, fe/);
     assert.equal(result.stdout, "");
   });

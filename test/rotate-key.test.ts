@@ -3,7 +3,6 @@
  * IAM's keys against the stack's records.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -14,6 +13,7 @@ import { openStack, type PulumiStack } from "../ops/pulumi";
 import { SECRETS } from "./fake-amazon";
 import { FakeIam, OPERATOR } from "./fake-iam";
 import { FakePulumi } from "./fake-pulumi";
+import { runThroughNpm } from "./through-npm";
 import { decide, type DecideInput, type IamKey, type RotationConfig } from "../ops/rotate-key/decide";
 import type { SlotRecord } from "../src/lifecycle";
 
@@ -270,7 +270,6 @@ describe("rotate-key: the decision (pure)", () => {
 // The command: a fake IAM through the real @aws-sdk/client-iam, the stand-in Pulumi CLI
 // ---------------------------------------------------------------------------------------------------------------
 
-const REPO = path.resolve(__dirname, "..");
 const LWA = { clientId: SECRETS.clientId, clientSecret: SECRETS.clientSecret, refreshToken: SECRETS.refreshToken };
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -617,20 +616,7 @@ describe("npm run rotate-key", function () {
     mirror("x", { current: 2 });
     const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "rotate-key-cwd-"));
     try {
-      const childEnv = env();
-      delete childEnv.INIT_CWD;
-      const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn("npm", ["--prefix", REPO, "run", "--silent", "rotate-key", "--", "--stack", "x", "--json", "--if-due"], {
-          cwd: elsewhere,
-          env: childEnv,
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d));
-        child.stderr.on("data", (d: Buffer) => (stderr += d));
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
-      });
+      const result = await runThroughNpm("rotate-key", ["--stack", "x", "--json", "--if-due"], { cwd: elsewhere, env: env() });
       assert.equal(result.code, 0, result.stderr);
       const report = JSON.parse(result.stdout) as KeyRotationReport;
       assert.deepEqual([report.stack, report.phase, report.step, report.took], ["x", "steady", "start", true]);

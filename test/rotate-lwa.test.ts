@@ -4,7 +4,6 @@
  * every call's arguments and standard input.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -16,8 +15,8 @@ import { currentExpiry, decideStep, dispose, judgeRotationRequest, parseNotifica
 import { LwaRotationResult, rotateLwa } from "../ops/rotate-lwa/run";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, OTHER_CLIENT_ID, pascal, QUEUE_ARN, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { FakePulumi } from "./fake-pulumi";
+import { runThroughNpm } from "./through-npm";
 
-const ROOT = path.resolve(__dirname, "..");
 const STACK = "acme";
 const today = () => new Date().toISOString().slice(0, 10);
 const AWS_KEY_ID = "AKIAOPERATOR7EXAMPLE";
@@ -429,17 +428,7 @@ describe("npm run rotate-lwa", function () {
 
   it("through the user's door: npm --prefix <repo> run rotate-lwa -- --stack acme from another directory", async () => {
     addStack();
-    const child = spawn("npm", ["--prefix", ROOT, "run", "--silent", "rotate-lwa", "--", "--stack", STACK, "--wait", "5"], {
-      cwd: work,
-      env: (({ INIT_CWD: _, ...rest }) => rest)(env()),
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdin.end();
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    const { code, stdout, stderr } = await runThroughNpm("rotate-lwa", ["--stack", STACK, "--wait", "5"], { cwd: work, env: env() });
     assert.equal(code, 0, stdout + stderr);
     assert.match(stdout, /✓ Rotated the LWA client secret/);
     assert.equal(Hjson.parse(fs.readFileSync(path.join(work, "credentials.hjson"), "utf8")).credentials.client_secret, fake.issued[0]);

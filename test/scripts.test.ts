@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { runThroughNpm } from "./through-npm";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -55,15 +56,6 @@ function run(script: string, args: string[], dir: string, env: Record<string, st
   });
 }
 
-/** As the user runs it: `npm run up -- ...` from a directory of their own, npm finding the project. */
-function npmRunUp(args: string[], cwd: string, env: Record<string, string>) {
-  return spawnSync("npm", ["--prefix", ROOT, "run", "up", "--", ...args], {
-    cwd,
-    encoding: "utf8",
-    env: { ...process.env, PULUMI_BACKEND_URL: "", ...env },
-  });
-}
-
 describe("npm run up", () => {
   let dir: string;
   beforeEach(() => {
@@ -80,22 +72,32 @@ describe("npm run up", () => {
     return { PATH: `${path.join(dir, "project", "node_modules", ".bin")}:${dir}:${process.env.PATH}`, decoyLog };
   }
 
-  it("up, as `npm run up -- <stack> <flags>` from another directory: runs the user's own pulumi, logs in to the local backend, selects or creates the stack, runs up", () => {
+  it("up, as `npm run up -- <stack> <flags>` from another directory: runs the user's own pulumi, logs in to the local backend, selects or creates the stack, runs up", async () => {
     const log = fakePulumi(path.join(dir, "user-bin"), false);
     const home = path.join(dir, "pulumi-home");
     const packageLog = fakePackageCli(home, true);
     const cwd = fs.mkdtempSync(path.join(dir, "elsewhere-"));
-    const result = npmRunUp(["acme-eu", "--yes"], cwd, { PATH: `${path.join(dir, "user-bin")}:${pathWithoutPulumi()}`, PULUMI_HOME: home });
-    assert.equal(result.status, 0, result.stderr);
+    const PATH = `${path.join(dir, "user-bin")}:${pathWithoutPulumi()}`;
+    // As the user types it: `npm run up`, not --silent.
+    const result = await runThroughNpm("up", ["acme-eu", "--yes"], {
+      cwd,
+      env: { ...process.env, PULUMI_BACKEND_URL: "", PATH, PULUMI_HOME: home },
+      silent: false,
+    });
+    assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(calls(log), ["version", "whoami", "login --local", "stack select --create acme-eu", "up --yes"]);
     assert.deepEqual(calls(packageLog), [], "the npm package's CLI (node_modules/.bin/pulumi) did not run");
   });
 
-  it("up, as `npm run up` with no pulumi of the user's: runs the npm package's CLI, and the version check applies to it", () => {
+  it("up, as `npm run up` with no pulumi of the user's: runs the npm package's CLI, and the version check applies to it", async () => {
     const home = path.join(dir, "pulumi-home");
     const packageLog = fakePackageCli(home, true, "v3.207.0");
-    const result = npmRunUp([], dir, { PATH: pathWithoutPulumi(), PULUMI_HOME: home });
-    assert.equal(result.status, 1, result.stderr);
+    const result = await runThroughNpm("up", [], {
+      cwd: dir,
+      env: { ...process.env, PULUMI_BACKEND_URL: "", PATH: pathWithoutPulumi(), PULUMI_HOME: home },
+      silent: false,
+    });
+    assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /the Pulumi CLI of the pulumi npm package is 3\.207\.0; this kit needs 3\.208\.0 or later/);
     assert.doesNotMatch(result.stderr, /remove it from PATH/);
     assert.deepEqual(calls(packageLog), ["version"], "the package's CLI ran, and nothing after the check");

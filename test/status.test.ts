@@ -4,7 +4,6 @@
  * secret is decrypted or printed.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -12,8 +11,8 @@ import { addDays } from "../src/lifecycle";
 import { sortRows, statusExitCode, statusRow, type StackFacts, type StatusRow } from "../ops/status/decide";
 import { formatTable, main, parseStatusArgs } from "../ops/status/cli";
 import { FakePulumi } from "./fake-pulumi";
+import { runThroughNpm } from "./through-npm";
 
-const REPO = path.resolve(__dirname, "..");
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = new Date("2026-11-27T12:00:00Z");
 const SECRET = "amzn1.oa2-cs.v1.00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -247,15 +246,11 @@ describe("npm run status over a fleet (stand-in CLI)", function () {
     assert.equal((await run(["--json", "--stack", "fresh"])).code, 0);
   });
 
-  it("through the user's door: npm run status from another directory prints the table without colour into a pipe", () => {
+  it("through the user's door: npm run status from another directory prints the table without colour into a pipe", async () => {
     const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "status-cwd-"));
     try {
-      const result = spawnSync("npm", ["--prefix", REPO, "run", "--silent", "status", "--", "--stack", "fresh", "--stack", "old-key"], {
-        cwd: elsewhere,
-        env: cli.env(),
-        encoding: "utf8",
-      });
-      assert.equal(result.status, 1, result.stderr);
+      const result = await runThroughNpm("status", ["--stack", "fresh", "--stack", "old-key"], { cwd: elsewhere, env: cli.env() });
+      assert.equal(result.code, 1, result.stderr);
       const lines = result.stdout.trim().split("\n");
       assert.match(lines[0]!, /^STACK +REGION +ROLE ARN +KEY AGE +ROTATE BY +KEY PHASE +LWA SECRET EXPIRES +LAST UPDATE +NEXT$/);
       assert.match(lines[1]!, /^old-key +eu +arn:aws:iam::123456789012:role\/SellingPartnerAPI +95 d .* steady .*OVERDUE: rotate the access key/);

@@ -5,11 +5,11 @@
  * argument, exit code and the isolation from the caller's AWS environment.
  */
 import * as assert from "assert";
-import { ChildProcessWithoutNullStreams, spawn } from "child_process";
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Readable } from "stream";
+import { Readable, type Writable } from "stream";
 import { CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { createStsClient } from "../verify/aws";
@@ -23,6 +23,7 @@ import { DEFAULT_REQUEST_TIMEOUT_MS, ENV_VARS, readSettings } from "../verify/se
 import { fetchWithDeadline, networkErrorCode } from "../verify/deadline";
 import { readCapped, readInput } from "../verify/input";
 import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
+import { runThroughNpm, startThroughNpm } from "./through-npm";
 
 const REPO = path.join(__dirname, "..");
 
@@ -506,16 +507,9 @@ describe("npm run verify", function () {
       });
     }
 
-    /** `npm --prefix <repo> run verify --silent -- ...` as a user types it, from another directory. */
-    function npmVerify(args: string[], cwd: string): ChildProcessWithoutNullStreams {
-      const env = { ...process.env, ...fake.env() };
-      for (const name of Object.keys(env)) if (name.startsWith("npm_") || name === "INIT_CWD") delete env[name];
-      return spawn("npm", ["--prefix", REPO, "run", "verify", "--silent", "--", ...args], { cwd, env });
-    }
     /** How long npm took, in the first test below, from spawning to verify's first line: the second test
      * writes its standard input well after that, so that verify is already waiting on the pipe. */
     let startupMs = 0;
-    const exited = (child: ChildProcessWithoutNullStreams) => new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
 
     it("through npm from another directory: finds the file where the user is, and stops quietly when the reader leaves (| head -1)", async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-door-"));
@@ -524,25 +518,22 @@ describe("npm run verify", function () {
       try {
         fs.writeFileSync(path.join(dir, "creds.hjson"), blockOf(), { mode: 0o600 });
         const spawnedAt = Date.now();
-        const child = npmVerify(["creds.hjson"], dir);
-        const closed = exited(child);
+        // The child itself, not only its result: the test leaves its standard output while it runs.
+        const { child, done } = startThroughNpm("verify", ["creds.hjson"], { cwd: dir, env: { ...process.env, ...fake.env() } });
         child.stdout.once("data", () => (startupMs = Date.now() - spawnedAt));
-        child.stdin.end();
-        let stdout = "";
-        let stderr = "";
-        child.stderr.on("data", (d) => (stderr += d));
         // Read until step 1 (the file was found and parsed); then go away like `head` does, and only then let
         // STS answer, so that verify's next line meets a closed pipe.
+        let stdout = "";
         await new Promise<void>((resolve) => {
           child.stdout.on("data", (d) => {
             stdout += d;
             if (/✓ 1\. /.test(stdout)) resolve();
           });
-          void closed.then(() => resolve());
+          void done.then(() => resolve());
         });
         child.stdout.destroy();
         release();
-        const code = await closed;
+        const { code, stderr } = await done;
         assert.match(stdout, /^Verifying the credentials block from creds\.hjson\n✓ 1\. Credentials block: all 7 fields present/);
         assert.strictEqual(stderr, "", "no EPIPE stack trace, no npm error");
         assert.strictEqual(code, 1, "it did not finish: not a pass");
@@ -555,17 +546,16 @@ describe("npm run verify", function () {
     it("through npm from another directory, with standard input from a slow pipe: reads it all and exits 0", async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-door-"));
       try {
-        const child = npmVerify([], dir);
-        let output = "";
-        child.stdout.on("data", (d) => (output += d));
-        child.stderr.on("data", (d) => (output += d));
         // Like `pulumi stack output ... | npm run verify`: part of the block now, the rest later, when verify is
         // waiting on an empty pipe (readFileSync(0) failed there with EAGAIN).
         const block = blockOf();
-        child.stdin.write(block.slice(0, 200));
-        setTimeout(() => child.stdin.end(block.slice(200)), Math.max(800, 1.5 * startupMs));
-        const code = await exited(child);
-        assert.strictEqual(code, 0, output);
+        const slowly = (stdin: Writable) => {
+          stdin.write(block.slice(0, 200));
+          setTimeout(() => stdin.end(block.slice(200)), Math.max(800, 1.5 * startupMs));
+        };
+        const result = await runThroughNpm("verify", [], { cwd: dir, env: { ...process.env, ...fake.env() }, stdin: slowly });
+        const output = result.stdout + result.stderr;
+        assert.strictEqual(result.code, 0, output);
         assert.match(output, /Verifying the credentials block from standard input/);
         assert.match(output, /OK: 5 passed\./);
         assertNoSecrets(output);
