@@ -4,6 +4,7 @@
  * index.ts hands Pulumi the program.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
@@ -150,5 +151,24 @@ describe("project files", () => {
   it("index.ts hands Pulumi the program itself", async () => {
     const entry = await import("../index");
     assert.equal((entry as { default?: unknown }).default ?? entry, runProgram);
+  });
+
+  it("index.ts loads the way pulumi up loads it: ts-node, transpile-only as tsconfig's noCheck asks, handing over a function", async () => {
+    // The suite itself runs on the faster sucrase transpile (scripts/register.js); this is the one check of
+    // the path Pulumi's Node.js host takes (see scripts/bench.ts, loadLikePulumiUp).
+    const loaded = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ["-e", 'require("ts-node").register({ transpileOnly: true, project: "tsconfig.json" }); process.stdout.write(typeof require("./index.ts"));'],
+        { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, out }));
+    });
+    assert.equal(loaded.code, 0, loaded.out);
+    assert.equal(loaded.out, "function");
   });
 });

@@ -1,0 +1,12 @@
+// Mocha runs two test files at a time. The slowest start first: one started last would leave the run waiting on it alone.
+const fs = require("fs");
+
+const slowestFirst = ["rotate-lwa", "rotate-key", "maintain-fleet", "verify", "credentials-delivery"].map((name) => `test/${name}.test.ts`);
+const rest = fs
+  .readdirSync("test")
+  .filter((file) => file.endsWith(".test.ts"))
+  .map((file) => `test/${file}`)
+  .filter((file) => !slowestFirst.includes(file))
+  .sort();
+
+module.exports = { require: ["./scripts/register.js"], spec: [...slowestFirst, ...rest], timeout: 20000, reporter: "spec", parallel: true, jobs: 2 };
