@@ -14,6 +14,7 @@ import { parseArgs, UsageError } from "../ops/rotate-lwa/cli";
 import { currentExpiry, decideStep, dispose, judgeRotationRequest, parseNotification, plainTime, rotationRequestedBody } from "../ops/rotate-lwa/decide";
 import { LwaRotationResult, rotateLwa } from "../ops/rotate-lwa/run";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, OTHER_CLIENT_ID, pascal, QUEUE_ARN, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
+import { MisbehavingPeer } from "./fake-amazon";
 import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
 
@@ -423,6 +424,26 @@ describe("npm run rotate-lwa", function () {
         assert.equal(fake.issued.length, 0);
         assert.equal(secretSets().length + callsOf("up").length, 0);
       });
+    }
+  });
+
+  it("does not follow a redirect from LWA or the rotation endpoint: the client secret or the token would go with it", async () => {
+    const elsewhere = await MisbehavingPeer.open("garbage");
+    const redirector = await MisbehavingPeer.open("redirect", { redirectTo: `${elsewhere.url}/collect` });
+    try {
+      for (const endpoint of ["SP_API_LWA_ENDPOINT", "SP_API_ENDPOINT"]) {
+        addStack();
+        const { result, lines } = await run({ env: env({ [endpoint]: redirector.url }) });
+        assert.equal(result.exitCode, 1, lines.join("\n"));
+        assert.match(lines.join("\n"), /HTTP 307/, endpoint);
+        assert.equal(fake.issued.length, 0);
+        assert.equal(secretSets().length + callsOf("up").length, 0);
+      }
+      assert.equal(redirector.requests, 2);
+      assert.equal(elsewhere.requests, 0, "a request followed the redirect");
+    } finally {
+      await redirector.stop();
+      await elsewhere.stop();
     }
   });
 

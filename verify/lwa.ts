@@ -7,8 +7,6 @@ import { CredentialsBlock } from "./block";
 import { StepOutcome } from "./report";
 import { describeContentType, describeTimeout, fetchWithDeadline, parseJson } from "./deadline";
 
-/** It lived here before deadline.ts; other commands (rotate-lwa) import it from here. */
-export { networkErrorCode } from "./deadline";
 import { Settings } from "./settings";
 
 export const LWA_TOKEN_PATH = "/auth/o2/token";

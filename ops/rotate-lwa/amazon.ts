@@ -5,43 +5,48 @@
  * body. Response bodies are never passed on whole: LWA may echo a submitted value, so only its OAuth error code is
  * kept; Amazon's error message is kept short, stripped of control characters, for the caller to scrub.
  */
-import { networkErrorCode } from "../../verify/lwa";
-
-/** A timeout reads as TimeoutError (AbortSignal.timeout's DOMException carries a numeric legacy `code`). */
-function failureCode(error: unknown): string {
-  const name = (error as Error)?.name;
-  return name === "TimeoutError" || name === "AbortError" ? "TimeoutError" : networkErrorCode(error);
-}
+import { fetchWithDeadline, parseJson, type HttpAnswer as Exchange } from "../../verify/deadline";
+import { LWA_ACCESS_TOKEN_PREFIX, LWA_TOKEN_PATH } from "../../verify/lwa";
 import { printable } from "../output";
-import { HttpAnswer, LWA_TOKEN_PATH, ROTATION_PATH, ROTATION_SCOPE } from "./decide";
+import { HttpAnswer, ROTATION_PATH, ROTATION_SCOPE } from "./decide";
 
 /** An OAuth error code is a short snake_case word; anything else is not shown. */
 const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/;
 const SP_API_ERROR_CODE = /^[A-Za-z]{1,64}$/;
 
+type Answered = Extract<Exchange, { kind: "answered" | "too-large" }>;
+
+/**
+ * verify's exchange (the deadline covers the body; a redirect is an answer, never followed, since it would carry
+ * the form's secrets or the token elsewhere), with its two ways of not answering read as one.
+ */
+async function exchange(url: string, init: RequestInit, timeoutMs: number): Promise<Answered | { kind: "unreachable"; code: string }> {
+  const answer = await fetchWithDeadline(url, init, timeoutMs);
+  return answer.kind === "timed-out" ? { kind: "unreachable", code: "TimeoutError" } : answer;
+}
+
+function jsonObject(answer: Answered): Record<string, unknown> {
+  const parsed = answer.kind === "answered" ? parseJson(answer.text) : { ok: false as const };
+  return parsed.ok && typeof parsed.value === "object" && parsed.value !== null ? (parsed.value as Record<string, unknown>) : {};
+}
+
 async function tokenRequest(lwaEndpoint: string, form: Record<string, string>, timeoutMs: number): Promise<HttpAnswer<string>> {
-  let response: Response;
-  let json: Record<string, unknown> = {};
-  try {
-    response = await fetch(lwaEndpoint + LWA_TOKEN_PATH, {
+  const answer = await exchange(
+    lwaEndpoint + LWA_TOKEN_PATH,
+    {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded;charset=UTF-8", accept: "application/json" },
       body: new URLSearchParams(form),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    try {
-      const parsed: unknown = await response.json();
-      if (typeof parsed === "object" && parsed !== null) json = parsed as Record<string, unknown>;
-    } catch (error) {
-      // A body that stalls is bounded by the same signal; one that is not JSON is judged by the status alone.
-      if (failureCode(error) === "TimeoutError") return { kind: "unreachable", code: "TimeoutError" };
-    }
-  } catch (error) {
-    return { kind: "unreachable", code: failureCode(error) };
-  }
-  if (response.ok && typeof json.access_token === "string" && json.access_token.startsWith("Atza|")) return { kind: "ok", value: json.access_token };
+    },
+    timeoutMs,
+  );
+  if (answer.kind === "unreachable") return answer;
+  // A body that is not JSON is judged by the status alone.
+  const json = jsonObject(answer);
+  const ok = answer.status >= 200 && answer.status < 300;
+  if (ok && typeof json.access_token === "string" && json.access_token.startsWith(LWA_ACCESS_TOKEN_PREFIX)) return { kind: "ok", value: json.access_token };
   const code = typeof json.error === "string" && OAUTH_ERROR_CODE.test(json.error) ? json.error : undefined;
-  return { kind: "http", status: response.ok ? 502 : response.status, ...(code ? { code } : response.ok ? { code: "not_a_token" } : {}) };
+  return { kind: "http", status: ok ? 502 : answer.status, ...(code ? { code } : ok ? { code: "not_a_token" } : {}) };
 }
 
 /** The grantless token the rotation call needs: client_credentials with the rotation scope. */
@@ -62,32 +67,17 @@ export function refreshTokenExchange(
 
 /** POST /applications/2023-11-30/clientSecret with the grantless token: 204 (only) means Amazon rotated the secret. */
 export async function requestRotation(spApiEndpoint: string, grantless: string, timeoutMs: number): Promise<HttpAnswer<void>> {
-  let response: Response;
-  let text = "";
-  try {
-    response = await fetch(spApiEndpoint + ROTATION_PATH, {
-      method: "POST",
-      headers: { "x-amz-access-token": grantless, accept: "application/json", "user-agent": "sp-api-iam rotate-lwa" },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    try {
-      text = await response.text();
-    } catch (error) {
-      if (!response.ok) return { kind: "unreachable", code: failureCode(error) };
-    }
-  } catch (error) {
-    return { kind: "unreachable", code: failureCode(error) };
-  }
+  const answer = await exchange(
+    spApiEndpoint + ROTATION_PATH,
+    { method: "POST", headers: { "x-amz-access-token": grantless, accept: "application/json", "user-agent": "sp-api-iam rotate-lwa" } },
+    timeoutMs,
+  );
+  if (answer.kind === "unreachable") return answer;
   // Amazon answers 204; another success status is not Amazon's answer (a proxy, a wrong SP_API_ENDPOINT).
-  if (response.status === 204) return { kind: "ok", value: undefined };
-  let code: string | undefined;
-  let message: string | undefined;
-  try {
-    const first = (JSON.parse(text) as { errors?: { code?: unknown; message?: unknown }[] }).errors?.[0];
-    if (typeof first?.code === "string" && SP_API_ERROR_CODE.test(first.code)) code = first.code;
-    if (typeof first?.message === "string") message = printable(first.message, 200);
-  } catch {
-    // not Amazon's error shape (a proxy's page): the status alone
-  }
-  return { kind: "http", status: response.status, ...(code ? { code } : {}), ...(message ? { message } : {}) };
+  if (answer.status === 204) return { kind: "ok", value: undefined };
+  // Not Amazon's error shape (a proxy's page): the status alone.
+  const first = (jsonObject(answer) as { errors?: { code?: unknown; message?: unknown }[] }).errors?.[0];
+  const code = typeof first?.code === "string" && SP_API_ERROR_CODE.test(first.code) ? first.code : undefined;
+  const message = typeof first?.message === "string" ? printable(first.message, 200) : undefined;
+  return { kind: "http", status: answer.status, ...(code ? { code } : {}), ...(message ? { message } : {}) };
 }

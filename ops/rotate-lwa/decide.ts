@@ -14,7 +14,6 @@ export const SECRET_EXPIRY = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY";
 export const ROTATION_REQUESTED = "SP_API_IAM_LWA_ROTATION_REQUESTED";
 export const ROTATION_SCOPE = "sellingpartnerapi::client_credential:rotation";
 export const ROTATION_PATH = "/applications/2023-11-30/clientSecret";
-export const LWA_TOKEN_PATH = "/auth/o2/token";
 /** The old secret keeps working this long after a rotation (Amazon's docs). */
 export const OLD_SECRET_GRACE_DAYS = 7;
 /**
