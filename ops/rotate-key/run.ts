@@ -79,15 +79,8 @@ function iamSigningRegion(region: string | undefined): string {
 
 /** The operator's IAM client, as `pulumi up` would choose its credentials; the environment is the one given. */
 function iamClient(view: StackConfigView, env: NodeJS.ProcessEnv): { client: IAMClient; timeoutMs: number } {
-  const settings = awsClientConfig(view, env, iamSigningRegion(view.provider.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION));
-  // With an aws:profile the profile decides, as for the provider; else keys in the given environment come first,
-  // as in the SDK's own chain (which reads process.env, not the environment handed to us).
-  const keys =
-    !settings.profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN } }
-      : {};
-  const endpoint = env.AWS_ENDPOINT_URL_IAM ? { endpoint: env.AWS_ENDPOINT_URL_IAM } : {};
-  return { client: new IAMClient({ ...settings, ...keys, ...endpoint }), timeoutMs: settings.requestHandler.requestTimeout };
+  const settings = awsClientConfig(view, env, { service: "IAM", region: iamSigningRegion(view.provider.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION) });
+  return { client: new IAMClient(settings), timeoutMs: settings.requestHandler.requestTimeout };
 }
 
 function evidenceFailure(error: unknown, permission: string, what: string, timeoutMs: number, timedOut: boolean, redactor: Redactor): EvidenceError {

@@ -45,24 +45,10 @@ export class NotificationQueue {
     view: StackConfigView,
     env: NodeJS.ProcessEnv,
   ) {
-    const settings = awsClientConfig(view, env, region);
+    const settings = awsClientConfig(view, env, { service: "SQS", region });
     this.timeoutMs = settings.requestHandler.requestTimeout;
-    // The SDK reads its variables from process.env; the caller's `env` is honoured the same way, explicitly.
-    const endpoint = env.AWS_ENDPOINT_URL_SQS ?? env.AWS_ENDPOINT_URL;
-    const keys =
-      !settings.profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-        ? {
-            credentials: {
-              accessKeyId: env.AWS_ACCESS_KEY_ID,
-              secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-              ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
-            },
-          }
-        : {};
     this.client = new SQSClient({
       ...settings,
-      ...keys,
-      ...(endpoint ? { endpoint } : {}),
       // A long poll keeps the socket silent for up to 20 s: the idle bound must outlast it. The whole call is
       // bounded by the abort signal in `call`.
       requestHandler: { ...settings.requestHandler, requestTimeout: this.timeoutMs + MAX_POLL_SECONDS * 1000 },
