@@ -110,6 +110,16 @@ describe("status rows: the LWA secret", () => {
     assert.match(row.next!.what, /by hand: README, Maintenance/);
   });
 
+  it("reads the expiry as rotate-lwa does: a recorded time within days of the issue date is the previous secret's", () => {
+    // Issued 10 days ago; the recorded time is the old secret's end, 5 days after that issue: not this secret's.
+    const row = statusRow(
+      facts({ config: { ...issued(170), lwaClientSecretExpiresAt: `${addDays("2026-11-27", -5)}T08:00:00Z` }, createdAt: createdDaysAgo(1) }),
+      NOW,
+    );
+    assert.deepEqual(row.lwa, { expiresOn: addDays("2026-11-27", 170), source: "tracked", rotatedBy: "hand" });
+    assert.equal(row.next?.urgency, "ok");
+  });
+
   it("says who rotates it: rotate-lwa with lwaRotation, else by hand; not tracked without a date", () => {
     const auto = statusRow(facts({ config: { ...issued(10), lwaRotation: "true" }, createdAt: createdDaysAgo(1) }), NOW);
     assert.match(auto.next!.what, /npm run rotate-lwa/);

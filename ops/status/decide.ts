@@ -3,8 +3,9 @@
  * next thing due. Pure: the facts and the clock come in, the row goes out; no AWS call, no secret read.
  */
 import { ConfigError, validateConfig, type StackConfig } from "../../src/config";
-import { addDays, keyPhaseOf, LWA_SECRET_LIFETIME_DAYS, type KeyPhase, type SlotRecord } from "../../src/lifecycle";
+import { addDays, keyPhaseOf, type KeyPhase, type SlotRecord } from "../../src/lifecycle";
 import type { OutputValue, StackConfigView } from "../pulumi";
+import { currentExpiry } from "../rotate-lwa/decide";
 
 /** How urgent the next thing is: expired and overdue make `status` exit 1. */
 export type Urgency = "expired" | "overdue" | "due" | "ok";
@@ -77,12 +78,11 @@ function keyNext(config: StackConfig, createdAt: string, phase: KeyPhase, previo
   };
 }
 
-function lwaExpiry(config: StackConfig, outputs: Record<string, OutputValue>): { expiresOn?: string; source: "amazon" | "tracked" | "not tracked" } {
-  if (config.lwaClientSecretExpiresAt) return { expiresOn: iso(new Date(config.lwaClientSecretExpiresAt)), source: "amazon" };
-  const tracked = outputs.lwaClientSecretExpiresOn?.value;
-  if (typeof tracked === "string") return { expiresOn: tracked, source: "tracked" };
-  if (config.lwaClientSecretIssuedOn) return { expiresOn: addDays(config.lwaClientSecretIssuedOn, LWA_SECRET_LIFETIME_DAYS), source: "tracked" };
-  return { source: "not tracked" };
+/** rotate-lwa's own reading of the expiry (Amazon's recorded time unless it is the previous secret's, else issued + 180). */
+function lwaExpiry(config: StackConfig): { expiresOn?: string; source: "amazon" | "tracked" | "not tracked" } {
+  const expiry = currentExpiry({ fromConfig: config.lwaClientSecretExpiresAt, issuedOn: config.lwaClientSecretIssuedOn });
+  if (!expiry.expiresAt) return { source: "not tracked" };
+  return { expiresOn: iso(new Date(expiry.expiresAt)), source: expiry.source === "lwaClientSecretIssuedOn + 180 days" ? "tracked" : "amazon" };
 }
 
 function lwaNext(config: StackConfig, expiresOn: string, today: string, warnDays?: number): NextThing {
@@ -128,7 +128,7 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
     return { ...row, problem: "no key outputs: the stack has not been deployed (npm run up)" };
   }
 
-  const expiry = lwaExpiry(config, facts.outputs);
+  const expiry = lwaExpiry(config);
   row.lwa = { ...expiry, rotatedBy: config.lwaRotation ? "rotate-lwa" : "hand" };
   if (expiry.expiresOn) next = moreUrgent(next, lwaNext(config, expiry.expiresOn, today, warnDays));
   row.next = next;
