@@ -7,16 +7,15 @@ import { blockFromOutputs, BlockError } from "../credentials/block";
 import { deliverBlock } from "../credentials/run";
 import { REPO_ROOT } from "../pulumi";
 import { rotateKey } from "../rotate-key/run";
+import { currentExpiry } from "../rotate-lwa/decide";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
-import { statusRow } from "../status/decide";
 import type { MaintainSteps, StepContext, StepOutcome } from "./run";
 
 async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   const config = await ctx.stack.readConfig({ secrets: false });
   if (config.values.lwaRotation !== "true") {
-    const outputs = await ctx.stack.readOutputs({ secrets: false });
-    const row = statusRow({ name: ctx.stack.name, config, outputs }, new Date());
-    const by = row.lwa?.expiresOn ? `before it expires on ${row.lwa.expiresOn}` : "every 180 days (set lwaClientSecretIssuedOn to track when)";
+    const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
+    const by = expiresAt ? `before it expires on ${expiresAt.slice(0, 10)}` : "every 180 days (set lwaClientSecretIssuedOn to track when)";
     return { status: "skipped", detail: `lwaRotation is off: rotate the LWA secret by hand ${by} (README, Maintenance)` };
   }
   const result = await rotateLwa(ctx.stack, {
