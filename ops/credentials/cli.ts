@@ -14,12 +14,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseCommandLine, runCommand, UsageError } from "../cli";
-import { FileRefusal, userPath } from "../files";
+import { FileRefusal, userPath, writePrivateFile } from "../files";
 import { Redactor } from "../output";
 import { openStack, PulumiError } from "../pulumi";
 import { blockAsJson, BlockError, blockFromOutputs, DeliveryBlock } from "./block";
 import { SECRET_FIELDS } from "./decide";
-import { checkTargets, deliverBlock, writeBlockFile } from "./run";
+import { checkTargets, deliverBlock } from "./run";
 
 const USAGE = "usage: npm run credentials -- [--stack <name>] [--into <file|dir>...] [--check <file|dir>...] [--dry-run] [--format hjson|json] [<file>]";
 
@@ -143,7 +143,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return 0;
   }
   try {
-    writeBlockFile(file, text);
+    writePrivateFile(file, text);
   } catch (error) {
     if (error instanceof FileRefusal) {
       err(redactor.scrub(error.message.split(file).join(shown)));

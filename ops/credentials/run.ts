@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CredentialField } from "../../src/credentials";
-import { writeFileKeepingMode, writePrivateFile } from "../files";
+import { writeFileKeepingMode } from "../files";
 import { printable, Redactor } from "../output";
 import { DeliveryBlock } from "./block";
 import { checkObject, findCredentials, FoundObject, isThisStacks, maskedValue, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
@@ -285,9 +285,4 @@ export function deliverBlock(block: DeliveryBlock, targets: readonly string[], o
 /** `--check`: writes nothing; exit 1 when any of this stack's credentials is stale or a file could not be processed. */
 export function checkTargets(block: DeliveryBlock, targets: readonly string[], opts: CheckOptions): Promise<DeliveryReport> {
   return runOver(block, targets, { kind: "check" }, opts);
-}
-
-/** The plain form: the block in a file only its owner can read. Throws FileRefusal for a directory or a link. */
-export function writeBlockFile(file: string, text: string): void {
-  writePrivateFile(file, text);
 }
