@@ -6,17 +6,13 @@
  * Errors leave here as PulumiError: a cause and a fix, never a secret and never the CLI's command line (the
  * Automation API's CommandError repeats the command line and the whole stdout, which may hold either).
  */
-import { spawn, spawnSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
+import { spawn } from "child_process";
 import { CommandError, ConcurrentUpdateError, LocalWorkspace, PulumiCommand, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { PROJECT } from "../src/config";
 import { Redactor } from "./output";
+import { checkedPulumiVersion, findPulumiCli, PulumiError, REPO_ROOT } from "./pulumi-cli";
 
-export const REPO_ROOT = path.resolve(__dirname, "..");
-
-/** Key rotation relies on the replacementTrigger resource option, which the engine honours from 3.208 on. */
-export const MIN_PULUMI_VERSION = "3.208.0";
+export { findPulumiCli, PulumiError, REPO_ROOT, type PulumiErrorReason } from "./pulumi-cli";
 
 export interface OutputValue {
   value: unknown;
@@ -30,18 +26,6 @@ export interface StackConfigView {
   secretKeys: Set<string>;
   /** The AWS provider's settings, which choose the operator's credentials as `pulumi up` does. */
   provider: { profile?: string; region?: string };
-}
-
-export type PulumiErrorReason = "no-cli" | "no-stack-selected" | "stack-not-found" | "busy" | "failed";
-
-export class PulumiError extends Error {
-  constructor(
-    readonly reason: PulumiErrorReason,
-    message: string,
-  ) {
-    super(message);
-    this.name = "PulumiError";
-  }
 }
 
 export interface PulumiOptions {
@@ -73,62 +57,6 @@ export interface PulumiStack {
   removeConfig(key: string): Promise<void>;
   /** `pulumi up --yes`; resolves to the new outputs. `onOutput` gets the CLI's lines as they come (scrubbed). */
   up(onOutput?: (line: string) => void): Promise<Record<string, OutputValue>>;
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The Pulumi CLI to run: the user's own, found on PATH with every node_modules/.bin entry left out (npm run puts
- * the project's first, where the `pulumi` npm package's downloader sits), else that package's.
- */
-export function findPulumiCli(env: NodeJS.ProcessEnv = process.env, repoRoot: string = REPO_ROOT): string {
-  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
-    if (!dir || /(^|[\\/])node_modules[\\/]\.bin[\\/]?$/.test(dir)) continue;
-    const candidate = path.join(dir, "pulumi");
-    if (isExecutable(candidate)) return path.resolve(candidate);
-  }
-  return path.join(repoRoot, "node_modules", ".bin", "pulumi");
-}
-
-function compareVersions(a: string, b: string): number {
-  const parts = (v: string) => v.split(/[.-]/, 3).map((n) => Number.parseInt(n, 10) || 0);
-  const [x, y] = [parts(a), parts(b)];
-  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return 0;
-}
-
-const checkedClis = new Map<string, string>();
-
-/** Runs `pulumi version` once per CLI and process; refuses a CLI too old for key rotation. */
-function checkedPulumiVersion(cli: string, env: NodeJS.ProcessEnv): string {
-  const known = checkedClis.get(cli);
-  if (known) return known;
-  const result = spawnSync(cli, ["version"], { env: { ...env, PULUMI_SKIP_UPDATE_CHECK: "true" }, encoding: "utf8", timeout: 120_000 });
-  if (result.error || result.status !== 0) {
-    throw new PulumiError(
-      "no-cli",
-      `could not run the Pulumi CLI at ${cli} (${result.error ? (result.error as NodeJS.ErrnoException).code : `exit ${result.status}`}). ` +
-        "Fix: install it (pulumi.com/docs/install) or run npm ci so the pulumi npm package provides it.",
-    );
-  }
-  const version = result.stdout.trim().replace(/^v/, "");
-  if (!/^\d+\.\d+\.\d+/.test(version) || compareVersions(version, MIN_PULUMI_VERSION) < 0) {
-    throw new PulumiError(
-      "no-cli",
-      `the Pulumi CLI at ${cli} is ${version || "of an unknown version"}; this kit needs ${MIN_PULUMI_VERSION} or later ` +
-        "(older engines ignore the replacementTrigger key rotation rests on). Fix: upgrade it (pulumi.com/docs/install), " +
-        "or remove it from PATH to use the one the pulumi npm package provides.",
-    );
-  }
-  checkedClis.set(cli, version);
-  return version;
 }
 
 /** A failed CLI run of our own (not through the SDK): its standard error, to be reduced to a reason. */

@@ -5,7 +5,7 @@
  */
 import { blockFromOutputs, BlockError } from "../credentials/block";
 import { deliverBlock } from "../credentials/run";
-import { REPO_ROOT } from "../pulumi";
+import { REPO_ROOT } from "../pulumi-cli";
 import { rotateKey } from "../rotate-key/run";
 import { currentExpiry } from "../rotate-lwa/decide";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
