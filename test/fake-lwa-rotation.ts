@@ -56,6 +56,9 @@ export interface NewSecretOptions {
 
 export class FakeLwaRotation extends LoopbackServer {
   readonly calls: SeenCall[] = [];
+  /** Called as a DeleteMessage arrives; what it returns is kept in that call's params as `observed` (a test's look at
+   * the world at that instant, e.g. whether a file exists yet: the order of events without comparing clocks). */
+  observeAtDelete?: () => unknown;
   readonly messages: QueuedMessage[] = [];
   /** Secrets LWA accepts now (the current one, and the previous during its grace). */
   readonly validSecrets = new Set<string>([OLD_SECRET]);
@@ -314,6 +317,7 @@ export class FakeLwaRotation extends LoopbackServer {
         if (!m) return this.sqsError(res, "ReceiptHandleIsInvalid", "The input receipt handle is invalid.");
         m.deleted = true;
         call.params!.messageId = m.id;
+        if (this.observeAtDelete) call.params!.observed = this.observeAtDelete();
         return ok({});
       }
       case "ChangeMessageVisibility": {

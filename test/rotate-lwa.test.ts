@@ -83,7 +83,7 @@ describe("npm run rotate-lwa", function () {
     lines: string[];
   }
 
-  async function run(opts: { ifDue?: boolean; waitSeconds?: number; dryRun?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  async function run(opts: { ifDue?: boolean; waitSeconds?: number; dryRun?: boolean; env?: NodeJS.ProcessEnv; now?: Date } = {}): Promise<Run> {
     const e = opts.env ?? env();
     const stack = await openStack(STACK, { env: e });
     const lines: string[] = [];
@@ -93,6 +93,7 @@ describe("npm run rotate-lwa", function () {
       out: "creds.hjson",
       dryRun: opts.dryRun,
       env: e,
+      ...(opts.now ? { now: () => opts.now! } : {}),
       print: (line) => lines.push(line),
     });
     printed.push(...lines);
@@ -121,6 +122,7 @@ describe("npm run rotate-lwa", function () {
 
   it("happy path: one rotation, the secret through stdin, issued-on set, up, block written, message deleted last", async () => {
     addStack();
+    fake.observeAtDelete = () => fs.existsSync(blockFile());
     const { result, lines } = await run();
     assert.equal(result.exitCode, 0, lines.join("\n"));
     assert.equal(result.outcome, "rotated");
@@ -158,7 +160,7 @@ describe("npm run rotate-lwa", function () {
     const deleteOfSecret = deletes.find((d) => d.params!.messageId === newSecretId);
     assert.ok(deleteOfSecret, "the new-secret message is deleted");
     assert.ok(deleteOfSecret.at >= ups[0]!.endedAt, "deleted only after pulumi up");
-    assert.ok(deleteOfSecret.at >= fs.statSync(blockFile()).mtimeMs - 1, "deleted only after the block was written");
+    assert.equal(deleteOfSecret.params!.observed, true, "deleted only after the block was written");
     assert.deepEqual(fake.live(), [], "the queue is empty: the message and this run's note are gone");
 
     const summary = lines.join("\n");
@@ -340,12 +342,15 @@ describe("npm run rotate-lwa", function () {
   });
 
   it("--if-due when not due: no rotation and no writes, exit 0", async () => {
-    addStack({}, addDays(today(), -10));
+    // The clock is injected: at 06:00 UTC a secret issued 10 days ago expires in 169.75 days, which reads "170 days"
+    // whatever the hour this test runs at (it once read the wall clock and failed every afternoon).
+    const now = new Date(`${today()}T06:00:00Z`);
+    addStack({}, addDays(now.toISOString().slice(0, 10), -10));
     const before = JSON.stringify(cli.stack(STACK).config);
-    const { result, lines } = await run({ ifDue: true });
+    const { result, lines } = await run({ ifDue: true, now });
     assert.equal(result.exitCode, 0);
     assert.equal(result.outcome, "not-due");
-    assert.match(lines.join("\n"), /not due: the secret expires .* \(in 17\d days\); --if-due rotates from 30 days before/);
+    assert.match(lines.join("\n"), /not due: the secret expires .* \(in 170 days\); --if-due rotates from 30 days before/);
     assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no LWA or rotation call");
     assert.equal(callsOf("config set").length + callsOf("up").length, 0);
     assert.equal(JSON.stringify(cli.stack(STACK).config), before);
