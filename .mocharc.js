@@ -9,7 +9,7 @@ const rest = fs
   .filter((file) => !slowestFirst.includes(file))
   .sort();
 
-// MOCHA_SPEC (space-separated files) runs just those, e.g. scripts/test-at-hours.sh.
+// MOCHA_SPEC (space-separated files) runs just those, e.g. tools/test-at-hours.sh.
 const spec = process.env.MOCHA_SPEC ? process.env.MOCHA_SPEC.split(" ") : [...slowestFirst, ...rest];
 
-module.exports = { require: ["./scripts/register.js"], spec, timeout: 20000, reporter: "spec", parallel: true, jobs: 2 };
+module.exports = { require: ["./tools/register.js"], spec, timeout: 20000, reporter: "spec", parallel: true, jobs: 2 };

@@ -19,12 +19,12 @@ export default tseslint.config(
   },
   {
     // These strip control characters and ANSI escapes from untrusted text: the pattern must name them.
-    files: ["verify/**/*.ts"],
+    files: ["lib/**/*.ts", "commands/verify/**/*.ts"],
     rules: { "no-control-regex": "off" },
   },
   {
     // CommonJS files that node and mocha load as they are (the require hook, mocha's config): require() is their way.
-    files: ["scripts/register.js", ".mocharc.js"],
+    files: ["tools/register.js", ".mocharc.js"],
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {

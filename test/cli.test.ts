@@ -1,17 +1,17 @@
 /**
- * ops/cli.ts, the plumbing every command's CLI shares: the command line read one way (the commands' own tests
+ * lib/cli.ts, the plumbing every command's CLI shares: the command line read one way (the commands' own tests
  * check their options), and runCommand in a real process: a reader that leaves early, an internal error.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { parseCommandLine } from "../ops/cli";
+import { parseCommandLine } from "../lib/cli";
 import { LEAKED } from "./fixtures/cli-command";
 
 const REPO = path.resolve(__dirname, "..");
 const OPTIONS = { stack: { type: "string", multiple: true }, out: { type: "string" }, "dry-run": { type: "boolean" } } as const;
 
-describe("ops/cli: parseCommandLine", () => {
+describe("lib/cli: parseCommandLine", () => {
   const error = (argv: string[], positionals = false) => {
     const parsed = parseCommandLine(argv, OPTIONS, { positionals });
     return parsed.kind === "error" ? parsed.message : `not an error: ${JSON.stringify(parsed)}`;
@@ -54,9 +54,9 @@ describe("ops/cli: parseCommandLine", () => {
   });
 });
 
-describe("ops/cli: runCommand in a process", function () {
+describe("lib/cli: runCommand in a process", function () {
   const run = (script: string) => spawnSync("bash", ["-c", script], { cwd: REPO, encoding: "utf8" });
-  const fixture = `"${process.execPath}" -r ./scripts/register.js test/fixtures/cli-command.ts`;
+  const fixture = `"${process.execPath}" -r ./tools/register.js test/fixtures/cli-command.ts`;
 
   it("stops quietly with exit code 1 when its reader leaves (| head -1)", () => {
     const result = run(`${fixture} lines | head -1; exit "\${PIPESTATUS[0]}"`);

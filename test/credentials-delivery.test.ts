@@ -13,13 +13,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
 import { CREDENTIAL_FIELDS, CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
-import { blockAsJson, blockFromOutputs, blockValues } from "../ops/credentials/block";
-import { main, parseArgs } from "../ops/credentials/cli";
-import { checkObject, findCredentials, FoundObject, isThisStacks, planUpdate, StackIdentity } from "../ops/credentials/decide";
-import { DocNode, formatOf, parseDocument, plainValue } from "../ops/credentials/documents";
-import { applyValueEdits } from "../ops/credentials/edit";
-import { HjsonSyntaxError, parseHjsonSpans } from "../ops/credentials/hjson-spans";
-import { checkTargets, DeliveryBlock, deliverBlock, DeliveryReport } from "../ops/credentials/run";
+import { blockAsJson, blockFromOutputs, blockValues } from "../commands/credentials/block";
+import { main, parseArgs } from "../commands/credentials/cli";
+import { checkObject, findCredentials, FoundObject, isThisStacks, planUpdate, StackIdentity } from "../commands/credentials/decide";
+import { DocNode, formatOf, parseDocument, plainValue } from "../commands/credentials/documents";
+import { applyValueEdits } from "../commands/credentials/edit";
+import { HjsonSyntaxError, parseHjsonSpans } from "../commands/credentials/hjson-spans";
+import { checkTargets, DeliveryBlock, deliverBlock, DeliveryReport } from "../commands/credentials/run";
 import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
 
@@ -826,7 +826,7 @@ describe("credentials files stay out of git", () => {
       "Pulumi.dev.yaml",
       "src/credentials.template.hjson",
       "test/fixtures/jobs/orders.json",
-      "ops/credentials/cli.ts",
+      "commands/credentials/cli.ts",
     ]) {
       assert.ok(!ignored(name), `${name} is not ignored`);
     }

@@ -166,7 +166,7 @@ export class FakePulumi {
     fs.mkdirSync(path.join(state, "requests"));
     fs.writeFileSync(path.join(state, "version"), opts.version ?? "3.265.0");
     fs.writeFileSync(path.join(state, "calls.jsonl"), "");
-    const daemon = spawn(process.execPath, ["-r", path.join(REPO, "scripts", "register.js"), path.join(REPO, "test", "fake-pulumi-cli.ts"), "--serve"], {
+    const daemon = spawn(process.execPath, ["-r", path.join(REPO, "tools", "register.js"), path.join(REPO, "test", "fake-pulumi-cli.ts"), "--serve"], {
       env: { ...process.env, FAKE_PULUMI_STATE: state },
       stdio: "ignore",
     });

@@ -1,5 +1,5 @@
 /**
- * npm run maintain end to end with the real steps (ops/maintain/steps.ts realSteps: rotate-lwa, rotate-key and the
+ * npm run maintain end to end with the real steps (commands/maintain/steps.ts realSteps: rotate-lwa, rotate-key and the
  * delivery of `npm run credentials -- --into`), over a fleet of stacks held by the stand-in Pulumi CLI, with the
  * loopback fakes the rotation commands' own tests use: LWA, the Application Management API and SQS
  * (test/fake-lwa-rotation.ts) and IAM with one user per stack (test/fake-iam.ts). test/maintain.test.ts tests the
@@ -13,8 +13,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
-import { main } from "../ops/maintain/cli";
-import { realSteps } from "../ops/maintain/steps";
+import { main } from "../commands/maintain/cli";
+import { realSteps } from "../commands/maintain/steps";
 import { addDays, type SlotRecord } from "../src/lifecycle";
 import { SECRETS } from "./fake-amazon";
 import { FakeIam, OPERATOR, type FakeKey as IamKey } from "./fake-iam";

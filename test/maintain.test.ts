@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { blockFileName, type MaintainSteps, type StepContext, type StepOutcome } from "../ops/maintain/run";
-import { liveProgress, main, parseMaintainArgs, summaryTable } from "../ops/maintain/cli";
+import { blockFileName, type MaintainSteps, type StepContext, type StepOutcome } from "../commands/maintain/run";
+import { liveProgress, main, parseMaintainArgs, summaryTable } from "../commands/maintain/cli";
 import { FakePulumi } from "./fake-pulumi";
 
 interface Seen {

@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
-import { parsePlanArgs, renderPlan, runPlanCommand } from "../scripts/plan";
-import { parseStackFile } from "../scripts/stack-file";
+import { parsePlanArgs, renderPlan, runPlanCommand } from "../commands/plan/cli";
+import { parseStackFile } from "../commands/plan/stack-file";
 import { runThroughNpm } from "./through-npm";
 
 const ROOT = path.resolve(__dirname, "..");

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { CONFIG_KEYS, validateConfig } from "../src/config";
-import { readStackFile } from "../scripts/stack-file";
+import { readStackFile } from "../commands/plan/stack-file";
 import { runProgram } from "../src/program";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -95,9 +95,9 @@ describe("project files", () => {
     // `npm cit` is npm's own shorthand for exactly that sequence; `npm test` is the last step of both.
     assert.ok(readme.has("npm cit"), "README gives the one-command form");
     assert.ok(readme.has(ci[ci.length - 1]!), "README gives CI's test command");
-    // What README says `npm test` runs is what package.json's test script (scripts/test.sh) runs, tool by tool.
-    assert.equal(JSON.parse(read("package.json")).scripts.test, "bash scripts/test.sh");
-    const steps = [...read("scripts/test.sh").matchAll(/"\$bin\/(\w+)"/g)].map((m) => m[1]);
+    // What README says `npm test` runs is what package.json's test script (tools/test.sh) runs, tool by tool.
+    assert.equal(JSON.parse(read("package.json")).scripts.test, "bash tools/test.sh");
+    const steps = [...read("tools/test.sh").matchAll(/"\$bin\/(\w+)"/g)].map((m) => m[1]);
     const described = readme
       .get("npm test")!
       .split("+")
@@ -125,7 +125,7 @@ describe("project files", () => {
         else if (/\.(ts|js)$/.test(entry.name)) shipped.push(read(rel));
       }
     };
-    for (const dir of ["src", "policies", "scripts", "verify", "ops"]) if (fs.existsSync(path.join(ROOT, dir))) walk(dir);
+    for (const dir of ["src", "policies", "commands", "lib", "tools"]) if (fs.existsSync(path.join(ROOT, dir))) walk(dir);
     shipped.push(read("index.ts"));
     const code = shipped.join("\n");
     for (const dep of Object.keys(pkg.dependencies)) {
@@ -154,8 +154,8 @@ describe("project files", () => {
   });
 
   it("index.ts loads the way pulumi up loads it: ts-node, transpile-only as tsconfig's noCheck asks, handing over a function", async () => {
-    // The suite itself runs on the faster sucrase transpile (scripts/register.js); this is the one check of
-    // the path Pulumi's Node.js host takes (see scripts/bench.ts, loadLikePulumiUp).
+    // The suite itself runs on the faster sucrase transpile (tools/register.js); this is the one check of
+    // the path Pulumi's Node.js host takes (see tools/bench.ts, loadLikePulumiUp).
     const loaded = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
       const child = spawn(
         process.execPath,

@@ -1,5 +1,5 @@
 /**
- * The shared plumbing of the stack-driving commands (ops/pulumi.ts, ops/files.ts), through the Automation API
+ * The shared plumbing of the stack-driving commands (lib/pulumi.ts, lib/files.ts), through the Automation API
  * against the stand-in CLI (test/fake-pulumi.ts): which CLI runs, how stacks are opened, how a secret reaches the
  * CLI (standard input only), how failures read, and how files are written.
  */
@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { findPulumiCli, listStacks, openStack, PulumiError } from "../ops/pulumi";
-import { FileRefusal, userPath, writeFileKeepingMode, writePrivateFile } from "../ops/files";
+import { findPulumiCli, listStacks, openStack, PulumiError } from "../lib/pulumi";
+import { FileRefusal, userPath, writeFileKeepingMode, writePrivateFile } from "../lib/files";
 import { FakePulumi } from "./fake-pulumi";
 
 const SECRET = "amzn1.oa2-cs.v1.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -24,7 +24,7 @@ async function rejection(promise: Promise<unknown>): Promise<PulumiError> {
   assert.fail("expected a rejection");
 }
 
-describe("ops/pulumi: finding the CLI", () => {
+describe("lib/pulumi: finding the CLI", () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "find-cli-"))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -58,7 +58,7 @@ describe("ops/pulumi: finding the CLI", () => {
   });
 });
 
-describe("ops/pulumi: stacks through the Automation API and the stand-in CLI", () => {
+describe("lib/pulumi: stacks through the Automation API and the stand-in CLI", () => {
   let cli: FakePulumi;
   beforeEach(() => {
     cli = FakePulumi.create();
@@ -202,7 +202,7 @@ describe("ops/pulumi: stacks through the Automation API and the stand-in CLI", (
   });
 });
 
-describe("ops/files", () => {
+describe("lib/files", () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "files-"))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

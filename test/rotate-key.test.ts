@@ -7,14 +7,14 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { main, parseArgs } from "../ops/rotate-key/cli";
-import { rotateKey, type KeyRotationReport } from "../ops/rotate-key/run";
-import { openStack, type PulumiStack } from "../ops/pulumi";
+import { main, parseArgs } from "../commands/rotate-key/cli";
+import { rotateKey, type KeyRotationReport } from "../commands/rotate-key/run";
+import { openStack, type PulumiStack } from "../lib/pulumi";
 import { SECRETS } from "./fake-amazon";
 import { FakeIam, OPERATOR } from "./fake-iam";
 import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
-import { decide, type DecideInput, type IamKey, type RotationConfig } from "../ops/rotate-key/decide";
+import { decide, type DecideInput, type IamKey, type RotationConfig } from "../commands/rotate-key/decide";
 import type { SlotRecord } from "../src/lifecycle";
 
 const NOW = new Date("2026-11-27T06:00:00Z");

@@ -50,7 +50,7 @@ const pathWithoutPulumi = () =>
     .join(path.delimiter);
 
 function run(script: string, args: string[], dir: string, env: Record<string, string> = {}) {
-  return spawnSync("bash", [path.join(ROOT, "scripts", script), ...args], {
+  return spawnSync("bash", [path.join(ROOT, "tools", script), ...args], {
     encoding: "utf8",
     env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, PULUMI_BACKEND_URL: "", ...env },
   });

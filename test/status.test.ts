@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { addDays } from "../src/lifecycle";
-import { sortRows, statusExitCode, statusRow, type StackFacts, type StatusRow } from "../ops/status/decide";
-import { formatTable, main, parseStatusArgs } from "../ops/status/cli";
+import { sortRows, statusExitCode, statusRow, type StackFacts, type StatusRow } from "../commands/status/decide";
+import { formatTable, main, parseStatusArgs } from "../commands/status/cli";
 import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
 

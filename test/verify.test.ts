@@ -12,16 +12,16 @@ import * as path from "path";
 import { Readable, type Writable } from "stream";
 import { CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
-import { createStsClient } from "../verify/aws";
-import { MAX_INPUT_BYTES, parseCredentialsBlock } from "../verify/block";
-import { parseArgs } from "../verify/cli";
-import { judgeLwaAnswer } from "../verify/lwa";
-import { maskKeyId, Redactor } from "../verify/redact";
-import { backoffSchedule, DEFAULT_RETRY } from "../verify/retry";
-import { runVerify } from "../verify/run";
-import { DEFAULT_REQUEST_TIMEOUT_MS, ENV_VARS, readSettings } from "../verify/settings";
-import { fetchWithDeadline, networkErrorCode } from "../verify/deadline";
-import { readCapped, readInput } from "../verify/input";
+import { createStsClient } from "../commands/verify/aws";
+import { MAX_INPUT_BYTES, parseCredentialsBlock } from "../commands/verify/block";
+import { parseArgs } from "../commands/verify/cli";
+import { judgeLwaAnswer } from "../commands/verify/lwa";
+import { maskKeyId, Redactor } from "../lib/redact";
+import { backoffSchedule, DEFAULT_RETRY } from "../lib/retry";
+import { runVerify } from "../commands/verify/run";
+import { DEFAULT_REQUEST_TIMEOUT_MS, ENV_VARS, readSettings } from "../lib/settings";
+import { fetchWithDeadline, networkErrorCode } from "../lib/deadline";
+import { readCapped, readInput } from "../commands/verify/input";
 import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
 import { runThroughNpm, startThroughNpm } from "./through-npm";
 
@@ -497,7 +497,7 @@ describe("npm run verify", function () {
   describe("the CLI process", function () {
     function cli(args: string[], env: NodeJS.ProcessEnv, stdin = ""): Promise<{ code: number | null; output: string }> {
       return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["-r", "./scripts/register.js", "verify/cli.ts", ...args], { cwd: REPO, env });
+        const child = spawn(process.execPath, ["-r", "./tools/register.js", "commands/verify/cli.ts", ...args], { cwd: REPO, env });
         let output = "";
         child.stdout.on("data", (d) => (output += d));
         child.stderr.on("data", (d) => (output += d));

@@ -1,0 +1,137 @@
+/**
+ * The fleet's daily round: for each stack, the LWA secret rotation if due, then the access key step if due, then
+ * the current block into the stack's job configs. Stacks run side by side up to a limit; each stack's own steps
+ * stay in order; one stack's failure never stops another.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { mapWithConcurrency } from "../../lib/pool";
+import { PulumiError, type PulumiStack, type PulumiWorkspace } from "../../lib/pulumi";
+
+export type StepStatus = "done" | "nothing" | "waiting" | "skipped" | "failed";
+
+export interface StepOutcome {
+  status: StepStatus;
+  /** One line: what was done, what is awaited and why, or the cause of the failure. Never a secret. */
+  detail: string;
+  /** The file a new credentials block was written to. */
+  wroteBlock?: string;
+}
+
+export interface StepContext {
+  stack: PulumiStack;
+  dryRun: boolean;
+  /** This stack's own credentials file (credentials/<stack>.hjson). */
+  out: string;
+  env: NodeJS.ProcessEnv;
+  print: (line: string) => void;
+}
+
+/** The three steps, as the single-stack commands perform them (commands/maintain/steps.ts binds the real ones). */
+export interface MaintainSteps {
+  rotateLwa(ctx: StepContext): Promise<StepOutcome>;
+  rotateKey(ctx: StepContext): Promise<StepOutcome>;
+  /** Delivers the stack's current block into its `jobConfigs`; "skipped" when it lists none. */
+  deliver(ctx: StepContext): Promise<StepOutcome>;
+}
+
+export const STEP_NAMES = ["lwa", "key", "jobs"] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+
+export interface StackReport {
+  stack: string;
+  steps: Partial<Record<StepName, StepOutcome>>;
+  /** The stack could not be opened, or a step threw. */
+  failed: boolean;
+}
+
+export interface Progress {
+  started(stack: string): void;
+  step(stack: string, step: StepName, outcome: StepOutcome | "running"): void;
+  /** A line a step prints while it runs (already free of secrets: the commands scrub what they print). */
+  log(stack: string, step: StepName, line: string): void;
+  finished(report: StackReport): void;
+}
+
+export interface MaintainOptions {
+  stacks: string[];
+  dryRun: boolean;
+  concurrency: number;
+  /** Where each stack's block goes: <outDir>/<stack>.hjson; created readable by its owner only. */
+  outDir: string;
+  env: NodeJS.ProcessEnv;
+  progress: Progress;
+}
+
+/** The directory for the blocks: created with mode 700, or narrowed to it (it holds every customer's secrets). */
+export function preparePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = fs.lstatSync(dir);
+  if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
+  if ((stat.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+}
+
+/** A stack name as a file name: Pulumi's org/project/stack form keeps only its last part; nothing can escape the directory. */
+export function blockFileName(stack: string): string {
+  return `${stack
+    .split("/")
+    .pop()!
+    .replace(/[^\w.-]/g, "_")}.hjson`;
+}
+
+async function oneStack(workspace: PulumiWorkspace, name: string, steps: MaintainSteps, opts: MaintainOptions): Promise<StackReport> {
+  const report: StackReport = { stack: name, steps: {}, failed: false };
+  opts.progress.started(name);
+  let stack: PulumiStack;
+  try {
+    stack = await workspace.open(name);
+  } catch (error) {
+    if (!(error instanceof PulumiError)) throw error;
+    report.failed = true;
+    report.steps.lwa = { status: "failed", detail: error.message };
+    opts.progress.finished(report);
+    return report;
+  }
+  const ctx: StepContext = {
+    stack,
+    dryRun: opts.dryRun,
+    out: path.join(opts.outDir, blockFileName(name)),
+    env: opts.env,
+    print: (line) => opts.progress.log(name, currentStep, line),
+  };
+  let currentStep: StepName = "lwa";
+  const perform: Record<StepName, (c: StepContext) => Promise<StepOutcome>> = {
+    lwa: (c) => steps.rotateLwa(c),
+    key: (c) => steps.rotateKey(c),
+    jobs: (c) => steps.deliver(c),
+  };
+  for (const step of STEP_NAMES) {
+    currentStep = step;
+    opts.progress.step(name, step, "running");
+    let outcome: StepOutcome;
+    try {
+      outcome = await perform[step](ctx);
+    } catch (error) {
+      // A step maps its own failures; anything else is reported by its type only (its text may hold a value).
+      const reason = error instanceof PulumiError ? error.message : `internal error (${error instanceof Error ? error.name : typeof error})`;
+      outcome = { status: "failed", detail: reason };
+    }
+    report.steps[step] = outcome;
+    opts.progress.step(name, step, outcome);
+    // The steps are independent, and delivery hands out what the stack has deployed, which is whole whatever
+    // failed before it: a failure is reported and the stack's other steps still run.
+    if (outcome.status === "failed") report.failed = true;
+  }
+  opts.progress.finished(report);
+  return report;
+}
+
+export async function maintain(workspace: PulumiWorkspace, steps: MaintainSteps, opts: MaintainOptions): Promise<StackReport[]> {
+  // A dry run writes nothing, not even the directory.
+  if (!opts.dryRun) preparePrivateDir(opts.outDir);
+  return mapWithConcurrency(opts.stacks, opts.concurrency, (name) => oneStack(workspace, name, steps, opts));
+}
+
+export function maintainExitCode(reports: readonly StackReport[]): 0 | 1 {
+  return reports.some((r) => r.failed) ? 1 : 0;
+}

@@ -1,0 +1,68 @@
+/**
+ * The fleet round's three steps, bound to the single-stack commands: the same code `npm run rotate-lwa -- --if-due`,
+ * `npm run rotate-key -- --if-due` and `npm run credentials -- --into` run, with each command's result read into
+ * one of: done, nothing (due), waiting (and why), skipped, failed.
+ */
+import { blockFromOutputs, BlockError } from "../credentials/block";
+import { deliverBlock } from "../credentials/run";
+import { REPO_ROOT } from "../../lib/pulumi-cli";
+import { rotateKey } from "../rotate-key/run";
+import { currentExpiry } from "../rotate-lwa/decide";
+import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
+import type { MaintainSteps, StepContext, StepOutcome } from "./run";
+
+async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
+  const config = await ctx.stack.readConfig({ secrets: false });
+  if (config.values.lwaRotation !== "true") {
+    const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
+    const by = expiresAt ? `before it expires on ${expiresAt.slice(0, 10)}` : "every 180 days (set lwaClientSecretIssuedOn to track when)";
+    return { status: "skipped", detail: `lwaRotation is off: rotate the LWA secret by hand ${by} (README, Maintenance)` };
+  }
+  const result = await rotateLwa(ctx.stack, {
+    ifDue: true,
+    waitSeconds: DEFAULT_WAIT_SECONDS,
+    out: ctx.out,
+    dryRun: ctx.dryRun,
+    env: ctx.env,
+    print: ctx.print,
+  });
+  const status = ({ rotated: "done", "not-due": "nothing", waiting: "waiting", failed: "failed", skipped: "skipped" } as const)[result.outcome];
+  return { status: result.exitCode === 1 && status !== "waiting" ? "failed" : status, detail: result.detail, wroteBlock: result.wroteBlock };
+}
+
+async function rotateKeyIfDue(ctx: StepContext): Promise<StepOutcome> {
+  const report = await rotateKey(ctx.stack, { ifDue: true, dryRun: ctx.dryRun, out: ctx.out, env: ctx.env, print: ctx.print });
+  const next = report.nextDate ? ` (next: ${report.nextDate})` : "";
+  if (report.exitCode !== 0) return { status: "failed", detail: report.reason };
+  if (report.took) return { status: "done", detail: `${report.step}: ${report.reason}`, wroteBlock: report.wroteBlock };
+  if (report.step !== "none") return { status: "done", detail: `dry run: would ${report.step}: ${report.reason}` };
+  return { status: report.phase === "steady" ? "nothing" : "waiting", detail: `${report.reason}${next}` };
+}
+
+async function deliverCurrentBlock(ctx: StepContext): Promise<StepOutcome> {
+  const config = await ctx.stack.readConfig({ secrets: false });
+  const targets = config.values.jobConfigs ? (JSON.parse(config.values.jobConfigs) as string[]) : [];
+  if (targets.length === 0) return { status: "skipped", detail: "no jobConfigs listed: hand the block to the jobs (npm run credentials -- --into <file|dir>)" };
+  let block;
+  try {
+    block = blockFromOutputs(ctx.stack.name, await ctx.stack.readOutputs());
+  } catch (error) {
+    if (error instanceof BlockError) return { status: "failed", detail: error.message };
+    throw error;
+  }
+  // jobConfigs are relative to the project directory, wherever the scheduler runs from.
+  const report = await deliverBlock(block, targets, { dryRun: ctx.dryRun, print: ctx.print, baseDir: REPO_ROOT });
+  if (report.exitCode !== 0) return { status: "failed", detail: `could not process ${report.failed.join(", ")}` };
+  if (report.stale > 0) return { status: "waiting", detail: `${report.stale} object(s) of this stack could not be brought up to date (see the log)` };
+  if (report.named > 0) {
+    return {
+      status: "waiting",
+      detail: `${report.named} job(s) use a named credential: update it in the product (npm run credentials -- --format json gives its content)`,
+    };
+  }
+  if (report.updated > 0)
+    return { status: "done", detail: `${ctx.dryRun ? "would update" : "updated"} ${report.updated} job credential(s) in ${report.filesScanned} file(s)` };
+  return { status: "nothing", detail: `${report.current} job credential(s) already current` };
+}
+
+export const realSteps: MaintainSteps = { rotateLwa: rotateLwaIfDue, rotateKey: rotateKeyIfDue, deliver: deliverCurrentBlock };

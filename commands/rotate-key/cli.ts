@@ -1,0 +1,72 @@
+/**
+ * npm run rotate-key -- [--stack <name>] [--if-due] [--dry-run] [--json] [--out <file>]
+ * Exit codes: 0 a step taken, or nothing due / waiting as normal; 1 a step failed or the evidence could not be
+ * read; 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
+ */
+import { parseCommandLine, runCommand } from "../../lib/cli";
+import { openStack, PulumiError } from "../../lib/pulumi";
+import { Redactor } from "../../lib/output";
+import { rotateKey, type KeyRotationReport } from "./run";
+
+export const USAGE = [
+  "Usage: npm run rotate-key -- [--stack <name>] [--if-due] [--dry-run] [--json] [--out <file>]",
+  "  Looks at IAM's record of the access keys' last use and takes at most one step of a key rotation.",
+  "  --stack <name>  the stack (default: the selected one)",
+  "  --if-due        start a rotation only when the key is due (for a daily scheduler); without it, start one now",
+  "  --dry-run       decide and print; change nothing",
+  "  --json          print one JSON object on standard output, nothing else",
+  "  --out <file>    where a new rotation writes the new credentials block, mode 600 (default credentials.hjson)",
+].join("\n");
+
+export type CliArgs =
+  | { kind: "run"; stack?: string; ifDue: boolean; dryRun: boolean; json: boolean; out: string }
+  | { kind: "help" }
+  | { kind: "error"; message: string; json: boolean };
+
+export function parseArgs(argv: readonly string[]): CliArgs {
+  const parsed = parseCommandLine(argv, {
+    stack: { type: "string" },
+    "if-due": { type: "boolean" },
+    "dry-run": { type: "boolean" },
+    json: { type: "boolean" },
+    out: { type: "string" },
+  });
+  // A usage error is one JSON object too when --json is anywhere on the line.
+  if (parsed.kind === "error") return { ...parsed, json: argv.includes("--json") };
+  if (parsed.kind === "help") return parsed;
+  const v = parsed.values;
+  return { kind: "run", stack: v.stack, ifDue: v["if-due"] ?? false, dryRun: v["dry-run"] ?? false, json: v.json ?? false, out: v.out ?? "credentials.hjson" };
+}
+
+function failure(stack: string, reason: string, exitCode: 1 | 2): KeyRotationReport {
+  return { stack, phase: "unknown", step: "none", took: false, dryRun: false, reason, evidence: [], changes: [], resumed: false, exitCode };
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.kind === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.kind === "error") {
+    if (args.json) process.stdout.write(`${JSON.stringify(failure("", args.message, 2))}\n`);
+    process.stderr.write(`rotate-key: ${args.message}\n${USAGE}\n`);
+    return 2;
+  }
+  // With --json, standard output carries the one object; the running commentary goes to standard error.
+  const print = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`);
+  let report: KeyRotationReport;
+  try {
+    const stack = await openStack(args.stack, { env });
+    report = await rotateKey(stack, { ifDue: args.ifDue, dryRun: args.dryRun, out: args.out, env, print });
+  } catch (error) {
+    if (!(error instanceof PulumiError)) throw error;
+    const code = error.reason === "no-stack-selected" ? 2 : 1;
+    report = failure(args.stack ?? "", new Redactor().scrub(error.message), code);
+    print(`Error: ${report.reason}`);
+  }
+  if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report.exitCode;
+}
+
+if (require.main === module) runCommand("rotate-key", () => main(process.argv.slice(2)));

@@ -1,0 +1,335 @@
+/**
+ * `rotate-key`'s effects: read the stack (config, outputs), read IAM's evidence with the operator's credentials,
+ * decide (decide.ts), and take at most one step: config change(s) and one `pulumi up`, putting the config back
+ * when `up` fails. The fleet command calls rotateKey for each stack.
+ */
+import * as fs from "fs";
+import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
+import { ConfigError, validateConfig } from "../../src/config";
+import type { SlotRecord } from "../../src/lifecycle";
+import { awsClientConfig } from "../../lib/aws";
+import { userPath, writePrivateFile } from "../../lib/files";
+import { maskKeyId, printable, Redactor } from "../../lib/output";
+import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
+import { decide, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
+
+export interface KeyEvidenceLine {
+  /** Masked: AKIA…WXYZ. */
+  id: string;
+  role: "current" | "previous" | "unknown";
+  generation?: number;
+  status: string;
+  created: string;
+  lastUsed?: string;
+  service?: string;
+  region?: string;
+  inactiveSince?: string;
+}
+
+export interface KeyRotationReport {
+  stack: string;
+  /** "unknown" when the run stopped before the phase could be read (config or evidence unreadable). */
+  phase: Phase | "unknown";
+  step: Step;
+  took: boolean;
+  dryRun: boolean;
+  reason: string;
+  nextDate?: string;
+  evidence: KeyEvidenceLine[];
+  /** The config the step set (or would set, in a dry run). */
+  changes: ConfigChange[];
+  /** The step finishes one an interrupted run had set in config. */
+  resumed: boolean;
+  /** Where the new credentials block was written (a start step). */
+  wroteBlock?: string;
+  exitCode: 0 | 1 | 2;
+}
+
+export interface RotateKeyOptions {
+  ifDue: boolean;
+  dryRun: boolean;
+  /** Where a start step writes the new block, as the user typed it (resolved against INIT_CWD). */
+  out: string;
+  env?: NodeJS.ProcessEnv;
+  print: (line: string) => void;
+  now?: () => Date;
+}
+
+const PHASE_TEXT: Record<Phase, string> = {
+  steady: "steady (one key)",
+  handover: "handover (two active keys)",
+  "old-key-inactive": "old key inactive",
+};
+
+const STEP_TEXT: Record<Step, string> = {
+  start: "start a rotation: a new key; the old one stays active",
+  deactivate: "deactivate the old key",
+  delete: "delete the old key",
+  none: "nothing",
+};
+
+class EvidenceError extends Error {}
+
+/** IAM is global; its requests are signed in the partition's home region whatever aws:region says. */
+function iamSigningRegion(region: string | undefined): string {
+  if (region?.startsWith("cn-")) return "cn-north-1";
+  if (region?.startsWith("us-gov-")) return "us-gov-west-1";
+  return "us-east-1";
+}
+
+/** The operator's IAM client, as `pulumi up` would choose its credentials; the environment is the one given. */
+function iamClient(view: StackConfigView, env: NodeJS.ProcessEnv): { client: IAMClient; timeoutMs: number } {
+  const settings = awsClientConfig(view, env, { service: "IAM", region: iamSigningRegion(view.provider.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION) });
+  return { client: new IAMClient(settings), timeoutMs: settings.requestHandler.requestTimeout };
+}
+
+function evidenceFailure(error: unknown, permission: string, what: string, timeoutMs: number, timedOut: boolean, redactor: Redactor): EvidenceError {
+  const name = (error as { name?: string })?.name ?? "";
+  const message = redactor.scrub(printable((error as Error)?.message ?? String(error)));
+  if (name === "AccessDenied" || name === "AccessDeniedException" || /not authorized to perform/.test(message)) {
+    return new EvidenceError(
+      `IAM refused ${permission} to the operator's credentials (${name || "AccessDenied"}): ${message}. ` +
+        `Fix: allow ${permission} on the connector's user to the credentials pulumi up uses (README: Rotating the access key)`,
+    );
+  }
+  if (name === "NoSuchEntity" || name === "NoSuchEntityException") {
+    return new EvidenceError(`IAM has no ${what}: ${message}. Are these the right account's credentials (aws:profile, AWS_PROFILE)?`);
+  }
+  // A peer that trickles is cut off while the body is read, which the SDK reports as a deserialization error.
+  if (timedOut || name === "AbortError" || name === "TimeoutError") {
+    return new EvidenceError(`IAM did not answer ${permission} within ${timeoutMs} ms (SP_API_AWS_TIMEOUT_MS); nothing was changed. Run again later`);
+  }
+  if (name === "CredentialsProviderError") {
+    return new EvidenceError(`no AWS credentials for IAM: ${message}. Fix: pulumi config set aws:profile <profile>, or the AWS_* environment`);
+  }
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    return new EvidenceError(
+      `could not reach IAM for ${permission} (${code}); nothing was changed. ` +
+        "Fix: check the network connection and any proxy; if AWS_ENDPOINT_URL_IAM is set, check it or unset it",
+    );
+  }
+  return new EvidenceError(`could not read ${permission}'s answer (${name || "error"}): ${message}`);
+}
+
+/** ListAccessKeys for the user, then GetAccessKeyLastUsed for each key; every request bounded in time. */
+async function readIamEvidence(view: StackConfigView, env: NodeJS.ProcessEnv, userName: string, redactor: Redactor): Promise<IamKey[]> {
+  const { client, timeoutMs } = iamClient(view, env);
+  try {
+    let listed;
+    const listSignal = AbortSignal.timeout(timeoutMs);
+    try {
+      listed = await client.send(new ListAccessKeysCommand({ UserName: userName }), { abortSignal: listSignal });
+    } catch (error) {
+      throw evidenceFailure(error, "iam:ListAccessKeys", `user ${userName}`, timeoutMs, listSignal.aborted, redactor);
+    }
+    const keys: IamKey[] = [];
+    for (const meta of listed.AccessKeyMetadata ?? []) {
+      if (!meta.AccessKeyId || !meta.Status || !meta.CreateDate)
+        throw new EvidenceError("IAM's ListAccessKeys answer lacks a key's id, status or creation date");
+      redactor.addKeyId(meta.AccessKeyId);
+      let used;
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        used = await client.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: meta.AccessKeyId }), { abortSignal: signal });
+      } catch (error) {
+        throw evidenceFailure(error, "iam:GetAccessKeyLastUsed", `key ${maskKeyId(meta.AccessKeyId)}`, timeoutMs, signal.aborted, redactor);
+      }
+      const last = used.AccessKeyLastUsed;
+      keys.push({
+        id: meta.AccessKeyId,
+        status: meta.Status === "Inactive" ? "Inactive" : "Active",
+        createDate: meta.CreateDate.toISOString().replace(/\.000Z$/, "Z"),
+        ...(last?.LastUsedDate ? { lastUsedDate: last.LastUsedDate.toISOString().replace(/\.000Z$/, "Z") } : {}),
+        ...(last?.ServiceName ? { lastUsedService: last.ServiceName } : {}),
+        ...(last?.Region ? { lastUsedRegion: last.Region } : {}),
+      });
+    }
+    return keys;
+  } finally {
+    client.destroy();
+  }
+}
+
+function evidenceLines(decision: Decision): KeyEvidenceLine[] {
+  return decision.evidence.map((k) => ({
+    id: maskKeyId(k.id),
+    role: k.role,
+    ...(k.generation !== undefined ? { generation: k.generation } : {}),
+    status: k.status,
+    created: k.createDate,
+    ...(k.lastUsedDate ? { lastUsed: k.lastUsedDate, service: k.lastUsedService, region: k.lastUsedRegion } : {}),
+    ...(k.inactiveSince ? { inactiveSince: k.inactiveSince } : {}),
+  }));
+}
+
+function printReport(report: KeyRotationReport, print: (line: string) => void): void {
+  print(`Phase: ${report.phase === "unknown" ? "unknown" : PHASE_TEXT[report.phase]}`);
+  if (report.evidence.length > 0) {
+    print("Evidence (IAM):");
+    for (const k of report.evidence) {
+      const gen = k.generation !== undefined ? `generation ${k.generation}` : "not the stack's";
+      const use = k.lastUsed ? `last used ${k.lastUsed} by ${k.service} in ${k.region}` : "never used";
+      const since = k.inactiveSince ? `, inactive since ${k.inactiveSince}` : "";
+      print(`  ${k.role.padEnd(8)} ${k.id}  ${gen}, ${k.status}${since}, created ${k.created.slice(0, 10)}, ${use}`);
+    }
+  }
+  const how = report.changes.map((c) => `pulumi config set ${c.key} ${c.value}`).join(" && ");
+  const what = report.step === "none" ? STEP_TEXT.none : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}pulumi up)`;
+  print(`Decision: ${what}${report.resumed ? " [finishing an interrupted run]" : ""}`);
+  print(`Reason: ${report.reason}`);
+  print(`Next: ${report.nextDate ?? "when the evidence changes (run again; --if-due daily)"}`);
+}
+
+export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Promise<KeyRotationReport> {
+  const env = opts.env ?? process.env;
+  const now = (opts.now ?? (() => new Date()))();
+  const redactor = new Redactor();
+  const print = (line: string) => opts.print(redactor.scrub(line));
+  const report: KeyRotationReport = {
+    stack: stack.name,
+    phase: "unknown",
+    step: "none",
+    took: false,
+    dryRun: opts.dryRun,
+    reason: "",
+    evidence: [],
+    changes: [],
+    resumed: false,
+    exitCode: 1,
+  };
+  const finish = (exitCode: 0 | 1 | 2, reason?: string): KeyRotationReport => {
+    if (reason !== undefined) report.reason = reason;
+    report.reason = redactor.scrub(report.reason);
+    report.exitCode = exitCode;
+    return report;
+  };
+  print(`Access key rotation, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
+
+  const outFile = userPath(opts.out, env);
+  if (fs.lstatSync(outFile, { throwIfNoEntry: false })?.isDirectory()) {
+    const r = finish(2, `--out ${opts.out} is a directory; give a file name`);
+    print(`Error: ${r.reason}`);
+    return r;
+  }
+
+  let view: StackConfigView;
+  let decision: Decision;
+  try {
+    view = await stack.readConfig();
+    for (const key of view.secretKeys) redactor.addSecret(view.values[key]);
+    const outputs = await stack.readOutputs();
+    for (const o of Object.values(outputs)) if (o.secret && typeof o.value === "string") redactor.addSecret(o.value);
+    const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys }, now);
+    const accessKeyId = typeof outputs.accessKeyId?.value === "string" ? outputs.accessKeyId.value : undefined;
+    const userName = typeof outputs.userName?.value === "string" ? outputs.userName.value : undefined;
+    redactor.addKeyId(accessKeyId);
+    if (!userName) {
+      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      print(`Error: ${r.reason}`);
+      return r;
+    }
+    const slots = Array.isArray(outputs.accessKeySlots?.value) ? (outputs.accessKeySlots.value as SlotRecord[]) : undefined;
+    const iam = await readIamEvidence(view, env, userName, redactor);
+    decision = decide({ config, deployed: { slots, accessKeyId }, iam, now, ifDue: opts.ifDue });
+  } catch (error) {
+    if (error instanceof EvidenceError || error instanceof PulumiError || error instanceof ConfigError) {
+      const r = finish(1, error.message);
+      print(`Error: ${r.reason}`);
+      return r;
+    }
+    throw error;
+  }
+
+  Object.assign(report, {
+    phase: decision.phase,
+    step: decision.step,
+    reason: decision.reason,
+    evidence: evidenceLines(decision),
+    changes: decision.changes,
+    resumed: decision.resumed,
+    ...(decision.nextDate ? { nextDate: decision.nextDate } : {}),
+  });
+  printReport(report, print);
+  if (decision.refused) return finish(1);
+
+  if (opts.dryRun) {
+    if (decision.restore.length > 0) print(`Dry run: would put back ${decision.restore.map((c) => `${c.key} ${c.value}`).join(", ")}`);
+    if (decision.step !== "none") print("Dry run: nothing was changed.");
+    return finish(0);
+  }
+
+  try {
+    if (decision.restore.length > 0) {
+      for (const change of decision.restore) await stack.setConfig(change.key, change.value);
+      print(`Put back: ${decision.restore.map((c) => `${c.key} ${c.value}`).join(", ")} (not deployed; matches the last deployment)`);
+    }
+  } catch (error) {
+    const r = finish(1, `${report.reason}; putting the config back failed: ${(error as Error).message}`);
+    print(`Error: ${r.reason}`);
+    return r;
+  }
+  if (decision.step === "none") return finish(0);
+
+  const step = decision.step;
+  const before = new Map(decision.changes.map((c) => [c.key, view.values[c.key]]));
+  let outputs;
+  try {
+    for (const change of decision.changes) await stack.setConfig(change.key, change.value);
+    print("Running pulumi up...");
+    outputs = await stack.up((line) => print(`  | ${line}`));
+  } catch (error) {
+    const cause = error instanceof PulumiError ? error.message : `${(error as Error).name}: ${printable((error as Error).message ?? "")}`;
+    const restored = await putBack(stack, before);
+    const r = finish(1, `${report.reason}; the step failed: ${cause}. ${restored}`);
+    print(`Error: the step failed: ${redactor.scrub(cause)}`);
+    print(restored);
+    return r;
+  }
+  report.took = true;
+  for (const o of Object.values(outputs)) if (o.secret && typeof o.value === "string") redactor.addSecret(o.value);
+  redactor.addKeyId(typeof outputs.accessKeyId?.value === "string" ? outputs.accessKeyId.value : undefined);
+  print(`Done: ${STEP_TEXT[step]}.`);
+
+  if (step === "start") {
+    const block = outputs.credentials?.value;
+    if (typeof block !== "string") return finish(1, `${report.reason}; pulumi up gave no credentials output: write the block with npm run credentials`);
+    try {
+      writePrivateFile(outFile, block);
+    } catch (error) {
+      const r = finish(
+        1,
+        `${report.reason}; the new key exists, but writing ${outFile} failed (${(error as Error).message}): write it with npm run credentials`,
+      );
+      print(`Error: ${r.reason}`);
+      return r;
+    }
+    report.wroteBlock = outFile;
+    print(`Wrote the new credentials block to ${outFile} (mode 600).`);
+    print(
+      `Hand it to every job that uses this stack's key: npm run credentials -- --into <job config> (or paste the block), then npm run verify -- ${opts.out}.`,
+    );
+    print("The old key stays active until a later run sees it unused for keyQuietHours.");
+  }
+  return finish(0);
+}
+
+/** Puts each changed key back as this run found it (unset keys are removed again). */
+async function putBack(stack: PulumiStack, before: Map<string, string | undefined>): Promise<string> {
+  if (before.size === 0) return "No config had been changed by this run.";
+  const done: string[] = [];
+  try {
+    for (const [key, value] of before) {
+      if (value === undefined) await stack.removeConfig(key);
+      else await stack.setConfig(key, value);
+      done.push(value === undefined ? `${key} (unset)` : `${key} ${value}`);
+    }
+    return `Config put back: ${done.join(", ")}.`;
+  } catch (error) {
+    const keys = [...before.keys()].filter((k) => !done.some((d) => d.startsWith(k)));
+    return (
+      `Putting the config back failed for ${keys.join(", ")} (${(error as Error).message}); ` +
+      "the next run sees the change as not deployed and finishes or reverts it."
+    );
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run]
+ * Rotates the stack's LWA client secret by Amazon's API and ends with a proven credentials block (run.ts).
+ * Exit codes: 0 rotated, or nothing due (--if-due); 1 a failure (the message says what and how to fix it);
+ * 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
+ */
+import { parseCommandLine, runCommand, UsageError } from "../../lib/cli";
+import { openStack, PulumiError } from "../../lib/pulumi";
+import { DEFAULT_WAIT_SECONDS, rotateLwa } from "./run";
+
+export const USAGE = `usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run]
+  --stack <name>     the stack (default: the selected one)
+  --if-due           rotate only when the secret expires within lwaExpiryWarningDays (for a daily scheduler)
+  --wait <seconds>   how long to wait for Amazon's new secret in the queue (default ${DEFAULT_WAIT_SECONDS}, at most 3600)
+  --out <file>       where to write the new credentials block, mode 600 (default credentials.hjson)
+  --dry-run          read and decide, print what would happen, change nothing
+Environment: SP_API_LWA_ENDPOINT, SP_API_ENDPOINT, AWS_ENDPOINT_URL_SQS point at other endpoints;
+SP_API_ROTATE_LWA_TIMEOUT_MS bounds each LWA and SP-API request, SP_API_AWS_TIMEOUT_MS each SQS request.`;
+
+export interface CliArgs {
+  stack?: string;
+  ifDue: boolean;
+  waitSeconds: number;
+  out: string;
+  dryRun: boolean;
+  help: boolean;
+}
+
+export { UsageError };
+
+/** The arguments, or a UsageError thrown. */
+export function parseArgs(argv: string[]): CliArgs {
+  const parsed = parseCommandLine(argv, {
+    stack: { type: "string" },
+    "if-due": { type: "boolean" },
+    "dry-run": { type: "boolean" },
+    wait: { type: "string" },
+    out: { type: "string" },
+  });
+  if (parsed.kind === "error") throw new UsageError(parsed.message);
+  const args: CliArgs = { ifDue: false, waitSeconds: DEFAULT_WAIT_SECONDS, out: "credentials.hjson", dryRun: false, help: parsed.kind === "help" };
+  if (parsed.kind === "help") return args;
+  const v = parsed.values;
+  if (v.wait !== undefined) {
+    if (!/^\d{1,4}$/.test(v.wait) || Number(v.wait) > 3600) throw new UsageError(`--wait takes whole seconds from 0 to 3600; given ${JSON.stringify(v.wait)}`);
+    args.waitSeconds = Number(v.wait);
+  }
+  return { ...args, stack: v.stack, ifDue: v["if-due"] ?? false, dryRun: v["dry-run"] ?? false, out: v.out ?? args.out };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`rotate-lwa: ${error.message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  let stack;
+  try {
+    stack = await openStack(args.stack);
+  } catch (error) {
+    if (!(error instanceof PulumiError)) throw error;
+    process.stderr.write(`rotate-lwa: ${error.message}\n`);
+    return error.reason === "no-stack-selected" ? 2 : 1;
+  }
+  const result = await rotateLwa(stack, { ifDue: args.ifDue, waitSeconds: args.waitSeconds, out: args.out, dryRun: args.dryRun, print });
+  return result.exitCode;
+}
+
+if (require.main === module) runCommand("rotate-lwa", () => main(process.argv.slice(2)));

@@ -1,0 +1,151 @@
+/**
+ * One row per stack for `npm run status`: what its outputs and config say about its credentials, and the one
+ * next thing due. Pure: the facts and the clock come in, the row goes out; no AWS call, no secret read.
+ */
+import { ConfigError, validateConfig, type StackConfig } from "../../src/config";
+import { addDays, keyPhaseOf, type KeyPhase, type SlotRecord } from "../../src/lifecycle";
+import type { OutputValue, StackConfigView } from "../../lib/pulumi";
+import { currentExpiry } from "../rotate-lwa/decide";
+
+/** How urgent the next thing is: expired and overdue make `status` exit 1. */
+export type Urgency = "expired" | "overdue" | "due" | "ok";
+
+export interface NextThing {
+  what: string;
+  /** YYYY-MM-DD: the day it becomes due (or, for an expiry, the day it happens). */
+  date: string;
+  urgency: Urgency;
+}
+
+export interface StatusRow {
+  stack: string;
+  spApiRegion?: string;
+  roleArn?: string;
+  key?: { createdAt: string; ageDays: number; rotateBy: string; phase: KeyPhase };
+  lwa?: { expiresOn?: string; source: "amazon" | "tracked" | "not tracked"; rotatedBy: "rotate-lwa" | "hand" };
+  lastUpdate?: string;
+  next?: NextThing;
+  /** Why the stack could not be read: the row then holds nothing else. */
+  problem?: string;
+}
+
+export interface StackFacts {
+  name: string;
+  lastUpdate?: string;
+  config: StackConfigView;
+  outputs: Record<string, OutputValue>;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const iso = (d: Date) => d.toISOString().slice(0, 10);
+const daysBetween = (from: string, to: string) =>
+  Math.floor((Date.parse(`${to.slice(0, 10)}T00:00:00Z`) - Date.parse(`${from.slice(0, 10)}T00:00:00Z`)) / DAY_MS);
+
+/** Jobs need time to receive a new LWA block before the old secret stops: under this many days left is overdue. */
+export const LWA_OVERDUE_DAYS = 7;
+
+const SEVERITY: Record<Urgency, number> = { expired: 4, overdue: 3, due: 2, ok: 1 };
+const UNREADABLE_SEVERITY = 2.5;
+
+function severity(row: StatusRow): number {
+  if (row.problem) return UNREADABLE_SEVERITY;
+  return row.next ? SEVERITY[row.next.urgency] : 0;
+}
+
+function keyNext(config: StackConfig, createdAt: string, phase: KeyPhase, previous: SlotRecord | undefined, today: string, warnDays?: number): NextThing {
+  const rotateBy = addDays(createdAt, config.maxAccessKeyAgeDays);
+  if (phase === "handover") {
+    // The old key stays active until every job has the new block; it is past its own 90 days about when the
+    // rotation's lead time has run out.
+    const earliest = addDays(createdAt, Math.ceil(config.keyQuietHours / 24));
+    const late = addDays(createdAt, config.keyRotationLeadDays);
+    return {
+      what: "finish the key handover: give every job the new block (npm run credentials -- --into), then npm run rotate-key deactivates the old key",
+      date: earliest,
+      urgency: today > late ? "overdue" : "due",
+    };
+  }
+  if (phase === "old-key-inactive") {
+    const since = previous?.inactiveSince ?? createdAt.slice(0, 10);
+    const date = addDays(since, config.keyInactiveDays);
+    return { what: "delete the inactive old key (npm run rotate-key)", date, urgency: today >= date ? "due" : "ok" };
+  }
+  const start = addDays(rotateBy, -(warnDays ?? config.keyRotationLeadDays));
+  return {
+    what: "rotate the access key (npm run rotate-key)",
+    date: start,
+    urgency: today > rotateBy ? "overdue" : today >= start ? "due" : "ok",
+  };
+}
+
+/** rotate-lwa's own reading of the expiry (Amazon's recorded time unless it is the previous secret's, else issued + 180). */
+function lwaExpiry(config: StackConfig): { expiresOn?: string; source: "amazon" | "tracked" | "not tracked" } {
+  const expiry = currentExpiry({ fromConfig: config.lwaClientSecretExpiresAt, issuedOn: config.lwaClientSecretIssuedOn });
+  if (!expiry.expiresAt) return { source: "not tracked" };
+  return { expiresOn: iso(new Date(expiry.expiresAt)), source: expiry.source === "lwaClientSecretIssuedOn + 180 days" ? "tracked" : "amazon" };
+}
+
+function lwaNext(config: StackConfig, expiresOn: string, today: string, warnDays?: number): NextThing {
+  const left = daysBetween(today, expiresOn);
+  const by = config.lwaRotation ? "npm run rotate-lwa" : "by hand: README, Maintenance";
+  return {
+    what: left <= 0 ? `the LWA secret has expired: rotate it now (${by})` : `rotate the LWA secret (${by}), before it expires on ${expiresOn}`,
+    date: left <= 0 ? expiresOn : addDays(expiresOn, -(warnDays ?? config.lwaExpiryWarningDays)),
+    urgency: left <= 0 ? "expired" : left < LWA_OVERDUE_DAYS ? "overdue" : left <= (warnDays ?? config.lwaExpiryWarningDays) ? "due" : "ok",
+  };
+}
+
+/** The more urgent of two next things; between equals, the earlier date. */
+function moreUrgent(a: NextThing | undefined, b: NextThing | undefined): NextThing | undefined {
+  if (!a || !b) return a ?? b;
+  if (SEVERITY[a.urgency] !== SEVERITY[b.urgency]) return SEVERITY[a.urgency] > SEVERITY[b.urgency] ? a : b;
+  return a.date <= b.date ? a : b;
+}
+
+/** A stack's row. `warnDays` (--warn-days) replaces each stack's own warning windows when given. */
+export function statusRow(facts: StackFacts, now: Date, warnDays?: number): StatusRow {
+  const row: StatusRow = { stack: facts.name, lastUpdate: facts.lastUpdate };
+  let config: StackConfig;
+  try {
+    config = validateConfig({ values: facts.config.values, secretKeys: facts.config.secretKeys, providerRegion: facts.config.provider.region }, now).config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return { ...row, problem: `its config is invalid: ${error.problems[0]}` };
+  }
+  const today = iso(now);
+  row.spApiRegion = config.spApiRegion;
+  const roleArn = facts.outputs.roleArn?.value;
+  if (typeof roleArn === "string") row.roleArn = roleArn;
+
+  const slots = facts.outputs.accessKeySlots?.value;
+  const createdAt = facts.outputs.accessKeyCreatedAt?.value;
+  let next: NextThing | undefined;
+  if (Array.isArray(slots) && slots.length > 0 && typeof createdAt === "string") {
+    const { phase, previous } = keyPhaseOf(slots as SlotRecord[]);
+    row.key = { createdAt, ageDays: daysBetween(createdAt, today), rotateBy: addDays(createdAt, config.maxAccessKeyAgeDays), phase };
+    next = keyNext(config, createdAt, phase, previous, today, warnDays);
+  } else {
+    return { ...row, problem: "no key outputs: the stack has not been deployed (npm run up)" };
+  }
+
+  const expiry = lwaExpiry(config);
+  row.lwa = { ...expiry, rotatedBy: config.lwaRotation ? "rotate-lwa" : "hand" };
+  if (expiry.expiresOn) next = moreUrgent(next, lwaNext(config, expiry.expiresOn, today, warnDays));
+  row.next = next;
+  return row;
+}
+
+/** Most urgent first; then the earliest next date; then by name. */
+export function sortRows(rows: readonly StatusRow[]): StatusRow[] {
+  return [...rows].sort(
+    (a, b) => severity(b) - severity(a) || (a.next?.date ?? "9999").localeCompare(b.next?.date ?? "9999") || a.stack.localeCompare(b.stack),
+  );
+}
+
+/**
+ * 1 when something is expired or overdue, or a stack cannot be read (a monitor must not stay green over a stack it
+ * cannot see); 0 otherwise.
+ */
+export function statusExitCode(rows: readonly StatusRow[]): 0 | 1 {
+  return rows.some((r) => r.problem || r.next?.urgency === "expired" || r.next?.urgency === "overdue") ? 1 : 0;
+}

@@ -1,0 +1,152 @@
+/**
+ * Step 4: exchanging the refresh token for an access token at Login with Amazon (LWA), as the connector does
+ * before every SP-API call. Errors are mapped from LWA's OAuth error code; the response body is never
+ * printed, since LWA may echo a submitted value.
+ */
+import { CredentialsBlock } from "./block";
+import { StepOutcome } from "./report";
+import { describeContentType, describeTimeout, fetchWithDeadline, parseJson } from "../../lib/deadline";
+
+import { Settings } from "../../lib/settings";
+
+export const LWA_TOKEN_PATH = "/auth/o2/token";
+export const LWA_ACCESS_TOKEN_PREFIX = "Atza|";
+
+/** What LWA answered, reduced to what the messages need. */
+export type LwaAnswer =
+  | { kind: "token"; accessToken: string; expiresInS?: number }
+  | { kind: "error"; httpStatus: number; error?: string; expired: boolean }
+  | { kind: "not-json"; httpStatus: number; contentType: string }
+  | { kind: "redirect"; httpStatus: number }
+  | { kind: "too-large"; httpStatus: number; limitBytes: number }
+  | { kind: "timed-out"; timeoutMs: number }
+  | { kind: "unreachable"; code: string };
+
+/** An OAuth error code is a short snake_case word; anything else is not shown. */
+const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/;
+
+export async function requestAccessToken(block: CredentialsBlock, settings: Settings): Promise<LwaAnswer> {
+  const body = new URLSearchParams({
+    grant_type: "refresh_token",
+    refresh_token: block.values.refresh_token,
+    client_id: block.values.client_id,
+    client_secret: block.values.client_secret,
+  });
+  const answer = await fetchWithDeadline(
+    settings.lwaEndpoint + LWA_TOKEN_PATH,
+    { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded;charset=UTF-8", accept: "application/json" }, body },
+    settings.requestTimeoutMs,
+  );
+  if (answer.kind === "timed-out" || answer.kind === "unreachable") return answer;
+  if (answer.kind === "too-large") return { kind: "too-large", httpStatus: answer.status, limitBytes: answer.limitBytes };
+  if (answer.status >= 300 && answer.status < 400) return { kind: "redirect", httpStatus: answer.status };
+  const parsed = parseJson(answer.text);
+  const isObject = parsed.ok && typeof parsed.value === "object" && parsed.value !== null && !Array.isArray(parsed.value);
+  // A success that is not JSON is a proxy's or captive portal's page, not LWA; an error status without JSON
+  // is judged by its status (LWA's own 5xx pages are not JSON either).
+  if (!isObject && answer.status < 400) return { kind: "not-json", httpStatus: answer.status, contentType: answer.contentType };
+  const json = (isObject ? parsed.value : {}) as Record<string, unknown>;
+  if (answer.status >= 200 && answer.status < 300 && typeof json.access_token === "string") {
+    return { kind: "token", accessToken: json.access_token, expiresInS: typeof json.expires_in === "number" ? json.expires_in : undefined };
+  }
+  const error = typeof json.error === "string" && OAUTH_ERROR_CODE.test(json.error) ? json.error : undefined;
+  // Read, never printed: LWA tells an expired secret from a wrong one only in the description.
+  const expired = typeof json.error_description === "string" && /expired/i.test(json.error_description);
+  return { kind: "error", httpStatus: answer.status, error, expired };
+}
+
+const SECRET_ROTATION =
+  "Seller Central > Apps and Services > Develop Apps > your app > LWA credentials > View > Rotate secret " +
+  "(client secrets expire 180 days after issue; the old one stays valid 7 days). Then store the new one: " +
+  "pulumi config set --secret lwaClientSecret, pulumi up, and paste the new credentials block.";
+
+const REAUTHORIZE =
+  "re-authorize the app: Seller Central > Apps and Services > Develop Apps > your app > Authorize app; store the new " +
+  "refresh token with pulumi config set --secret lwaRefreshToken, pulumi up, and paste the new credentials block.";
+
+/** Step 4's verdict. Pure. */
+export function judgeLwaAnswer(answer: LwaAnswer, settings: Settings): StepOutcome {
+  switch (answer.kind) {
+    case "token":
+      if (!answer.accessToken.startsWith(LWA_ACCESS_TOKEN_PREFIX)) {
+        return {
+          status: "failed",
+          cause: 'LWA answered with something that is not an LWA access token (they start "Atza|").',
+          fix: `check SP_API_LWA_ENDPOINT (now ${settings.lwaEndpoint}); unset it to use Amazon's.`,
+        };
+      }
+      return { status: "passed", summary: `access token issued${answer.expiresInS ? `, valid ${answer.expiresInS} s` : ""}` };
+    case "unreachable":
+      return {
+        status: "failed",
+        cause: `could not reach LWA at ${settings.lwaEndpoint} (${answer.code}).`,
+        fix: "check the network connection and any proxy; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "timed-out":
+      return {
+        status: "failed",
+        cause: `LWA at ${settings.lwaEndpoint} timed out: no complete answer within ${describeTimeout(answer.timeoutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
+        fix: "check the network connection and any proxy; on a slow network raise SP_API_VERIFY_TIMEOUT_MS; if SP_API_LWA_ENDPOINT is set, check it.",
+      };
+    case "not-json":
+      return {
+        status: "failed",
+        cause: `the server at ${settings.lwaEndpoint} answered HTTP ${answer.httpStatus} with ${describeContentType(answer.contentType)} that is not JSON: not an answer from LWA (a proxy or login page?).`,
+        fix: "check the network's proxy or captive portal; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "redirect":
+      return {
+        status: "failed",
+        cause: `the server at ${settings.lwaEndpoint} answered with a redirect (HTTP ${answer.httpStatus}): LWA's token endpoint does not redirect, and verify does not follow one with the secrets.`,
+        fix: "check the network's proxy or captive portal; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "too-large":
+      return {
+        status: "failed",
+        cause: `the server at ${settings.lwaEndpoint} answered HTTP ${answer.httpStatus} with more than ${answer.limitBytes} bytes: not an answer from LWA.`,
+        fix: "check the network's proxy; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
+      };
+    case "error":
+      break;
+  }
+  const status = `HTTP ${answer.httpStatus}${answer.error ? ` ${answer.error}` : ""}`;
+  switch (answer.error) {
+    case "invalid_client":
+      return {
+        status: "failed",
+        cause: answer.expired
+          ? `LWA says the client secret has expired (${status}).`
+          : `LWA rejected client_id and client_secret (${status}): the secret is wrong or has expired, or the client id is not the app's.`,
+        fix: answer.expired
+          ? `rotate the secret: ${SECRET_ROTATION}`
+          : `check client_id and client_secret against the app; if the secret expired, rotate it: ${SECRET_ROTATION}`,
+      };
+    case "invalid_grant":
+      return {
+        status: "failed",
+        cause: `LWA rejected the refresh token (${status}): it was revoked (the seller de-authorized the app) or was issued for another app (client id).`,
+        fix: REAUTHORIZE,
+      };
+    case "unauthorized_client":
+      return {
+        status: "failed",
+        cause: `LWA says this app may not use a refresh token (${status}).`,
+        fix: "check client_id is the SP-API app's client id (Seller Central > Develop Apps > your app > LWA credentials).",
+      };
+    default:
+      return {
+        status: "failed",
+        cause: `LWA refused the token request (${status}).`,
+        fix:
+          answer.httpStatus >= 500
+            ? "LWA had a fault on its side: run verify again in a few minutes."
+            : "check client_id, client_secret and refresh_token belong to the same app; re-authorize if in doubt.",
+      };
+  }
+}
+
+export async function exchangeRefreshToken(block: CredentialsBlock, settings: Settings): Promise<{ outcome: StepOutcome; accessToken?: string }> {
+  const answer = await requestAccessToken(block, settings);
+  const outcome = judgeLwaAnswer(answer, settings);
+  return { outcome, accessToken: outcome.status === "passed" && answer.kind === "token" ? answer.accessToken : undefined };
+}

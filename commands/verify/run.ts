@@ -1,0 +1,173 @@
+/**
+ * The verify command without its process: input text, environment and output stream are arguments, the
+ * exit code the result. cli.ts wraps it; tests call it directly.
+ */
+import { CREDENTIAL_FIELDS } from "../../src/credentials";
+import { assumeRole, checkCallerIdentity, createStsClient, SessionCredentials, StsFailure } from "./aws";
+import { AWS_FIELDS, CredentialsBlock, LWA_FIELDS, parseCredentialsBlock, placeholdersAmong } from "./block";
+import { exchangeRefreshToken } from "./lwa";
+import { printable, Redactor } from "../../lib/redact";
+import { exitCodeOf, formatStep, StepOutcome, StepReport, summaryLine } from "./report";
+import { formatDuration, realSleep } from "../../lib/retry";
+import { readSettings, Settings, SettingsError } from "../../lib/settings";
+import { callMarketplaceParticipations, MARKETPLACE_PARTICIPATIONS_PATH, spApiEndpoint } from "./spapi";
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 3 } as const;
+
+export interface VerifyOptions {
+  /** The credentials block's text. */
+  input: string;
+  /** Where the text came from, for the first line ("credentials.hjson", "standard input"). */
+  source?: string;
+  /** Endpoint and retry variables (settings.ts); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  out: { write(text: string): unknown };
+  /** --expect-user: the user name or ARN the key must belong to. */
+  expectUser?: string;
+  /** Replaced by tests that should not wait in real time. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const TITLES = {
+  block: "Credentials block",
+  key: "AWS access key (STS GetCallerIdentity)",
+  role: "Role (STS AssumeRole)",
+  lwa: "LWA token (refresh token exchange)",
+  spApi: `SP-API call (GET ${MARKETPLACE_PARTICIPATIONS_PATH})`,
+} as const;
+
+export async function runVerify(options: VerifyOptions): Promise<number> {
+  const redactor = new Redactor();
+  const print = (line: string) => options.out.write(redactor.scrub(printable(line)) + "\n");
+
+  let settings: Settings;
+  try {
+    settings = readSettings(options.env ?? process.env);
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    print(`verify: ${error.message}`);
+    return EXIT.usage;
+  }
+
+  print(`Verifying the credentials block from ${options.source ?? "standard input"}`);
+  const reports: StepReport[] = [];
+  const report = (number: number, title: string, outcome: StepOutcome): StepOutcome => {
+    const entry = { number, title, outcome };
+    reports.push(entry);
+    formatStep(entry).forEach(print);
+    return outcome;
+  };
+  const finish = () => {
+    print(summaryLine(reports));
+    return exitCodeOf(reports);
+  };
+
+  const parsed = parseCredentialsBlock(options.input);
+  // Before any message: a secret may sit in any field, or in a block that fails to validate.
+  redactor.addSecret(...parsed.hide.secrets);
+  redactor.addKeyId(...parsed.hide.keyIds);
+  if (!parsed.ok) {
+    report(1, TITLES.block, {
+      status: "failed",
+      cause: parsed.problems.join("; "),
+      fix: `the block must hold ${CREDENTIAL_FIELDS.join(", ")}, each a quoted string (as npm run credentials writes it).`,
+    });
+    for (const [n, title] of [
+      [2, TITLES.key],
+      [3, TITLES.role],
+      [4, TITLES.lwa],
+      [5, TITLES.spApi],
+    ] as const) {
+      report(n, title, { status: "not-run", reason: "step 1 failed" });
+    }
+    return finish();
+  }
+  const block = parsed.block;
+  report(1, TITLES.block, blockOutcome(block, settings));
+
+  const sleep = options.sleep ?? realSleep;
+  const waitingFor = (action: string) => ({
+    sleep,
+    onWait: (f: StsFailure, attempt: number, waitMs: number) =>
+      print(
+        `  … ${action} answered ${f.code}: IAM can take up to a minute to propagate a new key, role or policy ` +
+          `after pulumi up; waiting ${formatDuration(waitMs)} (retry ${attempt}).`,
+      ),
+  });
+
+  // Steps 2 and 3: the AWS side.
+  let session: SessionCredentials | undefined;
+  let roleStep: StepOutcome;
+  const awsPlaceholders = placeholdersAmong(block, AWS_FIELDS);
+  if (awsPlaceholders.length > 0) {
+    const reason = `placeholder in ${awsPlaceholders.join(", ")}`;
+    report(2, TITLES.key, { status: "skipped", reason });
+    roleStep = report(3, TITLES.role, { status: "skipped", reason });
+  } else {
+    const sts = createStsClient(block, settings);
+    try {
+      const keyStep = report(2, TITLES.key, await checkCallerIdentity(sts, block, settings, waitingFor("GetCallerIdentity"), options.expectUser));
+      if (keyStep.status !== "passed") {
+        roleStep = report(3, TITLES.role, { status: "not-run", reason: "step 2 failed" });
+      } else {
+        const assumed = await assumeRole(sts, block, settings, waitingFor("AssumeRole"));
+        if (assumed.session) {
+          session = assumed.session;
+          redactor.addSecret(session.secretAccessKey, session.sessionToken);
+          redactor.addKeyId(session.accessKeyId);
+        }
+        roleStep = report(3, TITLES.role, assumed.outcome);
+      }
+    } finally {
+      sts.destroy();
+    }
+  }
+
+  // Step 4: LWA, which does not depend on AWS, so it runs even when the AWS steps failed.
+  let accessToken: string | undefined;
+  let lwaStep: StepOutcome;
+  const lwaPlaceholders = placeholdersAmong(block, LWA_FIELDS);
+  if (lwaPlaceholders.length > 0) {
+    lwaStep = report(4, TITLES.lwa, { status: "skipped", reason: `placeholder in ${lwaPlaceholders.join(", ")}` });
+  } else {
+    const exchanged = await exchangeRefreshToken(block, settings);
+    accessToken = exchanged.accessToken;
+    redactor.addSecret(accessToken);
+    lwaStep = report(4, TITLES.lwa, exchanged.outcome);
+  }
+
+  // Step 5 needs the session (step 3) and the token (step 4).
+  const blockedBy = (
+    [
+      [3, roleStep],
+      [4, lwaStep],
+    ] as const
+  )
+    .filter(([, step]) => step.status === "failed" || step.status === "not-run")
+    .map(([n]) => n);
+  if (blockedBy.length > 0) {
+    report(5, TITLES.spApi, { status: "not-run", reason: `it needs step ${blockedBy.join(" and ")} to pass` });
+  } else if (!session || !accessToken) {
+    report(5, TITLES.spApi, { status: "skipped", reason: "it needs the role session and the LWA token, and a step giving one was skipped" });
+  } else {
+    report(5, TITLES.spApi, await callMarketplaceParticipations(block, accessToken, session, settings));
+  }
+  return finish();
+}
+
+function blockOutcome(block: CredentialsBlock, settings: Settings): StepOutcome {
+  const details: string[] = [];
+  if (block.placeholders.length > 0) {
+    const skipped = [
+      placeholdersAmong(block, AWS_FIELDS).length > 0 ? "the AWS steps (2, 3)" : "",
+      placeholdersAmong(block, LWA_FIELDS).length > 0 ? "the LWA steps (4, 5)" : "",
+    ].filter(Boolean);
+    details.push(`Placeholders still in place: ${block.placeholders.join(", ")}; ${skipped.join(" and ")} are skipped until they hold real values.`);
+  }
+  details.push(...block.remarks.map((r) => `Note: ${r}.`));
+  return {
+    status: "passed",
+    summary: `all ${CREDENTIAL_FIELDS.length} fields present; region ${block.values.region} (SP-API ${block.spApiRegion}, ${spApiEndpoint(block, settings)})`,
+    details,
+  };
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# npm run up [-- <stack> [pulumi up flags...]]
+# From a fresh clone to a deployed stack: installs the dependencies, logs in to Pulumi's local backend
+# (state under ~/.pulumi; no Pulumi Cloud account) unless a backend is already chosen, selects or creates
+# the stack, and runs `pulumi up`. Uses the user's own pulumi CLI, else the one the `pulumi` npm package
+# downloads on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stack="${1:-dev}"
+shift || true
+
+[ -d node_modules/@pulumi/aws ] || npm ci
+
+# The CLI to run, version-checked: the user's own on PATH (skipping the node_modules/.bin dirs `npm run` puts
+# first, where the npm package's downloader answers to `pulumi`), else the package's. One rule with every other
+# command (lib/pulumi-cli.ts); it says why on standard error when none may run. Key rotation relies on the
+# replacementTrigger resource option, which older engines silently ignore.
+pulumi=$(node -r ./tools/register.js lib/pulumi-cli.ts) || exit 1
+
+if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! "$pulumi" whoami >/dev/null 2>&1; then
+  "$pulumi" login --local
+fi
+"$pulumi" stack select --create "$stack"
+"$pulumi" up "$@"
+echo
+echo "Next: npm run credentials, then npm run verify -- credentials.hjson (README, Quick start)."
