@@ -5,8 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { mapWithConcurrency } from "../../lib/pool";
-import { PulumiError, type PulumiStack, type PulumiWorkspace } from "../../lib/pulumi";
+import { mapWithConcurrency, PulumiError, type PulumiStack, type PulumiWorkspace } from "../../lib/pulumi";
 
 export type StepStatus = "done" | "nothing" | "waiting" | "skipped" | "failed";
 

@@ -8,7 +8,7 @@
  * `pulumi up` accepts, so a wrong decision here can still not replace the key jobs use.
  */
 import type { PreviousKeyState } from "../../src/config";
-import { maskKeyId } from "../../lib/redact";
+import { maskKeyId } from "../../lib/output";
 import { addDays, deployedGeneration, keyPhaseOf, type KeyPhase, type KeyStatus, type SlotRecord } from "../../src/lifecycle";
 
 export type Phase = KeyPhase;

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig } from "../../src/config";
 import type { SlotRecord } from "../../src/lifecycle";
-import { awsClientConfig } from "../../lib/aws";
+import { awsClientConfig } from "../../lib/net";
 import { userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";

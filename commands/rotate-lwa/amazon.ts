@@ -5,21 +5,16 @@
  * body. Response bodies are never passed on whole: LWA may echo a submitted value, so only its OAuth error code is
  * kept; Amazon's error message is kept short, stripped of control characters, for the caller to scrub.
  */
-import { fetchWithDeadline, parseJson, type HttpAnswer as Exchange } from "../../lib/deadline";
-import { LWA_ACCESS_TOKEN_PREFIX, LWA_TOKEN_PATH } from "../verify/lwa";
+import { fetchWithDeadline, parseJson, type HttpAnswer as Exchange } from "../../lib/net";
+import { LWA_ACCESS_TOKEN_PREFIX, requestLwaToken } from "../../lib/lwa";
 import { printable } from "../../lib/output";
 import { HttpAnswer, ROTATION_PATH, ROTATION_SCOPE } from "./decide";
 
-/** An OAuth error code is a short snake_case word; anything else is not shown. */
-const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/;
 const SP_API_ERROR_CODE = /^[A-Za-z]{1,64}$/;
 
 type Answered = Extract<Exchange, { kind: "answered" | "too-large" }>;
 
-/**
- * verify's exchange (the deadline covers the body; a redirect is an answer, never followed, since it would carry
- * the form's secrets or the token elsewhere), with its two ways of not answering read as one.
- */
+/** The exchange (lib/net's deadline; a redirect is an answer, never followed), with its two ways of not answering read as one. */
 async function exchange(url: string, init: RequestInit, timeoutMs: number): Promise<Answered | { kind: "unreachable"; code: string }> {
   const answer = await fetchWithDeadline(url, init, timeoutMs);
   return answer.kind === "timed-out" ? { kind: "unreachable", code: "TimeoutError" } : answer;
@@ -30,23 +25,31 @@ function jsonObject(answer: Answered): Record<string, unknown> {
   return parsed.ok && typeof parsed.value === "object" && parsed.value !== null ? (parsed.value as Record<string, unknown>) : {};
 }
 
+/**
+ * LWA's answer as decide.ts judges it: a token only when it is shaped like one; a success that carries none (a proxy's
+ * page, a body that is not JSON) is a bad gateway, "not_a_token".
+ */
 async function tokenRequest(lwaEndpoint: string, form: Record<string, string>, timeoutMs: number): Promise<HttpAnswer<string>> {
-  const answer = await exchange(
-    lwaEndpoint + LWA_TOKEN_PATH,
-    {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded;charset=UTF-8", accept: "application/json" },
-      body: new URLSearchParams(form),
-    },
-    timeoutMs,
-  );
-  if (answer.kind === "unreachable") return answer;
-  // A body that is not JSON is judged by the status alone.
-  const json = jsonObject(answer);
-  const ok = answer.status >= 200 && answer.status < 300;
-  if (ok && typeof json.access_token === "string" && json.access_token.startsWith(LWA_ACCESS_TOKEN_PREFIX)) return { kind: "ok", value: json.access_token };
-  const code = typeof json.error === "string" && OAUTH_ERROR_CODE.test(json.error) ? json.error : undefined;
-  return { kind: "http", status: ok ? 502 : answer.status, ...(code ? { code } : ok ? { code: "not_a_token" } : {}) };
+  const answer = await requestLwaToken(lwaEndpoint, form, timeoutMs);
+  switch (answer.kind) {
+    case "timed-out":
+      return { kind: "unreachable", code: "TimeoutError" };
+    case "unreachable":
+      return answer;
+    case "token":
+      return answer.accessToken.startsWith(LWA_ACCESS_TOKEN_PREFIX)
+        ? { kind: "ok", value: answer.accessToken }
+        : { kind: "http", status: 502, code: "not_a_token" };
+    case "error": {
+      const ok = answer.httpStatus >= 200 && answer.httpStatus < 300;
+      if (ok) return { kind: "http", status: 502, code: answer.error ?? "not_a_token" };
+      return { kind: "http", status: answer.httpStatus, ...(answer.error ? { code: answer.error } : {}) };
+    }
+    default: {
+      const ok = answer.httpStatus >= 200 && answer.httpStatus < 300;
+      return ok ? { kind: "http", status: 502, code: "not_a_token" } : { kind: "http", status: answer.httpStatus };
+    }
+  }
 }
 
 /** The grantless token the rotation call needs: client_credentials with the rotation scope. */

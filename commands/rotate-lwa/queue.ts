@@ -5,7 +5,7 @@
  * never the SDK's message (which may quote a request).
  */
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { awsClientConfig } from "../../lib/aws";
+import { awsClientConfig } from "../../lib/net";
 import type { StackConfigView } from "../../lib/pulumi";
 
 /** SQS's longest long poll. */

@@ -8,7 +8,7 @@
  * is safe to repeat: a rerun finds the message, sees what is already stored, and finishes.
  */
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET } from "../../src/config";
-import { readSettings, SettingsError } from "../../lib/settings";
+import { readSettings, SettingsError } from "../../lib/net";
 import { userPath, writePrivateFile } from "../../lib/files";
 import { Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";

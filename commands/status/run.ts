@@ -2,8 +2,7 @@
  * Reads every stack's config and outputs (never its secrets) through one workspace, concurrently: a fleet's
  * reading time is bounded by the CLI calls, so they run side by side, never one stack after another.
  */
-import { mapWithConcurrency } from "../../lib/pool";
-import { PulumiError, PulumiWorkspace } from "../../lib/pulumi";
+import { mapWithConcurrency, PulumiError, PulumiWorkspace } from "../../lib/pulumi";
 import { sortRows, statusRow, type StatusRow } from "./decide";
 
 export const DEFAULT_READ_CONCURRENCY = 8;

@@ -6,11 +6,9 @@
  */
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { CredentialsBlock, describeKeyId, parseIamArn } from "./block";
-import { describeTimeout, withDeadline } from "../../lib/deadline";
-import { maskKeyId } from "../../lib/redact";
+import { Attempt, describeTimeout, formatDuration, RetryHooks, retryWhilePropagating, Settings, withDeadline } from "../../lib/net";
+import { maskKeyId } from "../../lib/output";
 import { StepOutcome } from "./report";
-import { Attempt, formatDuration, RetryHooks, retryWhilePropagating } from "../../lib/retry";
-import { Settings } from "../../lib/settings";
 
 export const ROLE_SESSION_NAME = "sp-api-iam-verify";
 /** The shortest session STS grants: the check needs seconds. */

@@ -7,7 +7,7 @@ import * as Hjson from "hjson";
 import { CREDENTIAL_FIELDS, CredentialField, CredentialValues, isPlaceholder } from "../../src/credentials";
 import { LWA_CLIENT_ID, LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, LWA_REFRESH_TOKEN_PREFIX } from "../../src/config";
 import { SP_API_REGIONS, SP_API_REGION_NAMES, SpApiRegion, spApiRegionForAwsRegion } from "../../policies/regions";
-import { maskKeyId } from "../../lib/redact";
+import { maskKeyId } from "../../lib/output";
 
 /** The fields the AWS steps (GetCallerIdentity, AssumeRole) use, and those the LWA steps use. */
 export const AWS_FIELDS = ["role_arn", "aws_access_key_id", "aws_secret_access_key"] as const satisfies readonly CredentialField[];

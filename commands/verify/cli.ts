@@ -8,7 +8,7 @@ import * as tty from "tty";
 import { parseCommandLine, runCommand } from "../../lib/cli";
 import { readInput } from "./input";
 import { EXIT, runVerify } from "./run";
-import { ENV_VARS } from "../../lib/settings";
+import { ENV_VARS } from "../../lib/net";
 
 export const USAGE = [
   "usage: npm run verify -- [credentials.hjson | -] [--expect-user <user name or ARN>]",

@@ -5,54 +5,12 @@
  */
 import { CredentialsBlock } from "./block";
 import { StepOutcome } from "./report";
-import { describeContentType, describeTimeout, fetchWithDeadline, parseJson } from "../../lib/deadline";
-
-import { Settings } from "../../lib/settings";
-
-export const LWA_TOKEN_PATH = "/auth/o2/token";
-export const LWA_ACCESS_TOKEN_PREFIX = "Atza|";
-
-/** What LWA answered, reduced to what the messages need. */
-export type LwaAnswer =
-  | { kind: "token"; accessToken: string; expiresInS?: number }
-  | { kind: "error"; httpStatus: number; error?: string; expired: boolean }
-  | { kind: "not-json"; httpStatus: number; contentType: string }
-  | { kind: "redirect"; httpStatus: number }
-  | { kind: "too-large"; httpStatus: number; limitBytes: number }
-  | { kind: "timed-out"; timeoutMs: number }
-  | { kind: "unreachable"; code: string };
-
-/** An OAuth error code is a short snake_case word; anything else is not shown. */
-const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/;
+import { describeContentType, describeTimeout, Settings } from "../../lib/net";
+import { LWA_ACCESS_TOKEN_PREFIX, LwaAnswer, requestLwaToken } from "../../lib/lwa";
 
 export async function requestAccessToken(block: CredentialsBlock, settings: Settings): Promise<LwaAnswer> {
-  const body = new URLSearchParams({
-    grant_type: "refresh_token",
-    refresh_token: block.values.refresh_token,
-    client_id: block.values.client_id,
-    client_secret: block.values.client_secret,
-  });
-  const answer = await fetchWithDeadline(
-    settings.lwaEndpoint + LWA_TOKEN_PATH,
-    { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded;charset=UTF-8", accept: "application/json" }, body },
-    settings.requestTimeoutMs,
-  );
-  if (answer.kind === "timed-out" || answer.kind === "unreachable") return answer;
-  if (answer.kind === "too-large") return { kind: "too-large", httpStatus: answer.status, limitBytes: answer.limitBytes };
-  if (answer.status >= 300 && answer.status < 400) return { kind: "redirect", httpStatus: answer.status };
-  const parsed = parseJson(answer.text);
-  const isObject = parsed.ok && typeof parsed.value === "object" && parsed.value !== null && !Array.isArray(parsed.value);
-  // A success that is not JSON is a proxy's or captive portal's page, not LWA; an error status without JSON
-  // is judged by its status (LWA's own 5xx pages are not JSON either).
-  if (!isObject && answer.status < 400) return { kind: "not-json", httpStatus: answer.status, contentType: answer.contentType };
-  const json = (isObject ? parsed.value : {}) as Record<string, unknown>;
-  if (answer.status >= 200 && answer.status < 300 && typeof json.access_token === "string") {
-    return { kind: "token", accessToken: json.access_token, expiresInS: typeof json.expires_in === "number" ? json.expires_in : undefined };
-  }
-  const error = typeof json.error === "string" && OAUTH_ERROR_CODE.test(json.error) ? json.error : undefined;
-  // Read, never printed: LWA tells an expired secret from a wrong one only in the description.
-  const expired = typeof json.error_description === "string" && /expired/i.test(json.error_description);
-  return { kind: "error", httpStatus: answer.status, error, expired };
+  const { refresh_token, client_id, client_secret } = block.values;
+  return requestLwaToken(settings.lwaEndpoint, { grant_type: "refresh_token", refresh_token, client_id, client_secret }, settings.requestTimeoutMs);
 }
 
 const SECRET_ROTATION =

@@ -6,10 +6,9 @@ import { CREDENTIAL_FIELDS } from "../../src/credentials";
 import { assumeRole, checkCallerIdentity, createStsClient, SessionCredentials, StsFailure } from "./aws";
 import { AWS_FIELDS, CredentialsBlock, LWA_FIELDS, parseCredentialsBlock, placeholdersAmong } from "./block";
 import { exchangeRefreshToken } from "./lwa";
-import { printable, Redactor } from "../../lib/redact";
+import { withoutControls as printable, Redactor } from "../../lib/output";
 import { exitCodeOf, formatStep, StepOutcome, StepReport, summaryLine } from "./report";
-import { formatDuration, realSleep } from "../../lib/retry";
-import { readSettings, Settings, SettingsError } from "../../lib/settings";
+import { formatDuration, readSettings, realSleep, Settings, SettingsError } from "../../lib/net";
 import { callMarketplaceParticipations, MARKETPLACE_PARTICIPATIONS_PATH, spApiEndpoint } from "./spapi";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 3 } as const;

@@ -8,10 +8,9 @@ import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { endpointOf } from "../../policies/regions";
 import { CredentialsBlock } from "./block";
-import { describeContentType, describeTimeout, fetchWithDeadline, parseJson } from "../../lib/deadline";
+import { describeContentType, describeTimeout, fetchWithDeadline, parseJson, Settings } from "../../lib/net";
 import { StepOutcome } from "./report";
 import { SessionCredentials } from "./aws";
-import { Settings } from "../../lib/settings";
 
 export const MARKETPLACE_PARTICIPATIONS_PATH = "/sellers/v1/marketplaceParticipations";
 const SERVICE = "execute-api";

@@ -1,0 +1,337 @@
+/**
+ * The network, one place for it: every request bounded in time (deadlines), waiting out IAM propagation
+ * (retries), the endpoints the commands may be pointed at (and which are refused), and AWS SDK client settings.
+ */
+import type { StackConfigView } from "./pulumi";
+
+// ---- Deadlines
+
+/**
+ * Bounding every request in time. A peer that accepts and never answers, or trickles its answer a byte at a
+ * time, must not hold the command: each request gets SP_API_VERIFY_TIMEOUT_MS from sending to the last byte
+ * of the body. Our own timer decides, not the library's error: undici and the AWS SDK report an abort mid-body
+ * as AbortError, ECONNRESET or a DOMException code 23, which would not say that the time ran out.
+ */
+
+export type Deadlined<T> = { kind: "done"; value: T } | { kind: "timed-out" } | { kind: "failed"; error: unknown };
+
+/** Runs `work` with a signal that aborts after `timeoutMs`; returns when the work ends or the time is up,
+ * whichever comes first, so a library that ignores the signal while reading a body cannot keep us waiting. */
+export async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<Deadlined<T>> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<{ kind: "timed-out" }>((resolve) => {
+    timer = setTimeout(() => {
+      resolve({ kind: "timed-out" });
+      controller.abort();
+    }, timeoutMs);
+  });
+  const running = work(controller.signal).then(
+    (value): Deadlined<T> => ({ kind: "done", value }),
+    (error: unknown): Deadlined<T> => ({ kind: "failed", error }),
+  );
+  try {
+    const outcome = await Promise.race([running, expired]);
+    // An abort makes the work fail; that failure is the timeout's doing.
+    return controller.signal.aborted ? { kind: "timed-out" } : outcome;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An HTTP exchange reduced to what the steps judge. The body is read whole (up to a cap) within the deadline. */
+export type HttpAnswer =
+  | { kind: "answered"; status: number; contentType: string; requestId?: string; text: string }
+  | { kind: "too-large"; status: number; limitBytes: number }
+  | { kind: "timed-out"; timeoutMs: number }
+  | { kind: "unreachable"; code: string };
+
+/** More than any token or marketplace answer; a peer sending more is not the service. */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
+class TooLarge extends Error {
+  constructor(readonly status: number) {
+    super("answer too large");
+  }
+}
+
+/** fetch, then the body, both within `timeoutMs`. Redirects are answers, not followed. */
+export async function fetchWithDeadline(url: string | URL, init: RequestInit, timeoutMs: number, maxBytes = MAX_ANSWER_BYTES): Promise<HttpAnswer> {
+  const outcome = await withDeadline(timeoutMs, async (signal) => {
+    // Never followed: a redirect would carry the form's secrets or the token header to wherever it points.
+    const response = await fetch(url, { ...init, redirect: "manual", signal });
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    if (response.body) {
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > maxBytes) {
+          await reader.cancel().catch(() => undefined);
+          throw new TooLarge(response.status);
+        }
+        chunks.push(value);
+      }
+    }
+    return {
+      status: response.status,
+      contentType: response.headers.get("content-type") ?? "",
+      requestId: response.headers.get("x-amzn-requestid") ?? undefined,
+      text: Buffer.concat(chunks).toString("utf8"),
+    };
+  });
+  switch (outcome.kind) {
+    case "done":
+      return { kind: "answered", ...outcome.value };
+    case "timed-out":
+      return { kind: "timed-out", timeoutMs };
+    case "failed":
+      if (outcome.error instanceof TooLarge) return { kind: "too-large", status: outcome.error.status, limitBytes: maxBytes };
+      return { kind: "unreachable", code: networkErrorCode(outcome.error) };
+  }
+}
+
+/** The error's code (ECONNREFUSED, ENOTFOUND, ...), never its message: undici's may quote the URL. */
+export function networkErrorCode(error: unknown): string {
+  const e = error as { name?: unknown; code?: unknown; cause?: { code?: unknown; name?: unknown } } | undefined;
+  const word = (v: unknown) => (typeof v === "string" && /^[A-Za-z][\w.-]{0,63}$/.test(v) ? v : undefined);
+  // "fetch failed" is a TypeError whose cause says more; a bare Error or TypeError says nothing worth showing.
+  const generic = (v: unknown) => v === "Error" || v === "TypeError";
+  const name = generic(e?.name) ? (generic(e?.cause?.name) ? undefined : word(e?.cause?.name)) : word(e?.name);
+  return word(e?.cause?.code) ?? word(e?.code) ?? name ?? "network error";
+}
+
+/** The JSON in a body, or undefined when it is not JSON. */
+export function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** "300 ms", "10 s": how long we waited, for the timed-out messages. */
+export function describeTimeout(timeoutMs: number): string {
+  return timeoutMs < 1000 || timeoutMs % 1000 !== 0 ? `${timeoutMs} ms` : `${timeoutMs / 1000} s`;
+}
+
+/** "a body (text/html)": the media type only, and only when it is a plain token pair. */
+export function describeContentType(contentType: string): string {
+  const type = contentType.split(";")[0].trim().toLowerCase();
+  return /^[a-z0-9.+-]{1,40}\/[a-z0-9.+-]{1,60}$/.test(type) ? `a body (${type})` : "a body";
+}
+
+// ---- Retries
+
+/**
+ * Waiting out IAM's eventual consistency. Right after `pulumi up` a new access key, user, role or policy can
+ * take several seconds (AWS says "usually less than a minute") to reach STS everywhere, so a first call may
+ * be refused with InvalidClientTokenId or AccessDenied although the stack is right.
+ */
+
+export interface RetrySettings {
+  /** Total time to spend waiting between attempts before giving up. */
+  budgetMs: number;
+  /** The first wait; each further wait doubles, up to maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetrySettings = { budgetMs: 60_000, baseDelayMs: 1_000, maxDelayMs: 10_000 };
+
+/** The waits, in order, that fit in the budget: 1 s, 2 s, 4 s, 8 s, 10 s, 10 s, ... (the last cut to fit). */
+export function backoffSchedule({ budgetMs, baseDelayMs, maxDelayMs }: RetrySettings): number[] {
+  const waits: number[] = [];
+  let spent = 0;
+  let next = Math.max(1, baseDelayMs);
+  while (spent < budgetMs) {
+    const wait = Math.min(next, maxDelayMs, budgetMs - spent);
+    waits.push(wait);
+    spent += wait;
+    next *= 2;
+  }
+  return waits;
+}
+
+export interface RetryHooks<E> {
+  /** Whether a failure may be IAM propagation (worth waiting for) rather than a lasting fault. */
+  isTransient(error: E): boolean;
+  /** Told before each wait: to print that we are waiting, and why. */
+  onWait(error: E, attempt: number, waitMs: number): void;
+  sleep(ms: number): Promise<void>;
+}
+
+export type Attempt<T, E> = { ok: true; value: T } | { ok: false; error: E };
+
+/** Runs `attempt` until it succeeds, fails lastingly, or the schedule runs out; returns the last outcome
+ * and how long it waited in total. */
+export async function retryWhilePropagating<T, E>(
+  attempt: () => Promise<Attempt<T, E>>,
+  settings: RetrySettings,
+  hooks: RetryHooks<E>,
+): Promise<Attempt<T, E> & { waitedMs: number }> {
+  const schedule = backoffSchedule(settings);
+  let waitedMs = 0;
+  for (let i = 0; ; i++) {
+    const outcome = await attempt();
+    if (outcome.ok || !hooks.isTransient(outcome.error) || i >= schedule.length) return { ...outcome, waitedMs };
+    hooks.onWait(outcome.error, i + 1, schedule[i]);
+    await hooks.sleep(schedule[i]);
+    waitedMs += schedule[i];
+  }
+}
+
+/** "20 ms", "1.5 s", "60 s": for the waiting messages. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  return `${Number.isInteger(ms / 1000) ? ms / 1000 : (ms / 1000).toFixed(1)} s`;
+}
+
+export const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ---- Endpoints
+
+/**
+ * Where the verify command sends its requests and how patient it is, read from the environment once.
+ * The endpoint variables exist so tests (and sandboxes) can point each service at a fake.
+ */
+
+export const DEFAULT_LWA_ENDPOINT = "https://api.amazon.com";
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+export interface Settings {
+  /** The SDK's own variable name; undefined: the regional endpoint, https://sts.<region>.amazonaws.com. */
+  stsEndpoint?: string;
+  lwaEndpoint: string;
+  /** undefined: the endpoint of the block's SP-API region (policies/regions.ts). */
+  spApiEndpoint?: string;
+  retry: RetrySettings;
+  requestTimeoutMs: number;
+}
+
+/** Every variable the command reads, for the usage text and README. */
+export const ENV_VARS = {
+  AWS_ENDPOINT_URL_STS: "STS endpoint (default: https://sts.<region>.amazonaws.com); http:// only to loopback",
+  SP_API_LWA_ENDPOINT: `LWA endpoint (default: ${DEFAULT_LWA_ENDPOINT})`,
+  SP_API_ENDPOINT: "SP-API endpoint (default: the region's, e.g. https://sellingpartnerapi-na.amazon.com)",
+  SP_API_VERIFY_RETRY_BUDGET_MS: `how long to wait for IAM propagation (default: ${DEFAULT_RETRY.budgetMs})`,
+  SP_API_VERIFY_RETRY_BASE_MS: `first wait between retries, doubling (default: ${DEFAULT_RETRY.baseDelayMs})`,
+  SP_API_VERIFY_TIMEOUT_MS: `time each request may take, from sending it to the answer's last byte (default: ${DEFAULT_REQUEST_TIMEOUT_MS})`,
+} as const;
+
+export class SettingsError extends Error {}
+
+/** The URL as messages may show it: a user name or password replaced by "***". */
+export function showUrl(url: URL): string {
+  if (!url.username && !url.password) return url.href;
+  const shown = new URL(url.href);
+  shown.username = url.username ? "***" : "";
+  shown.password = url.password ? "***" : "";
+  return shown.href;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: plain http never leaves the machine. */
+export function isLoopback(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+function endpointUrl(env: NodeJS.ProcessEnv, name: keyof typeof ENV_VARS): string | undefined {
+  const value = env[name]?.trim();
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    // Not echoed: a variable set by mistake may hold anything.
+    throw new SettingsError(`${name} is not a URL (expected e.g. https://host:port)`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new SettingsError(`${name} must be an https:// URL; given ${url.protocol} (${showUrl(url)})`);
+  }
+  if (url.username || url.password) {
+    // fetch refuses such URLs, and the password would reach every message that names the endpoint.
+    throw new SettingsError(`${name} holds a user name or password (${showUrl(url)}); give the endpoint without them`);
+  }
+  if (url.protocol === "http:" && !isLoopback(url)) {
+    throw new SettingsError(
+      `${name} is plain http:// to another machine (${showUrl(url)}): the client secret, refresh token and session keys ` +
+        "would cross the network unencrypted. Use https://, or http:// only to 127.0.0.1, ::1 or localhost",
+    );
+  }
+  if (url.search || url.hash) throw new SettingsError(`${name} must not hold a query or fragment (${showUrl(url)})`);
+  return url.href.replace(/\/+$/, "");
+}
+
+function milliseconds(env: NodeJS.ProcessEnv, name: keyof typeof ENV_VARS, fallback: number): number {
+  const value = env[name]?.trim();
+  if (!value) return fallback;
+  if (!/^\d{1,9}$/.test(value)) throw new SettingsError(`${name} must be a whole number of milliseconds; given ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** Pure: the environment is an argument. Throws SettingsError on a malformed value. */
+export function readSettings(env: NodeJS.ProcessEnv): Settings {
+  return {
+    stsEndpoint: endpointUrl(env, "AWS_ENDPOINT_URL_STS"),
+    lwaEndpoint: endpointUrl(env, "SP_API_LWA_ENDPOINT") ?? DEFAULT_LWA_ENDPOINT,
+    spApiEndpoint: endpointUrl(env, "SP_API_ENDPOINT"),
+    retry: {
+      budgetMs: milliseconds(env, "SP_API_VERIFY_RETRY_BUDGET_MS", DEFAULT_RETRY.budgetMs),
+      baseDelayMs: milliseconds(env, "SP_API_VERIFY_RETRY_BASE_MS", DEFAULT_RETRY.baseDelayMs),
+      maxDelayMs: DEFAULT_RETRY.maxDelayMs,
+    },
+    requestTimeoutMs: Math.max(1, milliseconds(env, "SP_API_VERIFY_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT_MS)),
+  };
+}
+
+// ---- AWS SDK clients
+
+/**
+ * AWS SDK client settings for the operator's own credentials, chosen the way `pulumi up` chooses them for the
+ * stack: its `aws:profile` and `aws:region` when set, else the usual AWS_* environment (AWS_PROFILE, keys,
+ * SSO, instance roles). The environment is the one handed to the command, not only process.env (which the SDK's
+ * own chain reads): keys and AWS_ENDPOINT_URL_<SERVICE> in it are honoured explicitly.
+ */
+
+export const DEFAULT_AWS_TIMEOUT_MS = 10_000;
+
+export interface AwsClientSettings {
+  region: string;
+  profile?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  endpoint?: string;
+  requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true };
+  maxAttempts: number;
+}
+
+/**
+ * `region` wins when given (an SQS queue lives in the region its URL names; IAM signs in its partition's home
+ * region); else the stack's aws:region, the environment's, and us-east-1. Each request is bounded: the SDK's
+ * requestTimeout only logs a warning unless throwOnRequestTimeout is set.
+ */
+export function awsClientConfig(view: StackConfigView, env: NodeJS.ProcessEnv, opts: { service: "IAM" | "SQS"; region?: string }): AwsClientSettings {
+  const timeout = Number(env.SP_API_AWS_TIMEOUT_MS) > 0 ? Number(env.SP_API_AWS_TIMEOUT_MS) : DEFAULT_AWS_TIMEOUT_MS;
+  const profile = view.provider.profile;
+  // With an aws:profile the profile decides, as for the provider; else keys in the environment come first, as in
+  // the SDK's own chain.
+  const credentials =
+    !profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+        }
+      : undefined;
+  const endpoint = env[`AWS_ENDPOINT_URL_${opts.service}`] ?? env.AWS_ENDPOINT_URL;
+  return {
+    region: opts.region ?? view.provider.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
+    ...(profile ? { profile } : {}),
+    ...(credentials ? { credentials } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true },
+    maxAttempts: 3,
+  };
+}
