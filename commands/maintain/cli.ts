@@ -4,7 +4,7 @@
  * scheduler. Exit code: 0 nothing failed, 1 a stack failed (the others still ran) or the output's reader went away
  * (runCommand, lib/cli.ts), 2 usage error, 3 internal error.
  */
-import { parseCommandLine, runCommand } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import { userPath } from "../../lib/files";
 import { printable } from "../../lib/output";
 import { PulumiError, PulumiWorkspace } from "../../lib/pulumi";
@@ -13,7 +13,7 @@ import { maintain, maintainExitCode, STEP_NAMES, type MaintainSteps, type Progre
 export const DEFAULT_CONCURRENCY = 4;
 
 export const USAGE = [
-  "usage: npm run maintain -- (--stack <name>... | --all) [--dry-run] [--concurrency <n>] [--out-dir <dir>]",
+  "Usage: npm run maintain -- (--stack <name>... | --all) [--dry-run] [--concurrency <n>] [--out-dir <dir>]",
   "For each stack: rotate the LWA secret if due (stacks with lwaRotation), take the access key's next step if due,",
   "and deliver the stack's current block into the job configs its jobConfigs lists. New blocks go to",
   "<out-dir>/<stack>.hjson (default credentials/, a directory only its owner can read). --dry-run decides, changes nothing.",
@@ -133,11 +133,11 @@ export interface MaintainIo {
 export async function main(argv: string[], io: MaintainIo): Promise<number> {
   const args = parseMaintainArgs(argv);
   if (args.kind === "help") {
-    io.stdout.write(USAGE + "\n");
+    io.stdout.write(helpText(USAGE));
     return 0;
   }
   if (args.kind === "error") {
-    io.stderr.write(`maintain: ${args.message}\n${USAGE}\n`);
+    io.stderr.write(usageErrorText("maintain", USAGE, args.message));
     return 2;
   }
   let reports: StackReport[];
@@ -156,7 +156,7 @@ export async function main(argv: string[], io: MaintainIo): Promise<number> {
     });
   } catch (error) {
     if (!(error instanceof PulumiError)) throw error;
-    io.stderr.write(`maintain: ${error.message}\n`);
+    io.stderr.write(`${errorLine("maintain", error.message)}\n`);
     return 1;
   }
   io.stdout.write("\n" + summaryTable(reports));

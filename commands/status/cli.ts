@@ -4,13 +4,13 @@
  * decrypted), most urgent first. Exit code: 0 nothing overdue or expired, 1 something is (or a stack cannot be
  * read, or the output's reader went away: runCommand, lib/cli.ts), 2 usage error, 3 internal error.
  */
-import { parseCommandLine, runCommand } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import { PulumiError, PulumiWorkspace } from "../../lib/pulumi";
 import { statusExitCode, type StatusRow } from "./decide";
 import { collectStatus } from "./run";
 
 export const USAGE = [
-  "usage: npm run status -- [--stack <name>...] [--json] [--warn-days <n>]",
+  "Usage: npm run status -- [--stack <name>...] [--json] [--warn-days <n>]",
   "Shows every stack of this project (or the ones named): SP-API region, role, key age and rotate-by date, key",
   "rotation phase, the LWA secret's expiry, last update, and the next thing due. Reads no secret and calls no AWS API.",
   "Exit code: 0 nothing overdue or expired, 1 something is or a stack cannot be read, 2 usage error.",
@@ -76,11 +76,11 @@ export async function main(
 ): Promise<number> {
   const args = parseStatusArgs(argv);
   if (args.kind === "help") {
-    stdout.write(USAGE + "\n");
+    stdout.write(helpText(USAGE));
     return 0;
   }
   if (args.kind === "error") {
-    stderr.write(`status: ${args.message}\n${USAGE}\n`);
+    stderr.write(usageErrorText("status", USAGE, args.message));
     return 2;
   }
   let rows: StatusRow[];
@@ -88,7 +88,7 @@ export async function main(
     rows = await collectStatus(await PulumiWorkspace.connect({ env }), { stacks: args.stacks, warnDays: args.warnDays });
   } catch (error) {
     if (!(error instanceof PulumiError)) throw error;
-    stderr.write(`status: ${error.message}\n`);
+    stderr.write(`${errorLine("status", error.message)}\n`);
     return 1;
   }
   if (args.json) stdout.write(JSON.stringify(rows, null, 2) + "\n");
