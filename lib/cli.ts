@@ -69,6 +69,8 @@ export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   expect_user: "--expect-user",
   config: "--config",
   wait: "--wait",
+  // bench's --no-test: npm reads --no-<name> as <name> set to false and exports it empty (npm_config_test=).
+  test: "--no-test",
   // npm's own settings (`npm install --dry-run`, `npm ls --json`, `npm ls --all`): false by default, and npm
   // exports a setting only when it differs from its default, so the variable is there only when set to true.
   dry_run: "--dry-run",
@@ -85,12 +87,16 @@ export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   //   acts, and the user sees npm's answer rather than the kit's.
 };
 
-/** The flags npm kept for itself, from the variables it exported (in the table's order); [] when none. */
+/**
+ * The flags npm kept for itself, from the variables it exported (in the table's order); [] when none. Any value
+ * counts ("true", a value given with =, or "" from --no-<name>), except "false": npm never exports a typed flag as
+ * "false" (false is its own settings' default), so that one comes from somewhere else and asks for nothing.
+ */
 export function flagsNpmSwallowed(env: NodeJS.ProcessEnv): string[] {
   return Object.entries(NPM_SWALLOWED_FLAGS)
     .filter(([name]) => {
       const value = env[`npm_config_${name}`];
-      return value !== undefined && value !== "" && value !== "false";
+      return value !== undefined && value !== "false";
     })
     .map(([, flag]) => flag);
 }
@@ -98,7 +104,10 @@ export function flagsNpmSwallowed(env: NodeJS.ProcessEnv): string[] {
 /** The one line a command prints when npm swallowed its flags: which, and how to pass them. */
 export function swallowedFlagsLine(command: string, flags: readonly string[], env: NodeJS.ProcessEnv): string {
   const script = env.npm_lifecycle_event || command;
-  const names = flags.map((f) => `npm_config_${f.slice(2).replace(/-/g, "_")}`).join(", ");
+  const names = Object.entries(NPM_SWALLOWED_FLAGS)
+    .filter(([, flag]) => flags.includes(flag))
+    .map(([name]) => `npm_config_${name}`)
+    .join(", ");
   return errorLine(
     command,
     `npm kept ${flags.join(", ")} for itself (it set ${names}) and did not pass ${flags.length === 1 ? "it" : "them"} on; ` +

@@ -14,6 +14,7 @@ import { USAGE as ROTATE_KEY_USAGE } from "../commands/rotate-key/cli";
 import { USAGE as ROTATE_LWA_USAGE } from "../commands/rotate-lwa/cli";
 import { USAGE as STATUS_USAGE } from "../commands/status/cli";
 import { USAGE as VERIFY_USAGE } from "../commands/verify/cli";
+import { USAGE as BENCH_USAGE } from "../tools/bench";
 import { LEAKED } from "./fixtures/cli-command";
 
 const REPO = path.resolve(__dirname, "..");
@@ -79,6 +80,7 @@ describe("lib/cli: one wording for every command", () => {
     "rotate-key": ROTATE_KEY_USAGE,
     status: STATUS_USAGE,
     maintain: MAINTAIN_USAGE,
+    bench: BENCH_USAGE,
   };
 
   it("every command's usage starts with its usage line, in one form", () => {
@@ -116,8 +118,9 @@ describe("lib/cli: one wording for every command", () => {
       npm_config_json: "false",
       npm_config_cache: "/root/.npm",
       npm_config_out_dir: "blocks",
+      npm_config_test: "",
     };
-    assert.deepEqual(flagsNpmSwallowed(env), ["--stack", "--out-dir", "--dry-run"]);
+    assert.deepEqual(flagsNpmSwallowed(env), ["--stack", "--out-dir", "--no-test", "--dry-run"]);
     assert.deepEqual(flagsNpmSwallowed({ npm_config_loglevel: "silent", npm_lifecycle_event: "verify" }), []);
   });
 });
