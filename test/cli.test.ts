@@ -15,6 +15,8 @@ import { USAGE as ROTATE_LWA_USAGE } from "../commands/rotate-lwa/cli";
 import { USAGE as STATUS_USAGE } from "../commands/status/cli";
 import { USAGE as VERIFY_USAGE } from "../commands/verify/cli";
 import { USAGE as BENCH_USAGE } from "../tools/bench";
+import { dayFromToday, fitLine, namesThatFit, outputWidth, wrapLine } from "../lib/output";
+import { runThroughNpm } from "./through-npm";
 import { LEAKED } from "./fixtures/cli-command";
 
 const REPO = path.resolve(__dirname, "..");
@@ -168,5 +170,81 @@ describe("lib/cli: runCommand in a process", function () {
     const result = run(`unset AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED; ${fixture} env`);
     assert.equal(result.stdout, "true\n");
     assert.equal(result.status, 0);
+  });
+});
+
+describe("lib/cli through the user's door (npm run <cmd> -- ...)", function () {
+  const env = { ...process.env, PULUMI_BACKEND_URL: "file:///nonexistent-backend-for-this-test" };
+  const manifest = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string };
+
+  it("every command runs through runCommand, so each has --version and refuses flags npm kept", () => {
+    for (const command of fs.readdirSync(path.join(REPO, "commands"))) {
+      const source = fs.readFileSync(path.join(REPO, "commands", command, "cli.ts"), "utf8");
+      assert.match(source, new RegExp(`runCommand\\("${command}"`), command);
+    }
+    assert.match(fs.readFileSync(path.join(REPO, "tools", "bench.ts"), "utf8"), /runCommand\("bench"/);
+  });
+
+  it("--version prints the kit's version, exit 0 (three commands of different kinds)", async function () {
+    this.timeout(60000);
+    for (const command of ["rotate-key", "verify", "bench"]) {
+      const result = await runThroughNpm(command, ["--version"], { cwd: REPO, env });
+      assert.deepEqual([result.code, result.stdout, result.stderr], [0, `sp-api-iam ${manifest.version}\n`, ""], command);
+    }
+  });
+
+  it("a usage error: three lines on standard error, exit 2; --help: the whole help on standard output, exit 0", async function () {
+    this.timeout(60000);
+    const wrong = await runThroughNpm("status", ["--bogus"], { cwd: REPO, env });
+    assert.equal(wrong.code, 2);
+    assert.equal(wrong.stdout, "");
+    assert.equal(wrong.stderr, `status: error: unknown option --bogus\n${STATUS_USAGE.split("\n")[0]}\nMore: npm run status -- --help\n`);
+    const help = await runThroughNpm("status", ["--help"], { cwd: REPO, env });
+    assert.equal(help.code, 0);
+    assert.equal(help.stdout, helpText(STATUS_USAGE));
+  });
+});
+
+describe("lib/output: text for a width", () => {
+  it("the width: COLUMNS, else the terminal's, else 120; never under 40", () => {
+    assert.equal(outputWidth({ isTTY: true, columns: 90 }, { COLUMNS: "150" }), 150);
+    assert.equal(outputWidth({ isTTY: true, columns: 90 }, {}), 90);
+    assert.equal(outputWidth({ isTTY: false, columns: 90 }, {}), 120);
+    assert.equal(outputWidth({}, { COLUMNS: "wide" }), 120);
+    assert.equal(outputWidth({}, { COLUMNS: "10" }), 40);
+  });
+
+  it("cuts a line with a mark; wraps text at spaces without losing a character", () => {
+    assert.equal(fitLine("abcdef", 4), "abc…");
+    assert.equal(fitLine("abcd", 4), "abcd");
+    const text = "  ✗ key: could not read IAM's record of the keys: no AWS credentials (set AWS_PROFILE) averyveryverylongwordthatmustbecut";
+    const lines = wrapLine(text, 30, 6);
+    assert.ok(
+      lines.every((l) => l.length <= 30),
+      lines.join("\n"),
+    );
+    assert.ok(lines[0]!.startsWith("  ✗ key:"));
+    assert.ok(lines.slice(1).every((l) => l.startsWith("      ")));
+    // Every character but the spaces it broke at, in order.
+    assert.equal(lines.join("").replace(/ /g, ""), text.replace(/ /g, ""));
+  });
+
+  it("a list of names as one line that says how many it leaves out", () => {
+    const names = Array.from({ length: 500 }, (_, i) => `customer-${i}`);
+    const line = namesThatFit("    500 stacks: ", names, 80);
+    assert.ok(line.length <= 80);
+    const shown = line
+      .replace("    500 stacks: ", "")
+      .replace(/, … and (\d+) more$/, "")
+      .split(", ");
+    assert.equal(shown.length + Number(/and (\d+) more$/.exec(line)![1]), 500);
+    assert.equal(namesThatFit("  ", ["a", "b"], 80), "  a, b");
+  });
+
+  it("words a day from today: past as past", () => {
+    assert.equal(dayFromToday("2026-11-25", "2026-11-30"), "5 days ago, on 2026-11-25");
+    assert.equal(dayFromToday("2026-11-29T23:59:00Z", "2026-11-30"), "1 day ago, on 2026-11-29");
+    assert.equal(dayFromToday("2026-11-30", "2026-11-30"), "today, 2026-11-30");
+    assert.equal(dayFromToday("2027-01-01", "2026-11-30"), "in 32 days, on 2027-01-01");
   });
 });
