@@ -1,6 +1,6 @@
 /**
  * The project's own files agree with the program: Pulumi.yaml declares every key the program reads, the
- * example stacks pass validation with no secret in plain text, README documents every key and output, and
+ * example stacks pass validation with no secret in plain text, docs/reference.md documents every key and output, and
  * index.ts hands Pulumi the program.
  */
 import assert from "node:assert/strict";
@@ -68,10 +68,10 @@ describe("project files", () => {
     });
   }
 
-  it("README documents every config key and every output", () => {
-    const readme = read("README.md");
-    for (const key of Object.keys(CONFIG_KEYS)) assert.match(readme, new RegExp(`\\| \`${key}\` \\|`), `config ${key}`);
-    for (const output of OUTPUTS) assert.match(readme, new RegExp(`\\| \`${output}\` \\|`), `output ${output}`);
+  it("docs/reference.md documents every config key and every output", () => {
+    const reference = read("docs/reference.md");
+    for (const key of Object.keys(CONFIG_KEYS)) assert.match(reference, new RegExp(`\\| \`${key}\` \\|`), `config ${key}`);
+    for (const output of OUTPUTS) assert.match(reference, new RegExp(`\\| \`${output}\` \\|`), `output ${output}`);
   });
 
   it("README's test command is the one .ci/run runs", () => {
@@ -134,9 +134,9 @@ describe("project files", () => {
     }
   });
 
-  it("README and the component say a user added to the group by hand goes at `pulumi up --refresh`, not at a plain `pulumi up`", () => {
+  it("docs/review.md and the component say a user added to the group by hand goes at `pulumi up --refresh`, not at a plain `pulumi up`", () => {
     // A plain `pulumi up` diffs the config against its state, which never saw the hand-added user.
-    const row = read("README.md")
+    const row = read("docs/review.md")
       .split("\n")
       .find((l) => l.startsWith("| `sp-api-membership` |"))!;
     const comment = read("src/component.ts")
