@@ -8,6 +8,7 @@ import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from "@
 import { ConfigError, validateConfig } from "../../src/config";
 import type { SlotRecord } from "../../src/lifecycle";
 import { awsClientConfig } from "../../lib/net";
+import { errorLine } from "../../lib/cli";
 import { userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -209,7 +210,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
   const outFile = userPath(opts.out, env);
   if (fs.lstatSync(outFile, { throwIfNoEntry: false })?.isDirectory()) {
     const r = finish(2, `--out ${opts.out} is a directory; give a file name`);
-    print(`Error: ${r.reason}`);
+    print(errorLine("rotate-key", r.reason));
     return r;
   }
 
@@ -226,7 +227,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
     redactor.addKeyId(accessKeyId);
     if (!userName) {
       const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
     const slots = Array.isArray(outputs.accessKeySlots?.value) ? (outputs.accessKeySlots.value as SlotRecord[]) : undefined;
@@ -235,7 +236,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
   } catch (error) {
     if (error instanceof EvidenceError || error instanceof PulumiError || error instanceof ConfigError) {
       const r = finish(1, error.message);
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
     throw error;
@@ -266,7 +267,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
     }
   } catch (error) {
     const r = finish(1, `${report.reason}; putting the config back failed: ${(error as Error).message}`);
-    print(`Error: ${r.reason}`);
+    print(errorLine("rotate-key", r.reason));
     return r;
   }
   if (decision.step === "none") return finish(0);
@@ -282,7 +283,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
     const cause = error instanceof PulumiError ? error.message : `${(error as Error).name}: ${printable((error as Error).message ?? "")}`;
     const restored = await putBack(stack, before);
     const r = finish(1, `${report.reason}; the step failed: ${cause}. ${restored}`);
-    print(`Error: the step failed: ${redactor.scrub(cause)}`);
+    print(errorLine("rotate-key", `the step failed: ${redactor.scrub(cause)}`));
     print(restored);
     return r;
   }
@@ -301,7 +302,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
         1,
         `${report.reason}; the new key exists, but writing ${outFile} failed (${(error as Error).message}): write it with npm run credentials`,
       );
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
     report.wroteBlock = outFile;
