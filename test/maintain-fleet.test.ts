@@ -359,6 +359,8 @@ describe("npm run maintain: the real steps over a fleet", function () {
     assert.match(columns(table, "failing").failed, /Config put back/);
     for (const name of ["lwa-due", "key-due", "handover", "waiting"]) assert.equal(columns(table, name).failed, "-", name);
     assert.match(stdout, /^failing: FAILED$/m);
+    // The failure's cause once in the whole output: in the summary, not also in the log above it.
+    assert.equal(stdout.split("the operator's session expired").length - 1, 1, stdout);
 
     // Each stack's own block file, mode 600, in a directory only its owner can read.
     assert.deepEqual(fs.readdirSync(outDir).sort(), ["key-due.hjson", "lwa-due.hjson"]);

@@ -57,6 +57,9 @@ export function parseMaintainArgs(argv: string[]): MaintainArgs {
 
 const MARK: Record<StepOutcome["status"] | "running", string> = { running: "…", done: "✓", nothing: "·", waiting: "⧗", skipped: "-", failed: "✗" };
 
+/** How the steps' commands print their failure: the one error form (lib/cli.ts errorLine), or rotate-lwa's cross. */
+const STEP_FAILURE_LINE = /^(?:[a-z-]+: error: |✗ )/;
+
 /** Plain lines, one per event: for logs and pipes. */
 export function plainProgress(write: (line: string) => void): Progress {
   return {
@@ -66,7 +69,11 @@ export function plainProgress(write: (line: string) => void): Progress {
       // stacks becomes one line (the steps' own lines above still tell the story as it happened).
       if (outcome !== "running") write(`${stack}: ${step} ${MARK[outcome.status]} ${outcome.status}`);
     },
-    log: (stack, step, line) => write(`${stack}: ${step}   ${printable(line, 200)}`),
+    // A step's own failure line ("rotate-key: error: ...", rotate-lwa's "✗ ...") is its failure's cause, which
+    // the step's outcome carries to the summary: said there, once.
+    log: (stack, step, line) => {
+      if (!STEP_FAILURE_LINE.test(line)) write(`${stack}: ${step}   ${printable(line, 200)}`);
+    },
     finished: (report) => write(`${report.stack}: ${report.failed ? "FAILED" : "finished"}`),
   };
 }
