@@ -647,6 +647,11 @@ describe("npm run rotate-key", function () {
       assert.deepEqual(cli.calls().slice(callsBefore), [], "no Pulumi CLI call: nothing read, nothing set, no up");
       assert.equal(ups("x"), 0);
       assert.deepEqual(fs.readdirSync(elsewhere), [], "no block written");
+      // -s before the --: npm's --silent, and the stack's name arrives alone: refused too, nothing done.
+      const silent = await runThroughNpm("rotate-key", [], { cwd: elsewhere, env: env(), beforeDashes: ["-s", "x"] });
+      assert.equal(silent.code, 2, silent.stderr);
+      assert.match(silent.stderr, /^rotate-key: error: unexpected argument "x"\nUsage: npm run rotate-key -- /);
+      assert.deepEqual(cli.calls().slice(callsBefore), [], "still no Pulumi CLI call");
       // With the --, the same command is a dry run.
       const dry = await runThroughNpm("rotate-key", ["--dry-run", "-s", "x"], { cwd: elsewhere, env: env() });
       assert.equal(dry.code, 0, dry.stderr);
