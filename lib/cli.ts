@@ -49,10 +49,11 @@ export function usageErrorText(command: string, usage: string, message: string):
 
 /**
  * The flags npm keeps for itself when they come before `--` (`npm run rotate-key --dry-run`), by the variable it
- * then exports to the script: npm_config_<name>. Measured with npm 10.9.9 and 11.19.1, alike (`npm run <script> <flag> [value]` against
- * a script that prints its environment and arguments). Every flag a command takes is listed here or below, with
- * why; a new command's new flag is added here. The variable is exported when the flag was typed, or set in an
- * .npmrc or the environment as npm_config_<name>: either way the command would not see what the user meant.
+ * then exports to the script: npm_config_<name>. Measured with npm 10.9.9 and 11.19.1, which behave alike
+ * (`npm run <script> <flag> [value]` against a script that prints its environment and arguments). Every flag a
+ * command takes is listed here or below, with why; a new command's new flag is added here. The variable is
+ * exported when the flag was typed, or set in an .npmrc or the environment as npm_config_<name>: either way the
+ * command would not see what the user meant.
  */
 export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   // Not npm settings: npm warns "Unknown cli config", exports the name as "true" and passes the flag's value on as
