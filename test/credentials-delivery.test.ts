@@ -778,6 +778,11 @@ describe("npm run credentials: the command", () => {
     const result = await run(["--stack", "nope", "--check", "."]);
     assert.equal(result.code, 1);
     assert.match(result.out, /nope/);
+    const json = await run(["--stack", "nope", "--check", ".", "--json"]);
+    assert.equal(json.code, 1);
+    const [errorLine, ...document] = json.out.split("\n");
+    assert.match(errorLine!, /^credentials: error: .*nope/);
+    assert.deepEqual(Object.keys(JSON.parse(document.join("\n"))), ["stack", "exitCode", "error"], "--json: a document even then");
   });
 
   it("--into and --check deliver and check the stack's current block", async () => {
