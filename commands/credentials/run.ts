@@ -6,11 +6,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CredentialField } from "../../src/credentials";
-import { writeFileKeepingMode } from "../../lib/files";
+import { CredentialField, isPlaceholder } from "../../src/credentials";
+import { FileRefusal, honourPendingSignals, whyNotRewritable, writeFileKeepingMode } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { DeliveryBlock } from "./block";
-import { checkObject, findCredentials, FoundObject, isThisStacks, maskedValue, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
+import { checkObject, findCredentials, FoundObject, maskedValue, ownerOf, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
 import { DocFormat, formatOf, formatPath, isJobConfigName, parseDocument } from "./documents";
 import { applyValueEdits, EditCheckFailed, ValueEdit } from "./edit";
 
@@ -41,8 +41,11 @@ export interface DeliveryReport {
   exitCode: 0 | 1;
 }
 
-/** Job configs are small; anything this large is something else, and is not read whole into memory. */
-const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/**
+ * Job configs are a few KiB. Anything this large is something else: it is not read (a parse of several MiB
+ * takes seconds and memory per object), and a file that grows past it while being read is cut off, not read whole.
+ */
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
 /** Directories never searched for job configs. */
 const SKIPPED_DIRECTORIES = new Set(["node_modules", ".git"]);
 
@@ -111,14 +114,27 @@ function expandTargets(targets: readonly string[], baseDir: string, fail: (displ
 }
 
 function readText(file: string): string {
+  const tooLarge = () => new NotProcessed(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB: not read (a job config is a few KiB)`);
   let bytes: Buffer;
+  let fd: number | undefined;
   try {
-    const stat = fs.statSync(file);
-    if (stat.size > MAX_FILE_BYTES) throw new NotProcessed(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB: not a job config`);
-    bytes = fs.readFileSync(file);
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    if (fs.fstatSync(fd).size > MAX_FILE_BYTES) throw tooLarge();
+    // One byte more than allowed: a file that grew since fstat is caught, and never read whole.
+    const buffer = Buffer.allocUnsafe(MAX_FILE_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
+      if (read === 0) break;
+      length += read;
+    }
+    if (length > MAX_FILE_BYTES) throw tooLarge();
+    bytes = buffer.subarray(0, length);
   } catch (error) {
     if (error instanceof NotProcessed) throw error;
     throw new NotProcessed(describeFsError(error));
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   try {
     // A lossy decode would rewrite the bytes it could not read; a byte order mark is kept as text, to be written back.
@@ -164,9 +180,15 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
   const where = (at: FoundObject["path"]) => `${job.display}: ${formatPath(at)}`;
 
   for (const object of findings.objects) {
-    if (!isThisStacks(object, identity)) {
+    const owner = ownerOf(object, identity);
+    if (!owner.thisStack) {
       counts.otherCustomers++;
-      lines.push(`${where(object.path)}: another customer's credentials, left as they are`);
+      // The same app without this stack's role and refresh token: another seller's job, or this stack's job
+      // whose refresh token is older than the stack's or not filled in yet. Only the operator can tell: say how.
+      const hint = owner.sameApp
+        ? ` (the same LWA app as this stack, not this stack's refresh token; if it is this stack's job, set its role_arn to ${identity.roleArn} and run again)`
+        : "";
+      lines.push(`${where(object.path)}: another customer's credentials, left as they are${hint}`);
       continue;
     }
     if (object.duplicates.length > 0) throw new NotProcessed(`${formatPath(object.path)}: ${list(object.duplicates)} given twice; remove one, then run again`);
@@ -209,6 +231,11 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
     );
   }
 
+  if (mode.kind === "into" && edits.length > 0) {
+    // Refused before anything is written, and in a dry run too: such a file is left byte for byte as it is.
+    const refusal = whyNotRewritable(fs.lstatSync(job.file));
+    if (refusal) throw new NotProcessed(`not updated: ${refusal}`);
+  }
   if (mode.kind === "into" && !mode.dryRun && edits.length > 0) {
     let edited: string;
     try {
@@ -223,6 +250,7 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
       try {
         writeFileKeepingMode(job.file, edited);
       } catch (error) {
+        if (error instanceof FileRefusal) throw new NotProcessed(`not updated: ${error.message}`);
         throw new NotProcessed(`could not be written (${(error as NodeJS.ErrnoException).code ?? "error"}); left as it was`);
       }
     }
@@ -253,7 +281,11 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   const redactor = opts.redactor ?? new Redactor();
   registerBlock(redactor, block);
   const print = (line: string) => opts.print(redactor.scrub(printable(line, 2000)));
-  const identity: StackIdentity = { roleArn: block.roleArn, lwaClientId: block.lwaClientId };
+  const identity: StackIdentity = {
+    roleArn: block.roleArn,
+    lwaClientId: block.lwaClientId,
+    refreshToken: isPlaceholder(block.values.refresh_token) ? undefined : block.values.refresh_token,
+  };
   const report = emptyReport();
   const fail = (display: string, why: string) => {
     report.failed.push(display);
@@ -264,9 +296,12 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
     try {
       for (const line of processFile(job, block, identity, mode, report, redactor)) print(line);
     } catch (error) {
-      if (!(error instanceof NotProcessed)) throw error;
-      fail(job.display, error.message);
+      // A file that exhausts the call stack or memory anyway is one failed file, not the end of the run.
+      if (error instanceof RangeError) fail(job.display, "could not be read: too large or too deeply nested");
+      else if (error instanceof NotProcessed) fail(job.display, error.message);
+      else throw error;
     }
+    await honourPendingSignals();
   }
   if (report.updated + report.current + report.stale === 0) {
     // Said plainly: a check that found nothing to check is not a sign that no job holds old values.
