@@ -220,6 +220,42 @@ describe("delivery: what a rewrite keeps, and what it refuses", () => {
     assert.deepEqual(entries(dir), ["elsewhere", "linked.json", "plain.json", "read-only.json"]);
   });
 
+  it("run as an ordinary user (uid 1234): a file of another owner, or of a group it is not in, is left byte for byte and reported", async function () {
+    if (process.getuid!() !== 0) this.skip(); // only root can start a process as another user
+    this.timeout(30_000);
+    fs.chmodSync(dir, 0o1777); // a shared directory: any user may create the temporary file in it
+    const files = { "theirs.json": [4321, 4321], "their-group.json": [1234, 5678], "mine.json": [1234, 1234] } as const;
+    for (const [name, [uid, gid]] of Object.entries(files)) {
+      fs.writeFileSync(path.join(dir, name), jobWith(OLD));
+      fs.chownSync(path.join(dir, name), uid, gid);
+      fs.chmodSync(path.join(dir, name), 0o666); // writable by anyone: the write itself would succeed
+    }
+    const before = fileState(path.join(dir, "theirs.json"));
+    const beforeGroup = fileState(path.join(dir, "their-group.json"));
+    const script =
+      `require("./commands/credentials/run").deliverBlock(${JSON.stringify({ hjson: "", values: ACME, roleArn: ACME_ROLE, lwaClientId: CLIENT_ID })}, ` +
+      `["."], { dryRun: false, print: (l) => console.log(l), baseDir: ${JSON.stringify(dir)} }).then((r) => (process.exitCode = r.exitCode))`;
+    const child = spawnSync(process.execPath, ["-r", "./tools/register.js", "-e", script], { cwd: ROOT, uid: 1234, gid: 1234, encoding: "utf8" });
+    assert.equal(child.status, 1, child.stderr);
+    const lines = child.stdout.split("\n");
+    assert.ok(
+      lines.includes(
+        "theirs.json: not updated: it is owned by uid 4321, and a rewrite by uid 1234 would take it over; run as its owner or as root; left as it is",
+      ),
+      child.stdout,
+    );
+    assert.ok(
+      lines.includes(
+        "their-group.json: not updated: its group is gid 5678, which uid 1234 cannot give the new file; run as root or as a member of that group; left as it is",
+      ),
+      child.stdout,
+    );
+    assert.deepEqual(fileState(path.join(dir, "theirs.json")), before);
+    assert.deepEqual(fileState(path.join(dir, "their-group.json")), beforeGroup);
+    assert.deepEqual(credentialsOf(dir, "mine.json"), ACME, "its own file is written");
+    assert.deepEqual(entries(dir), Object.keys(files).sort(), "no temporary file left");
+  });
+
   it("a file whose owner or group the writer cannot give the new file is refused, as is a read-only one; root keeps any", () => {
     fs.writeFileSync(path.join(dir, "job.json"), "{}");
     fs.chmodSync(path.join(dir, "job.json"), 0o640);
