@@ -855,6 +855,9 @@ describe("credentials files stay out of git", () => {
       "jobs/acme-eu-credentials.hjson",
       "credentials/acme.hjson",
       ".credentials.hjson.1234.abcd.tmp",
+      // lib/files.ts's temporary files, whatever the file they stand in for
+      ".orders.json.sp-api-iam.1234.abcd1234.tmp",
+      "jobs/acme/.reports.hjson.sp-api-iam.99.0badc0de.tmp",
     ]) {
       assert.ok(ignored(name), `${name} is ignored`);
     }
@@ -865,6 +868,8 @@ describe("credentials files stay out of git", () => {
       "src/credentials.template.hjson",
       "test/fixtures/jobs/orders.json",
       "commands/credentials/cli.ts",
+      "jobs/acme/orders.json",
+      "tsconfig.tmp",
     ]) {
       assert.ok(!ignored(name), `${name} is not ignored`);
     }
