@@ -81,8 +81,12 @@ function isReal(value: string | undefined): value is string {
   return value !== undefined && value.trim() !== "" && !isPlaceholder(value);
 }
 
-/** Whose an object is: this stack's, or another customer's (of the same LWA app, or of another). */
-export type Owner = { thisStack: true } | { thisStack: false; sameApp: boolean };
+/**
+ * Whose an object is: this stack's, or another customer's. `unclaimed`: it names no role yet and has the stack's
+ * LWA client id, but not its refresh token: a new job of this stack whose refresh token is not filled in (or
+ * is older than the stack's), or another seller's job of the same app. Only the operator can tell.
+ */
+export type Owner = { thisStack: true } | { thisStack: false; unclaimed: boolean };
 
 /**
  * This stack's when the object names the stack's role. Otherwise (a placeholder role, or another account's)
@@ -98,7 +102,8 @@ export function ownerOf(object: FoundObject, stack: StackIdentity): Owner {
   const refreshToken = stringValue(object.fields.refresh_token);
   const sameApp = isReal(clientId) && isReal(stack.lwaClientId) && clientId === stack.lwaClientId;
   const sameSeller = isReal(refreshToken) && isReal(stack.refreshToken) && sameSecret(refreshToken, stack.refreshToken);
-  return sameApp && sameSeller ? { thisStack: true } : { thisStack: false, sameApp };
+  if (sameApp && sameSeller) return { thisStack: true };
+  return { thisStack: false, unclaimed: sameApp && !isReal(role) };
 }
 
 export function isThisStacks(object: FoundObject, stack: StackIdentity): boolean {

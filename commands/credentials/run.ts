@@ -183,10 +183,10 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
     const owner = ownerOf(object, identity);
     if (!owner.thisStack) {
       counts.otherCustomers++;
-      // The same app without this stack's role and refresh token: another seller's job, or this stack's job
-      // whose refresh token is older than the stack's or not filled in yet. Only the operator can tell: say how.
-      const hint = owner.sameApp
-        ? ` (the same LWA app as this stack, not this stack's refresh token; if it is this stack's job, set its role_arn to ${identity.roleArn} and run again)`
+      // An object that names another account's role is left without a word more: telling its operator to
+      // claim it would be the mistake this rule prevents. One with no role yet may be this stack's new job.
+      const hint = owner.unclaimed
+        ? ` (no role yet, and the stack's LWA client id but not its refresh token; if it is this stack's job, set its role_arn to ${identity.roleArn} and run again)`
         : "";
       lines.push(`${where(object.path)}: another customer's credentials, left as they are${hint}`);
       continue;
