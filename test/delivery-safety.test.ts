@@ -282,25 +282,34 @@ describe("delivery: a temporary file never outlives the run", () => {
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "delivery-signal-"))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  const OLD: CredentialValues = { ...ACME, aws_secret_access_key: "acmeOldSecretAccessKey000000000000000000" };
+
+  /** Starts test/interrupted-write.ts on `job`; `paused` is the temporary file once the child stops before the rename. */
+  function startPausedWrite(job: string) {
+    const child = spawn(process.execPath, ["-r", "./tools/register.js", "test/interrupted-write.ts", job, JSON.stringify(ACME)], { cwd: ROOT });
+    child.stdin.on("error", () => undefined); // a child that died at once has closed its end
+    let stdout = "";
+    child.stdout.setEncoding("utf8");
+    const paused = new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (d: string) => {
+        stdout += d;
+        const match = /^paused (.*)$/m.exec(stdout);
+        if (match) resolve(match[1]!);
+      });
+      child.on("exit", () => reject(new Error(`the child ended before the rename: ${stdout}`)));
+    });
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }>((resolve) =>
+      child.on("close", (code, signal) => resolve({ code, signal, stdout })),
+    );
+    return { child, paused, ended };
+  }
+
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     it(`${signal} while a job config is being written: no temporary file left, the job config whole; its name is git-ignored`, async function () {
       this.timeout(30_000);
-      const OLD: CredentialValues = { ...ACME, aws_secret_access_key: "acmeOldSecretAccessKey000000000000000000" };
       const job = path.join(dir, "orders.json");
       fs.writeFileSync(job, jobWith(OLD));
-      const child = spawn(process.execPath, ["-r", "./tools/register.js", "test/interrupted-write.ts", job, JSON.stringify(ACME)], { cwd: ROOT });
-      child.stdin.on("error", () => undefined); // a child that died at once has closed its end
-      let stdout = "";
-      child.stdout.setEncoding("utf8");
-      const paused = new Promise<string>((resolve, reject) => {
-        child.stdout.on("data", (d: string) => {
-          stdout += d;
-          const match = /^paused (.*)$/m.exec(stdout);
-          if (match) resolve(match[1]!);
-        });
-        child.on("exit", () => reject(new Error(`the child ended before the rename: ${stdout}`)));
-      });
-      const ended = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, sig) => resolve(sig)));
+      const { child, paused, ended } = startPausedWrite(job);
       const temp = await paused;
       assert.ok(fs.existsSync(temp), "the temporary file exists mid-write (the test stops where it means to)");
       assert.ok(fs.readFileSync(temp, "utf8").includes(ACME.client_secret), "and it holds the secrets");
@@ -309,12 +318,28 @@ describe("delivery: a temporary file never outlives the run", () => {
 
       child.kill(signal);
       child.stdin.end("go\n");
-      assert.equal(await ended, signal, "the process still ends by the signal");
+      assert.equal((await ended).signal, signal, "the process still ends by the signal");
       assert.deepEqual(entries(dir), ["orders.json"], "no temporary file left");
       const text = fs.readFileSync(job, "utf8");
       assert.ok(text === jobWith(OLD) || JSON.parse(text).input.credentials.aws_secret_access_key === ACME.aws_secret_access_key, "the job config is whole");
     });
   }
+
+  it("a write that fails at the rename (the job config replaced by a directory meanwhile): the temporary file is removed, the file reported", async function () {
+    this.timeout(30_000);
+    const job = path.join(dir, "orders.json");
+    fs.writeFileSync(job, jobWith(OLD));
+    const { child, paused, ended } = startPausedWrite(job);
+    await paused;
+    fs.rmSync(job);
+    fs.mkdirSync(job);
+    child.stdin.end("go\n");
+    const result = await ended;
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stdout, /orders\.json: could not be written \(EISDIR\); left as it is$/m);
+    assert.deepEqual(entries(dir), ["orders.json"], "no temporary file left");
+    assert.deepEqual(fs.readdirSync(job), []);
+  });
 
   it("one a SIGKILL left is removed by the next write of that file; one of a process still running is not", async () => {
     const job = path.join(dir, "orders.json");

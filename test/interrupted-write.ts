@@ -28,4 +28,7 @@ const values = JSON.parse(valuesJson!);
 void deliverBlock({ hjson: "", values, roleArn: values.role_arn, lwaClientId: values.client_id }, [file!], {
   dryRun: false,
   print: (line) => process.stdout.write(`${line}\n`),
-}).then((report) => process.stdout.write(`done ${report.exitCode}\n`));
+}).then((report) => {
+  process.stdout.write(`done ${report.exitCode}\n`);
+  process.exitCode = report.exitCode;
+});

@@ -251,7 +251,7 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
         writeFileKeepingMode(job.file, edited);
       } catch (error) {
         if (error instanceof FileRefusal) throw new NotProcessed(`not updated: ${error.message}`);
-        throw new NotProcessed(`could not be written (${(error as NodeJS.ErrnoException).code ?? "error"}); left as it was`);
+        throw new NotProcessed(`could not be written (${(error as NodeJS.ErrnoException).code ?? "error"})`);
       }
     }
   }
