@@ -21,6 +21,9 @@ export function userPath(file: string, env: NodeJS.ProcessEnv = process.env): st
 
 export class FileRefusal extends Error {}
 
+/** The file changed between the caller's read and the rename: nothing was written. */
+export class ChangedMeanwhile extends Error {}
+
 /** Marks a temporary file as ours: what .gitignore and the sweep of leftovers match. */
 const TEMP_TAG = "sp-api-iam";
 
@@ -104,7 +107,11 @@ interface Ownership {
   gid: number;
 }
 
-function atomicWrite(file: string, text: string, mode: number, owner?: Ownership): void {
+/**
+ * `unchanged` (optional) is asked after the new file is complete and on disk, just before the rename: the
+ * smallest window in which another writer's change could still be lost. False: ChangedMeanwhile, nothing written.
+ */
+function atomicWrite(file: string, text: string, mode: number, owner?: Ownership, unchanged?: () => boolean): void {
   removeTempsOnExit();
   sweepLeftovers(file);
   const temp = tempName(file);
@@ -129,6 +136,7 @@ function atomicWrite(file: string, text: string, mode: number, owner?: Ownership
     } finally {
       fs.closeSync(fd);
     }
+    if (unchanged && !unchanged()) throw new ChangedMeanwhile(`${file} changed while it was being written`);
     fs.renameSync(temp, file);
   } catch (error) {
     fs.rmSync(temp, { force: true });
@@ -180,11 +188,11 @@ export function whyNotRewritable(stat: fs.Stats, writer: Writer = currentWriter(
 /**
  * Rewrites an existing regular file, keeping its mode, owner and group (as root, the new file is given them
  * before the rename). Refuses (FileRefusal, with the reason alone) what whyNotRewritable refuses: such a file
- * is left as it was.
+ * is left as it was. With `unchanged`, throws ChangedMeanwhile (nothing written) when it says the file changed.
  */
-export function writeFileKeepingMode(file: string, text: string): void {
+export function writeFileKeepingMode(file: string, text: string, unchanged?: () => boolean): void {
   const existing = fs.lstatSync(file);
   const refusal = whyNotRewritable(existing);
   if (refusal) throw new FileRefusal(refusal);
-  atomicWrite(file, text, existing.mode & 0o7777, { uid: existing.uid, gid: existing.gid });
+  atomicWrite(file, text, existing.mode & 0o7777, { uid: existing.uid, gid: existing.gid }, unchanged);
 }

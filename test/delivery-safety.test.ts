@@ -285,8 +285,8 @@ describe("delivery: a temporary file never outlives the run", () => {
   const OLD: CredentialValues = { ...ACME, aws_secret_access_key: "acmeOldSecretAccessKey000000000000000000" };
 
   /** Starts test/interrupted-write.ts on `job`; `paused` is the temporary file once the child stops before the rename. */
-  function startPausedWrite(job: string) {
-    const child = spawn(process.execPath, ["-r", "./tools/register.js", "test/interrupted-write.ts", job, JSON.stringify(ACME)], { cwd: ROOT });
+  function startPausedWrite(job: string, pauseAt: "rename" | "fsync" = "rename") {
+    const child = spawn(process.execPath, ["-r", "./tools/register.js", "test/interrupted-write.ts", job, JSON.stringify(ACME), pauseAt], { cwd: ROOT });
     child.stdin.on("error", () => undefined); // a child that died at once has closed its end
     let stdout = "";
     child.stdout.setEncoding("utf8");
@@ -324,6 +324,24 @@ describe("delivery: a temporary file never outlives the run", () => {
       assert.ok(text === jobWith(OLD) || JSON.parse(text).input.credentials.aws_secret_access_key === ACME.aws_secret_access_key, "the job config is whole");
     });
   }
+
+  it("a job config changed by another writer while this one writes it: not written over, the temporary file removed, exit 1", async function () {
+    this.timeout(30_000);
+    const job = path.join(dir, "orders.json");
+    fs.writeFileSync(job, jobWith(OLD));
+    const { child, paused, ended } = startPausedWrite(job, "fsync");
+    const temp = await paused;
+    assert.ok(fs.existsSync(temp));
+    // Another stack's delivery, or an editor, from another process.
+    const theirs = jobWith({ ...OLD, region: "eu-west-1" });
+    fs.writeFileSync(job, theirs);
+    child.stdin.end("go\n");
+    const result = await ended;
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stdout, /orders\.json: changed while it was being updated; nothing written, run again; left as it is$/m);
+    assert.equal(fs.readFileSync(job, "utf8"), theirs, "the other writer's change stands");
+    assert.deepEqual(entries(dir), ["orders.json"], "no temporary file left");
+  });
 
   it("a write that fails at the rename (the job config replaced by a directory meanwhile): the temporary file is removed, the file reported", async function () {
     this.timeout(30_000);

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CredentialField, isPlaceholder } from "../../src/credentials";
-import { FileRefusal, honourPendingSignals, whyNotRewritable, writeFileKeepingMode } from "../../lib/files";
+import { ChangedMeanwhile, FileRefusal, honourPendingSignals, whyNotRewritable, writeFileKeepingMode } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { DeliveryBlock } from "./block";
 import { checkObject, findCredentials, FoundObject, maskedValue, ownerOf, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
@@ -245,11 +245,13 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
       throw error;
     }
     if (edited !== text) {
-      // Another program may have changed the file since it was read: never write over that.
-      if (readText(job.file) !== text) throw new NotProcessed("changed while it was being updated; nothing written, run again");
+      // Another program (another stack's delivery from another process, an editor) may have changed the file
+      // since it was read: never write over that. Checked at the last moment, just before the rename.
+      const unchanged = () => readText(job.file) === text;
       try {
-        writeFileKeepingMode(job.file, edited);
+        writeFileKeepingMode(job.file, edited, unchanged);
       } catch (error) {
+        if (error instanceof ChangedMeanwhile) throw new NotProcessed("changed while it was being updated; nothing written, run again");
         if (error instanceof FileRefusal) throw new NotProcessed(`not updated: ${error.message}`);
         throw new NotProcessed(`could not be written (${(error as NodeJS.ErrnoException).code ?? "error"})`);
       }
