@@ -134,11 +134,12 @@ export interface CauseGroup {
 
 /**
  * The outcomes grouped by cause: the same step, status and detail (with each stack's name in it replaced by
- * "<stack>") is one group, however many stacks share it; most stacks first. "nothing due" outcomes are left
+ * "<stack>") is one group, however many stacks share it; most stacks first. A group of one keeps its own words. "nothing due" outcomes are left
  * out: the table says them, and their details (each stack's next date) are rarely shared.
  */
 export function groupCauses(reports: readonly StackReport[]): CauseGroup[] {
   const groups = new Map<string, CauseGroup>();
+  const ownWords = new Map<CauseGroup, string>();
   for (const report of reports) {
     for (const step of STEP_NAMES) {
       const outcome = report.steps[step];
@@ -150,9 +151,11 @@ export function groupCauses(reports: readonly StackReport[]): CauseGroup[] {
       const group = groups.get(key) ?? { step, status: outcome.status, detail, stacks: [] };
       group.stacks.push(report.stack);
       groups.set(key, group);
+      if (group.stacks.length === 1) ownWords.set(group, printable(outcome.detail, 2000));
     }
   }
-  return [...groups.values()].sort((a, b) => b.stacks.length - a.stacks.length);
+  // A cause only one stack has is said in its own words, its name in place.
+  return [...groups.values()].map((g) => (g.stacks.length === 1 ? { ...g, detail: ownWords.get(g)! } : g)).sort((a, b) => b.stacks.length - a.stacks.length);
 }
 
 /**
