@@ -24,8 +24,6 @@ export interface StepContext {
   out: string;
   env: NodeJS.ProcessEnv;
   print: (line: string) => void;
-  /** The clock the steps' own wording reads (a test's fixed day); now when absent. */
-  now?: Date;
 }
 
 /** The three steps, as the single-stack commands perform them (commands/maintain/steps.ts binds the real ones). */

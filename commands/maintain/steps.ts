@@ -30,7 +30,7 @@ async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   const config = await ctx.stack.readConfig({ secrets: false });
   if (config.values.lwaRotation !== "true") {
     const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
-    return { status: "skipped", detail: lwaByHandDetail(expiresAt, (ctx.now ?? new Date()).toISOString().slice(0, 10)) };
+    return { status: "skipped", detail: lwaByHandDetail(expiresAt, new Date().toISOString().slice(0, 10)) };
   }
   const result = await rotateLwa(ctx.stack, {
     ifDue: true,
