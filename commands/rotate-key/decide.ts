@@ -9,7 +9,7 @@
  */
 import type { PreviousKeyState } from "../../src/config";
 import { maskKeyId } from "../../lib/output";
-import { addDays, deployedGeneration, keyPhaseOf, type KeyPhase, type KeyStatus, type SlotRecord } from "../../src/lifecycle";
+import { addDays, deployedGeneration, keyPhaseOf, keyUnusedFor, type KeyPhase, type KeyStatus, type SlotRecord } from "../../src/lifecycle";
 
 export type Phase = KeyPhase;
 export type Step = "start" | "deactivate" | "delete" | "none";
@@ -140,7 +140,7 @@ function judgeHandover(config: RotationConfig, current: KeyEvidence, previous: K
   const quietMs = config.keyQuietHours * HOUR_MS;
   const oldUse = previous.lastUsedDate ? Date.parse(previous.lastUsedDate) : undefined;
   const quietFrom = oldUse === undefined ? undefined : new Date(oldUse + quietMs).toISOString();
-  const oldBusy = oldUse !== undefined && now.getTime() - oldUse < quietMs;
+  const oldBusy = !keyUnusedFor(previous.lastUsedDate, config.keyQuietHours, now);
   const newUsed = current.lastUsedDate !== undefined;
   const problems: string[] = [];
   if (oldBusy) {
