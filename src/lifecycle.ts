@@ -241,6 +241,7 @@ export interface LwaSwitchInput {
 }
 
 const CHECK_COMMAND = "npm run rotate-key -- --check-unused";
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 /**
  * Whether `connectorAuth: lwa` may deploy: undefined when it may, else the refusal. It may when the last
@@ -260,7 +261,8 @@ export function lwaSwitchRefusal({ deployed, unusedAt, now }: LwaSwitchInput): s
     `Allowed: lwa once ${CHECK_COMMAND} has recorded, within the last ${IAM_UNUSED_RECORD_HOURS} hours, that every active key went unused for keyQuietHours. ${fix}`;
   if (unusedAt === undefined) return refuse("No record says the key has gone unused (iamKeysUnusedAt is unset)");
   const at = Date.parse(unusedAt);
-  if (at > now.getTime()) return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} lies in the future`);
+  // The check and the deployment may run on machines whose clocks differ a little.
+  if (at > now.getTime() + CLOCK_SKEW_MS) return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} lies in the future`);
   if (now.getTime() - at > IAM_UNUSED_RECORD_HOURS * HOUR_MS) {
     return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} is older than ${IAM_UNUSED_RECORD_HOURS} hours: a job may have used the key since`);
   }

@@ -171,7 +171,7 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
     }
     if (object.duplicates.length > 0) throw new NotProcessed(`${formatPath(object.path)}: ${list(object.duplicates)} given twice; remove one, then run again`);
     if (mode.kind === "check") {
-      const result = checkObject(object, block.values);
+      const result = checkObject(object, block.values, block.fields);
       const notCompared = result.notCompared.length ? ` (not compared: ${list(result.notCompared)}: the stack's block has placeholders)` : "";
       if (result.stale.length === 0) {
         counts.current++;
@@ -182,7 +182,7 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
       }
       continue;
     }
-    const plan = planUpdate(object, block.values);
+    const plan = planUpdate(object, block.values, block.fields);
     const notes = [
       ...plan.kept.map((k) => `kept ${k.field}: ${k.reason}`),
       ...(plan.absent.length ? [`no ${list(plan.absent)} in the object: not added`] : []),
@@ -253,7 +253,7 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   const redactor = opts.redactor ?? new Redactor();
   registerBlock(redactor, block);
   const print = (line: string) => opts.print(redactor.scrub(printable(line, 2000)));
-  const identity: StackIdentity = { roleArn: block.roleArn, lwaClientId: block.lwaClientId };
+  const identity: StackIdentity = { roleArn: block.roleArn, lwaClientId: block.lwaClientId, refreshToken: block.refreshToken };
   const report = emptyReport();
   const fail = (display: string, why: string) => {
     report.failed.push(display);
@@ -270,7 +270,8 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   }
   if (report.updated + report.current + report.stale === 0) {
     // Said plainly: a check that found nothing to check is not a sign that no job holds old values.
-    print(`No credentials of this stack (role ${block.roleArn}) in the files scanned.`);
+    const whose = block.roleArn !== undefined ? `role ${block.roleArn}` : `LWA-only: its client id and refresh token`;
+    print(`No credentials of this stack (${whose}) in the files scanned.`);
   }
   report.exitCode = report.failed.length > 0 || (mode.kind === "check" && report.stale > 0) ? 1 : 0;
   print(summaryLine(report, mode.kind === "into" && mode.dryRun));

@@ -342,3 +342,43 @@ function pendingStep(config: RotationConfig, slots: readonly SlotRecord[], gener
   if (phase === "old-key-inactive" && config.previousAccessKey === "removed") return "delete";
   return "foreign";
 }
+
+/** One key's part in `--check-unused`: whether it has gone unused for keyQuietHours. */
+export interface UnusedEvidence extends IamKey {
+  unused: boolean;
+}
+
+export interface UnusedVerdict {
+  /** Every active key has gone unused for keyQuietHours: the switch to connectorAuth lwa may delete the user. */
+  unused: boolean;
+  reason: string;
+  evidence: UnusedEvidence[];
+}
+
+/**
+ * `--check-unused`, pure: the rule rotate-key applies before it deactivates an old key (keyUnusedFor), over every
+ * active key of the user. An inactive key cannot sign a request, so it cannot be in use whatever its record says.
+ */
+export function judgeUnused(keys: readonly IamKey[], quietHours: number, now: Date): UnusedVerdict {
+  const evidence = keys.map((k): UnusedEvidence => ({ ...k, unused: k.status === "Inactive" || keyUnusedFor(k.lastUsedDate, quietHours, now) }));
+  const busy = evidence.filter((k) => !k.unused);
+  if (busy.length > 0) {
+    const what = busy.map((k) => `${maskKeyId(k.id)} was ${describeUse(k)}`).join("; ");
+    return {
+      unused: false,
+      evidence,
+      reason:
+        `still in use: ${what}, within keyQuietHours (${quietHours}). A job still signs with this stack's key: ` +
+        "give it the LWA-only block first (npm run credentials -- --into <job config>), then check again after keyQuietHours",
+    };
+  }
+  const active = evidence.filter((k) => k.status === "Active").length;
+  return {
+    unused: true,
+    evidence,
+    reason:
+      keys.length === 0
+        ? "IAM lists no access key for the user"
+        : `${active === 0 ? "no active key" : `every active key (${active})`} has gone unused for keyQuietHours (${quietHours}), by IAM's record`,
+  };
+}
