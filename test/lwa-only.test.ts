@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
 import { runPlanCommand } from "../commands/plan/cli";
+import { parseCredentialsBlock } from "../commands/verify/block";
 import { validateConfig } from "../src/config";
 import { LWA_ONLY_FIELDS, renderLwaOnlyCredentials } from "../src/credentials";
 import { IAM_UNUSED_RECORD_HOURS, keyUnusedFor, lwaSwitchRefusal } from "../src/lifecycle";
@@ -124,6 +125,17 @@ describe("connectorAuth lwa: the program under mocks", () => {
 
   it("defaults to iam", () => {
     assert.equal(validateConfig({ values: {}, secretKeys: new Set() }).config.connectorAuth, "iam");
+  });
+});
+
+describe("connectorAuth lwa: npm run verify", () => {
+  it("says plainly that it checks the seven-field block, not an LWA-only one, without echoing a secret", () => {
+    const parsed = parseCredentialsBlock(renderLwaOnlyCredentials({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, refresh_token: REFRESH_TOKEN }, "na"));
+    assert.equal(parsed.ok, false);
+    const problems = (parsed as { problems: string[] }).problems;
+    assert.deepEqual(problems.length, 1);
+    assert.match(problems[0]!, /LWA-only block .*cannot check this one/);
+    assert.ok(!problems[0]!.includes(CLIENT_SECRET) && !problems[0]!.includes(REFRESH_TOKEN));
   });
 });
 
