@@ -175,7 +175,7 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
     assert.equal(report.exitCode, 1);
     assert.equal(report.unused, false);
     assert.match(report.reason, /still in use: AKIA…\w{4} was last used .* by sts in us-east-1, within keyQuietHours \(48\)/);
-    assert.match(report.reason, /npm run credentials -- --into/);
+    assert.match(report.reason, /move it to the LWA-only connector first/);
     assert.match(text, /Removed the earlier record iamKeysUnusedAt/);
     assert.equal(cli.config("s").iamKeysUnusedAt, undefined);
   });

@@ -368,8 +368,8 @@ export function judgeUnused(keys: readonly IamKey[], quietHours: number, now: Da
       unused: false,
       evidence,
       reason:
-        `still in use: ${what}, within keyQuietHours (${quietHours}). A job still signs with this stack's key: ` +
-        "give it the LWA-only block first (npm run credentials -- --into <job config>), then check again after keyQuietHours",
+        `still in use: ${what}, within keyQuietHours (${quietHours}). A job still signs with this stack's key: move it to the ` +
+        "LWA-only connector first (it keeps the job's client_id, client_secret and refresh_token), then check again after keyQuietHours",
     };
   }
   const active = evidence.filter((k) => k.status === "Active").length;
