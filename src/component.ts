@@ -111,119 +111,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     const roleName = args.roleName ?? "SellingPartnerAPI";
     const maxAgeDays = args.maxAccessKeyAgeDays ?? 90;
 
-    if (!keyPlan) {
-      // connectorAuth lwa: the connector sends the LWA token alone, so nothing in IAM is declared; the block holds
-      // only the three LWA values.
-      this.credentials = pulumi.secret(
-        pulumi
-          .all([
-            args.lwaClientId ?? PLACEHOLDERS.client_id,
-            args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-            args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-          ])
-          .apply(([clientId, clientSecret, refreshToken]) =>
-            renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, args.spApiRegion),
-          ),
-      );
-    } else {
-      this.user = new iam.User(
-        `${name}-user`,
-        {
-          name: args.userName ?? "sp-api-connector",
-          path,
-          permissionsBoundary: args.permissionsBoundary,
-          tags,
-        },
-        parent,
-      );
-
-      this.role = new iam.Role(
-        `${name}-role`,
-        {
-          name: roleName,
-          path,
-          description: "Assumed by the Selling Partner API connector's user to call SP-API (managed by sp-api-iam)",
-          assumeRolePolicy: this.user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))),
-          permissionsBoundary: args.permissionsBoundary,
-          tags,
-        },
-        parent,
-      );
-
-      // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
-      this.invokePolicy = new iam.RolePolicy(
-        `${name}-invoke`,
-        {
-          role: this.role.name,
-          name: "SellingPartnerAPI",
-          policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
-        },
-        parent,
-      );
-
-      // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
-      this.group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
-      this.assumePolicy = new iam.GroupPolicy(
-        `${name}-assume`,
-        {
-          group: this.group.name,
-          name: `Assume-${roleName}`,
-          policy: this.role.arn.apply((arn) => toPolicyJson(assumeRolePolicy(arn))),
-        },
-        parent,
-      );
-      // Exclusive membership: a user added to this group by hand is removed again by the next `pulumi up --refresh`.
-      this.membership = new iam.GroupMembership(`${name}-membership`, { group: this.group.name, users: [this.user.name] }, parent);
-
-      for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
-      this.accessKeys = {};
-      for (const slot of keyPlan.slots) this.accessKeys[slot.slot] = this.accessKeySlot(name, slot, this.user);
-      this.keySlots = keyPlan.slots.map(slotRecord);
-
-      const current = keyPlan.slots.find((s) => s.role === "current")!;
-      const currentKey = this.accessKeys[current.slot]!;
-
-      this.userArn = this.user.arn;
-      this.userName = this.user.name;
-      this.roleArn = this.role.arn;
-      this.accessKeyId = currentKey.id;
-      this.accessKeyCreatedAt = currentKey.createDate;
-      this.accessKeyRotateBy = currentKey.createDate.apply((created) => accessKeyRotateBy(created, maxAgeDays));
-      currentKey.createDate.apply((created) => {
-        const warning = created ? accessKeyAgeWarning(created, maxAgeDays, generation, previousKey, new Date()) : undefined;
-        if (warning) pulumi.log.warn(warning, this);
-      });
-
-      const secretAccessKey = current.pgpKey ? pulumi.output(ENCRYPTED_SECRET_PLACEHOLDER) : pulumi.secret(currentKey.secret);
-      if (current.pgpKey) this.encryptedSecretAccessKey = pulumi.secret(currentKey.encryptedSecret);
-
-      this.credentials = pulumi.secret(
-        pulumi
-          .all([
-            this.role.arn,
-            currentKey.id,
-            secretAccessKey,
-            args.lwaClientId ?? PLACEHOLDERS.client_id,
-            args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-            args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-          ])
-          .apply(([roleArn, keyId, keySecret, clientId, clientSecret, refreshToken]) =>
-            renderCredentials(
-              {
-                region: awsRegionOf(args.spApiRegion),
-                role_arn: roleArn,
-                aws_access_key_id: keyId,
-                aws_secret_access_key: keySecret,
-                client_id: clientId,
-                client_secret: clientSecret,
-                refresh_token: refreshToken,
-              },
-              args.spApiRegion,
-            ),
-          ),
-      );
-    }
-
+    // The queue first: an lwa stack has it too, and its constructor ends right after it.
     if (args.lwaRotation) {
       // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
       // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
@@ -249,7 +137,127 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       this.lwaNotificationQueueUrl = this.lwaNotificationQueue.url;
     }
 
-    this.registerOutputs({
+    if (!keyPlan) {
+      // connectorAuth lwa: the connector sends the LWA token alone, so nothing in IAM is declared; the block holds
+      // only the three LWA values.
+      this.credentials = pulumi.secret(
+        pulumi
+          .all([
+            args.lwaClientId ?? PLACEHOLDERS.client_id,
+            args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+            args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
+          ])
+          .apply(([clientId, clientSecret, refreshToken]) =>
+            renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, args.spApiRegion),
+          ),
+      );
+      this.registerOutputs(this.outputRecord());
+      return;
+    }
+
+    this.user = new iam.User(
+      `${name}-user`,
+      {
+        name: args.userName ?? "sp-api-connector",
+        path,
+        permissionsBoundary: args.permissionsBoundary,
+        tags,
+      },
+      parent,
+    );
+
+    this.role = new iam.Role(
+      `${name}-role`,
+      {
+        name: roleName,
+        path,
+        description: "Assumed by the Selling Partner API connector's user to call SP-API (managed by sp-api-iam)",
+        assumeRolePolicy: this.user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))),
+        permissionsBoundary: args.permissionsBoundary,
+        tags,
+      },
+      parent,
+    );
+
+    // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
+    this.invokePolicy = new iam.RolePolicy(
+      `${name}-invoke`,
+      {
+        role: this.role.name,
+        name: "SellingPartnerAPI",
+        policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
+      },
+      parent,
+    );
+
+    // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
+    this.group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
+    this.assumePolicy = new iam.GroupPolicy(
+      `${name}-assume`,
+      {
+        group: this.group.name,
+        name: `Assume-${roleName}`,
+        policy: this.role.arn.apply((arn) => toPolicyJson(assumeRolePolicy(arn))),
+      },
+      parent,
+    );
+    // Exclusive membership: a user added to this group by hand is removed again by the next `pulumi up --refresh`.
+    this.membership = new iam.GroupMembership(`${name}-membership`, { group: this.group.name, users: [this.user.name] }, parent);
+
+    for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
+    this.accessKeys = {};
+    for (const slot of keyPlan.slots) this.accessKeys[slot.slot] = this.accessKeySlot(name, slot, this.user);
+    this.keySlots = keyPlan.slots.map(slotRecord);
+
+    const current = keyPlan.slots.find((s) => s.role === "current")!;
+    const currentKey = this.accessKeys[current.slot]!;
+
+    this.userArn = this.user.arn;
+    this.userName = this.user.name;
+    this.roleArn = this.role.arn;
+    this.accessKeyId = currentKey.id;
+    this.accessKeyCreatedAt = currentKey.createDate;
+    this.accessKeyRotateBy = currentKey.createDate.apply((created) => accessKeyRotateBy(created, maxAgeDays));
+    currentKey.createDate.apply((created) => {
+      const warning = created ? accessKeyAgeWarning(created, maxAgeDays, generation, previousKey, new Date()) : undefined;
+      if (warning) pulumi.log.warn(warning, this);
+    });
+
+    const secretAccessKey = current.pgpKey ? pulumi.output(ENCRYPTED_SECRET_PLACEHOLDER) : pulumi.secret(currentKey.secret);
+    if (current.pgpKey) this.encryptedSecretAccessKey = pulumi.secret(currentKey.encryptedSecret);
+
+    this.credentials = pulumi.secret(
+      pulumi
+        .all([
+          this.role.arn,
+          currentKey.id,
+          secretAccessKey,
+          args.lwaClientId ?? PLACEHOLDERS.client_id,
+          args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+          args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
+        ])
+        .apply(([roleArn, keyId, keySecret, clientId, clientSecret, refreshToken]) =>
+          renderCredentials(
+            {
+              region: awsRegionOf(args.spApiRegion),
+              role_arn: roleArn,
+              aws_access_key_id: keyId,
+              aws_secret_access_key: keySecret,
+              client_id: clientId,
+              client_secret: clientSecret,
+              refresh_token: refreshToken,
+            },
+            args.spApiRegion,
+          ),
+        ),
+    );
+
+    this.registerOutputs(this.outputRecord());
+  }
+
+  /** What the component registers as its outputs; with lwa the IAM ones are undefined. */
+  private outputRecord(): pulumi.Inputs {
+    return {
       connectorAuth: this.connectorAuth,
       userArn: this.userArn,
       userName: this.userName,
@@ -261,7 +269,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       encryptedSecretAccessKey: this.encryptedSecretAccessKey,
       lwaNotificationQueueArn: this.lwaNotificationQueueArn,
       lwaNotificationQueueUrl: this.lwaNotificationQueueUrl,
-    });
+    };
   }
 
   /**
