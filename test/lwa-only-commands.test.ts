@@ -55,6 +55,7 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
   after(() => iam.stop());
   beforeEach(() => {
     iam.reset();
+    iam.userName = "sp-api-connector";
     cli = FakePulumi.create();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "lwa-only-"));
   });
@@ -204,6 +205,15 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
     const [a, b] = await Promise.all([check("s"), check("s")]);
     assert.deepEqual([a.report.exitCode, b.report.exitCode], [0, 0]);
     assert.ok([a.report.recorded, b.report.recorded].includes(cli.config("s").iamKeysUnusedAt!.value));
+  });
+
+  it("--check-unused after a switch interrupted once the user was deleted: no user, no key that could sign; recorded", async () => {
+    seedIam("s", 1);
+    iam.userName = "someone-else"; // IAM no longer knows the stack's user
+    const { report, text } = await check("s");
+    assert.equal(report.exitCode, 0, text);
+    assert.match(report.reason, /IAM has no user sp-api-connector \(deleted already\?\), so no key of it can sign/);
+    assert.ok(cli.config("s").iamKeysUnusedAt);
   });
 
   it("--check-unused --dry-run decides and records nothing", async () => {

@@ -73,6 +73,8 @@ const STEP_TEXT: Record<Step, string> = {
 };
 
 class EvidenceError extends Error {}
+/** IAM has no such user in the account the operator's credentials (pulumi up's) reach. */
+class NoSuchUserError extends EvidenceError {}
 
 /** IAM is global; its requests are signed in the partition's home region whatever aws:region says. */
 function iamSigningRegion(region: string | undefined): string {
@@ -97,7 +99,9 @@ function evidenceFailure(error: unknown, permission: string, what: string, timeo
     );
   }
   if (name === "NoSuchEntity" || name === "NoSuchEntityException") {
-    return new EvidenceError(`IAM has no ${what}: ${message}. Are these the right account's credentials (aws:profile, AWS_PROFILE)?`);
+    return new (permission === "iam:ListAccessKeys" ? NoSuchUserError : EvidenceError)(
+      `IAM has no ${what}: ${message}. Are these the right account's credentials (aws:profile, AWS_PROFILE)?`,
+    );
   }
   // A peer that trickles is cut off while the body is read, which the SDK reports as a deserialization error.
   if (timedOut || name === "AbortError" || name === "TimeoutError") {
@@ -411,8 +415,14 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
       print(`Error: ${r.reason}`);
       return r;
     }
-    const keys = await readIamEvidence(view, env, userName, redactor);
-    verdict = judgeUnused(keys, quietHours, now);
+    try {
+      verdict = judgeUnused(await readIamEvidence(view, env, userName, redactor), quietHours, now);
+    } catch (error) {
+      if (!(error instanceof NoSuchUserError)) throw error;
+      // An interrupted switch may have deleted the user already (its outputs are still the last deployment's): a user
+      // that does not exist, in the account pulumi up deploys to, has no key that could sign.
+      verdict = { unused: true, evidence: [], reason: `IAM has no user ${userName} (deleted already?), so no key of it can sign` };
+    }
   } catch (error) {
     if (error instanceof EvidenceError || error instanceof PulumiError || error instanceof ConfigError) {
       const r = finish(1, error.message);
