@@ -171,6 +171,15 @@ describe("connectorAuth lwa: switching a deployed iam stack", () => {
     }
   });
 
+  it("an unreadable last deployment counts as one holding IAM: refused without a record, allowed with one", async () => {
+    const refused = await runOffline(LWA, SECRET_KEYS, { lastOutputs: "unreadable" });
+    assert.ok(refused.error, "refused");
+    assert.match(refused.error.message, /the last deployment could not be read \(.*the backend did not answer/);
+    assert.deepEqual(cloudTypes(refused), []);
+    const allowed = await runOffline({ ...LWA, iamKeysUnusedAt: hoursAgo(1) }, SECRET_KEYS, { lastOutputs: "unreadable" });
+    assert.equal(allowed.error, undefined, allowed.error?.message);
+  });
+
   it("needs no evidence on a new stack or one already on lwa", async () => {
     for (const lastOutputs of [{}, { connectorAuth: "lwa", credentials: "credentials: {}" }]) {
       const run = await runOffline(LWA, SECRET_KEYS, { lastOutputs });
