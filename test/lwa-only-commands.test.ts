@@ -15,7 +15,7 @@ import { blockFromOutputs } from "../commands/credentials/block";
 import { deliverBlock, checkTargets } from "../commands/credentials/run";
 import { main as rotateKeyMain } from "../commands/rotate-key/cli";
 import { checkUnused, rotateKey, type KeyRotationReport, type UnusedCheckReport } from "../commands/rotate-key/run";
-import { formatTable } from "../commands/status/cli";
+import { formatTable, main as statusMain } from "../commands/status/cli";
 import { statusRow, type StackFacts } from "../commands/status/decide";
 import { openStack } from "../lib/pulumi";
 import { addDays } from "../src/lifecycle";
@@ -372,6 +372,42 @@ describe("connectorAuth lwa: status rows", () => {
     const row = statusRow(facts({}), NOW);
     assert.equal(row.problem, undefined);
     assert.equal(row.next, undefined);
+  });
+});
+
+describe("connectorAuth lwa: npm run status over stacks held by the stand-in CLI", function () {
+  this.timeout(30_000);
+  it("an lwa stack beside an iam one: its row has no role and no key, and is not a problem (exit 0)", async () => {
+    const cli = FakePulumi.create();
+    try {
+      cli.addStack("iam-stack", { config: { lwaClientId: CLIENT_ID } });
+      cli.addStack("lwa-stack", { config: { connectorAuth: "lwa", lwaClientId: CLIENT_ID, lwaClientSecretIssuedOn: addDays(today(), -10) } });
+      let stdout = "";
+      let stderr = "";
+      const code = await statusMain(
+        ["--json"],
+        cli.env(),
+        { write: (t: string) => ((stdout += t), true) } as never,
+        { write: (t: string) => ((stderr += t), true) } as never,
+      );
+      assert.equal(code, 0, stdout + stderr);
+      const rows = JSON.parse(stdout) as {
+        stack: string;
+        connectorAuth?: string;
+        key?: unknown;
+        roleArn?: string;
+        problem?: string;
+        next?: { what: string };
+      }[];
+      const lwaRow = rows.find((r) => r.stack === "lwa-stack")!;
+      const iamRow = rows.find((r) => r.stack === "iam-stack")!;
+      assert.deepEqual([lwaRow.connectorAuth, lwaRow.key, lwaRow.roleArn, lwaRow.problem], ["lwa", undefined, undefined, undefined]);
+      assert.match(lwaRow.next!.what, /rotate the LWA secret/);
+      assert.equal(iamRow.connectorAuth, "iam");
+      assert.ok(iamRow.key && iamRow.roleArn);
+    } finally {
+      cli.cleanup();
+    }
   });
 });
 
