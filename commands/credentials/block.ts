@@ -42,14 +42,11 @@ export function blockValues(hjson: string): BlockValues {
 
 /**
  * Who the block belongs to: its role, and its LWA client id unless that is still a placeholder. An LWA-only block
- * names no role: its objects are recognised by client id and refresh token together (decide.ts, isThisStacks).
+ * names no role: its objects are recognised by client id and refresh token together (decide.ts, ownerOf).
  */
-export function blockIdentity(values: BlockValues): { roleArn?: string; lwaClientId?: string; refreshToken?: string } {
-  const real = (v: string | undefined) => (v === undefined || isPlaceholder(v) ? undefined : v);
-  const lwaClientId = real(values.client_id);
-  if (values.role_arn !== undefined) return { roleArn: values.role_arn, ...(lwaClientId ? { lwaClientId } : {}) };
-  const refreshToken = real(values.refresh_token);
-  return { ...(lwaClientId ? { lwaClientId } : {}), ...(refreshToken ? { refreshToken } : {}) };
+export function blockIdentity(values: BlockValues): { roleArn?: string; lwaClientId?: string } {
+  const lwaClientId = values.client_id === undefined || isPlaceholder(values.client_id) ? undefined : values.client_id;
+  return { ...(values.role_arn !== undefined ? { roleArn: values.role_arn } : {}), ...(lwaClientId ? { lwaClientId } : {}) };
 }
 
 /** The block as deliverBlock and checkTargets take it. */
@@ -57,13 +54,11 @@ export interface DeliveryBlock {
   /** The rendered block, as the stack's `credentials` output holds it. */
   hjson: string;
   values: BlockValues;
-  /** The fields the block holds, the only ones delivery writes (blockFields). */
-  fields: readonly CredentialField[];
+  /** The fields the block holds, the only ones delivery writes; unset: blockFields(values). */
+  fields?: readonly CredentialField[];
   /** Absent for an LWA-only block. */
   roleArn?: string;
   lwaClientId?: string;
-  /** An LWA-only block's refresh token: with the client id, what tells this stack's objects from others'. */
-  refreshToken?: string;
 }
 
 /** The block from a stack's outputs (PulumiStack.readOutputs() or up()). Throws BlockError, naming the stack. */
