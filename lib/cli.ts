@@ -70,6 +70,7 @@ export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   expect_user: "--expect-user",
   config: "--config",
   wait: "--wait",
+  check_unused: "--check-unused",
   // bench's --no-test: npm reads --no-<name> as <name> set to false and exports it empty (npm_config_test=).
   test: "--no-test",
   // npm's own settings (`npm install --dry-run`, `npm ls --json`, `npm ls --all`): false by default, and npm

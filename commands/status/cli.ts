@@ -50,10 +50,10 @@ const day = (iso: string | undefined) => iso?.slice(0, 16).replace("T", " ") ?? 
 const COLUMNS: { head: string; dropOrder: number; cell: (row: StatusRow) => string }[] = [
   { head: "STACK", dropOrder: 0, cell: (row) => row.stack },
   { head: "REGION", dropOrder: 3, cell: (row) => row.spApiRegion ?? "" },
-  { head: "ACCOUNT", dropOrder: 0, cell: (row) => accountOf(row.roleArn) },
+  { head: "ACCOUNT", dropOrder: 0, cell: (row) => (row.connectorAuth === "lwa" ? "none (LWA only)" : accountOf(row.roleArn)) },
   { head: "KEY AGE", dropOrder: 5, cell: (row) => (row.key ? `${row.key.ageDays} d` : "") },
   { head: "ROTATE BY", dropOrder: 4, cell: (row) => row.key?.rotateBy ?? "" },
-  { head: "KEY PHASE", dropOrder: 2, cell: (row) => row.key?.phase.replace(/-/g, " ") ?? "" },
+  { head: "KEY PHASE", dropOrder: 2, cell: (row) => (row.connectorAuth === "lwa" ? "no key (LWA only)" : (row.key?.phase.replace(/-/g, " ") ?? "")) },
   {
     head: "LWA SECRET EXPIRES",
     dropOrder: 6,
