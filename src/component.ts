@@ -10,7 +10,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPolicyJson } from "../policies/documents";
 import { lwaNotificationQueuePolicy, toQueuePolicyJson } from "../policies/queue";
 import { awsRegionOf, servedRegions, SpApiRegion } from "../policies/regions";
-import type { PreviousKeyState } from "./config";
+import { declaredIdentities } from "./adoption";
+import type { AdoptionRecord, PreviousKeyState } from "./config";
 import { ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "./credentials";
 import { accessKeyAgeWarning, accessKeyRotateBy, planAccessKeys, SlotName, SlotPlan, slotRecord, SlotRecord } from "./lifecycle";
 
@@ -43,6 +44,8 @@ export interface SellingPartnerApiAccessArgs {
   deployedKeySlots?: readonly SlotRecord[];
   /** Creates the SQS queue Amazon delivers a rotated LWA client secret to (npm run rotate-lwa). */
   lwaRotation?: boolean;
+  /** An adopted manual setup (npm run adopt): the user and role are imported, then given the kit's properties. */
+  adoption?: AdoptionRecord;
 }
 
 /**
@@ -61,7 +64,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly user: iam.User;
   readonly role: iam.Role;
   readonly group: iam.Group;
-  readonly invokePolicy: iam.RolePolicy;
+  /** Absent in the first adoption deployment, which adds no grant. */
+  readonly invokePolicy?: iam.RolePolicy;
   readonly assumePolicy: iam.GroupPolicy;
   readonly membership: iam.GroupMembership;
   readonly accessKeys: Partial<Record<SlotName, iam.AccessKey>>;
@@ -82,6 +86,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly lwaNotificationQueuePolicy?: sqs.QueuePolicy;
   readonly lwaNotificationQueueArn?: pulumi.Output<string>;
   readonly lwaNotificationQueueUrl?: pulumi.Output<string>;
+  /** For an adopted stack, which properties the user and role were deployed with: "as-found" or "kit". */
+  readonly adoptionDeployed?: string;
 
   constructor(name: string, args: SellingPartnerApiAccessArgs, opts?: pulumi.ComponentResourceOptions) {
     const generation = args.accessKeyGeneration ?? 1;
@@ -101,40 +107,33 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     const roleName = args.roleName ?? "SellingPartnerAPI";
     const maxAgeDays = args.maxAccessKeyAgeDays ?? 90;
 
-    this.user = new iam.User(
-      `${name}-user`,
-      {
-        name: args.userName ?? "sp-api-connector",
-        path,
-        permissionsBoundary: args.permissionsBoundary,
-        tags,
-      },
-      parent,
+    const declared = declaredIdentities(
+      { userName: args.userName ?? "sp-api-connector", roleName, path, permissionsBoundary: args.permissionsBoundary, tags },
+      args.adoption,
     );
+    this.adoptionDeployed = declared.deployed;
+    const { importId: userImport, ...userInputs } = declared.user;
+    const { importId: roleImport, assumeRolePolicy: foundTrust, ...roleInputs } = declared.role;
+    this.user = new iam.User(`${name}-user`, userInputs, { ...parent, ...(userImport ? { import: userImport } : {}) });
 
     this.role = new iam.Role(
       `${name}-role`,
-      {
-        name: roleName,
-        path,
-        description: "Assumed by the Selling Partner API connector's user to call SP-API (managed by sp-api-iam)",
-        assumeRolePolicy: this.user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))),
-        permissionsBoundary: args.permissionsBoundary,
-        tags,
-      },
-      parent,
+      { ...roleInputs, assumeRolePolicy: foundTrust ?? this.user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))) },
+      { ...parent, ...(roleImport ? { import: roleImport } : {}) },
     );
 
     // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
-    this.invokePolicy = new iam.RolePolicy(
-      `${name}-invoke`,
-      {
-        role: this.role.name,
-        name: "SellingPartnerAPI",
-        policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
-      },
-      parent,
-    );
+    if (declared.kitGrants) {
+      this.invokePolicy = new iam.RolePolicy(
+        `${name}-invoke`,
+        {
+          role: this.role.name,
+          name: "SellingPartnerAPI",
+          policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
+        },
+        parent,
+      );
+    }
 
     // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
     this.group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);

@@ -89,9 +89,9 @@ export function runEngine(state: StackState, now: Date): void {
   const current = plan.slots.find((s) => s.role === "current")!;
   const currentKey = keys[current.slot]!;
 
-  const iamPath = config.path;
-  const roleArn = `arn:aws:iam::${state.account}:role${iamPath}${config.roleName}`;
-  const userArn = `arn:aws:iam::${state.account}:user${iamPath}${config.userName}`;
+  // An adopted user and role keep the paths they were found with (src/adoption.ts).
+  const roleArn = `arn:aws:iam::${state.account}:role${config.adoption?.role.path ?? config.path}${config.roleName}`;
+  const userArn = `arn:aws:iam::${state.account}:user${config.adoption?.user.path ?? config.path}${config.userName}`;
   const credentials = renderCredentials(
     {
       region: awsRegionOf(config.spApiRegion),
@@ -128,6 +128,7 @@ export function runEngine(state: StackState, now: Date): void {
     outputs.lwaNotificationQueueArn = plain(`arn:aws:sqs:${region}:${state.account}:${queueName}`);
     outputs.lwaNotificationQueueUrl = plain(`https://sqs.${region}.amazonaws.com/${state.account}/${queueName}`);
   }
+  if (config.adoption) outputs.adoptionDeployed = plain(config.adoption.phase === "import" ? "as-found" : "kit");
   state.outputs = outputs;
 }
 
