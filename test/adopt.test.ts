@@ -16,6 +16,10 @@ import type { AdoptionRecord } from "../src/config";
 import { ACCOUNT_ID, FakeIam, IAM_WRITES, manualSetup, OPERATOR } from "./fake-iam";
 import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
+import { runOffline } from "./offline-run";
+import { decide as decideRotation, type DecideInput, type IamKey } from "../commands/rotate-key/decide";
+import { rotateKey } from "../commands/rotate-key/run";
+import { evaluate, type IamPolicy } from "./iam-simulator";
 
 const USER = "sp-api-connector";
 const ROLE = "SellingPartnerAPI";
@@ -352,5 +356,329 @@ describe("npm run adopt", function () {
     assert.deepEqual(writes(), []);
     assert.deepEqual(cli.callsOf("config set"), []);
     assert.ok(!`${result.stdout}${result.stderr}`.includes(CUSTOMER_KEY));
+  });
+});
+
+describe("adopt: the program under mocks", () => {
+  const FOUND_TRUST = JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { AWS: `arn:aws:iam::${ACCOUNT_ID}:root` }, Action: "sts:AssumeRole" }],
+  });
+  const record = (phase: AdoptionRecord["phase"]): AdoptionRecord => ({
+    phase,
+    user: { path: "/legacy/", permissionsBoundary: `arn:aws:iam::${ACCOUNT_ID}:policy/Boundary`, tags: { owner: "ops" } },
+    role: {
+      path: "/legacy/",
+      description: "SP-API role, made by hand",
+      maxSessionDuration: 7200,
+      permissionsBoundary: `arn:aws:iam::${ACCOUNT_ID}:policy/Boundary`,
+      tags: { owner: "ops", app: "mitto" },
+      assumeRolePolicy: FOUND_TRUST,
+    },
+    accessKeyId: CUSTOMER_KEY,
+    leftovers: [{ kind: "role-managed-policy", name: "SellingPartnerAPI", arn: POLICY_ARN }],
+  });
+  // The stack's own settings, which deployment 1 must not apply and deployment 2 must.
+  const stackConfig = { tags: JSON.stringify({ team: "data" }), path: "/" };
+  const resource = (run: Awaited<ReturnType<typeof runOffline>>, type: string) => run.cloud.resources.filter((r) => r.type === type);
+
+  it("deployment 1 declares the user and role with import set to their names and inputs equal to what IAM holds, and adds no grant", async () => {
+    const run = await runOffline({ ...stackConfig, adoption: JSON.stringify(record("import")) });
+    assert.equal(run.error, undefined, run.error?.message);
+    const [user] = resource(run, "aws:iam/user:User");
+    const [role] = resource(run, "aws:iam/role:Role");
+    assert.equal(user!.importId, USER);
+    assert.equal(role!.importId, ROLE);
+    assert.deepEqual(user!.inputs, { name: USER, path: "/legacy/", permissionsBoundary: `arn:aws:iam::${ACCOUNT_ID}:policy/Boundary`, tags: { owner: "ops" } });
+    assert.deepEqual(role!.inputs, {
+      name: ROLE,
+      path: "/legacy/",
+      description: "SP-API role, made by hand",
+      maxSessionDuration: 7200,
+      permissionsBoundary: `arn:aws:iam::${ACCOUNT_ID}:policy/Boundary`,
+      tags: { owner: "ops", app: "mitto" },
+      assumeRolePolicy: FOUND_TRUST,
+    });
+    assert.deepEqual(resource(run, "aws:iam/rolePolicy:RolePolicy"), [], "the kit's grant waits for deployment 2");
+    const created = run.cloud.resources
+      .filter((r) => r.custom && r.type.startsWith("aws:") && !r.importId)
+      .map((r) => r.name)
+      .sort();
+    assert.deepEqual(created, ["sp-api-assume", "sp-api-group", "sp-api-key-a", "sp-api-membership"], "only what the kit adds is created");
+    assert.equal(await run.outputs!.adoptionDeployed, "as-found");
+    assert.equal(await new Promise((r) => run.outputs!.roleArn.apply(r)), `arn:aws:iam::${ACCOUNT_ID}:role/legacy/${ROLE}`);
+  });
+
+  for (const phase of ["kit", "done"] as const) {
+    it(`phase ${phase} declares the kit's own properties, as a fresh stack does, except the path found (the role ARN stays)`, async () => {
+      const adopted = await runOffline({ ...stackConfig, adoption: JSON.stringify(record(phase)) });
+      const fresh = await runOffline({ ...stackConfig, path: "/legacy/" });
+      assert.equal(adopted.error, undefined, adopted.error?.message);
+      // (The StackReference's id is the stack it reads, not an import: only the cloud resources count.)
+      for (const r of adopted.cloud.resources.filter((x) => x.type.startsWith("aws:"))) assert.equal(r.importId, undefined, `${r.name} is not imported again`);
+      for (const type of [
+        "aws:iam/user:User",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/groupPolicy:GroupPolicy",
+        "aws:iam/groupMembership:GroupMembership",
+      ]) {
+        assert.deepEqual(resource(adopted, type)[0]?.inputs, resource(fresh, type)[0]?.inputs, type);
+      }
+      const trust = JSON.parse(resource(adopted, "aws:iam/role:Role")[0]!.inputs.assumeRolePolicy);
+      assert.deepEqual(trust.Statement[0].Principal, { AWS: `arn:aws:iam::${ACCOUNT_ID}:user/legacy/${USER}` });
+      assert.deepEqual(resource(adopted, "aws:iam/user:User")[0]!.inputs.tags, { team: "data" });
+      assert.equal(adopted.outputs!.adoptionDeployed, "kit");
+    });
+  }
+});
+
+describe("adopt: the IAM evaluator, the adopted account against a fresh one", function () {
+  this.timeout(60_000);
+  const ROLE_SESSION = `arn:aws:sts::${ACCOUNT_ID}:assumed-role/${ROLE}/connector`;
+  const OTHER_USER = `arn:aws:iam::${ACCOUNT_ID}:user/someone-else`;
+  const SP_API = "437568002678";
+  const call = (awsRegion: string) => `arn:aws:execute-api:${awsRegion}:${SP_API}:abcde12345/prod/GET/sellers/v1/marketplaceParticipations`;
+  const GATEWAY: IamPolicy = {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: "*", Action: "execute-api:Invoke", Resource: `arn:aws:execute-api:*:${SP_API}:*` }],
+  };
+  const ASSUME_ANY: IamPolicy = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "sts:AssumeRole", Resource: "*" }] };
+
+  interface Setup {
+    userPolicies: Record<string, IamPolicy>;
+    trust: IamPolicy;
+    rolePolicies: Record<string, IamPolicy>;
+  }
+
+  /** The verdicts that matter: who may assume the role, and what its session may invoke. */
+  async function verdicts(s: Setup): Promise<Record<string, string>> {
+    const assume = (principal: string, identityPolicies: Record<string, IamPolicy>) =>
+      evaluate({ principal, action: "sts:AssumeRole", resource: ROLE_ARN, resourceAccount: ACCOUNT_ID, identityPolicies, resourcePolicy: s.trust });
+    const invoke = (awsRegion: string, action = "execute-api:Invoke") =>
+      evaluate({
+        principal: ROLE_SESSION,
+        action,
+        resource: call(awsRegion),
+        resourceAccount: SP_API,
+        identityPolicies: s.rolePolicies,
+        resourcePolicy: GATEWAY,
+      });
+    return {
+      "the user assumes the role": (await assume(USER_ARN, s.userPolicies)).result,
+      "another principal with sts:AssumeRole on * assumes it": (await assume(OTHER_USER, { any: ASSUME_ANY })).result,
+      "the session invokes SP-API na": (await invoke("us-east-1")).result,
+      "the session invokes SP-API eu (not served)": (await invoke("eu-west-1")).result,
+      "the session invalidates a cache": (await invoke("us-east-1", "execute-api:InvalidateCache")).result,
+    };
+  }
+
+  /** What IAM holds, as the fake has it: the user's policies (inline, managed, through groups), the role's trust and grants. */
+  function held(iam: FakeIam): Setup {
+    const a = iam.account;
+    const doc = (text: string) => JSON.parse(text) as IamPolicy;
+    const managed = (arns: string[]) => Object.fromEntries(arns.map((arn) => [arn, doc(a.policies[arn]!.versions[a.policies[arn]!.defaultVersion]!)]));
+    const user = a.users[USER]!;
+    const role = a.roles[ROLE]!;
+    const groupPolicies = Object.fromEntries(user.groups.flatMap((g) => Object.entries(a.groups[g]?.inline ?? {}).map(([n, d]) => [`${g}/${n}`, doc(d)])));
+    return {
+      userPolicies: { ...Object.fromEntries(Object.entries(user.inline).map(([n, d]) => [n, doc(d)])), ...managed(user.attached), ...groupPolicies },
+      trust: doc(role.trust!),
+      rolePolicies: { ...Object.fromEntries(Object.entries(role.inline).map(([n, d]) => [n, doc(d)])), ...managed(role.attached) },
+    };
+  }
+
+  it("after the last step the adopted account decides every request as a fresh stack does; before it, it does not", async () => {
+    const fresh = await runOffline({});
+    const declared = (type: string, input: string) => JSON.parse(fresh.cloud.resources.find((r) => r.type === type)!.inputs[input]) as IamPolicy;
+    const freshSetup: Setup = {
+      userPolicies: { group: declared("aws:iam/groupPolicy:GroupPolicy", "policy") },
+      trust: declared("aws:iam/role:Role", "assumeRolePolicy"),
+      rolePolicies: { kit: declared("aws:iam/rolePolicy:RolePolicy", "policy") },
+    };
+    const expected = await verdicts(freshSetup);
+    assert.equal(expected["the user assumes the role"], "Allowed");
+    assert.equal(expected["another principal with sts:AssumeRole on * assumes it"], "ImplicitlyDenied");
+
+    const iam = new FakeIam();
+    await iam.start();
+    const cli = FakePulumi.create();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "adopt-sim-"));
+    try {
+      iam.account = manualSetup(USER, ROLE);
+      iam.keys = [{ id: CUSTOMER_KEY, status: "Active", createDate: "2024-05-01T10:00:00Z" }];
+      cli.addStack("acme", { deployed: false, selected: true });
+      const env = cli.env({ ...iam.env(), INIT_CWD: dir });
+      const step = async () => (await adopt(await openStack("acme", { env }), { dryRun: false, env, print: () => undefined })).exitCode;
+
+      const manual = await verdicts(held(iam));
+      assert.notDeepEqual(manual, expected, "the manual setup lets any principal of the account with an AssumeRole grant in");
+      assert.equal(await step(), 0);
+      assert.equal(await step(), 0);
+      iam.applyKitGrants(USER, ROLE);
+      assert.notDeepEqual(await verdicts(held(iam)), expected, "with the leftovers still there, the session may invoke every region");
+      assert.equal(await step(), 0);
+      assert.deepEqual(await verdicts(held(iam)), expected);
+    } finally {
+      cli.cleanup();
+      await iam.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("rotate-key and the adopted key", () => {
+  const NOW = new Date("2026-11-27T06:00:00Z");
+  const NEW_ID = "AKIANEWKITKEYSLOTA01";
+  const hoursAgo = (h: number) => new Date(NOW.getTime() - h * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const used = (h: number) => ({ lastUsedDate: hoursAgo(h), lastUsedService: "sts", lastUsedRegion: "us-east-1" });
+  const kitKey = (extra: Partial<IamKey> = {}): IamKey => ({ id: NEW_ID, status: "Active", createDate: hoursAgo(72), ...extra });
+  const customerKey = (extra: Partial<IamKey> = {}): IamKey => ({ id: CUSTOMER_KEY, status: "Active", createDate: "2024-05-01T10:00:00Z", ...extra });
+  const record = (extra: Partial<AdoptionRecord> = {}): AdoptionRecord => ({
+    phase: "done",
+    user: { path: "/", tags: {} },
+    role: { path: "/", maxSessionDuration: 3600, tags: {}, assumeRolePolicy: "{}" },
+    accessKeyId: CUSTOMER_KEY,
+    leftovers: [],
+    ...extra,
+  });
+  /** `null`: no adoption record. */
+  const run = (iam: IamKey[], adoption: AdoptionRecord | null = record()) =>
+    decideRotation({
+      now: NOW,
+      ifDue: true,
+      deployed: { slots: [{ slot: "a", generation: 1, status: "Active", pgpKey: null }], accessKeyId: NEW_ID },
+      iam,
+      config: {
+        accessKeyGeneration: 1,
+        previousAccessKey: "active",
+        maxAccessKeyAgeDays: 90,
+        keyRotationLeadDays: 14,
+        keyQuietHours: 48,
+        keyInactiveDays: 7,
+        adoption: adoption ?? undefined,
+      },
+    } satisfies DecideInput);
+
+  it("without the record, the customer's key is a stray key and rotate-key refuses; with it, it is the previous key", () => {
+    assert.equal(run([kitKey(used(1)), customerKey(used(49))], null).refused, true);
+    const d = run([kitKey(used(1)), customerKey(used(49))]);
+    assert.equal(d.refused, false);
+    assert.equal(d.phase, "handover");
+    assert.deepEqual(
+      d.evidence.map((k) => [k.id, k.role, k.adopted ?? false]),
+      [
+        [NEW_ID, "current", false],
+        [CUSTOMER_KEY, "previous", true],
+      ],
+    );
+  });
+
+  it("waits while no job has the new block, or while the customer's key was used within keyQuietHours", () => {
+    const unused = run([kitKey(), customerKey(used(60))]);
+    assert.equal(unused.step, "none");
+    assert.match(unused.reason, /new key AKIA…TA01 has never been used/);
+    const busy = run([kitKey(used(1)), customerKey(used(47))]);
+    assert.equal(busy.step, "none");
+    assert.match(busy.reason, /old key AKIA…MANU was last used .* within keyQuietHours \(48\)/);
+    assert.equal(busy.viaIam, undefined, "nothing to record");
+  });
+
+  it("deactivates it through IAM on evidence, the record of the day written first", () => {
+    const d = run([kitKey(used(1)), customerKey(used(49))]);
+    assert.equal(d.step, "deactivate");
+    assert.deepEqual(d.changes, [], "no config of the key slots changes: the key is not in state");
+    assert.equal(d.viaIam?.keyId, CUSTOMER_KEY);
+    assert.equal(d.viaIam?.adoption?.accessKeyInactiveSince, "2026-11-27");
+  });
+
+  it("a deactivation recorded by a killed run is finished while the evidence holds, and its record dropped when it no longer does", () => {
+    const resumed = run([kitKey(used(1)), customerKey(used(49))], record({ accessKeyInactiveSince: "2026-11-27" }));
+    assert.equal(resumed.step, "deactivate");
+    assert.equal(resumed.resumed, true);
+    assert.equal(resumed.viaIam?.adoption, undefined, "already recorded");
+    const undone = run([kitKey(used(1)), customerKey(used(2))], record({ accessKeyInactiveSince: "2026-11-27" }));
+    assert.equal(undone.step, "none");
+    assert.equal(undone.viaIam?.adoption?.accessKeyInactiveSince, undefined);
+  });
+
+  it("deletes it keyInactiveDays after, if the new key is still in use; not before", () => {
+    const early = run([kitKey(used(1)), customerKey({ status: "Inactive" })], record({ accessKeyInactiveSince: "2026-11-22" }));
+    assert.equal(early.step, "none");
+    assert.equal(early.nextDate, "2026-11-29");
+    const due = run([kitKey(used(1)), customerKey({ status: "Inactive" })], record({ accessKeyInactiveSince: "2026-11-20" }));
+    assert.equal(due.step, "delete");
+    assert.equal(due.viaIam?.keyId, CUSTOMER_KEY);
+    const idle = run([kitKey(used(24 * 8)), customerKey({ status: "Inactive" })], record({ accessKeyInactiveSince: "2026-11-20" }));
+    assert.equal(idle.step, "none", "the new key unused since: the jobs may not run");
+  });
+
+  it("a third key refuses; once IAM no longer lists the customer's key, rotations are as usual", () => {
+    assert.equal(run([kitKey(used(1)), customerKey(used(49)), { id: "AKIATHIRDKEYBYHAND01", status: "Active", createDate: hoursAgo(1) }]).refused, true);
+    const after = run([kitKey(used(1))]);
+    assert.equal(after.refused, false);
+    assert.equal(after.phase, "steady");
+  });
+
+  describe("through IAM, with the real client", function () {
+    this.timeout(60_000);
+    const iam = new FakeIam();
+    let cli: FakePulumi;
+    let dir: string;
+    before(() => iam.start());
+    after(() => iam.stop());
+    beforeEach(() => {
+      iam.reset();
+      cli = FakePulumi.create();
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), "adopt-key-"));
+      cli.addStack("acme", { config: { adoption: JSON.stringify(record()) }, selected: true });
+      const kit = Object.values(cli.stack("acme").keys)[0]!;
+      const recent = (h: number) => ({
+        date: new Date(Date.now() - h * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        service: "sts",
+        region: "us-east-1",
+      });
+      iam.keys = [
+        { id: kit.id, status: "Active", createDate: kit.createDate, lastUsed: recent(1) },
+        { id: CUSTOMER_KEY, status: "Active", createDate: "2024-05-01T10:00:00Z", lastUsed: recent(49) },
+      ];
+    });
+    afterEach(() => {
+      cli.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    const go = async (dryRun: boolean) => {
+      const env = cli.env({ ...iam.env(), INIT_CWD: dir });
+      const lines: string[] = [];
+      const report = await rotateKey(await openStack("acme", { env }), { ifDue: true, dryRun, out: "block.hjson", env, print: (l) => lines.push(l) });
+      return { report, text: lines.join("\n") };
+    };
+
+    it("--dry-run changes nothing", async () => {
+      const { report } = await go(true);
+      assert.equal(report.step, "deactivate");
+      assert.deepEqual(
+        iam.seen.filter((r) => IAM_WRITES.includes(r.action)),
+        [],
+      );
+      assert.deepEqual(cli.callsOf("config set"), []);
+    });
+
+    it("deactivates the customer's key with UpdateAccessKey, records the day, and runs no pulumi up", async () => {
+      const { report, text } = await go(false);
+      assert.equal(report.exitCode, 0, report.reason);
+      assert.equal(report.took, true);
+      assert.match(text, /the adopted key, through IAM \(aws iam update-access-key --status Inactive\)/);
+      const write = iam.seen.filter((r) => IAM_WRITES.includes(r.action));
+      assert.deepEqual(
+        write.map((w) => [w.action, w.form.AccessKeyId, w.form.Status, w.form.UserName]),
+        [["UpdateAccessKey", CUSTOMER_KEY, "Inactive", USER]],
+      );
+      assert.equal(iam.keys[1]!.status, "Inactive");
+      const saved = JSON.parse(cli.config("acme").adoption!.value) as AdoptionRecord;
+      assert.equal(saved.accessKeyInactiveSince, new Date().toISOString().slice(0, 10));
+      assert.deepEqual(cli.callsOf("up"), []);
+      assert.ok(!text.includes(CUSTOMER_KEY));
+    });
   });
 });
