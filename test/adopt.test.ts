@@ -269,6 +269,22 @@ describe("npm run adopt", function () {
     );
   });
 
+  it("two runs at once (cron overlapping) take each step once between them and end in the same place", async () => {
+    for (let i = 0; i < 2; i++) {
+      const pair = await Promise.all([run(), run()]);
+      for (const r of pair) assert.equal(r.report.exitCode, 0, r.report.reason);
+    }
+    assert.equal(adoption()!.phase, "kit");
+    assert.deepEqual(Object.keys(cli.stack("acme").keys), ["a"], "one new key between them");
+    iam.applyKitGrants(USER, ROLE);
+    const pair = await Promise.all([run(), run()]);
+    for (const r of pair) assert.equal(r.report.exitCode, 0, r.report.reason);
+    assert.equal(adoption()!.phase, "done");
+    assert.equal(iam.account.policies[POLICY_ARN], undefined);
+    assert.deepEqual(iam.account.roles[ROLE]!.attached, []);
+    assert.deepEqual(Object.keys(iam.account.users[USER]!.inline), []);
+  });
+
   describe("refuses, naming what it found, when the names do not look like a connector setup", () => {
     const refusals: [string, () => void, RegExp][] = [
       [

@@ -425,7 +425,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
   try {
     if (decision.refused) return finish(1);
     if (opts.dryRun) {
-      if (decision.record) print(`Dry run: would set the stack's config adoption to ${JSON.stringify(decision.record)}`);
+      if (decision.record) print(`Dry run: would set the stack's config adoption (key ids shown masked) to ${JSON.stringify(decision.record)}`);
       if (decision.step !== "none") print("Dry run: nothing was changed.");
       return finish(0);
     }
