@@ -19,6 +19,7 @@ import { runThroughNpm } from "./through-npm";
 import { runOffline } from "./offline-run";
 import { decide as decideRotation, type DecideInput, type IamKey } from "../commands/rotate-key/decide";
 import { rotateKey } from "../commands/rotate-key/run";
+import { statusRow } from "../commands/status/decide";
 import { evaluate, type IamPolicy } from "./iam-simulator";
 
 const USER = "sp-api-connector";
@@ -356,6 +357,14 @@ describe("npm run adopt", function () {
     assert.match(report.reason, /did not answer iam:ListAccessKeys within 1500 ms/);
   });
 
+  it("an answer that is not IAM's XML is a failure that names the call, not a crash", async () => {
+    iam.behaviour.garbage = "GetRole";
+    const { report } = await run();
+    assert.equal(report.exitCode, 1);
+    assert.match(report.reason, /iam:GetRole failed/);
+    assert.deepEqual(cli.callsOf("config set"), []);
+  });
+
   it("command line: -s and --stack, usage errors exit 2", async () => {
     assert.deepEqual(parseArgs(["-s", "acme", "--dry-run"]), { kind: "run", stack: "acme", dryRun: true, json: false });
     assert.equal(parseArgs(["--force"]).kind, "error");
@@ -680,6 +689,27 @@ describe("rotate-key and the adopted key", () => {
       assert.deepEqual(cli.callsOf("config set"), []);
     });
 
+    it("deletes it with DeleteAccessKey keyInactiveDays later, then drops it from the record", async () => {
+      const since = new Date(Date.now() - 8 * 24 * 3_600_000).toISOString().slice(0, 10);
+      cli.update("acme", (st) => (st.config["sp-api-iam:adoption"] = { value: JSON.stringify(record({ accessKeyInactiveSince: since })), secret: false }));
+      iam.keys[1]!.status = "Inactive";
+      const { report } = await go(false);
+      assert.equal(report.exitCode, 0, report.reason);
+      assert.equal(report.step, "delete");
+      assert.deepEqual(
+        iam.seen.filter((r) => IAM_WRITES.includes(r.action)).map((w) => [w.action, w.form.AccessKeyId]),
+        [["DeleteAccessKey", CUSTOMER_KEY]],
+      );
+      assert.deepEqual(iam.keys.length, 1);
+      const saved = JSON.parse(cli.config("acme").adoption!.value) as AdoptionRecord;
+      assert.equal(saved.accessKeyId, undefined);
+      assert.equal(saved.accessKeyInactiveSince, undefined);
+      assert.equal(saved.phase, "done");
+      // The next run is an ordinary one: one key, steady.
+      const next = await go(true);
+      assert.equal(next.report.phase, "steady");
+    });
+
     it("deactivates the customer's key with UpdateAccessKey, records the day, and runs no pulumi up", async () => {
       const { report, text } = await go(false);
       assert.equal(report.exitCode, 0, report.reason);
@@ -696,5 +726,30 @@ describe("rotate-key and the adopted key", () => {
       assert.deepEqual(cli.callsOf("up"), []);
       assert.ok(!text.includes(CUSTOMER_KEY));
     });
+  });
+});
+
+describe("status of an adopted stack", () => {
+  const NOW = new Date("2026-11-27T06:00:00Z");
+  const facts = (adoption: object) => ({
+    name: "acme",
+    config: { values: { adoption: JSON.stringify(adoption) }, secretKeys: new Set<string>(), provider: {} },
+    outputs: {
+      accessKeySlots: { value: [{ slot: "a", generation: 1, status: "Active", pgpKey: null }], secret: false },
+      accessKeyCreatedAt: { value: "2026-11-25T06:00:00Z", secret: false },
+    },
+  });
+  const base = { user: { path: "/", tags: {} }, role: { path: "/", maxSessionDuration: 3600, tags: {}, assumeRolePolicy: "{}" }, leftovers: [] };
+
+  it("an unfinished adoption is the next thing", () => {
+    assert.match(statusRow(facts({ ...base, phase: "kit", accessKeyId: CUSTOMER_KEY }), NOW).next!.what, /finish the adoption \(phase kit\): npm run adopt/);
+  });
+
+  it("then the customer's key: retired, then deleted keyInactiveDays after; then ordinary rotations", () => {
+    assert.match(statusRow(facts({ ...base, phase: "done", accessKeyId: CUSTOMER_KEY }), NOW).next!.what, /retire the customer's adopted key/);
+    const inactive = statusRow(facts({ ...base, phase: "done", accessKeyId: CUSTOMER_KEY, accessKeyInactiveSince: "2026-11-26" }), NOW).next!;
+    assert.match(inactive.what, /delete the customer's inactive adopted key/);
+    assert.equal(inactive.date, "2026-12-03");
+    assert.match(statusRow(facts({ ...base, phase: "done" }), NOW).next!.what, /^rotate the access key/);
   });
 });

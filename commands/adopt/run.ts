@@ -146,11 +146,17 @@ class Iam {
   }
 
   /** Every page of a list call. */
-  async pages<T extends { IsTruncated?: boolean; Marker?: string }>(permission: string, make: (marker?: string) => object): Promise<T[]> {
+  async pages<T extends { IsTruncated?: boolean; Marker?: string }>(
+    permission: string,
+    make: (marker?: string) => object,
+    absentIsEmpty = false,
+  ): Promise<T[]> {
     const all: T[] = [];
     let marker: string | undefined;
     do {
-      const page = (await this.call<T>(permission, make(marker)))!;
+      // With absentIsEmpty, none when the entity is gone (another run deleted it meanwhile).
+      const page = await this.call<T>(permission, make(marker), absentIsEmpty);
+      if (!page) return [];
       all.push(page);
       marker = page.IsTruncated ? page.Marker : undefined;
     } while (marker);
@@ -335,6 +341,7 @@ async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, u
     await iam.pages<{ Versions?: { VersionId?: string; IsDefaultVersion?: boolean }[]; IsTruncated?: boolean; Marker?: string }>(
       "iam:ListPolicyVersions",
       (Marker) => new ListPolicyVersionsCommand({ PolicyArn: arn, Marker }),
+      true,
     )
   ).flatMap((p) => p.Versions ?? []);
   for (const v of versions)

@@ -77,7 +77,7 @@ export interface Decision {
    * The step is taken on the adopted key through IAM (UpdateAccessKey, DeleteAccessKey), not by pulumi up: the key
    * is not in state. `adoption` is the record to set first (undefined: already set).
    */
-  viaIam?: { keyId: string; adoption?: AdoptionRecord };
+  viaIam?: { keyId: string; adoption?: AdoptionRecord; adoptionAfter?: AdoptionRecord };
 }
 
 export interface DecideInput {
@@ -334,12 +334,14 @@ function decideAdopted(input: DecideInput, slots: readonly SlotRecord[], generat
     };
   }
   const verdict = judgeInactive(config, current, adopted, now);
+  // Once deleted, the key leaves the record (written after the delete: a run killed before it finds the key gone).
+  const { accessKeyId: _id, accessKeyInactiveSince: _since, ...retired } = adoption;
   return {
     ...base,
     ...verdict,
     reason: `the adopted key (not in state): ${verdict.reason}`,
     resumed: false,
-    ...(verdict.step === "delete" ? { viaIam: { keyId: adoptedKey.id } } : {}),
+    ...(verdict.step === "delete" ? { viaIam: { keyId: adoptedKey.id, adoptionAfter: retired } } : {}),
   };
 }
 

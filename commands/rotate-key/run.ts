@@ -340,6 +340,7 @@ async function retireAdoptedKey(
   finish: (exitCode: 0 | 1 | 2, reason?: string) => KeyRotationReport,
 ): Promise<KeyRotationReport> {
   const { keyId, adoption } = decision.viaIam!;
+  redactor.addKeyId(keyId);
   if (dryRun) {
     if (adoption) print(`Dry run: would record accessKeyInactiveSince ${adoption.accessKeyInactiveSince ?? "(cleared)"} in the adoption record`);
     if (decision.step !== "none") print("Dry run: nothing was changed.");
@@ -363,6 +364,7 @@ async function retireAdoptedKey(
       }
       report.took = true;
       print(`Done: ${STEP_TEXT[decision.step]} (the adopted key ${maskKeyId(keyId)}).`);
+      if (decision.viaIam!.adoptionAfter) await stack.setConfig("adoption", JSON.stringify(decision.viaIam!.adoptionAfter));
     }
     return finish(0);
   } catch (error) {
