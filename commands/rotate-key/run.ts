@@ -7,7 +7,7 @@ import * as fs from "fs";
 import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand, UpdateAccessKeyCommand } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig } from "../../src/config";
 import type { SlotRecord } from "../../src/lifecycle";
-import { awsClientConfig } from "../../lib/net";
+import { awsClientConfig, iamSigningRegion } from "../../lib/net";
 import { userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -71,13 +71,6 @@ const STEP_TEXT: Record<Step, string> = {
 };
 
 class EvidenceError extends Error {}
-
-/** IAM is global; its requests are signed in the partition's home region whatever aws:region says. */
-function iamSigningRegion(region: string | undefined): string {
-  if (region?.startsWith("cn-")) return "cn-north-1";
-  if (region?.startsWith("us-gov-")) return "us-gov-west-1";
-  return "us-east-1";
-}
 
 /** The operator's IAM client, as `pulumi up` would choose its credentials; the environment is the one given. */
 function iamClient(view: StackConfigView, env: NodeJS.ProcessEnv): { client: IAMClient; timeoutMs: number } {
