@@ -207,6 +207,63 @@ describe("npm run adopt", function () {
     assert.equal(cli.callsOf("up").length, 2);
   });
 
+  it("records the properties exactly as found (path, description, session duration, tags, boundary), and the role ARN stays", async () => {
+    const boundary = `arn:aws:iam::${ACCOUNT_ID}:policy/Boundary`;
+    Object.assign(iam.account.roles[ROLE]!, {
+      path: "/partners/",
+      description: "made by hand",
+      maxSessionDuration: 7200,
+      permissionsBoundary: boundary,
+      tags: { owner: "ops" },
+    });
+    Object.assign(iam.account.users[USER]!, { path: "/partners/", permissionsBoundary: boundary, tags: { team: "data", "cost center": "42" } });
+    const roleArn = `arn:aws:iam::${ACCOUNT_ID}:role/partners/${ROLE}`;
+    iam.account.users[USER]!.inline = {
+      Assume: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["sts:AssumeRole"], Resource: [roleArn] }] }),
+    };
+    const { report } = await run();
+    assert.equal(report.exitCode, 0, report.reason);
+    const record = adoption()!;
+    assert.deepEqual(record.user, { path: "/partners/", permissionsBoundary: boundary, tags: { team: "data", "cost center": "42" } });
+    assert.deepEqual(
+      { ...record.role, assumeRolePolicy: undefined },
+      {
+        path: "/partners/",
+        description: "made by hand",
+        maxSessionDuration: 7200,
+        permissionsBoundary: boundary,
+        tags: { owner: "ops" },
+        assumeRolePolicy: undefined,
+      },
+    );
+    assert.equal(cli.stack("acme").outputs.roleArn?.value, roleArn);
+    await run();
+    assert.equal(cli.stack("acme").outputs.roleArn?.value, roleArn, "deployment 2 keeps the path, so the ARN");
+  });
+
+  it("a user granted through a customer-managed STS policy instead: detached, then deleted", async () => {
+    const arn = `arn:aws:iam::${ACCOUNT_ID}:policy/AssumeSellingPartnerAPI`;
+    iam.account.policies[arn] = {
+      arn,
+      name: "AssumeSellingPartnerAPI",
+      defaultVersion: "v1",
+      versions: { v1: iam.account.users[USER]!.inline.AssumeSellingPartnerAPI! },
+    };
+    iam.account.users[USER]!.inline = {};
+    iam.account.users[USER]!.attached = [arn];
+    await run();
+    assert.deepEqual(
+      adoption()!.leftovers.map((l) => l.kind),
+      ["role-managed-policy", "user-managed-policy"],
+    );
+    await run();
+    iam.applyKitGrants(USER, ROLE);
+    const r = await run();
+    assert.equal(r.report.exitCode, 0, r.report.reason);
+    assert.deepEqual(iam.account.users[USER]!.attached, []);
+    assert.equal(iam.account.policies[arn], undefined);
+  });
+
   it("a customer-managed leftover with older versions: the non-default versions are deleted first, then the policy", async () => {
     const policy = iam.account.policies[POLICY_ARN]!;
     policy.versions = {
@@ -322,6 +379,23 @@ describe("npm run adopt", function () {
           iam.account.roles[ROLE]!.attached.push(arn);
         },
         /managed policy arn:aws:iam::aws:policy\/AdministratorAccess, which grants more than execute-api:Invoke/,
+      ],
+      [
+        "the role has an inline grant under the kit's own name, which the kit's would overwrite",
+        () => {
+          iam.account.roles[ROLE]!.attached = [];
+          iam.account.roles[ROLE]!.inline.SellingPartnerAPI = iam.account.policies[POLICY_ARN]!.versions.v1!;
+        },
+        /inline policy named SellingPartnerAPI, the name of the kit's own grant/,
+      ],
+      [
+        "the role trusts a service",
+        () =>
+          (iam.account.roles[ROLE]!.trust = JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+          })),
+        /trusted principal \{"Service":"lambda.amazonaws.com"\} that is not an AWS account or user/,
       ],
       [
         "the user has two keys and neither is recorded",
