@@ -164,15 +164,19 @@ class Iam {
   }
 
   /** A managed policy's document: GetPolicy has none, so its default version's. */
-  async managedDocument(arn: string, name: string): Promise<FoundPolicy> {
-    const policy = await this.call<{ Policy?: { DefaultVersionId?: string } }>("iam:GetPolicy", new GetPolicyCommand({ PolicyArn: arn }));
+  async managedDocument(arn: string, name: string): Promise<FoundPolicy | undefined> {
+    // Absent: deleted since the list (an overlapping run's last step), so no longer attached.
+    const policy = await this.call<{ Policy?: { DefaultVersionId?: string } }>("iam:GetPolicy", new GetPolicyCommand({ PolicyArn: arn }), true);
+    if (!policy) return undefined;
     const version = policy?.Policy?.DefaultVersionId;
     if (!version) return { name, arn };
     const got = await this.call<{ PolicyVersion?: { Document?: string } }>(
       "iam:GetPolicyVersion",
       new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: version }),
+      true,
     );
-    return { name, arn, document: parsePolicyDocument(got?.PolicyVersion?.Document) };
+    if (!got) return undefined;
+    return { name, arn, document: parsePolicyDocument(got.PolicyVersion?.Document) };
   }
 }
 
@@ -193,8 +197,9 @@ async function readUser(iam: Iam, userName: string, redactor: Redactor): Promise
   ).flatMap((p) => p.PolicyNames ?? []);
   const inline: FoundPolicy[] = [];
   for (const name of inlineNames) {
-    const doc = await iam.call<{ PolicyDocument?: string }>("iam:GetUserPolicy", new GetUserPolicyCommand({ UserName: userName, PolicyName: name }));
-    inline.push({ name, document: parsePolicyDocument(doc?.PolicyDocument) });
+    // Absent: deleted since the list (an overlapping run's last step); it is no longer on the user.
+    const doc = await iam.call<{ PolicyDocument?: string }>("iam:GetUserPolicy", new GetUserPolicyCommand({ UserName: userName, PolicyName: name }), true);
+    if (doc) inline.push({ name, document: parsePolicyDocument(doc.PolicyDocument) });
   }
   const attached = (
     await iam.pages<{ AttachedPolicies?: { PolicyName?: string; PolicyArn?: string }[]; IsTruncated?: boolean; Marker?: string }>(
@@ -203,7 +208,10 @@ async function readUser(iam: Iam, userName: string, redactor: Redactor): Promise
     )
   ).flatMap((p) => p.AttachedPolicies ?? []);
   const managed: FoundPolicy[] = [];
-  for (const p of attached) managed.push(await iam.managedDocument(p.PolicyArn ?? "", p.PolicyName ?? ""));
+  for (const p of attached) {
+    const found = await iam.managedDocument(p.PolicyArn ?? "", p.PolicyName ?? "");
+    if (found) managed.push(found);
+  }
   const groups = (
     await iam.pages<{ Groups?: { GroupName?: string }[]; IsTruncated?: boolean; Marker?: string }>(
       "iam:ListGroupsForUser",
@@ -260,8 +268,8 @@ async function readRole(iam: Iam, roleName: string): Promise<FoundRole | undefin
   ).flatMap((p) => p.PolicyNames ?? []);
   const inline: FoundPolicy[] = [];
   for (const name of inlineNames) {
-    const doc = await iam.call<{ PolicyDocument?: string }>("iam:GetRolePolicy", new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }));
-    inline.push({ name, document: parsePolicyDocument(doc?.PolicyDocument) });
+    const doc = await iam.call<{ PolicyDocument?: string }>("iam:GetRolePolicy", new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }), true);
+    if (doc) inline.push({ name, document: parsePolicyDocument(doc.PolicyDocument) });
   }
   const attached = (
     await iam.pages<{ AttachedPolicies?: { PolicyName?: string; PolicyArn?: string }[]; IsTruncated?: boolean; Marker?: string }>(
@@ -270,7 +278,10 @@ async function readRole(iam: Iam, roleName: string): Promise<FoundRole | undefin
     )
   ).flatMap((p) => p.AttachedPolicies ?? []);
   const managed: FoundPolicy[] = [];
-  for (const p of attached) managed.push(await iam.managedDocument(p.PolicyArn ?? "", p.PolicyName ?? ""));
+  for (const p of attached) {
+    const found = await iam.managedDocument(p.PolicyArn ?? "", p.PolicyName ?? "");
+    if (found) managed.push(found);
+  }
   const boundary = role.PermissionsBoundary?.PermissionsBoundaryArn;
   return {
     arn: role.Arn ?? "",
