@@ -416,6 +416,15 @@ describe("npm run adopt", function () {
     }
   });
 
+  it("refuses on a connectorAuth lwa stack, which declares no IAM to adopt into, before reading IAM", async () => {
+    cli.update("acme", (st) => (st.config["sp-api-iam:connectorAuth"] = { value: "lwa", secret: false }));
+    const { report } = await run();
+    assert.equal(report.exitCode, 1);
+    assert.match(report.reason, /connectorAuth lwa, which declares no IAM user or role/);
+    assert.deepEqual(iam.seen, []);
+    assert.deepEqual(cli.callsOf("config set"), []);
+  });
+
   it("names the permission IAM refused, and changes nothing", async () => {
     iam.behaviour.deny = ["GetRole"];
     const { report } = await run();
@@ -505,7 +514,7 @@ describe("adopt: the program under mocks", () => {
       .sort();
     assert.deepEqual(created, ["sp-api-assume", "sp-api-group", "sp-api-key-a", "sp-api-membership"], "only what the kit adds is created");
     assert.equal(await run.outputs!.adoptionDeployed, "as-found");
-    assert.equal(await new Promise((r) => run.outputs!.roleArn.apply(r)), `arn:aws:iam::${ACCOUNT_ID}:role/legacy/${ROLE}`);
+    assert.equal(await new Promise((r) => run.outputs!.roleArn!.apply(r)), `arn:aws:iam::${ACCOUNT_ID}:role/legacy/${ROLE}`);
   });
 
   for (const phase of ["kit", "done"] as const) {

@@ -409,6 +409,14 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     const view = await stack.readConfig({ secrets: false });
     const outputs = await stack.readOutputs({ secrets: false });
     const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys });
+    if (config.connectorAuth === "lwa") {
+      const r = finish(
+        1,
+        "the stack is connectorAuth lwa, which declares no IAM user or role: there is nothing to adopt into it. Fix: pulumi config set connectorAuth iam (or rm it), then run again",
+      );
+      print(`Error: ${r.reason}`);
+      return r;
+    }
     names = { userName: config.userName, roleName: config.roleName };
     adoption = config.adoption;
     iam = new Iam(view, env, redactor);
