@@ -15,6 +15,7 @@ import { USAGE as ROTATE_LWA_USAGE } from "../commands/rotate-lwa/cli";
 import { USAGE as STATUS_USAGE } from "../commands/status/cli";
 import { USAGE as VERIFY_USAGE } from "../commands/verify/cli";
 import { USAGE as BENCH_USAGE } from "../tools/bench";
+import { USAGE as ADOPT_USAGE } from "../commands/adopt/cli";
 import { dayFromToday, fitLine, namesThatFit, outputWidth, wrapLine } from "../lib/output";
 import { runThroughNpm } from "./through-npm";
 import { LEAKED } from "./fixtures/cli-command";
@@ -82,6 +83,7 @@ describe("lib/cli: one wording for every command", () => {
     "rotate-key": ROTATE_KEY_USAGE,
     status: STATUS_USAGE,
     maintain: MAINTAIN_USAGE,
+    adopt: ADOPT_USAGE,
     bench: BENCH_USAGE,
   };
 
