@@ -248,7 +248,7 @@ describe("npm run maintain: the real steps over a fleet", function () {
     assert.equal(code, 0, stdout + stderr);
     assert.match(stdout, /^Dry run: every decision is made and shown; nothing is changed\./);
 
-    assert.match(columns(table, "lwa-due").waiting, /lwa: dry run: would request a rotation/);
+    assert.match(columns(table, "lwa-due").waiting, /lwa: dry run: would record the request, request a rotation/);
     assert.match(columns(table, "key-due").done, /key: dry run: would start: /);
     assert.match(columns(table, "key-due").done, /jobs: would update 2 job credential\(s\) in 2 file\(s\)/);
     assert.match(columns(table, "handover").done, /key: dry run: would deactivate: /);
@@ -316,7 +316,10 @@ describe("npm run maintain: the real steps over a fleet", function () {
     const newKey = Object.values(keyDue.keys).find((k) => k!.id === newKeyId)!;
     assert.equal(cli.config("key-due").accessKeyGeneration!.value, "2");
     assert.equal((keyDue.outputs.accessKeySlots!.value as SlotRecord[]).length, 2);
-    assert.equal(ups("key-due"), 1);
+    // key-due uses the same LWA app as lwa-due: the rotation stored the new secret there too and deployed it (one up),
+    // besides the key step's own up; its block then carries both.
+    assert.deepEqual(cli.config("key-due").lwaClientSecret, { value: newSecret, secret: true });
+    assert.equal(ups("key-due"), 2);
     assert.match(columns(table, "key-due").done, /key: start: /);
     assert.match(columns(table, "key-due").done, /jobs: updated 2 job credential\(s\) in 2 file\(s\)/);
     assert.match(columns(table, "key-due").waiting, /lwa: lwaRotation is off: rotate the LWA secret by hand before it expires on \d{4}-\d\d-\d\d/);

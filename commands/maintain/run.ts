@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { blockFileName } from "../../lib/files";
 import { mapWithConcurrency, PulumiError, type PulumiStack, type PulumiWorkspace } from "../../lib/pulumi";
 
 export type StepStatus = "done" | "nothing" | "waiting" | "skipped" | "failed";
@@ -70,13 +71,7 @@ export function preparePrivateDir(dir: string): void {
   if ((stat.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
 }
 
-/** A stack name as a file name: Pulumi's org/project/stack form keeps only its last part; nothing can escape the directory. */
-export function blockFileName(stack: string): string {
-  return `${stack
-    .split("/")
-    .pop()!
-    .replace(/[^\w.-]/g, "_")}.hjson`;
-}
+export { blockFileName };
 
 async function oneStack(workspace: PulumiWorkspace, name: string, steps: MaintainSteps, opts: MaintainOptions): Promise<StackReport> {
   const report: StackReport = { stack: name, steps: {}, failed: false };
