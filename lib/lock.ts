@@ -32,12 +32,13 @@ export class LockBusy extends Error {
     readonly what: string,
     readonly holder: Holder | undefined,
     waitedMs: number,
+    staleAfterMs: number,
   ) {
     const who = holder ? `process ${holder.pid} (${holder.command}) on ${holder.host} since ${holder.since}` : "another process";
     super(
       `${what} is in use by ${who}; waited ${Math.round(waitedMs / 1000)} s. ` +
         "Fix: let that run finish, then run again (a killed run's lock is broken by the next run after " +
-        `${STALE_LOCK_MS / 1000} s).`,
+        `${Math.round(staleAfterMs / 1000)} s).`,
     );
     this.name = "LockBusy";
   }
@@ -45,6 +46,12 @@ export class LockBusy extends Error {
 
 export function lockDir(env: NodeJS.ProcessEnv): string {
   return env.SP_API_IAM_LOCK_DIR?.trim() || path.join(os.homedir(), ".sp-api-iam", "locks");
+}
+
+/** SP_API_IAM_LOCK_STALE_MS: tests shorten it (proper-lockfile's floor is 2 s); every process sharing the locks must agree. */
+function staleMs(env: NodeJS.ProcessEnv): number {
+  const value = Number(env.SP_API_IAM_LOCK_STALE_MS);
+  return Number.isFinite(value) && value >= 2000 ? value : STALE_LOCK_MS;
 }
 
 function lockWaitMs(env: NodeJS.ProcessEnv): number {
@@ -95,8 +102,8 @@ export async function acquireLocks(
         release = await lockfile.lock(file, {
           realpath: false,
           lockfilePath: `${file}.lock`,
-          stale: STALE_LOCK_MS,
-          update: STALE_LOCK_MS / 3,
+          stale: staleMs(opts.env),
+          update: staleMs(opts.env) / 3,
           // The library's default throws from a timer, ending the process mid-step; the durable record and the
           // backend's own lock still stand, so the run is told and carries on.
           onCompromised: () => opts.onCompromised?.(what),
@@ -110,7 +117,7 @@ export async function acquireLocks(
         const waited = Date.now() - started;
         if (waited >= waitMs) {
           await releaseAll();
-          throw new LockBusy(what, readHolder(file), waited);
+          throw new LockBusy(what, readHolder(file), waited, staleMs(opts.env));
         }
         await new Promise((resolve) => setTimeout(resolve, Math.min(500, waitMs - waited)));
       }
