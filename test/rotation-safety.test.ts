@@ -20,6 +20,7 @@ import { groupOf, manualDeliveryReason, rotateLwa, type LwaRotationResult } from
 import { lanes } from "../commands/maintain/run";
 import { parseMaintainArgs } from "../commands/maintain/cli";
 import { rotateKey } from "../commands/rotate-key/run";
+import { statusExitCode, statusRow, type StackFacts } from "../commands/status/decide";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
@@ -442,5 +443,51 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     await held.release();
     const again = await acquireLocks([stackLock("acme")], { env: fast, command: "test" });
     await again.release();
+  });
+});
+
+describe("status shows what rotate-lwa left for a person (issue 14)", () => {
+  const NOW = new Date("2026-11-27T12:00:00Z");
+  const facts = (config: Record<string, string>, sharedWith?: string[]): StackFacts => ({
+    name: "acme",
+    ...(sharedWith ? { sharedWith } : {}),
+    config: { values: config, secretKeys: new Set(), provider: {} },
+    outputs: {
+      accessKeyCreatedAt: { value: "2026-11-20T00:00:00Z", secret: false },
+      accessKeySlots: { value: [{ slot: "a", generation: 1, status: "Active", pgpKey: null }], secret: false },
+    },
+  });
+  const lwa = { lwaClientId: CLIENT_ID, lwaRotation: "true", lwaClientSecretIssuedOn: "2026-06-10" }; // expires 2026-12-07: 10 days
+
+  it("an unanswered request: due on its first day, an overdue INCIDENT after; answered, nothing", () => {
+    const fresh = statusRow(facts({ ...lwa, jobConfigs: '["j.json"]', lwaRotationRequestedAt: "2026-11-27T08:00:00Z" }), NOW);
+    assert.equal(fresh.lwa?.unansweredRequest, "2026-11-27T08:00:00Z");
+    const old = statusRow(facts({ ...lwa, jobConfigs: '["j.json"]', lwaRotationRequestedAt: "2026-11-25T08:00:00Z" }), NOW);
+    assert.equal(old.next?.urgency, "overdue");
+    assert.match(old.next!.what, /^INCIDENT: the LWA rotation requested 2026-11-25T08:00:00Z has no new secret yet; no run asks again/);
+    assert.equal(statusExitCode([old]), 1);
+    const answered = statusRow(
+      facts({ ...lwa, lwaRotationRequestedAt: "2026-11-25T08:00:00Z", lwaClientSecretIssuedAt: "2026-11-25T08:00:30Z", lwaClientSecretIssuedOn: "2026-11-25" }),
+      NOW,
+    );
+    assert.equal(answered.lwa?.unansweredRequest, undefined);
+    assert.equal(answered.next?.urgency, "ok");
+  });
+
+  it("a message set aside is reported; the app's other stacks are named", () => {
+    const row = statusRow(facts({ ...lwa, lwaClientSecretIssuedOn: "2026-11-20", lwaRotationSetAside: "2026-11-26T10:00:00Z" }, ["globex"]), NOW);
+    assert.equal(row.lwa?.setAside, "2026-11-26T10:00:00Z");
+    assert.match(row.next!.what, /a new-secret message sent 2026-11-26T10:00:00Z was refused by LWA and set aside/);
+    assert.deepEqual(row.lwa?.sharedWith, ["globex"]);
+  });
+
+  it("without jobConfigs the rotation date is 7 days before expiry, and it says why", () => {
+    const manual = statusRow(facts(lwa), NOW);
+    assert.equal(manual.next?.date, "2026-11-30");
+    assert.equal(manual.next?.urgency, "ok");
+    assert.match(manual.next!.what, /rotates no earlier than 7 days before expiry/);
+    const automated = statusRow(facts({ ...lwa, jobConfigs: '["j.json"]' }), NOW);
+    assert.equal(automated.next?.date, "2026-11-07");
+    assert.equal(automated.next?.urgency, "due");
   });
 });
