@@ -162,6 +162,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
       assert.equal(String(cli.stack(name).outputs.credentials!.value).includes(JSON.stringify(secret)), true, `${name} is deployed with it`);
     }
     assert.deepEqual(newSecretMessages(), [], "nothing left in the queue");
+    assert.deepEqual(fake.sqsCalls("SendMessage"), [], "nothing written to the queue: the record is in the stack's config");
     const requestedAt = config().lwaRotationRequestedAt?.value;
     if (requestedAt) assert.ok(Date.parse(config().lwaClientSecretIssuedAt!.value) >= Date.parse(requestedAt) - 120_000, "the record is answered");
   }
