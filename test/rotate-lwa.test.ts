@@ -289,6 +289,15 @@ describe("npm run rotate-lwa", function () {
     assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no LWA or rotation call");
     assert.equal(callsOf("config set").length + callsOf("up").length, 0);
     assert.equal(fake.sqsCalls().length, 0);
+
+    // A place it cannot write (here: a directory that does not exist) is refused as early.
+    const stack = await openStack(STACK, { env: env() });
+    const said: string[] = [];
+    const missing = await rotateLwa(stack, { ifDue: false, waitSeconds: 1, out: "no/such/dir/creds.hjson", env: env(), print: (l) => said.push(l) });
+    printed.push(...said);
+    assert.equal(missing.exitCode, 2);
+    assert.match(said.join("\n"), /no\/such\/dir does not exist or is not a directory.*Nothing was asked or changed/);
+    assert.equal(fake.calls.length, 0);
   });
 
   it("a new secret LWA rejects: set aside (recorded, deleted), nothing stored, exit 1; a later not-due run exits 0 (it used to fail for 14 days)", async () => {
