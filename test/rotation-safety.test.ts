@@ -245,6 +245,29 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     assertOneRotationFinished();
   });
 
+  it("another machine sharing the backend records its request just after this run's: this run does not ask", async () => {
+    addStack();
+    const stack = await openStack(STACK, { env: env() });
+    const other = new Date(Date.now() + 500).toISOString();
+    // The other machine's write lands between this run's write and its read-back (no lock spans machines).
+    const racing = Object.assign(Object.create(stack) as typeof stack, {
+      setConfig: async (key: string, value: string) => {
+        await stack.setConfig(key, value);
+        if (key === "lwaRotationRequestedAt") cli.run(["config", "set", "lwaRotationRequestedAt", other, "--stack", STACK]);
+      },
+    });
+    const lines: string[] = [];
+    const result = await rotateLwa(racing, { ifDue: false, waitSeconds: 1, out: "creds.hjson", env: env(), print: (l) => lines.push(l) });
+    printed.push(...lines);
+    assert.equal(result.outcome, "waiting", lines.join("\n"));
+    assert.match(
+      lines.join("\n"),
+      /another run recorded a rotation request \(lwaRotationRequestedAt .*\) just after this one: it asks Amazon, this run does not/,
+    );
+    assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no token, no rotation request");
+    assert.equal(config().lwaRotationRequestedAt!.value, other);
+  });
+
   it("concurrent rotate-key on one stack (maintain --stack dev --stack dev): one run at a time; maintain drops the duplicate", async () => {
     assert.deepEqual((parseMaintainArgs(["--stack", "dev", "--stack", "dev", "--stack", "prod"]) as { stacks: string[] }).stacks, ["dev", "prod"]);
     addStack();

@@ -76,6 +76,12 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
  */
 export const HOLD_SECONDS = 15 * 60;
 const DAY_MS = 86_400_000;
+/** How long after writing the record it is read back (SP_API_ROTATE_LWA_SETTLE_MS): another machine's record lands within it. */
+export const DEFAULT_RECORD_SETTLE_MS = 2000;
+const recordSettleMs = (env: NodeJS.ProcessEnv) => {
+  const value = Number(env.SP_API_ROTATE_LWA_SETTLE_MS);
+  return env.SP_API_ROTATE_LWA_SETTLE_MS?.trim() && Number.isFinite(value) && value >= 0 ? value : DEFAULT_RECORD_SETTLE_MS;
+};
 
 interface Held {
   message: Received;
@@ -477,6 +483,19 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       const previous = config.lwaRotationRequestedAt;
       await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", requestedAt!), "fix the cause, then run again. Nothing was asked.");
       say(`  recorded the request in lwaRotationRequestedAt (${requestedAt}) before sending it`);
+      // Runs on other machines sharing the backend are not held by this machine's locks: the record is read back
+      // after a moment, and a run whose record was overwritten by another's leaves the request to that run.
+      await new Promise((resolve) => setTimeout(resolve, recordSettleMs(env)));
+      const readBack = (await pulumiStep(() => stack.readConfig({ secrets: false }), "run again. Nothing was asked.")).values.lwaRotationRequestedAt;
+      if (readBack !== requestedAt) {
+        throw new StepFailure(
+          {
+            cause: `another run recorded a rotation request (lwaRotationRequestedAt ${readBack ?? "removed"}) just after this one: it asks Amazon, this run does not.`,
+            fix: "nothing to do: the next run picks up the new secret from the queue.",
+          },
+          "waiting",
+        );
+      }
       // Amazon said no (or was never reached): the record goes back to what it was, so the next run may ask.
       const unrecord = async () => {
         await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt")).catch(() =>
