@@ -547,8 +547,9 @@ describe("rotate-lwa: decisions", () => {
     assert.equal(decideStep({ ...base, newSecretWaiting: true }).step, "complete");
     assert.equal(decideStep({ ...base, pendingSince: "2026-11-27T09:00:00Z" }).step, "wait-pending");
     assert.equal(decideStep({ ...base, pendingSince: "2026-11-25T09:00:00Z" }).step, "unanswered", "over a day: an incident, not a new request");
-    assert.equal(decideStep({ ...base, pendingSince: "2026-11-19T09:00:00Z" }).step, "check-unanswered", "over 7 days: the stored secret is the evidence");
-    assert.equal(decideStep({ ...base, pendingSince: "2026-11-19T09:00:00Z", amazonDidNotAct: true }).step, "not-due");
+    assert.equal(decideStep({ ...base, pendingSince: "2026-11-19T13:00:00Z" }).step, "unanswered", "under 8 days: not yet evidence");
+    assert.equal(decideStep({ ...base, pendingSince: "2026-11-18T09:00:00Z" }).step, "check-unanswered", "over 8 days: the stored secret is the evidence");
+    assert.equal(decideStep({ ...base, pendingSince: "2026-11-18T09:00:00Z", amazonDidNotAct: true }).step, "not-due");
     assert.equal(decideStep({ ...base, ifDue: false, pendingSince: "2026-11-27T09:00:00Z" }).step, "wait-pending", "not even without --if-due");
     assert.equal(decideStep({ ...base, ifDue: false, pendingSince: "2026-11-27T09:00:00Z", requestAgain: true }).step, "rotate", "--request-again");
     assert.equal(decideStep({ ...base, ifDue: false, issuedAt: "2026-11-25T09:00:00Z" }).step, "recently-rotated");

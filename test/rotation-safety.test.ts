@@ -432,7 +432,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
       assert.equal(automated.result.outcome, "rotated", automated.text);
     });
 
-    it("a request recorded 2 days ago, unanswered: exit 1 INCIDENT, no new request; after 8 days with the stored secret still working, asked again", async () => {
+    it("a request recorded 2 days ago, unanswered: exit 1 INCIDENT, no new request; after 9 days with the stored secret still working, asked again", async () => {
       addStack("acme", { lwaRotationRequestedAt: new Date(Date.now() - 2 * 86_400_000).toISOString(), jobConfigs: ["jobs/a.json"] });
       const incident = await run({ ifDue: true, waitSeconds: 1 });
       assert.equal(incident.result.exitCode, 1);
@@ -440,9 +440,9 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
       assert.match(incident.text, /--request-again/);
       assert.equal(fake.rotations().length, 0);
 
-      addStack("acme", { lwaRotationRequestedAt: new Date(Date.now() - 8 * 86_400_000).toISOString(), jobConfigs: ["jobs/a.json"] });
+      addStack("acme", { lwaRotationRequestedAt: new Date(Date.now() - 9 * 86_400_000).toISOString(), jobConfigs: ["jobs/a.json"] });
       const evidence = await run({ ifDue: true });
-      assert.match(evidence.text, /the stored secret still works 7\+ days later: Amazon did not act on it/);
+      assert.match(evidence.text, /the stored secret still works 8\+ days later: Amazon did not act on it/);
       assert.equal(evidence.result.outcome, "rotated", evidence.text);
       assert.equal(fake.rotations().length, 1);
     });

@@ -280,7 +280,7 @@ export type Step =
   | { step: "unknown-expiry" }
   /** A recorded request unanswered for more than a day: an incident; asked again only on evidence or by the operator. */
   | { step: "unanswered"; requestedAt: string; evidenceFrom: string }
-  /** Unanswered for more than 7 days: whether the stored secret still works says whether Amazon acted. */
+  /** Unanswered for more than 8 days: whether the stored secret still works says whether Amazon acted. */
   | { step: "check-unanswered"; requestedAt: string }
   /** The stored secret is less than 7 days old: another rotation would retire the secret jobs may still use. */
   | { step: "recently-rotated"; issuedAt: string };
@@ -320,6 +320,12 @@ export function rotationLeadDays(warningDays: number, manualDelivery?: string): 
   };
 }
 
+/**
+ * Had Amazon acted on a request, the secret stored before it would stop 7 days later: a day more and its still
+ * working is evidence that Amazon did not (the day is for clocks and for LWA's own edge).
+ */
+export const UNANSWERED_EVIDENCE_DAYS = OLD_SECRET_GRACE_DAYS + 1;
+
 export function decideStep(input: DueInput): Step {
   if (input.newSecretWaiting) return { step: "complete" };
   if (input.pendingSince && input.requestAgain)
@@ -327,11 +333,11 @@ export function decideStep(input: DueInput): Step {
   if (input.pendingSince && !input.amazonDidNotAct) {
     const age = input.now.getTime() - Date.parse(input.pendingSince);
     if (age < PENDING_ROTATION_HOURS * 60 * 60 * 1000) return { step: "wait-pending", requestedAt: input.pendingSince };
-    if (age <= OLD_SECRET_GRACE_DAYS * DAY_MS) {
+    if (age <= UNANSWERED_EVIDENCE_DAYS * DAY_MS) {
       return {
         step: "unanswered",
         requestedAt: input.pendingSince,
-        evidenceFrom: new Date(Date.parse(input.pendingSince) + OLD_SECRET_GRACE_DAYS * DAY_MS).toISOString(),
+        evidenceFrom: new Date(Date.parse(input.pendingSince) + UNANSWERED_EVIDENCE_DAYS * DAY_MS).toISOString(),
       };
     }
     return { step: "check-unanswered", requestedAt: input.pendingSince };

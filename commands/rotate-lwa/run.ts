@@ -40,6 +40,7 @@ import {
   OLD_SECRET_GRACE_DAYS,
   parseNotification,
   plainTime,
+  UNANSWERED_EVIDENCE_DAYS,
   unansweredRequest,
 } from "./decide";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
@@ -407,14 +408,14 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       });
     let step = decide();
 
-    // Unanswered for more than 7 days: the stored secret is the evidence. Still accepted: Amazon did not rotate
+    // Unanswered for more than 8 days: the stored secret is the evidence. Still accepted: Amazon did not rotate
     // (had it, the secret would have stopped 7 days later), so asking again retires nothing anyone uses.
     if (step.step === "check-unanswered") {
       const answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, pre.clientSecret, pre.refreshToken, httpTimeoutMs);
       if (answer.kind === "ok") {
         redactor.addSecret(answer.value);
         say(
-          `  the request of ${step.requestedAt} got no new secret, and the stored secret still works ${OLD_SECRET_GRACE_DAYS}+ days later: Amazon did not act on it`,
+          `  the request of ${step.requestedAt} got no new secret, and the stored secret still works ${UNANSWERED_EVIDENCE_DAYS}+ days later: Amazon did not act on it`,
         );
         step = decide(true);
       } else if (answer.kind === "http" && answer.code === "invalid_client") {
@@ -451,8 +452,9 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
         throw new StepFailure({
           cause:
             `INCIDENT: the rotation requested at ${step.requestedAt} (lwaRotationRequestedAt) has had no new secret in the queue for over a day. ` +
-            `No run asks again: if Amazon rotated, a second request would retire the new secret. If Amazon rotated, the stored secret stops about ` +
-            `${plainTime(step.evidenceFrom, now())}; a run after that checks it and asks again only if it still works.`,
+            `No run asks again: if Amazon rotated, a second request would retire the new secret, and the stored secret stops about ` +
+            `${plainTime(new Date(Date.parse(step.requestedAt) + OLD_SECRET_GRACE_DAYS * DAY_MS).toISOString(), now())}. ` +
+            `A run after ${plainTime(step.evidenceFrom, now())} checks it and asks again only if it still works.`,
           fix:
             `check the registration: ${developerConsoleStep(pre.queueArn)}. If you know Amazon did not rotate, npm run rotate-lwa -- --stack ${stack.name} --request-again; ` +
             "if it did, rotate by hand (README, Maintenance).",
