@@ -388,6 +388,9 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
       assert.match(text, /LWA app group: acme, globex/);
       assertOneRotationFinished(["acme", "globex"]);
       const secret = fake.issued[0]!;
+      const member = await run({ stack: "globex" });
+      assert.match(member.text, /stack globex shares its LWA app with stack acme, which has lwaRotation.*\n.*Fix: npm run rotate-lwa -- --stack acme/);
+      assert.equal(fake.rotations().length, 1);
       for (const name of ["acme", "globex"]) {
         const sets = secretSets(name);
         assert.equal(sets.length, 1, `${name}: the secret set once`);

@@ -18,7 +18,7 @@ import { awsEndpoint, readSettings, SettingsError } from "../../lib/net";
 import { acquireLocks, type HeldLocks, LockBusy, lwaAppLock, stackLock } from "../../lib/lock";
 import { blockFileName, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
-import { PulumiError, PulumiWorkspace, type OutputValue, type PulumiStack } from "../../lib/pulumi";
+import { mapWithConcurrency, PulumiError, PulumiWorkspace, type OutputValue, type PulumiStack } from "../../lib/pulumi";
 import * as path from "path";
 import { grantlessToken, refreshTokenExchange, requestRotation } from "./amazon";
 import {
@@ -139,13 +139,16 @@ export function manualDeliveryReason(group: readonly GroupMember[]): string | un
   return `stack${without.length > 1 ? "s" : ""} ${without.join(", ")} list${without.length > 1 ? "" : "s"} no jobConfigs (a person hands the block to the jobs)`;
 }
 
+/**
+ * Every stack's config, read without secrets, a few at a time. A stack that cannot be read fails the run (naming it):
+ * it might be a second owner of the app, and guessing that it is not could mean a second rotation.
+ */
 async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<GroupMember[]> {
   const stacks = await workspace.list();
-  const read = [];
-  for (const s of stacks) {
-    const view = await (await workspace.open(s.name)).readConfig({ secrets: false });
-    read.push({ name: s.name, values: view.values });
-  }
+  const read = await mapWithConcurrency(stacks, 8, async (s) => ({
+    name: s.name,
+    values: (await (await workspace.open(s.name)).readConfig({ secrets: false })).values,
+  }));
   return groupOf(clientId, read);
 }
 
@@ -216,7 +219,21 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       }
       return { view, outputs, pre: check.value };
     };
-    let { view, outputs, pre } = await readStack();
+    let { view, outputs, pre } = await readStack().catch(async (error: unknown) => {
+      // A stack of a shared app without lwaRotation: another stack of the app rotates it; say which.
+      if (!(error instanceof StepFailure) || error.outcome !== "skipped") throw error;
+      const clientId = (await stack.readConfig({ secrets: false }).catch(() => undefined))?.values.lwaClientId;
+      const ws = clientId ? (opts.workspace ?? (await PulumiWorkspace.connect({ env }).catch(() => undefined))) : undefined;
+      const owners = ws && clientId ? (await readGroup(ws, clientId).catch(() => [])).filter((m) => m.lwaRotation) : [];
+      if (owners.length !== 1) throw error;
+      throw new StepFailure(
+        {
+          cause: `stack ${stack.name} shares its LWA app with stack ${owners[0]!.name}, which has lwaRotation: a rotation there stores the new secret here too.`,
+          fix: `npm run rotate-lwa -- --stack ${owners[0]!.name}`,
+        },
+        "skipped",
+      );
+    });
 
     // 3. The app's group: every stack with this client id. One of them owns the rotation (its queue is the one
     // registered with Amazon); two owners would each ask Amazon, and the second request retires the secret the
