@@ -15,6 +15,8 @@ export interface DeclaredResource {
   inputs: Record<string, any>;
   /** True for cloud resources, false for components. */
   custom: boolean;
+  /** The `import` resource option: the id of an existing resource the declaration adopts. */
+  importId?: string;
 }
 
 export interface OfflineKey {
@@ -27,8 +29,8 @@ export interface OfflineCloudOptions {
   accountId?: string;
   /** The key AWS would issue for slot "a" or "b" of the user. */
   keyFor?: (slot: string) => OfflineKey;
-  /** Outputs of the stack's last deployment, as a reference to the stack itself reads them. */
-  lastOutputs?: Record<string, unknown>;
+  /** Outputs of the stack's last deployment, as a reference to the stack itself reads them; "unreadable": the read fails. */
+  lastOutputs?: Record<string, unknown> | "unreadable";
 }
 
 export class OfflineCloud implements pulumi.runtime.Mocks {
@@ -40,7 +42,7 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
   }
 
   newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
-    this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
+    this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, ...(args.id ? { importId: args.id } : {}) });
     const inputs = args.inputs;
     const iamArn = (kind: string) => `arn:aws:iam::${this.accountId}:${kind}${inputs.path ?? "/"}${inputs.name}`;
     switch (args.type) {
@@ -73,6 +75,7 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
         return { id: url, state: { ...inputs, name: queueName, arn: `arn:aws:sqs:${region}:${this.accountId}:${queueName}`, url } };
       }
       case "pulumi:pulumi:StackReference":
+        if (this.options.lastOutputs === "unreadable") throw new Error("the backend did not answer (offline stand-in)");
         return { id: inputs.name, state: { name: inputs.name, outputs: this.options.lastOutputs ?? {}, secretOutputNames: [] } };
       default:
         return { id: `${args.name}-id`, state: inputs };

@@ -19,6 +19,8 @@ export interface NextThing {
 
 export interface StatusRow {
   stack: string;
+  /** As the last deployment declared it: "lwa" rows have no role and no key. */
+  connectorAuth?: "iam" | "lwa";
   spApiRegion?: string;
   roleArn?: string;
   key?: { createdAt: string; ageDays: number; rotateBy: string; phase: KeyPhase };
@@ -138,6 +140,26 @@ function lwaRotationNext(config: StackConfig, now: Date): NextThing | undefined 
   return next;
 }
 
+/**
+ * An adopted stack (npm run adopt): an unfinished adoption comes first, then the customer's own key, which
+ * rotate-key retires before any rotation can start (IAM allows two keys). rotate-key drops the key from the record
+ * once it has deleted it.
+ */
+function adoptionNext(config: StackConfig, createdAt: string, today: string): NextThing | undefined {
+  const adoption = config.adoption!;
+  if (adoption.phase !== "done") return { what: `finish the adoption (phase ${adoption.phase}): npm run adopt`, date: today, urgency: "due" };
+  if (!adoption.accessKeyId) return undefined;
+  if (adoption.accessKeyInactiveSince) {
+    const date = addDays(adoption.accessKeyInactiveSince, config.keyInactiveDays);
+    return { what: "delete the customer's inactive adopted key (npm run rotate-key)", date, urgency: today >= date ? "due" : "ok" };
+  }
+  return {
+    what: "retire the customer's adopted key: give every job the new block (npm run credentials -- --into), then npm run rotate-key deactivates it",
+    date: addDays(createdAt, Math.ceil(config.keyQuietHours / 24)),
+    urgency: "due",
+  };
+}
+
 /** The more urgent of two next things; between equals, the earlier date. */
 function moreUrgent(a: NextThing | undefined, b: NextThing | undefined): NextThing | undefined {
   if (!a || !b) return a ?? b;
@@ -163,10 +185,15 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
   const slots = facts.outputs.accessKeySlots?.value;
   const createdAt = facts.outputs.accessKeyCreatedAt?.value;
   let next: NextThing | undefined;
-  if (Array.isArray(slots) && slots.length > 0 && typeof createdAt === "string") {
+  if (facts.outputs.connectorAuth?.value === "lwa") {
+    // No IAM, so no key to age: the LWA secret is the one thing that expires.
+    row.connectorAuth = "lwa";
+  } else if (Array.isArray(slots) && slots.length > 0 && typeof createdAt === "string") {
+    row.connectorAuth = "iam";
     const { phase, previous } = keyPhaseOf(slots as SlotRecord[]);
     row.key = { createdAt, ageDays: daysBetween(createdAt, today), rotateBy: addDays(createdAt, config.maxAccessKeyAgeDays), phase };
     next = keyNext(config, createdAt, phase, previous, today, warnDays);
+    if (config.adoption) next = adoptionNext(config, createdAt, today) ?? next;
   } else {
     return { ...row, problem: "no key outputs: the stack has not been deployed (npm run up)" };
   }
