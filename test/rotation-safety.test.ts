@@ -206,6 +206,18 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     }
   });
 
+  it("killed while config set read the secret from stdin (the key left empty): the recorded rotation still completes from the queue", async () => {
+    addStack("acme", { lwaRotationRequestedAt: new Date(Date.now() - 60_000).toISOString() });
+    cli.update(STACK, (s) => delete s.config["sp-api-iam:lwaClientSecret"]);
+    const secret = fake.rotate();
+    const { result, text } = await run();
+    assert.equal(result.exitCode, 0, text);
+    assert.equal(fake.rotations().length, 0, "no request: the recorded one is answered from the queue");
+    assert.deepEqual(config().lwaClientSecret, { value: secret, secret: true });
+    assert.equal(blockSecret(), secret);
+    assert.deepEqual(newSecretMessages(), []);
+  });
+
   it("two runs at once on one stack: the second waits for the lock, then finds the rotation done: one rotation", async () => {
     addStack();
     cli.update(STACK, (s) => (s.upDelayMs = 1000));

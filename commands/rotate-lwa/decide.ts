@@ -381,6 +381,10 @@ export function checkPrerequisites(
   now: Date,
   spApiEndpointOverride?: string,
 ): PrerequisiteCheck {
+  // A run killed while `config set --secret` read the new secret from its standard input can leave the key empty.
+  // With a rotation recorded, the new secret is still in the queue and completes the rotation without the old one
+  // (which only the request itself needs): the check lets such a stack through, clientSecret "".
+  const completing = Boolean(raw.values.lwaRotationRequestedAt);
   let config: StackConfig;
   try {
     config = validateConfig(raw, now).config;
@@ -404,7 +408,7 @@ export function checkPrerequisites(
   const clientSecret = value(config.lwaClientSecret);
   const refreshToken = value(config.lwaRefreshToken);
   if (!clientId) unset.push(`pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
-  if (!clientSecret) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
+  if (!clientSecret && !completing) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
   if (!refreshToken) unset.push(`pulumi config set --secret lwaRefreshToken${on}`);
   if (unset.length > 0) {
     return { ok: false, problem: `the stack's LWA values are not all set; rotation needs all three. Fix: ${unset.join(" && ")}` };
@@ -422,7 +426,7 @@ export function checkPrerequisites(
     ok: true,
     value: {
       clientId: clientId!,
-      clientSecret: clientSecret!,
+      clientSecret: clientSecret ?? "",
       refreshToken: refreshToken!,
       spApiEndpoint: spApiEndpointOverride ?? endpointOf(config.spApiRegion),
       queueUrl,

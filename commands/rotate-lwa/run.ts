@@ -497,6 +497,12 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
 
     // 7. Ask Amazon for a rotation, the request recorded first.
     let requestedAt: string | undefined;
+    if (step.step === "rotate" && !pre.clientSecret) {
+      throw new StepFailure({
+        cause: "lwaClientSecret is empty (a run may have been killed while storing a new secret) and no new secret is waiting in the queue.",
+        fix: `pulumi config set --secret lwaClientSecret --stack ${stack.name} (the newest secret you have), then run again.`,
+      });
+    }
     if (step.step === "rotate") {
       requestedAt = now().toISOString();
       const previous = config.lwaRotationRequestedAt;
