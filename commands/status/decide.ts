@@ -5,7 +5,7 @@
 import { ConfigError, validateConfig, type StackConfig } from "../../src/config";
 import { addDays, keyPhaseOf, type KeyPhase, type SlotRecord } from "../../src/lifecycle";
 import type { OutputValue, StackConfigView } from "../../lib/pulumi";
-import { currentExpiry, rotationLeadDays, unansweredRequest } from "../rotate-lwa/decide";
+import { currentExpiry, rotationLeadDays, unansweredRequest } from "../../src/lifecycle";
 
 /** How urgent the next thing is: expired and overdue make `status` exit 1. */
 export type Urgency = "expired" | "overdue" | "due" | "ok";
