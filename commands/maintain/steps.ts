@@ -28,6 +28,12 @@ export function lwaByHandDetail(expiresAt: string | undefined, today: string): s
 
 async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   const config = await ctx.stack.readConfig({ secrets: false });
+  if (config.values.lwaRotation !== "true" && ctx.lwaOwner) {
+    return {
+      status: "skipped",
+      detail: `rotated with stack ${ctx.lwaOwner}, which has lwaRotation for the same LWA app (its rotation stores the new secret here)`,
+    };
+  }
   if (config.values.lwaRotation !== "true") {
     const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
     return { status: "skipped", detail: lwaByHandDetail(expiresAt, new Date().toISOString().slice(0, 10)) };
@@ -39,6 +45,7 @@ async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
     dryRun: ctx.dryRun,
     env: ctx.env,
     print: ctx.print,
+    ...(ctx.workspace ? { workspace: ctx.workspace } : {}),
   });
   const status = ({ rotated: "done", "not-due": "nothing", waiting: "waiting", failed: "failed", skipped: "skipped" } as const)[result.outcome];
   return { status: result.exitCode === 1 && status !== "waiting" ? "failed" : status, detail: result.detail, wroteBlock: result.wroteBlock };

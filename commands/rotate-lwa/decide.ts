@@ -6,6 +6,32 @@
 import { ConfigError, StackConfig, validateConfig } from "../../src/config";
 import { isPlaceholder } from "../../src/credentials";
 import { addDays, LWA_SECRET_LIFETIME_DAYS } from "../../src/lifecycle";
+import {
+  CLOCK_SKEW_MS,
+  currentExpiry,
+  type Expiry,
+  type ExpiryEvidence,
+  isoTime,
+  isPreviousSecretsExpiry,
+  OLD_SECRET_GRACE_DAYS,
+  PREVIOUS_SECRET_WINDOW_DAYS,
+  rotationLeadDays,
+  unansweredRequest,
+} from "../../src/lifecycle";
+
+// The LWA secret's lifecycle rules live with the program's (src/lifecycle.ts), which status reads too; re-exported
+// here for this command's own callers.
+export {
+  CLOCK_SKEW_MS,
+  currentExpiry,
+  isoTime,
+  isPreviousSecretsExpiry,
+  OLD_SECRET_GRACE_DAYS,
+  PREVIOUS_SECRET_WINDOW_DAYS,
+  rotationLeadDays,
+  unansweredRequest,
+};
+export type { Expiry, ExpiryEvidence };
 import { endpointOf } from "../../policies/regions";
 
 export const NEW_SECRET = "APPLICATION_OAUTH_CLIENT_NEW_SECRET";
@@ -15,7 +41,6 @@ export const ROTATION_REQUESTED = "SP_API_IAM_LWA_ROTATION_REQUESTED";
 export const ROTATION_SCOPE = "sellingpartnerapi::client_credential:rotation";
 export const ROTATION_PATH = "/applications/2023-11-30/clientSecret";
 /** The old secret keeps working this long after a rotation (Amazon's docs). */
-export const OLD_SECRET_GRACE_DAYS = 7;
 /**
  * A rotation requested this recently, whose new secret has not arrived, is waited for rather than requested again:
  * a second rotation would end the first new secret's life before any job has it.
@@ -36,6 +61,8 @@ export type Notification =
       newClientSecretExpiryTime?: string;
       oldClientSecretExpiryTime?: string;
       eventTime?: string;
+      /** notificationMetadata.publishTime, else eventTime: when Amazon sent it, the time it is matched by. */
+      sentAt?: string;
     }
   | { kind: "expiry"; clientId: string; clientSecretExpiryTime: string; reason?: string; eventTime?: string }
   | { kind: "rotation-requested"; clientId: string; requestedAt: string }
@@ -52,13 +79,6 @@ function field(object: unknown, name: string): unknown {
 
 const text = (value: unknown): string | undefined => (typeof value === "string" && value.length > 0 ? value : undefined);
 
-/** An ISO 8601 time, normalised to UTC to the second; undefined for anything else. */
-export function isoTime(value: unknown): string | undefined {
-  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
 /** What a message body says. Never throws; the body itself is never part of the result's text. */
 export function parseNotification(body: string): Notification {
   let json: unknown;
@@ -70,6 +90,7 @@ export function parseNotification(body: string): Notification {
   const type = text(field(json, "notificationType"));
   const payload = field(json, "payload");
   const eventTime = isoTime(field(json, "eventTime"));
+  const sentAt = isoTime(field(field(json, "notificationMetadata"), "publishTime")) ?? eventTime;
   if (type === NEW_SECRET) {
     const inner = field(payload, "applicationOAuthClientNewSecret");
     const clientId = text(field(inner, "clientId"));
@@ -82,6 +103,7 @@ export function parseNotification(body: string): Notification {
       newClientSecretExpiryTime: isoTime(field(inner, "newClientSecretExpiryTime")),
       oldClientSecretExpiryTime: isoTime(field(inner, "oldClientSecretExpiryTime")),
       eventTime,
+      sentAt,
     };
   }
   if (type === SECRET_EXPIRY) {
@@ -106,24 +128,34 @@ export function rotationRequestedBody(clientId: string, requestedAt: Date): stri
 }
 
 export type Disposition =
-  /** This app's new secret: complete the rotation with it. */
+  /** This app's new secret, newer than the stored one (or the stored one itself, left by a run that was cut short). */
   | { action: "complete" }
   /** Amazon's expiry time of this app's current secret: record it. */
   | { action: "record-expiry" }
-  /** A rotation of this app requested by an earlier run, not yet delivered. */
+  /** A queue note of a rotation request left by an older version of this command: the config record replaces it. */
   | { action: "pending" }
-  /** This app's, but about a secret older than the one stored: nothing to do with it but delete it. */
+  /** This app's, but about a secret older than the one stored: deleted, never stored. */
   | { action: "discard"; reason: string }
   /** Not this app's, or not ours to read: visible again at once, for whoever it is for. */
   | { action: "release"; reason: string };
 
 const utcDay = (iso: string) => iso.slice(0, 10);
 
+export interface StoredSecret {
+  /** The stored secret's value: a message carrying it is this rotation's own, met again after a cut-short run. */
+  value?: string;
+  /** lwaClientSecretIssuedAt: when Amazon sent the stored secret. */
+  issuedAt?: string;
+  /** lwaClientSecretIssuedOn: the day it was issued (the only record before lwaClientSecretIssuedAt existed). */
+  issuedOn?: string;
+}
+
 /**
- * What to do with one message. `issuedOn` is the day the stored secret was issued: a message sent before that day
- * is about an earlier secret.
+ * What to do with one message. A new secret is matched by time, never by calendar day: one sent no later than the
+ * stored secret was sent is an older secret (it would roll the stack back to a secret that dies within 7 days) and
+ * is discarded; the stored secret itself is finished (up, block, delete), not discarded.
  */
-export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: string }): Disposition {
+export function dispose(n: Notification, ctx: { clientId: string } & StoredSecret): Disposition {
   switch (n.kind) {
     case "unreadable":
       return { action: "release", reason: "not a notification this command reads" };
@@ -131,22 +163,41 @@ export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: str
       return { action: "release", reason: `a notification of another type (${n.type.slice(0, 80)})` };
     case "rotation-requested":
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "another app's rotation request" };
-      // The stored secret was issued on or after the request's day: that rotation is finished (or overtaken by one
-      // done by hand), and its note is left over.
-      if (ctx.issuedOn && utcDay(n.requestedAt) <= ctx.issuedOn) {
+      if (ctx.issuedAt && Date.parse(n.requestedAt) <= Date.parse(ctx.issuedAt) + CLOCK_SKEW_MS) {
+        return { action: "discard", reason: `noting a rotation requested ${n.requestedAt}, answered since (lwaClientSecretIssuedAt ${ctx.issuedAt})` };
+      }
+      if (!ctx.issuedAt && ctx.issuedOn && utcDay(n.requestedAt) <= ctx.issuedOn) {
         return { action: "discard", reason: `noting a rotation requested ${utcDay(n.requestedAt)}, finished since (lwaClientSecretIssuedOn ${ctx.issuedOn})` };
       }
       return { action: "pending" };
-    case "new-secret":
+    case "new-secret": {
+      if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
+      if (ctx.value !== undefined && n.newClientSecret === ctx.value) return { action: "complete" };
+      if (ctx.issuedAt) {
+        if (!n.sentAt) return { action: "discard", reason: "without a publish time: it cannot be matched to the stored secret, so it is never stored" };
+        if (Date.parse(n.sentAt) <= Date.parse(ctx.issuedAt)) {
+          return {
+            action: "discard",
+            reason: `sent ${n.sentAt}, not after the stored secret (lwaClientSecretIssuedAt ${ctx.issuedAt}): an older secret, never stored`,
+          };
+        }
+      } else if (ctx.issuedOn && n.sentAt && utcDay(n.sentAt) < ctx.issuedOn) {
+        return { action: "discard", reason: `sent ${utcDay(n.sentAt)}, before the stored secret was issued (${ctx.issuedOn}): it is about an earlier secret` };
+      }
+      return { action: "complete" };
+    }
     case "expiry": {
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
-      if (ctx.issuedOn && n.eventTime && utcDay(n.eventTime) < ctx.issuedOn) {
+      if (ctx.issuedAt && n.eventTime && Date.parse(n.eventTime) < Date.parse(ctx.issuedAt)) {
+        return { action: "discard", reason: `sent ${n.eventTime}, before the stored secret was sent (${ctx.issuedAt}): it is about an earlier secret` };
+      }
+      if (!ctx.issuedAt && ctx.issuedOn && n.eventTime && utcDay(n.eventTime) < ctx.issuedOn) {
         return {
           action: "discard",
           reason: `sent ${utcDay(n.eventTime)}, before the stored secret was issued (${ctx.issuedOn}): it is about an earlier secret`,
         };
       }
-      if (n.kind === "expiry" && ctx.issuedOn && isPreviousSecretsExpiry(n.clientSecretExpiryTime, ctx.issuedOn)) {
+      if (ctx.issuedOn && isPreviousSecretsExpiry(n.clientSecretExpiryTime, ctx.issuedOn)) {
         return {
           action: "discard",
           reason:
@@ -155,85 +206,29 @@ export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: str
             "pulumi config set lwaClientSecretIssuedOn <YYYY-MM-DD>)",
         };
       }
-      return n.kind === "new-secret" ? { action: "complete" } : { action: "record-expiry" };
+      return { action: "record-expiry" };
     }
   }
-}
-
-/**
- * A secret issued on `issuedOn` lives 180 days. An expiry sooner than a week and a bit after that day is the previous
- * secret's: after a rotation the old one stops 7 days later, and Amazon may announce that, too.
- */
-export const PREVIOUS_SECRET_WINDOW_DAYS = 8.5;
-
-export function isPreviousSecretsExpiry(expiry: string, issuedOn: string): boolean {
-  return Date.parse(expiry) < Date.parse(`${issuedOn}T00:00:00Z`) + PREVIOUS_SECRET_WINDOW_DAYS * DAY_MS;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Expiry and due
 // ---------------------------------------------------------------------------------------------------------------
 
-export interface ExpiryEvidence {
-  /** Amazon's expiry time from an expiry notification read in this run (the newest). */
-  fromMessage?: string;
-  /** Config lwaClientSecretExpiresAt: Amazon's expiry time recorded by an earlier run. */
-  fromConfig?: string;
-  /** Config lwaClientSecretIssuedOn. */
-  issuedOn?: string;
-}
-
-export interface Expiry {
-  expiresAt?: string;
-  source?: "Amazon's notification" | "Amazon's time recorded in lwaClientSecretExpiresAt" | "lwaClientSecretIssuedOn + 180 days";
-  /** Amazon's time minus issuedOn + 180 days, in whole days, when they differ by a day or more. */
-  disagreementDays?: number;
-  /** Why the recorded time was not believed. */
-  ignored?: string;
-}
-
-/**
- * The expiry to believe: Amazon's own (this run's message, else the one recorded), else the tracked issue day + 180.
- * A recorded time within a week and a bit of the stored secret's issue day is the previous secret's (left from before a
- * rotation done by hand), and ignored; dispose() already sets such messages aside.
- */
-export function currentExpiry(ev: ExpiryEvidence): Expiry {
-  const tracked = ev.issuedOn ? `${addDays(ev.issuedOn, LWA_SECRET_LIFETIME_DAYS)}T00:00:00Z` : undefined;
-  let amazon: string | undefined;
-  let source: Expiry["source"];
-  let ignored: string | undefined;
-  if (ev.fromMessage) {
-    amazon = ev.fromMessage;
-    source = "Amazon's notification";
-  } else if (ev.fromConfig) {
-    const recorded = isoTime(ev.fromConfig);
-    if (recorded && ev.issuedOn && isPreviousSecretsExpiry(recorded, ev.issuedOn)) {
-      ignored =
-        `lwaClientSecretExpiresAt (${recorded}) ends within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ev.issuedOn}), so it is ` +
-        "the previous secret's: ignored. Fix: pulumi config rm lwaClientSecretExpiresAt";
-    } else if (recorded) {
-      amazon = recorded;
-      source = "Amazon's time recorded in lwaClientSecretExpiresAt";
-    }
-  }
-  if (amazon) {
-    const days = tracked ? Math.round((Date.parse(amazon) - Date.parse(tracked)) / DAY_MS) : 0;
-    return { expiresAt: amazon, source, ...(days !== 0 ? { disagreementDays: days } : {}), ...(ignored ? { ignored } : {}) };
-  }
-  if (tracked) return { expiresAt: tracked, source: "lwaClientSecretIssuedOn + 180 days", ...(ignored ? { ignored } : {}) };
-  return ignored ? { ignored } : {};
-}
-
 export type Step =
   /** A new secret is in the queue: finish with it, whatever --if-due says (the old secret is counting down). */
   | { step: "complete" }
-  /** An earlier run's request is not delivered yet: wait for it, do not ask again. */
+  /** A recorded request is not answered yet, and is recent: wait for its secret, do not ask again. */
   | { step: "wait-pending"; requestedAt: string }
-  | { step: "rotate" }
-  | { step: "not-due"; expiresAt: string; daysLeft: number }
+  | { step: "rotate"; reason?: string }
+  | { step: "not-due"; expiresAt: string; daysLeft: number; leadDays: number; leadReason?: string }
   | { step: "unknown-expiry" }
-  /** An earlier request was never delivered: something is wrong with the registration. */
-  | { step: "pending-lost"; requestedAt: string };
+  /** A recorded request unanswered for more than a day: an incident; asked again only on evidence or by the operator. */
+  | { step: "unanswered"; requestedAt: string; evidenceFrom: string }
+  /** Unanswered for more than 8 days: whether the stored secret still works says whether Amazon acted. */
+  | { step: "check-unanswered"; requestedAt: string }
+  /** The stored secret is less than 7 days old: another rotation would retire the secret jobs may still use. */
+  | { step: "recently-rotated"; issuedAt: string };
 
 export interface DueInput {
   ifDue: boolean;
@@ -241,26 +236,56 @@ export interface DueInput {
   warningDays: number;
   expiry: Expiry;
   newSecretWaiting: boolean;
-  /** requestedAt of the newest rotation-requested marker of this app, if any. */
+  /** The recorded request no stored secret answers (unansweredRequest). */
   pendingSince?: string;
+  /** lwaClientSecretIssuedAt. */
+  issuedAt?: string;
+  /** --request-again: the operator knows Amazon did not act on the recorded request (or wants a rotation anyway). */
+  requestAgain?: boolean;
+  /** Set once the stored secret was shown to still work more than 7 days after the recorded request. */
+  amazonDidNotAct?: boolean;
+  /** Why the new block cannot reach every job by itself (no jobConfigs, ...), if it cannot. */
+  manualDelivery?: string;
 }
 
 export function daysUntil(iso: string, now: Date): number {
   return Math.floor((Date.parse(iso) - now.getTime()) / DAY_MS);
 }
 
+/**
+ * Had Amazon acted on a request, the secret stored before it would stop 7 days later: a day more and its still
+ * working is evidence that Amazon did not (the day is for clocks and for LWA's own edge).
+ */
+export const UNANSWERED_EVIDENCE_DAYS = OLD_SECRET_GRACE_DAYS + 1;
+
 export function decideStep(input: DueInput): Step {
   if (input.newSecretWaiting) return { step: "complete" };
-  if (input.pendingSince) {
+  if (input.pendingSince && input.requestAgain)
+    return { step: "rotate", reason: `--request-again: the request of ${input.pendingSince} is taken as not acted on` };
+  if (input.pendingSince && !input.amazonDidNotAct) {
     const age = input.now.getTime() - Date.parse(input.pendingSince);
-    return age < PENDING_ROTATION_HOURS * 60 * 60 * 1000
-      ? { step: "wait-pending", requestedAt: input.pendingSince }
-      : { step: "pending-lost", requestedAt: input.pendingSince };
+    if (age < PENDING_ROTATION_HOURS * 60 * 60 * 1000) return { step: "wait-pending", requestedAt: input.pendingSince };
+    if (age <= UNANSWERED_EVIDENCE_DAYS * DAY_MS) {
+      return {
+        step: "unanswered",
+        requestedAt: input.pendingSince,
+        evidenceFrom: new Date(Date.parse(input.pendingSince) + UNANSWERED_EVIDENCE_DAYS * DAY_MS).toISOString(),
+      };
+    }
+    return { step: "check-unanswered", requestedAt: input.pendingSince };
   }
-  if (!input.ifDue) return { step: "rotate" };
+  if (!input.ifDue) {
+    if (!input.requestAgain && input.issuedAt && input.now.getTime() - Date.parse(input.issuedAt) < OLD_SECRET_GRACE_DAYS * DAY_MS) {
+      return { step: "recently-rotated", issuedAt: input.issuedAt };
+    }
+    return { step: "rotate" };
+  }
   if (!input.expiry.expiresAt) return { step: "unknown-expiry" };
   const daysLeft = daysUntil(input.expiry.expiresAt, input.now);
-  return daysLeft <= input.warningDays ? { step: "rotate" } : { step: "not-due", expiresAt: input.expiry.expiresAt, daysLeft };
+  const lead = rotationLeadDays(input.warningDays, input.manualDelivery);
+  return daysLeft <= lead.days
+    ? { step: "rotate" }
+    : { step: "not-due", expiresAt: input.expiry.expiresAt, daysLeft, leadDays: lead.days, ...(lead.reason ? { leadReason: lead.reason } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -288,6 +313,10 @@ export function checkPrerequisites(
   now: Date,
   spApiEndpointOverride?: string,
 ): PrerequisiteCheck {
+  // A run killed while `config set --secret` read the new secret from its standard input can leave the key empty.
+  // With a rotation recorded, the new secret is still in the queue and completes the rotation without the old one
+  // (which only the request itself needs): the check lets such a stack through, clientSecret "".
+  const completing = Boolean(raw.values.lwaRotationRequestedAt);
   let config: StackConfig;
   try {
     config = validateConfig(raw, now).config;
@@ -311,7 +340,7 @@ export function checkPrerequisites(
   const clientSecret = value(config.lwaClientSecret);
   const refreshToken = value(config.lwaRefreshToken);
   if (!clientId) unset.push(`pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
-  if (!clientSecret) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
+  if (!clientSecret && !completing) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
   if (!refreshToken) unset.push(`pulumi config set --secret lwaRefreshToken${on}`);
   if (unset.length > 0) {
     return { ok: false, problem: `the stack's LWA values are not all set; rotation needs all three. Fix: ${unset.join(" && ")}` };
@@ -329,7 +358,7 @@ export function checkPrerequisites(
     ok: true,
     value: {
       clientId: clientId!,
-      clientSecret: clientSecret!,
+      clientSecret: clientSecret ?? "",
       refreshToken: refreshToken!,
       spApiEndpoint: spApiEndpointOverride ?? endpointOf(config.spApiRegion),
       queueUrl,

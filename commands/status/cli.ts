@@ -57,7 +57,13 @@ const COLUMNS: { head: string; dropOrder: number; cell: (row: StatusRow) => stri
   {
     head: "LWA SECRET EXPIRES",
     dropOrder: 6,
-    cell: (row) => (row.problem ? "" : row.lwa?.expiresOn ? `${row.lwa.expiresOn} (${row.lwa.source === "amazon" ? "Amazon's" : "tracked"})` : "not tracked"),
+    cell: (row) => {
+      if (row.problem) return "";
+      // Named when few; counted when many, so that a fleet on one app keeps the column narrow (--json names them all).
+      const others = row.lwa?.sharedWith ?? [];
+      const shared = others.length === 0 ? "" : ` [app shared with ${others.length <= 2 ? others.join(", ") : `${others.length} other stacks`}]`;
+      return (row.lwa?.expiresOn ? `${row.lwa.expiresOn} (${row.lwa.source === "amazon" ? "Amazon's" : "tracked"})` : "not tracked") + shared;
+    },
   },
   { head: "LAST UPDATE", dropOrder: 1, cell: (row) => day(row.lastUpdate) },
   {
