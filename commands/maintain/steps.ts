@@ -23,7 +23,7 @@ async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   if (config.values.lwaRotation !== "true") {
     const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
     const by = expiresAt ? `before it expires on ${expiresAt.slice(0, 10)}` : "every 180 days (set lwaClientSecretIssuedOn to track when)";
-    return { status: "skipped", detail: `lwaRotation is off: rotate the LWA secret by hand ${by} (README, Maintenance)` };
+    return { status: "skipped", detail: `lwaRotation is off: rotate the LWA secret by hand ${by} (docs/lwa-rotation.md)` };
   }
   const result = await rotateLwa(ctx.stack, {
     ifDue: true,

@@ -331,7 +331,7 @@ export function checkPrerequisites(
       problem:
         `lwaRotation is off for stack ${stack}, so it has no queue for Amazon to deliver a new secret to. ` +
         `Fix: pulumi config set lwaRotation true${on} && npm run up -- ${stack}, then register the queue ARN in the Developer Console ` +
-        "(README, Maintenance).",
+        "(docs/lwa-rotation.md).",
     };
   }
   const unset: string[] = [];
@@ -390,7 +390,7 @@ export function developerConsoleStep(queueArn: string): string {
 
 const CONSOLE_ROTATION =
   "rotate it by hand instead: Seller Central > Develop Apps > your app > LWA credentials > View > Rotate secret, " +
-  "then the manual route in README, Maintenance";
+  "then the manual route in docs/lwa-rotation.md (By hand in Seller Central)";
 
 /** The grantless token request (client_credentials). */
 export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: string): Failure | undefined {
