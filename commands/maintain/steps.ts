@@ -8,7 +8,7 @@ import { deliverBlock } from "../credentials/run";
 import { REPO_ROOT } from "../../lib/pulumi-cli";
 import { parseJobConfigs } from "../../src/config";
 import { rotateKey } from "../rotate-key/run";
-import { currentExpiry } from "../rotate-lwa/decide";
+import { currentExpiry } from "../../src/lifecycle";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
 import type { MaintainSteps, StepContext, StepOutcome } from "./run";
 

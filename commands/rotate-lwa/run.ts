@@ -23,7 +23,6 @@ import * as path from "path";
 import { grantlessToken, refreshTokenExchange, requestRotation } from "./amazon";
 import {
   checkPrerequisites,
-  currentExpiry,
   decideStep,
   developerConsoleStep,
   disagreementWords,
@@ -31,18 +30,16 @@ import {
   Disposition,
   Failure,
   HttpAnswer,
-  isoTime,
   judgeGrantlessToken,
   judgeProof,
   judgeRotationRequest,
   mayHaveReachedAmazon,
   Notification,
-  OLD_SECRET_GRACE_DAYS,
   parseNotification,
   plainTime,
   UNANSWERED_EVIDENCE_DAYS,
-  unansweredRequest,
 } from "./decide";
+import { currentExpiry, isoTime, OLD_SECRET_GRACE_DAYS, unansweredRequest } from "../../src/lifecycle";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
 
 export interface LwaRotationResult {
