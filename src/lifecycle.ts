@@ -206,7 +206,7 @@ export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Da
       "(the old secret stays valid for 7 days after a rotation); " +
       "2. pulumi config set --secret lwaClientSecret (paste the new secret at the prompt); " +
       `3. pulumi config set lwaClientSecretIssuedOn ${today.toISOString().slice(0, 10)}; ` +
-      "4. pulumi up; 5. npm run credentials -- --into <your job configs> (README, Delivering the block to jobs).";
+      "4. pulumi up; 5. npm run credentials -- --into <your job configs> (docs/delivery.md).";
   return { expiresOn, daysLeft, warning: `The LWA client secret issued on ${issuedOn} ${when}. Rotate it: ${how}` };
 }
 

@@ -247,17 +247,17 @@ describe("npm run maintain: a fleet of 50 in the output", function () {
     const { stdout } = await run(["--all"], { COLUMNS: "200" });
     const lwa = readSummary(stdout).entries.filter((e) => e.step === "lwa");
     assert.deepEqual(lwa.map((e) => [e.detail, e.stacks.join(" ")]).sort(), [
-      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 1 day ago, on 2026-11-29 (README, Maintenance)", "customer-002"],
-      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 2 days ago, on 2026-11-28 (README, Maintenance)", "customer-001"],
-      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 3 days ago, on 2026-11-27 (README, Maintenance)", "customer-000"],
+      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 1 day ago, on 2026-11-29 (docs/lwa-rotation.md)", "customer-002"],
+      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 2 days ago, on 2026-11-28 (docs/lwa-rotation.md)", "customer-001"],
+      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 3 days ago, on 2026-11-27 (docs/lwa-rotation.md)", "customer-000"],
     ]);
     assert.equal(
       lwaByHandDetail("2026-11-30T10:00:00Z", "2026-11-30"),
-      "lwaRotation is off: rotate the LWA secret by hand before it expires today, 2026-11-30 (README, Maintenance)",
+      "lwaRotation is off: rotate the LWA secret by hand before it expires today, 2026-11-30 (docs/lwa-rotation.md)",
     );
     assert.equal(
       lwaByHandDetail("2027-01-09", "2026-11-30"),
-      "lwaRotation is off: rotate the LWA secret by hand before it expires in 40 days, on 2027-01-09 (README, Maintenance)",
+      "lwaRotation is off: rotate the LWA secret by hand before it expires in 40 days, on 2027-01-09 (docs/lwa-rotation.md)",
     );
     assert.match(lwaByHandDetail(undefined, "2026-11-30"), /every 180 days/);
   });

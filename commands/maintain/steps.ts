@@ -9,7 +9,7 @@ import { dayFromToday } from "../../lib/output";
 import { REPO_ROOT } from "../../lib/pulumi-cli";
 import { parseJobConfigs } from "../../src/config";
 import { rotateKey } from "../rotate-key/run";
-import { currentExpiry } from "../rotate-lwa/decide";
+import { currentExpiry } from "../../src/lifecycle";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
 import type { MaintainSteps, StepContext, StepOutcome } from "./run";
 
@@ -23,7 +23,7 @@ export function lwaByHandDetail(expiresAt: string | undefined, today: string): s
     : expiresAt.slice(0, 10) < today
       ? `now: it expired ${dayFromToday(expiresAt, today)}`
       : `before it expires ${dayFromToday(expiresAt, today)}`;
-  return `lwaRotation is off: rotate the LWA secret by hand ${by} (README, Maintenance)`;
+  return `lwaRotation is off: rotate the LWA secret by hand ${by} (docs/lwa-rotation.md)`;
 }
 
 async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {

@@ -5,33 +5,20 @@
  */
 import { ConfigError, StackConfig, validateConfig } from "../../src/config";
 import { isPlaceholder } from "../../src/credentials";
-import { addDays, LWA_SECRET_LIFETIME_DAYS } from "../../src/lifecycle";
 import {
+  addDays,
   CLOCK_SKEW_MS,
-  currentExpiry,
   type Expiry,
-  type ExpiryEvidence,
   isoTime,
   isPreviousSecretsExpiry,
+  LWA_SECRET_LIFETIME_DAYS,
   OLD_SECRET_GRACE_DAYS,
   PREVIOUS_SECRET_WINDOW_DAYS,
   rotationLeadDays,
-  unansweredRequest,
 } from "../../src/lifecycle";
 
-// The LWA secret's lifecycle rules live with the program's (src/lifecycle.ts), which status reads too; re-exported
-// here for this command's own callers.
-export {
-  CLOCK_SKEW_MS,
-  currentExpiry,
-  isoTime,
-  isPreviousSecretsExpiry,
-  OLD_SECRET_GRACE_DAYS,
-  PREVIOUS_SECRET_WINDOW_DAYS,
-  rotationLeadDays,
-  unansweredRequest,
-};
-export type { Expiry, ExpiryEvidence };
+// The LWA secret's lifecycle rules (which expiry to believe, an unanswered request, how early to rotate) live with
+// the program's in src/lifecycle.ts, which status reads too.
 import { endpointOf } from "../../policies/regions";
 
 export const NEW_SECRET = "APPLICATION_OAUTH_CLIENT_NEW_SECRET";
@@ -331,7 +318,7 @@ export function checkPrerequisites(
       problem:
         `lwaRotation is off for stack ${stack}, so it has no queue for Amazon to deliver a new secret to. ` +
         `Fix: pulumi config set lwaRotation true${on} && npm run up -- ${stack}, then register the queue ARN in the Developer Console ` +
-        "(README, Maintenance).",
+        "(docs/lwa-rotation.md).",
     };
   }
   const unset: string[] = [];
@@ -390,7 +377,7 @@ export function developerConsoleStep(queueArn: string): string {
 
 const CONSOLE_ROTATION =
   "rotate it by hand instead: Seller Central > Develop Apps > your app > LWA credentials > View > Rotate secret, " +
-  "then the manual route in README, Maintenance";
+  "then the manual route in docs/lwa-rotation.md (By hand in Seller Central)";
 
 /** The grantless token request (client_credentials). */
 export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: string): Failure | undefined {

@@ -101,7 +101,7 @@ function lwaExpiry(config: StackConfig): { expiresOn?: string; source: "amazon" 
 
 function lwaNext(config: StackConfig, expiresOn: string, today: string, warnDays?: number): NextThing {
   const left = daysBetween(today, expiresOn);
-  const by = config.lwaRotation ? "npm run rotate-lwa" : "by hand: README, Maintenance";
+  const by = config.lwaRotation ? "npm run rotate-lwa" : "by hand: docs/lwa-rotation.md";
   // rotate-lwa --if-due rotates a stack whose jobs a person serves no earlier than 7 days before expiry: status
   // says the same date, and why.
   const lead =
