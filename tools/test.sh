@@ -4,6 +4,8 @@
 # Every part runs to its end; the run fails if any part failed. Arguments go to mocha (e.g. a test file).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# On a machine whose node is older than 22, the suite runs on Node 24 LTS (tools/node24.sh).
+source tools/node24.sh || exit 1
 export bin=node_modules/.bin
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
