@@ -3,6 +3,7 @@
  * Every write goes to a temporary file in the same directory and is renamed over the target, so a reader never
  * sees half a file and an interrupted run leaves the old file whole.
  */
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -52,4 +53,25 @@ export function writeFileKeepingMode(file: string, text: string): void {
   const existing = fs.lstatSync(file);
   if (!existing.isFile()) throw new FileRefusal(`${file} is not a regular file`);
   atomicWrite(file, text, existing.mode & 0o7777);
+}
+
+/**
+ * A warning when `file` (just written, holding secrets) lies in a git work tree and git does not ignore it: one
+ * `git add .` and a commit would publish the secrets. Nothing when git ignores it, when it is not in a work tree, or
+ * when git is not installed. `shown` is the name the messages use for it.
+ */
+export function gitExposureWarning(file: string, shown: string = file): string | undefined {
+  // check-ignore: 0 ignored, 1 not ignored (a tracked file counts as not ignored: it is in the repository already),
+  // 128 not a work tree. GIT_OPTIONAL_LOCKS=0: a read that never takes the index lock from a git command running beside it.
+  const result = spawnSync("git", ["check-ignore", "-q", "--", path.basename(file)], {
+    cwd: path.dirname(file),
+    env: { ...process.env, GIT_OPTIONAL_LOCKS: "0" },
+    stdio: "ignore",
+    timeout: 10_000,
+  });
+  if (result.error || result.status !== 1) return undefined;
+  return (
+    `Warning: ${shown} holds secrets and is inside a git work tree that does not ignore it: a commit would publish them. ` +
+    `Add it to that repository's .gitignore, or write it outside the repository.`
+  );
 }

@@ -8,7 +8,7 @@ import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from "@
 import { ConfigError, validateConfig } from "../../src/config";
 import type { SlotRecord } from "../../src/lifecycle";
 import { awsClientConfig } from "../../lib/net";
-import { userPath, writePrivateFile } from "../../lib/files";
+import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import { decide, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
@@ -306,6 +306,8 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
     }
     report.wroteBlock = outFile;
     print(`Wrote the new credentials block to ${outFile} (mode 600).`);
+    const exposed = gitExposureWarning(outFile);
+    if (exposed) print(exposed);
     print(
       `Hand it to every job that uses this stack's key: npm run credentials -- --into <job config> (or paste the block), then npm run verify -- ${opts.out}.`,
     );

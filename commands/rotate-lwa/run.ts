@@ -9,7 +9,7 @@
  */
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET } from "../../src/config";
 import { readSettings, SettingsError } from "../../lib/net";
-import { userPath, writePrivateFile } from "../../lib/files";
+import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import { grantlessToken, refreshTokenExchange, requestRotation } from "./amazon";
@@ -416,6 +416,8 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       });
     }
     say(`  wrote the new credentials block to ${file} (mode 600)`);
+    const exposed = gitExposureWarning(file);
+    if (exposed) say(`  ${exposed}`);
 
     // 9. Only now: the message can go, with any older new-secret messages and this run's note.
     let leftover = false;
