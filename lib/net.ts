@@ -2,9 +2,10 @@
  * The network, one place for it: every request bounded in time (deadlines), waiting out IAM propagation
  * (retries), the endpoints the commands may be pointed at (and which are refused), and AWS SDK client settings.
  */
-import { ProxyAgent as NodeProxyAgent } from "proxy-agent";
+import { createRequire } from "module";
+import type { ProxyAgent as NodeProxyAgent } from "proxy-agent";
 import { getProxyForUrl } from "proxy-from-env";
-import { fetch as undiciFetch, ProxyAgent as UndiciProxyAgent, type RequestInit as UndiciRequestInit } from "undici";
+import type { RequestInit as UndiciRequestInit } from "undici";
 import type { StackConfigView } from "./pulumi";
 
 // ---- Deadlines
@@ -74,12 +75,14 @@ export async function fetchWithDeadline(url: string | URL, init: RequestInit, ti
   // Node's own fetch takes no proxy; undici's (the library Node's is built from) does, with its ProxyAgent. One agent
   // per request, destroyed when the request ends: an abort does not end a CONNECT the proxy never answers, and that
   // socket would keep the process alive after the command has said all it had to say.
-  const dispatcher = proxy ? new UndiciProxyAgent(proxy.href) : undefined;
+  // Loaded only when a proxy is in use: undici takes longer to load than the rest of a command's start.
+  const undici = proxy ? await import("undici") : undefined;
+  const dispatcher = proxy ? new undici!.ProxyAgent(proxy.href) : undefined;
   const outcome = await withDeadline(timeoutMs, async (signal) => {
     // Never followed: a redirect would carry the form's secrets or the token header to wherever it points.
     const request = { ...init, redirect: "manual", signal } as const;
     const response = dispatcher
-      ? ((await undiciFetch(url, { ...(request as UndiciRequestInit), dispatcher })) as unknown as Response)
+      ? ((await undici!.fetch(url, { ...(request as UndiciRequestInit), dispatcher })) as unknown as Response)
       : await fetch(url, request);
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -195,7 +198,9 @@ export function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export function awsProxyAgents(): { httpAgent?: NodeProxyAgent; httpsAgent?: NodeProxyAgent } {
   if (!proxyConfigured()) return {};
-  const agent = new NodeProxyAgent();
+  // Loaded only when a proxy is configured, like undici above.
+  const { ProxyAgent } = createRequire(__filename)("proxy-agent") as { ProxyAgent: typeof NodeProxyAgent };
+  const agent = new ProxyAgent();
   return { httpAgent: agent, httpsAgent: agent };
 }
 
