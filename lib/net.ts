@@ -114,8 +114,13 @@ export async function fetchWithDeadline(url: string | URL, init: RequestInit, ti
       return { kind: "timed-out", timeoutMs };
     case "failed":
       if (outcome.error instanceof TooLarge) return { kind: "too-large", status: outcome.error.status, limitBytes: maxBytes };
-      return { kind: "unreachable", code: networkErrorCode(outcome.error) };
+      return { kind: "unreachable", code: proxiedCode(networkErrorCode(outcome.error), proxy) };
   }
+}
+
+/** Through a proxy, undici reports a tunnel the proxy refused (a 403 to CONNECT) with no code at all: name it. */
+function proxiedCode(code: string, proxy: URL | undefined): string {
+  return proxy && code === "network error" ? "ProxyTunnelRefused" : code;
 }
 
 /** The error's code (ECONNREFUSED, ENOTFOUND, ...), never its message: undici's may quote the URL. */

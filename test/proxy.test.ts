@@ -15,6 +15,8 @@ import { IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { renderCredentials } from "../src/credentials";
 import { awsClientConfig, fetchWithDeadline, proxyFor } from "../lib/net";
+import { grantlessToken } from "../commands/rotate-lwa/amazon";
+import { judgeGrantlessToken } from "../commands/rotate-lwa/decide";
 import { FakeAmazon, REGION, ROLE_ARN, SECRETS } from "./fake-amazon";
 
 const REPO = path.resolve(__dirname, "..");
@@ -221,8 +223,21 @@ describe("proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)", function () {
     withProxy("refuse", async (proxy) =>
       withProcessProxyEnv({ HTTP_PROXY: proxy.url() }, async () => {
         const answer = await fetchWithDeadline(`${fake.url}/lwa/auth/o2/token`, { method: "POST", body: "x=1" }, 5000);
-        assert.equal(answer.kind, "unreachable");
+        assert.deepEqual(answer, { kind: "unreachable", code: "ProxyTunnelRefused" });
         assert.deepEqual(proxy.tunnels, [new URL(fake.url).host], "undici asked the proxy for a tunnel to the service");
+        assert.equal(fake.seen.length, 0);
+      }),
+    ));
+
+  it("rotate-lwa's LWA request through a proxy that refuses to tunnel: the failure names the proxy, its password masked, and nothing was rotated", () =>
+    withProxy("refuse", async (proxy) =>
+      withProcessProxyEnv({ HTTP_PROXY: proxy.url(`user:${PROXY_PASSWORD}@`) }, async () => {
+        const lwa = `${fake.url}/lwa`;
+        const failure = judgeGrantlessToken(await grantlessToken(lwa, SECRETS.clientId, SECRETS.clientSecret, 5000), lwa);
+        const shown = proxy.url("***:***@");
+        assert.equal(failure?.cause, `could not reach LWA at ${lwa} through the proxy ${shown}/ (ProxyTunnelRefused).`);
+        assert.match(failure!.fix, /Nothing was rotated/);
+        assert.ok(!JSON.stringify(failure).includes(PROXY_PASSWORD));
         assert.equal(fake.seen.length, 0);
       }),
     ));
