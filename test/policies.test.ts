@@ -330,7 +330,7 @@ describe("policy documents: meaning, through the IAM evaluator", () => {
      * decision") and then "Role trust policies and KMS key policies are exceptions to this logic, because they must
      * explicitly allow access for principals" - which says the trust policy must allow, but not plainly whether a
      * named same-account user still needs an identity grant. Third-party evaluators disagree on it. Rather than
-     * assert an unverified claim either way, there is no test of it (README, "What the tests cannot show"); the kit
+     * assert an unverified claim either way, there is no test of it (CONTRIBUTING.md, "What the tests cannot show"); the kit
      * does not rely on it (it attaches the group policy, and nobody but U is admitted either way).
      */
   });
@@ -459,7 +459,7 @@ describe("policy documents: meaning, through the IAM evaluator", () => {
      * The simulator (0.1.173) says Allowed: it lets a same-account resource policy naming the caller bypass the
      * boundary's implicit deny, a rule AWS states for resource policies in general but not for role trust policies.
      * This is a known divergence of the simulator from AWS, so there is no test of it rather than one asserting
-     * either the simulator's wrong answer or a verdict the simulator cannot confirm (README, "What the tests cannot show").
+     * either the simulator's wrong answer or a verdict the simulator cannot confirm (CONTRIBUTING.md, "What the tests cannot show").
      */
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The project's own files agree with the program: Pulumi.yaml declares every key the program reads, the
- * example stacks pass validation with no secret in plain text, README documents every key and output, and
+ * example stacks pass validation with no secret in plain text, docs/reference.md documents every key and output, and
  * index.ts hands Pulumi the program.
  */
 import assert from "node:assert/strict";
@@ -68,42 +68,44 @@ describe("project files", () => {
     });
   }
 
-  it("README documents every config key and every output", () => {
-    const readme = read("README.md");
-    for (const key of Object.keys(CONFIG_KEYS)) assert.match(readme, new RegExp(`\\| \`${key}\` \\|`), `config ${key}`);
-    for (const output of OUTPUTS) assert.match(readme, new RegExp(`\\| \`${output}\` \\|`), `output ${output}`);
+  it("docs/reference.md documents every config key and every output", () => {
+    const reference = read("docs/reference.md");
+    for (const key of Object.keys(CONFIG_KEYS)) assert.match(reference, new RegExp(`\\| \`${key}\` \\|`), `config ${key}`);
+    for (const output of OUTPUTS) assert.match(reference, new RegExp(`\\| \`${output}\` \\|`), `output ${output}`);
   });
 
-  it("README's test command is the one .ci/run runs", () => {
-    // README: the commands of the Development section's first shell block, each with its comment.
-    const development = read("README.md")
-      .split(/^## Development and tests$/m)[1]!
-      .split(/^## /m)[0]!;
-    const readmeBlock = /```sh\n([\s\S]*?)```/.exec(development)![1]!;
-    const readme = new Map(
-      readmeBlock
+  for (const doc of ["README.md", "CONTRIBUTING.md"]) {
+    it(`${doc}'s test command is the one .ci/run runs`, () => {
+      // The commands of the Development section's first shell block, each with its comment.
+      const development = read(doc)
+        .split(/^## Development and tests$/m)[1]!
+        .split(/^## /m)[0]!;
+      const docBlock = /```sh\n([\s\S]*?)```/.exec(development)![1]!;
+      const commands = new Map(
+        docBlock
+          .split("\n")
+          .filter((l) => l.trim())
+          .map((l) => [l.split("#")[0]!.trim(), l.includes("#") ? l.slice(l.indexOf("#") + 1).trim() : ""] as [string, string]),
+      );
+      // .ci/run: the npm commands it runs, in order, without npm's reporting flags.
+      const ci = read(".ci/run")
         .split("\n")
-        .filter((l) => l.trim())
-        .map((l) => [l.split("#")[0]!.trim(), l.includes("#") ? l.slice(l.indexOf("#") + 1).trim() : ""] as [string, string]),
-    );
-    // .ci/run: the npm commands it runs, in order, without npm's reporting flags.
-    const ci = read(".ci/run")
-      .split("\n")
-      .filter((l) => /^npm /.test(l))
-      .map((l) => l.replace(/ --no-(audit|fund)/g, "").trim());
-    assert.deepEqual(ci, ["npm ci", "npm test"]);
-    // `npm cit` is npm's own shorthand for exactly that sequence; `npm test` is the last step of both.
-    assert.ok(readme.has("npm cit"), "README gives the one-command form");
-    assert.ok(readme.has(ci[ci.length - 1]!), "README gives CI's test command");
-    // What README says `npm test` runs is what package.json's test script (tools/test.sh) runs, tool by tool.
-    assert.equal(JSON.parse(read("package.json")).scripts.test, "bash tools/test.sh");
-    const steps = [...read("tools/test.sh").matchAll(/"\$bin\/(\w+)"/g)].map((m) => m[1]);
-    const described = readme
-      .get("npm test")!
-      .split("+")
-      .map((part) => part.trim().split(" ")[0]);
-    assert.deepEqual(described, steps, `README: npm test # ${readme.get("npm test")}`);
-  });
+        .filter((l) => /^npm /.test(l))
+        .map((l) => l.replace(/ --no-(audit|fund)/g, "").trim());
+      assert.deepEqual(ci, ["npm ci", "npm test"]);
+      // `npm cit` is npm's own shorthand for exactly that sequence; `npm test` is the last step of both.
+      assert.ok(commands.has("npm cit"), `${doc} gives the one-command form`);
+      assert.ok(commands.has(ci[ci.length - 1]!), `${doc} gives CI's test command`);
+      // What the doc says `npm test` runs is what package.json's test script (tools/test.sh) runs, tool by tool.
+      assert.equal(JSON.parse(read("package.json")).scripts.test, "bash tools/test.sh");
+      const steps = [...read("tools/test.sh").matchAll(/"\$bin\/(\w+)"/g)].map((m) => m[1]);
+      const described = commands
+        .get("npm test")!
+        .split("+")
+        .map((part) => part.trim().split(" ")[0]);
+      assert.deepEqual(described, steps, `${doc}: npm test # ${commands.get("npm test")}`);
+    });
+  }
 
   it("ships under Apache-2.0: the licence text, package.json and README agree", () => {
     const licence = read("LICENSE");
@@ -134,9 +136,9 @@ describe("project files", () => {
     }
   });
 
-  it("README and the component say a user added to the group by hand goes at `pulumi up --refresh`, not at a plain `pulumi up`", () => {
+  it("docs/review.md and the component say a user added to the group by hand goes at `pulumi up --refresh`, not at a plain `pulumi up`", () => {
     // A plain `pulumi up` diffs the config against its state, which never saw the hand-added user.
-    const row = read("README.md")
+    const row = read("docs/review.md")
       .split("\n")
       .find((l) => l.startsWith("| `sp-api-membership` |"))!;
     const comment = read("src/component.ts")

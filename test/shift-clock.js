@@ -1,5 +1,5 @@
 // Preload (node -r) that moves the wall clock by SP_API_TEST_CLOCK_OFFSET_MS, so the suite can be run as if it were
-// another hour of the day (test/clock-hours.sh). Only Date moves; timers keep real time. The offset comes from the
+// another hour of the day (tools/test-at-hours.sh). Only Date moves; timers keep real time. The offset comes from the
 // environment, computed once by the caller, so every process of a run (mocha's workers, the stand-in CLI, commands
 // run through npm) agrees on one clock.
 "use strict";
