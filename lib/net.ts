@@ -74,8 +74,8 @@ export async function fetchWithDeadline(url: string | URL, init: RequestInit, ti
   }
   // Node's own fetch takes no proxy; undici's (the library Node's is built from) does, with its ProxyAgent. One agent
   // per request, destroyed when the request ends: an abort does not end a CONNECT the proxy never answers, and that
-  // socket would keep the process alive after the command has said all it had to say.
-  // Loaded only when a proxy is in use: undici takes longer to load than the rest of a command's start.
+  // socket would keep the process alive after the command has said all it had to say. undici is loaded only when a
+  // proxy is in use: it takes longer to load than the rest of a command's start.
   const undici = proxy ? await import("undici") : undefined;
   const dispatcher = proxy ? new undici!.ProxyAgent(proxy.href) : undefined;
   const outcome = await withDeadline(timeoutMs, async (signal) => {

@@ -83,8 +83,7 @@ export type SpApiAnswer =
   | { kind: "timed-out"; timeoutMs: number }
   | { kind: "unreachable"; code: string };
 
-/** Step 5's verdict. Pure. */
-/** `via`: " through the proxy ..." when the request went through one (lib/net throughProxy). */
+/** Step 5's verdict. Pure. `via`: " through the proxy ..." when the request went through one (lib/net throughProxy). */
 export function judgeSpApiAnswer(answer: SpApiAnswer, block: CredentialsBlock, endpoint: string, via = ""): StepOutcome {
   switch (answer.kind) {
     case "unreachable":
