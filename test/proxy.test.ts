@@ -6,10 +6,13 @@
  * proxy, not only that something did. Nothing leaves 127.0.0.1.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import * as os from "node:os";
 import * as path from "node:path";
 import { IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -290,4 +293,107 @@ describe("proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)", function () {
         await withProcessProxyEnv({}, async () => assert.equal(proxyFor("https://api.amazon.com/"), undefined));
       },
     ));
+});
+
+/**
+ * Amazon's endpoints are https://: through HTTPS_PROXY the request must be tunnelled (CONNECT) with TLS from the
+ * command to the endpoint, so the proxy never reads it. An https server on 127.0.0.1 with a certificate made for the
+ * test (openssl), trusted by the command through NODE_EXTRA_CA_CERTS, stands for the endpoint; it is reached as
+ * localhost, which resolves to loopback.
+ */
+describe("proxies over https (HTTPS_PROXY), as to Amazon", function () {
+  let dir: string;
+  let server: https.Server;
+  let target: string;
+  const received: string[] = [];
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-tls-"));
+    const made = spawnSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"].concat([
+        "-keyout",
+        path.join(dir, "key.pem"),
+        "-out",
+        path.join(dir, "cert.pem"),
+      ]),
+      { encoding: "utf8" },
+    );
+    assert.equal(made.status, 0, `openssl made the test's certificate: ${made.error ?? made.stderr}`);
+    server = https.createServer({ key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(path.join(dir, "cert.pem")) }, (req, res) => {
+      received.push(`${req.method} ${req.url}`);
+      req.resume();
+      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    // By name, as Amazon's endpoints are: the SDK's proxy agent checks an IP address target's certificate against
+    // "localhost" (it sends no server name for an IP).
+    target = `https://localhost:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => (received.length = 0));
+
+  /** In a process of its own (NODE_EXTRA_CA_CERTS is read at start): one fetch and one IAM call to the https target. */
+  function callTarget(proxyVars: Record<string, string>): Promise<{ code: number | null; output: string }> {
+    const script = `
+      const { awsClientConfig, fetchWithDeadline } = require("./lib/net.ts");
+      const { IAMClient, ListAccessKeysCommand } = require("@aws-sdk/client-iam");
+      (async () => {
+        const answer = await fetchWithDeadline(process.env.TARGET + "/lwa/auth/o2/token", { method: "POST", body: "x=1" }, 5000);
+        const env = { AWS_ENDPOINT_URL_IAM: process.env.TARGET + "/iam", AWS_ACCESS_KEY_ID: "AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY: "x".repeat(40) };
+        const iam = new IAMClient({ ...awsClientConfig({ provider: {} }, env, { service: "IAM" }), maxAttempts: 1 });
+        await iam.send(new ListAccessKeysCommand({})).catch(() => undefined);
+        process.stdout.write(JSON.stringify(answer));
+      })();`;
+    const env = { ...withoutProxyVariables(process.env), ...proxyVars, TARGET: target, NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") };
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ["-r", "./tools/register.js", "-e", script], { cwd: REPO, env });
+      let output = "";
+      child.stdout.on("data", (d) => (output += d));
+      child.stderr.on("data", (d) => (output += d));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, output }));
+    });
+  }
+
+  it("fetch and the AWS SDK tunnel to an https:// endpoint through the proxy, which sees the host and nothing of the requests", async () => {
+    const proxy = new LoopbackProxy("forward");
+    await proxy.start();
+    try {
+      const result = await callTarget({ HTTPS_PROXY: proxy.url() });
+      assert.equal(result.code, 0, result.output);
+      assert.equal((JSON.parse(result.output) as { kind: string; status: number }).status, 200, result.output);
+      assert.ok(received.includes("POST /lwa/auth/o2/token") && received.some((r) => r.startsWith("POST /iam")), `${received.join(", ")}: ${result.output}`);
+      const host = new URL(target).host;
+      assert.ok(proxy.tunnels.length >= 2, `both went through the proxy: ${proxy.tunnels.join(", ")}`);
+      assert.ok(
+        proxy.tunnels.every((t) => t === host),
+        proxy.tunnels.join(", "),
+      );
+      assert.deepEqual(proxy.requests, [], "the proxy read no request: TLS ran from the command to the endpoint");
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("HTTP_PROXY alone does not apply to https:// endpoints; NO_PROXY exempts them from HTTPS_PROXY", async () => {
+    const proxy = new LoopbackProxy("forward");
+    await proxy.start();
+    try {
+      const cases: Record<string, string>[] = [{ HTTP_PROXY: proxy.url() }, { HTTPS_PROXY: proxy.url(), NO_PROXY: "localhost,127.0.0.1" }];
+      for (const vars of cases) {
+        received.length = 0;
+        const result = await callTarget(vars);
+        assert.equal(result.code, 0, result.output);
+        assert.equal(received.length >= 2, true, `${JSON.stringify(vars)}: the endpoint was reached directly: ${received.join(", ")}`);
+      }
+      assert.deepEqual(proxy.tunnels, []);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
