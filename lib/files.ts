@@ -1,12 +1,16 @@
 /**
  * Files the commands write: credentials blocks (private to their owner) and job configs (rewritten in place).
  * Every write goes to a temporary file in the same directory and is renamed over the target, so a reader never
- * sees half a file and an interrupted run leaves the old file whole.
+ * sees half a file and an interrupted run leaves the old file whole. The temporary file never outlives the
+ * run: it is removed on an error, on an exit, and on SIGINT, SIGTERM or SIGHUP (through signal-exit, which
+ * also ends the process as the signal would have); one left by SIGKILL is removed by the next write of the
+ * same file, and its name is git-ignored (.gitignore: `.*.sp-api-iam.*.tmp`).
  */
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { onExit } from "signal-exit";
 
 /**
  * A path as the user meant it: relative to the directory they ran the command in. `npm run` changes into the
@@ -18,25 +22,128 @@ export function userPath(file: string, env: NodeJS.ProcessEnv = process.env): st
 
 export class FileRefusal extends Error {}
 
-function atomicWrite(file: string, text: string, mode: number): void {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`);
-  // "wx": never follow or reuse something already at the temporary name.
-  const fd = fs.openSync(temp, "wx", mode);
+/** The file changed between the caller's read and the rename: nothing was written. */
+export class ChangedMeanwhile extends Error {}
+
+/** Marks a temporary file as ours: what .gitignore and the sweep of leftovers match. */
+const TEMP_TAG = "sp-api-iam";
+
+function tempName(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${TEMP_TAG}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function isRunning(pid: number): boolean {
   try {
-    fs.writeSync(fd, text);
-    fs.fchmodSync(fd, mode); // the umask may have narrowed or (for a kept mode) not matched it
-    fs.fsyncSync(fd);
+    process.kill(pid, 0);
+    return true;
   } catch (error) {
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw error;
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
-  fs.closeSync(fd);
+}
+
+/**
+ * Removes the temporary files an earlier write of `file` left when its process was killed outright
+ * (SIGKILL, a power cut): ours by name, and their process gone. A file of a run still going is left alone.
+ */
+function sweepLeftovers(file: string): void {
+  const pattern = new RegExp(`^\\.${escapeRegExp(path.basename(file))}\\.${TEMP_TAG}\\.(\\d+)\\.[0-9a-f]{8}\\.tmp$`);
+  let names: string[];
   try {
+    names = fs.readdirSync(path.dirname(file));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(pattern.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isRunning(pid)) continue;
+    try {
+      fs.rmSync(path.join(path.dirname(file), name), { force: true });
+    } catch {
+      // Another user's, in a sticky directory: theirs to remove; the write itself goes on.
+    }
+  }
+}
+
+/** Temporary files being written right now. */
+const liveTemps = new Set<string>();
+let exitHookInstalled = false;
+
+/**
+ * Installed once, before the first temporary file exists, and kept: a signal that arrives while a write runs
+ * is handled when the (synchronous) write is over, so the file is renamed or removed by then, and whatever is
+ * still listed is removed before the process ends. Removing the hook after each write would lose a signal
+ * that arrived during it.
+ */
+function removeTempsOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  onExit(() => {
+    for (const temp of liveTemps) {
+      try {
+        fs.rmSync(temp, { force: true });
+      } catch {
+        // The process is ending: nothing better to do than remove the others.
+      }
+    }
+    liveTemps.clear();
+  });
+}
+
+/**
+ * Lets a signal that arrived during a (synchronous) write take effect now that the file is whole: the event loop
+ * reads pending signals only when it polls, and a run that ends without polling again would exit 0 as if never
+ * interrupted. Awaited between files, a SIGINT stops a run after the file it was writing.
+ */
+export function honourPendingSignals(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+interface Ownership {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * `unchanged` (optional) is asked after the new file is complete and on disk, just before the rename: the
+ * smallest window in which another writer's change could still be lost. False: ChangedMeanwhile, nothing written.
+ */
+function atomicWrite(file: string, text: string, mode: number, owner?: Ownership, unchanged?: () => boolean): void {
+  removeTempsOnExit();
+  sweepLeftovers(file);
+  const temp = tempName(file);
+  // "wx": never follow or reuse something already at the temporary name. 600 until it is done: it holds secrets.
+  const fd = fs.openSync(temp, "wx", 0o600);
+  liveTemps.add(temp);
+  try {
+    try {
+      fs.writeSync(fd, text);
+      if (owner) {
+        try {
+          fs.fchownSync(fd, owner.uid, owner.gid);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === "EPERM" || code === "EINVAL") throw new FileRefusal(`its owner and group (${owner.uid}:${owner.gid}) could not be kept (${code})`);
+          throw error;
+        }
+      }
+      // After the chown, which clears set-id bits; and the umask may have narrowed the mode.
+      fs.fchmodSync(fd, mode);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (unchanged && !unchanged()) throw new ChangedMeanwhile(`${file} changed while it was being written`);
     fs.renameSync(temp, file);
   } catch (error) {
     fs.rmSync(temp, { force: true });
     throw error;
+  } finally {
+    liveTemps.delete(temp);
   }
 }
 
@@ -48,11 +155,47 @@ export function writePrivateFile(file: string, text: string): void {
   atomicWrite(file, text, 0o600);
 }
 
-/** Rewrites an existing regular file, keeping its mode. */
-export function writeFileKeepingMode(file: string, text: string): void {
+/** Who runs this process, as far as keeping a file's owner and group goes. */
+export interface Writer {
+  uid: number;
+  gids: readonly number[];
+}
+
+function currentWriter(): Writer {
+  return { uid: process.getuid!(), gids: [process.getgid!(), ...process.getgroups!()] };
+}
+
+/**
+ * Why a file cannot be rewritten in place without changing what its users rely on, or undefined when it can.
+ * The rewrite is a new file renamed over the old one: it would split a file with several hard links (the
+ * other names keeping the old values), take over a file whose owner or group this process cannot give the new
+ * one, and defeat a read-only mode. The reason names no path: the caller says which file.
+ */
+export function whyNotRewritable(stat: fs.Stats, writer: Writer = currentWriter()): string | undefined {
+  if (!stat.isFile()) return "not a regular file";
+  if (stat.nlink > 1) {
+    return `it has ${stat.nlink} hard links, and a rewrite would split them (the other names keeping the old values); make it a single file, or give the job the block yourself`;
+  }
+  const mode = (stat.mode & 0o7777).toString(8).padStart(3, "0");
+  if ((stat.mode & 0o200) === 0) return `it is read-only (mode ${mode}); make it writable by its owner (chmod u+w) if it should be updated`;
+  if (writer.uid !== 0) {
+    if (stat.uid !== writer.uid) return `it is owned by uid ${stat.uid}, and a rewrite by uid ${writer.uid} would take it over; run as its owner or as root`;
+    if (!writer.gids.includes(stat.gid))
+      return `its group is gid ${stat.gid}, which uid ${writer.uid} cannot give the new file; run as root or as a member of that group`;
+  }
+  return undefined;
+}
+
+/**
+ * Rewrites an existing regular file, keeping its mode, owner and group (as root, the new file is given them
+ * before the rename). Refuses (FileRefusal, with the reason alone) what whyNotRewritable refuses: such a file
+ * is left as it was. With `unchanged`, throws ChangedMeanwhile (nothing written) when it says the file changed.
+ */
+export function writeFileKeepingMode(file: string, text: string, unchanged?: () => boolean): void {
   const existing = fs.lstatSync(file);
-  if (!existing.isFile()) throw new FileRefusal(`${file} is not a regular file`);
-  atomicWrite(file, text, existing.mode & 0o7777);
+  const refusal = whyNotRewritable(existing);
+  if (refusal) throw new FileRefusal(refusal);
+  atomicWrite(file, text, existing.mode & 0o7777, { uid: existing.uid, gid: existing.gid }, unchanged);
 }
 
 /**

@@ -252,6 +252,39 @@ const JSON_VALUED = new Set<ConfigKey>([
   "jobConfigs",
 ]);
 
+/**
+ * The job configs `jobConfigs` lists, or the problem with it (naming the key, the value given and the fix). A
+ * plain string (`pulumi config set jobConfigs jobs/acme/`, without --path) is the likely mistake: the fix
+ * turns it into a list of that one path.
+ */
+export function parseJobConfigs(raw: string | undefined): { ok: true; targets: string[] } | { ok: false; problem: string } {
+  if (raw === undefined || raw === "") return { ok: true, targets: [] };
+  const spec = CONFIG_KEYS.jobConfigs!;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    value = raw;
+  }
+  if (typeof value === "string") {
+    const quoted = /^[\w./@%+=:,-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
+    return {
+      ok: false,
+      problem:
+        `${PROJECT}:jobConfigs: a single string, not a list; given ${shown("jobConfigs", raw)}. Allowed: ${spec.allowed}. ` +
+        `Fix: pulumi config rm jobConfigs && pulumi config set --path 'jobConfigs[0]' ${quoted}`,
+    };
+  }
+  const parsed = z.array(z.string().min(1, "an empty path")).safeParse(value);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problem: `${PROJECT}:jobConfigs: ${parsed.error.issues[0]!.message}; given ${shown("jobConfigs", raw)}. Allowed: ${spec.allowed}. Fix: ${spec.fix}`,
+    };
+  }
+  return { ok: true, targets: parsed.data };
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`${PROJECT}: invalid configuration; nothing was created. Fix the key(s) below and run again.\n` + problems.map((p) => `  - ${p}`).join("\n"));
@@ -301,7 +334,11 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
       );
       continue;
     }
-    if (JSON_VALUED.has(key as ConfigKey)) {
+    if (key === "jobConfigs") {
+      const jobConfigs = parseJobConfigs(value);
+      if (!jobConfigs.ok) problems.push(jobConfigs.problem);
+      else input[key] = jobConfigs.targets;
+    } else if (JSON_VALUED.has(key as ConfigKey)) {
       try {
         input[key] = JSON.parse(value);
       } catch {

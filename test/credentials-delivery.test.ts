@@ -85,9 +85,26 @@ function hjsonGo(test: Mocha.Context): string {
   test.skip();
 }
 
-function copyFixtures(): string {
+/** The fixture job that names no role yet (tree/eu/new-job.hjson): its refresh token is what makes it a stack's. */
+const NEW_JOB = "tree/eu/new-job.hjson";
+
+/** Gives the new job (role still a placeholder) this refresh token: it is then the stack's whose token it is. */
+function seedRefreshToken(dir: string, token: string): void {
+  const file = path.join(dir, NEW_JOB);
+  const text = fs.readFileSync(file, "utf8");
+  assert.match(text, /^ *refresh_token: /m);
+  // To the end of the line: a written value may hold U+2028, which `.` and `$` take for one.
+  fs.writeFileSync(
+    file,
+    text.replace(/^( *refresh_token: )[^\n]*/m, (_, key: string) => key + JSON.stringify(token)),
+  );
+}
+
+/** A copy of the fixtures, the new job holding the refresh token of the stack that delivers `values`. */
+function copyFixtures(refreshToken: string = hostile.refresh_token): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sp-api-iam-jobs-"));
   fs.cpSync(FIXTURES, dir, { recursive: true });
+  seedRefreshToken(dir, refreshToken);
   return dir;
 }
 
@@ -125,9 +142,9 @@ function parsed(text: string, file: string): DocNode {
 }
 
 /** The text with the values of this stack's credential fields blanked: what must not change outside them. */
-function outsideValues(text: string, file: string): string {
+function outsideValues(text: string, file: string, refreshToken: string = hostile.refresh_token): string {
   const spans = findCredentials(parsed(text, file))
-    .objects.filter((o) => isThisStacks(o, IDENTITY))
+    .objects.filter((o) => isThisStacks(o, { ...IDENTITY, refreshToken }))
     .flatMap((o) => Object.values(o.fields).map((n) => [n.start, n.end] as const))
     .sort((a, b) => b[0] - a[0]);
   let out = text;
@@ -287,11 +304,23 @@ describe("credentials delivery: whose credentials a job config holds", () => {
     );
   });
 
-  it("matches by the LWA client id only an object whose role is still a placeholder", () => {
-    const [fresh] = objectsOf("tree/eu/new-job.hjson");
-    assert.ok(isThisStacks(fresh, IDENTITY));
-    assert.ok(!isThisStacks(fresh, { roleArn: ROLE, lwaClientId: "amzn1.application-oa2-client.ffffffffffffffffffffffffffffffff" }));
-    assert.ok(!isThisStacks(fresh, { roleArn: ROLE }), "a stack without an LWA client id claims no role-less object");
+  it("claims an object that names no role of this stack only when its client id AND refresh token are the stack's", () => {
+    const fresh = (token: string) => {
+      const text = fs.readFileSync(path.join(FIXTURES, NEW_JOB), "utf8").replace("<your-refresh-token>", token);
+      return findCredentials(parsed(text, NEW_JOB)).objects[0];
+    };
+    const token = OLD.refresh_token;
+    const acme: StackIdentity = { ...IDENTITY, refreshToken: token };
+    assert.ok(isThisStacks(fresh(token), acme));
+    assert.ok(!isThisStacks(fresh(GLOBEX_SECRETS[2]), acme), "the same app with another seller's refresh token is another customer's");
+    assert.ok(!isThisStacks(fresh("<your-refresh-token>"), acme), "a placeholder refresh token ties it to no seller");
+    assert.ok(!isThisStacks(fresh(token), { ...acme, lwaClientId: "amzn1.application-oa2-client.ffffffffffffffffffffffffffffffff" }));
+    assert.ok(!isThisStacks(fresh(token), { roleArn: ROLE, refreshToken: token }), "a stack without an LWA client id claims no role-less object");
+    assert.ok(!isThisStacks(fresh(token), { roleArn: ROLE, lwaClientId: CLIENT_ID }), "nor one without a refresh token");
+    // Another account's role, the stack's client id and refresh token: the stack's seller under a role set by hand.
+    const [, globex] = objectsOf("two-customers.json");
+    assert.ok(!isThisStacks(globex, acme));
+    assert.ok(isThisStacks(globex, { ...acme, refreshToken: GLOBEX_SECRETS[2] }));
   });
 
   it("reports a credentials that is a string as a named credential", () => {
@@ -435,13 +464,15 @@ describe("credentials delivery: --into and --check on job config files", () => {
   tricky.forEach((values, i) => {
     it(`--into HJSON keeps every comment and all else; values read back exact in hjson and JSON (case ${i + 1})`, async () => {
       const files = ["reports.hjson", "tree/eu/new-job.hjson", "orders.json"];
+      seedRefreshToken(dir, values.refresh_token);
       const before = Object.fromEntries(files.map((f) => [f, read(dir, f)]));
       const { report, lines } = await deliver(values, dir, files);
       assert.equal(report.exitCode, 0, lines.join("\n"));
       assert.equal(report.updated, 3);
       for (const file of files) {
         const after = read(dir, file);
-        assert.equal(outsideValues(after, file), outsideValues(before[file], file), `${file}: nothing else changed`);
+        const outside = (text: string) => outsideValues(text, file, values.refresh_token);
+        assert.equal(outside(after), outside(before[file]), `${file}: nothing else changed`);
         const document = file.endsWith(".json") ? JSON.parse(after) : Hjson.parse(after);
         assert.deepEqual(document.input.credentials, values, `${file} reads back exact`);
       }
@@ -464,6 +495,7 @@ describe("credentials delivery: --into and --check on job config files", () => {
   it("written HJSON reads back exact in Debian's hjson-go (hjson-cli), hostile characters included", async function () {
     const cli = hjsonGo(this);
     for (const values of tricky) {
+      seedRefreshToken(dir, values.refresh_token);
       await deliver(values, dir, ["reports.hjson", "tree"]);
       for (const file of ["reports.hjson", "tree/eu/new-job.hjson"]) {
         const json = execFileSync(cli, ["-c", path.join(dir, file)], { encoding: "utf8" });
@@ -502,7 +534,8 @@ describe("credentials delivery: --into and --check on job config files", () => {
       ),
       lines.join("\n"),
     );
-    assert.ok(lines.includes("two-customers.json: jobs[1].input.credentials: another customer's credentials, left as they are"));
+    // It names another account's role: left without a hint to claim it.
+    assert.ok(lines.includes("two-customers.json: jobs[1].input.credentials: another customer's credentials, left as they are"), lines.join("\n"));
     assert.equal(
       lines.at(-1),
       "Summary: 7 files scanned; objects: 5 updated, 0 current, 0 stale, 1 another customer's; 1 named credential; 1 file not processed.",
@@ -679,7 +712,7 @@ describe("npm run credentials: the command", () => {
       account: "111111111111",
       selected: true,
     });
-    dir = copyFixtures();
+    dir = copyFixtures(REFRESH);
   });
   afterEach(() => {
     cli.cleanup();
@@ -817,6 +850,9 @@ describe("credentials files stay out of git", () => {
       "jobs/acme-eu-credentials.hjson",
       "credentials/acme.hjson",
       ".credentials.hjson.1234.abcd.tmp",
+      // lib/files.ts's temporary files, whatever the file they stand in for
+      ".orders.json.sp-api-iam.1234.abcd1234.tmp",
+      "jobs/acme/.reports.hjson.sp-api-iam.99.0badc0de.tmp",
     ]) {
       assert.ok(ignored(name), `${name} is ignored`);
     }
@@ -827,6 +863,8 @@ describe("credentials files stay out of git", () => {
       "src/credentials.template.hjson",
       "test/fixtures/jobs/orders.json",
       "commands/credentials/cli.ts",
+      "jobs/acme/orders.json",
+      "tsconfig.tmp",
     ]) {
       assert.ok(!ignored(name), `${name} is not ignored`);
     }

@@ -45,7 +45,7 @@ describe("secret files and git", () => {
     try {
       git(repo, "init", "-q");
       fs.copyFileSync(path.join(ROOT, ".gitignore"), path.join(repo, ".gitignore"));
-      for (const file of [...files, ...files.map((f) => path.join(path.dirname(f), `.${path.basename(f)}.1234.abcd1234.tmp`))]) {
+      for (const file of [...files, ...files.map((f) => path.join(path.dirname(f), `.${path.basename(f)}.sp-api-iam.1234.abcd1234.tmp`))]) {
         assert.equal(git(repo, "check-ignore", "-q", "--no-index", file).status, 0, `${file} is not git-ignored`);
       }
       for (const kept of ["package.json", "tsconfig.json", "src/credentials.template.hjson", "commands/credentials/cli.ts"]) {

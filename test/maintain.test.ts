@@ -116,14 +116,16 @@ describe("npm run maintain: the round", function () {
     assert.equal(fs.existsSync(path.join(dir, "credentials")), false);
   });
 
-  it("each stack writes to its own file, in a directory narrowed to its owner", async () => {
+  it("each stack writes to its own file, in a directory created readable by its owner only; an existing one keeps its mode", async () => {
     const r = recordingSteps();
-    fs.mkdirSync(path.join(dir, "credentials"), { mode: 0o755 });
-    fs.chmodSync(path.join(dir, "credentials"), 0o755);
     const { code } = await run(["--stack", "s1", "--stack", "s3"], r.steps);
     assert.equal(code, 0);
     assert.deepEqual([...new Set(r.seen.map((s) => s.out))].sort(), [path.join(dir, "credentials", "s1.hjson"), path.join(dir, "credentials", "s3.hjson")]);
     assert.equal(fs.statSync(path.join(dir, "credentials")).mode & 0o777, 0o700);
+    // The operator's own directory (shared, sticky): not narrowed; each block in it is mode 600.
+    fs.chmodSync(path.join(dir, "credentials"), 0o1777);
+    assert.equal((await run(["--stack", "s1"], recordingSteps().steps)).code, 0);
+    assert.equal(fs.statSync(path.join(dir, "credentials")).mode & 0o7777, 0o1777);
   });
 
   it("a stack that does not exist fails alone", async () => {

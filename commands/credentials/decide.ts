@@ -22,6 +22,11 @@ const IDENTIFYING_FIELDS: readonly CredentialField[] = CREDENTIAL_FIELDS.filter(
 export interface StackIdentity {
   roleArn: string;
   lwaClientId?: string;
+  /**
+   * The stack's LWA refresh token: with the client id, what ties an object that names no role of this stack
+   * to this stack's seller. A secret: compared by digest, never printed.
+   */
+  refreshToken?: string;
 }
 
 export interface FoundObject {
@@ -77,15 +82,32 @@ function isReal(value: string | undefined): value is string {
 }
 
 /**
- * This stack's when the object names the stack's role. An object naming another role is another
- * customer's, even with the same LWA client id: one app often serves many customers. Only an object that
- * names no role yet (a placeholder) is matched by the stack's LWA client id.
+ * Whose an object is: this stack's, or another customer's. `unclaimed`: it names no role yet and has the stack's
+ * LWA client id, but not its refresh token: a new job of this stack whose refresh token is not filled in (or
+ * is older than the stack's), or another seller's job of the same app. Only the operator can tell.
  */
-export function isThisStacks(object: FoundObject, stack: StackIdentity): boolean {
+export type Owner = { thisStack: true } | { thisStack: false; unclaimed: boolean };
+
+/**
+ * This stack's when the object names the stack's role. Otherwise (a placeholder role, or another account's)
+ * only when both its LWA client id and its refresh token are this stack's: one app often serves many
+ * customers, each seller with its own refresh token, so the client id alone would claim every other customer's
+ * job of the same app and hand it this seller's data. The current values are the only ones: an LWA secret
+ * rotation changes neither, and the stack keeps no earlier ones.
+ */
+export function ownerOf(object: FoundObject, stack: StackIdentity): Owner {
   const role = stringValue(object.fields.role_arn);
-  if (isReal(role)) return role === stack.roleArn;
+  if (isReal(role) && role === stack.roleArn) return { thisStack: true };
   const clientId = stringValue(object.fields.client_id);
-  return isReal(stack.lwaClientId) && clientId === stack.lwaClientId;
+  const refreshToken = stringValue(object.fields.refresh_token);
+  const sameApp = isReal(clientId) && isReal(stack.lwaClientId) && clientId === stack.lwaClientId;
+  const sameSeller = isReal(refreshToken) && isReal(stack.refreshToken) && sameSecret(refreshToken, stack.refreshToken);
+  if (sameApp && sameSeller) return { thisStack: true };
+  return { thisStack: false, unclaimed: sameApp && !isReal(role) };
+}
+
+export function isThisStacks(object: FoundObject, stack: StackIdentity): boolean {
+  return ownerOf(object, stack).thisStack;
 }
 
 /** Fields that belong together: writing one without the others would leave a job with a broken pair. */

@@ -6,7 +6,7 @@
  */
 import * as path from "node:path";
 import * as jsonc from "jsonc-parser";
-import { HjsonNode, HjsonSyntaxError, parseHjsonSpans } from "./hjson-spans";
+import { HjsonNode, HjsonSyntaxError, HjsonTooDeep, MAX_NESTING, parseHjsonSpans } from "./hjson-spans";
 
 export type DocNode = HjsonNode;
 export type DocFormat = "json" | "hjson";
@@ -57,9 +57,26 @@ function fromJsonc(node: jsonc.Node): DocNode {
   }
 }
 
+/**
+ * Where JSON first nests deeper than MAX_NESTING, found by jsonc-parser's scanner (a loop, unlike its parser,
+ * which recurses once per level): undefined when it does not.
+ */
+function tooDeepAt(source: string): number | undefined {
+  const scanner = jsonc.createScanner(source, true);
+  let depth = 0;
+  for (let token = scanner.scan(); token !== jsonc.SyntaxKind.EOF; token = scanner.scan()) {
+    if (token === jsonc.SyntaxKind.OpenBraceToken || token === jsonc.SyntaxKind.OpenBracketToken) {
+      if (++depth > MAX_NESTING) return scanner.getTokenOffset();
+    } else if (token === jsonc.SyntaxKind.CloseBraceToken || token === jsonc.SyntaxKind.CloseBracketToken) depth--;
+  }
+  return undefined;
+}
+
 export function parseDocument(text: string, format: DocFormat): ParsedDocument {
   const source = withoutBom(text);
   if (format === "json") {
+    const deep = tooDeepAt(source);
+    if (deep !== undefined) return { ok: false, line: lineOf(source, deep), reason: `not read: nested deeper than ${MAX_NESTING} levels` };
     const errors: jsonc.ParseError[] = [];
     const root = jsonc.parseTree(source, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
     if (errors.length > 0 || !root) {
@@ -73,7 +90,13 @@ export function parseDocument(text: string, format: DocFormat): ParsedDocument {
   try {
     return { ok: true, root: parseHjsonSpans(source) };
   } catch (error) {
-    if (error instanceof HjsonSyntaxError) return { ok: false, line: error.line, reason: `not valid HJSON (${error.reason})` };
+    if (error instanceof HjsonSyntaxError) {
+      return {
+        ok: false,
+        line: error.line,
+        reason: error instanceof HjsonTooDeep ? `not read: ${error.reason}` : `not valid HJSON (${error.reason})`,
+      };
+    }
     throw error;
   }
 }

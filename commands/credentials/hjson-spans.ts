@@ -89,15 +89,29 @@ function tryParseNumber(text: string): number | undefined {
   return ch || leadingZeros || !isFinite(number) ? undefined : number;
 }
 
-/** Reads HJSON text (JSON is HJSON too). Throws HjsonSyntaxError where the hjson package throws. */
-export function parseHjsonSpans(text: string): HjsonNode {
+/**
+ * How deep objects and arrays may nest. A job config is a handful of levels deep; the reader (and the hjson
+ * package that checks an edit) recurse once per level, and a few thousand levels exhaust the call stack.
+ */
+export const MAX_NESTING = 100;
+
+/** Text nested deeper than the reader goes: valid HJSON perhaps, but not read. */
+export class HjsonTooDeep extends HjsonSyntaxError {}
+
+/**
+ * Reads HJSON text (JSON is HJSON too). Throws HjsonSyntaxError where the hjson package throws, and HjsonTooDeep
+ * where objects and arrays nest deeper than maxNesting.
+ */
+export function parseHjsonSpans(text: string, maxNesting: number = MAX_NESTING): HjsonNode {
   // As in hjson-parse.js: `ch` is the current character, at offset `at - 1`; "" is the end of the text.
   let at = 0;
   let ch = " ";
+  let depth = 0;
 
   const reset = () => {
     at = 0;
     ch = " ";
+    depth = 0;
   };
   const next = (): string => {
     ch = text.charAt(at);
@@ -109,12 +123,12 @@ export function parseHjsonSpans(text: string): HjsonNode {
   const current = (): string => ch;
   const here = () => at - 1;
 
-  const fail = (reason: string): never => {
+  const fail = (reason: string, kind: typeof HjsonSyntaxError = HjsonSyntaxError): never => {
     const offset = Math.max(0, Math.min(at - 1, text.length));
     const before = text.slice(0, offset);
     const line = before.split("\n").length;
     const column = offset - (before.lastIndexOf("\n") + 1) + 1;
-    throw new HjsonSyntaxError(reason, line, column);
+    throw new kind(reason, line, column);
   };
 
   const white = () => {
@@ -322,13 +336,20 @@ export function parseHjsonSpans(text: string): HjsonNode {
     return fail("end of input inside an object (missing '}')");
   };
 
+  const nested = (read: () => HjsonNode): HjsonNode => {
+    if (++depth > maxNesting) fail(`nested deeper than ${maxNesting} levels`, HjsonTooDeep);
+    const node = read();
+    depth--;
+    return node;
+  };
+
   const value = (): HjsonNode => {
     white();
     switch (ch) {
       case "{":
-        return object(false);
+        return nested(() => object(false));
       case "[":
-        return array();
+        return nested(array);
       case "'":
       case '"': {
         const start = here();
@@ -348,8 +369,8 @@ export function parseHjsonSpans(text: string): HjsonNode {
 
   // The hjson package's default ("legacy") root: braces around the root object are optional.
   white();
-  if (ch === "{") return checkTrailing(object(false));
-  if (ch === "[") return checkTrailing(array());
+  if (ch === "{") return checkTrailing(nested(() => object(false)));
+  if (ch === "[") return checkTrailing(nested(array));
   try {
     return checkTrailing(object(true));
   } catch (error) {

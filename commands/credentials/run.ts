@@ -6,11 +6,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CredentialField } from "../../src/credentials";
-import { writeFileKeepingMode } from "../../lib/files";
+import { CredentialField, isPlaceholder } from "../../src/credentials";
+import { ChangedMeanwhile, FileRefusal, honourPendingSignals, whyNotRewritable, writeFileKeepingMode } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { DeliveryBlock } from "./block";
-import { checkObject, findCredentials, FoundObject, isThisStacks, maskedValue, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
+import { checkObject, findCredentials, FoundObject, maskedValue, ownerOf, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
 import { DocFormat, formatOf, formatPath, isJobConfigName, parseDocument } from "./documents";
 import { applyValueEdits, EditCheckFailed, ValueEdit } from "./edit";
 
@@ -41,8 +41,11 @@ export interface DeliveryReport {
   exitCode: 0 | 1;
 }
 
-/** Job configs are small; anything this large is something else, and is not read whole into memory. */
-const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/**
+ * Job configs are a few KiB. Anything this large is something else: it is not read (a parse of several MiB
+ * takes seconds and memory per object), and a file that grows past it while being read is cut off, not read whole.
+ */
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
 /** Directories never searched for job configs. */
 const SKIPPED_DIRECTORIES = new Set(["node_modules", ".git"]);
 
@@ -111,14 +114,27 @@ function expandTargets(targets: readonly string[], baseDir: string, fail: (displ
 }
 
 function readText(file: string): string {
+  const tooLarge = () => new NotProcessed(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB: not read (a job config is a few KiB)`);
   let bytes: Buffer;
+  let fd: number | undefined;
   try {
-    const stat = fs.statSync(file);
-    if (stat.size > MAX_FILE_BYTES) throw new NotProcessed(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB: not a job config`);
-    bytes = fs.readFileSync(file);
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    if (fs.fstatSync(fd).size > MAX_FILE_BYTES) throw tooLarge();
+    // One byte more than allowed: a file that grew since fstat is caught, and never read whole.
+    const buffer = Buffer.allocUnsafe(MAX_FILE_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
+      if (read === 0) break;
+      length += read;
+    }
+    if (length > MAX_FILE_BYTES) throw tooLarge();
+    bytes = buffer.subarray(0, length);
   } catch (error) {
     if (error instanceof NotProcessed) throw error;
     throw new NotProcessed(describeFsError(error));
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   try {
     // A lossy decode would rewrite the bytes it could not read; a byte order mark is kept as text, to be written back.
@@ -164,9 +180,15 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
   const where = (at: FoundObject["path"]) => `${job.display}: ${formatPath(at)}`;
 
   for (const object of findings.objects) {
-    if (!isThisStacks(object, identity)) {
+    const owner = ownerOf(object, identity);
+    if (!owner.thisStack) {
       counts.otherCustomers++;
-      lines.push(`${where(object.path)}: another customer's credentials, left as they are`);
+      // An object that names another account's role is left without a word more: telling its operator to
+      // claim it would be the mistake this rule prevents. One with no role yet may be this stack's new job.
+      const hint = owner.unclaimed
+        ? ` (no role yet, and the stack's LWA client id but not its refresh token; if it is this stack's job, set its role_arn to ${identity.roleArn} and run again)`
+        : "";
+      lines.push(`${where(object.path)}: another customer's credentials, left as they are${hint}`);
       continue;
     }
     if (object.duplicates.length > 0) throw new NotProcessed(`${formatPath(object.path)}: ${list(object.duplicates)} given twice; remove one, then run again`);
@@ -209,6 +231,11 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
     );
   }
 
+  if (mode.kind === "into" && edits.length > 0) {
+    // Refused before anything is written, and in a dry run too: such a file is left byte for byte as it is.
+    const refusal = whyNotRewritable(fs.lstatSync(job.file));
+    if (refusal) throw new NotProcessed(`not updated: ${refusal}`);
+  }
   if (mode.kind === "into" && !mode.dryRun && edits.length > 0) {
     let edited: string;
     try {
@@ -218,12 +245,15 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
       throw error;
     }
     if (edited !== text) {
-      // Another program may have changed the file since it was read: never write over that.
-      if (readText(job.file) !== text) throw new NotProcessed("changed while it was being updated; nothing written, run again");
+      // Another program (another stack's delivery from another process, an editor) may have changed the file
+      // since it was read: never write over that. Checked at the last moment, just before the rename.
+      const unchanged = () => readText(job.file) === text;
       try {
-        writeFileKeepingMode(job.file, edited);
+        writeFileKeepingMode(job.file, edited, unchanged);
       } catch (error) {
-        throw new NotProcessed(`could not be written (${(error as NodeJS.ErrnoException).code ?? "error"}); left as it was`);
+        if (error instanceof ChangedMeanwhile) throw new NotProcessed("changed while it was being updated; nothing written, run again");
+        if (error instanceof FileRefusal) throw new NotProcessed(`not updated: ${error.message}`);
+        throw new NotProcessed(`could not be written (${(error as NodeJS.ErrnoException).code ?? "error"})`);
       }
     }
   }
@@ -253,7 +283,11 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   const redactor = opts.redactor ?? new Redactor();
   registerBlock(redactor, block);
   const print = (line: string) => opts.print(redactor.scrub(printable(line, 2000)));
-  const identity: StackIdentity = { roleArn: block.roleArn, lwaClientId: block.lwaClientId };
+  const identity: StackIdentity = {
+    roleArn: block.roleArn,
+    lwaClientId: block.lwaClientId,
+    refreshToken: isPlaceholder(block.values.refresh_token) ? undefined : block.values.refresh_token,
+  };
   const report = emptyReport();
   const fail = (display: string, why: string) => {
     report.failed.push(display);
@@ -264,9 +298,12 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
     try {
       for (const line of processFile(job, block, identity, mode, report, redactor)) print(line);
     } catch (error) {
-      if (!(error instanceof NotProcessed)) throw error;
-      fail(job.display, error.message);
+      // A file that exhausts the call stack or memory anyway is one failed file, not the end of the run.
+      if (error instanceof RangeError) fail(job.display, "could not be read: too large or too deeply nested");
+      else if (error instanceof NotProcessed) fail(job.display, error.message);
+      else throw error;
     }
+    await honourPendingSignals();
   }
   if (report.updated + report.current + report.stale === 0) {
     // Said plainly: a check that found nothing to check is not a sign that no job holds old values.

@@ -16,7 +16,7 @@ export const USAGE = [
   "usage: npm run maintain -- (--stack <name>... | --all) [--dry-run] [--concurrency <n>] [--out-dir <dir>]",
   "For each stack: rotate the LWA secret if due (stacks with lwaRotation), take the access key's next step if due,",
   "and deliver the stack's current block into the job configs its jobConfigs lists. New blocks go to",
-  "<out-dir>/<stack>.hjson (default credentials/, a directory only its owner can read). --dry-run decides, changes nothing.",
+  "<out-dir>/<stack>.hjson, mode 600 (default credentials/; created readable by its owner only, an existing directory keeps its mode). --dry-run decides, changes nothing.",
   `Stacks run in parallel, --concurrency at a time (default ${DEFAULT_CONCURRENCY}). Exit code: 0 nothing failed, 1 a stack failed, 2 usage error.`,
 ].join("\n");
 

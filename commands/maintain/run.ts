@@ -62,12 +62,15 @@ export interface MaintainOptions {
   progress: Progress;
 }
 
-/** The directory for the blocks: created with mode 700, or narrowed to it (it holds every customer's secrets). */
+/**
+ * The directory for the blocks. Created with mode 700 when it does not exist (it will hold every customer's
+ * block); one that exists is the operator's and keeps its mode (a shared 1777 or 2775 directory narrowed to 700
+ * would break everyone else using it): each block in it is written mode 600 anyway.
+ */
 export function preparePrivateDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = fs.lstatSync(dir);
   if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
-  if ((stat.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
 }
 
 /** A stack name as a file name: Pulumi's org/project/stack form keeps only its last part; nothing can escape the directory. */

@@ -6,6 +6,7 @@
 import { blockFromOutputs, BlockError } from "../credentials/block";
 import { deliverBlock } from "../credentials/run";
 import { REPO_ROOT } from "../../lib/pulumi-cli";
+import { parseJobConfigs } from "../../src/config";
 import { rotateKey } from "../rotate-key/run";
 import { currentExpiry } from "../rotate-lwa/decide";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
@@ -41,7 +42,9 @@ async function rotateKeyIfDue(ctx: StepContext): Promise<StepOutcome> {
 
 async function deliverCurrentBlock(ctx: StepContext): Promise<StepOutcome> {
   const config = await ctx.stack.readConfig({ secrets: false });
-  const targets = config.values.jobConfigs ? (JSON.parse(config.values.jobConfigs) as string[]) : [];
+  const jobConfigs = parseJobConfigs(config.values.jobConfigs);
+  if (!jobConfigs.ok) return { status: "failed", detail: jobConfigs.problem };
+  const targets = jobConfigs.targets;
   if (targets.length === 0) return { status: "skipped", detail: "no jobConfigs listed: hand the block to the jobs (npm run credentials -- --into <file|dir>)" };
   let block;
   try {
