@@ -10,13 +10,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPolicyJson } from "../policies/documents";
 import { lwaNotificationQueuePolicy, toQueuePolicyJson } from "../policies/queue";
 import { awsRegionOf, servedRegions, SpApiRegion } from "../policies/regions";
-import type { PreviousKeyState } from "./config";
-import { ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "./credentials";
+import type { ConnectorAuth, PreviousKeyState } from "./config";
+import { ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials, renderLwaOnlyCredentials } from "./credentials";
 import { accessKeyAgeWarning, accessKeyRotateBy, planAccessKeys, SlotName, SlotPlan, slotRecord, SlotRecord } from "./lifecycle";
 
 export const COMPONENT_TYPE = "sp-api-iam:index:SellingPartnerApiAccess";
 
 export interface SellingPartnerApiAccessArgs {
+  /** "lwa": no IAM resource at all, and the LWA-only block (docs/lwa-only.md). Default "iam". */
+  connectorAuth?: ConnectorAuth;
   /** The SP-API region the credentials block is for; its AWS region becomes the block's `region`. */
   spApiRegion: SpApiRegion;
   /** Further SP-API regions the role may invoke. */
@@ -58,25 +60,27 @@ export const LWA_QUEUE_RETENTION_SECONDS = 14 * 24 * 60 * 60;
 export const LWA_QUEUE_VISIBILITY_SECONDS = 60;
 
 export class SellingPartnerApiAccess extends pulumi.ComponentResource {
-  readonly user: iam.User;
-  readonly role: iam.Role;
-  readonly group: iam.Group;
-  readonly invokePolicy: iam.RolePolicy;
-  readonly assumePolicy: iam.GroupPolicy;
-  readonly membership: iam.GroupMembership;
-  readonly accessKeys: Partial<Record<SlotName, iam.AccessKey>>;
-  readonly userArn: pulumi.Output<string>;
-  readonly userName: pulumi.Output<string>;
-  readonly roleArn: pulumi.Output<string>;
-  readonly accessKeyId: pulumi.Output<string>;
-  readonly accessKeyCreatedAt: pulumi.Output<string>;
-  readonly accessKeyRotateBy: pulumi.Output<string>;
+  readonly connectorAuth: ConnectorAuth;
+  // The IAM side, absent with connectorAuth lwa.
+  readonly user?: iam.User;
+  readonly role?: iam.Role;
+  readonly group?: iam.Group;
+  readonly invokePolicy?: iam.RolePolicy;
+  readonly assumePolicy?: iam.GroupPolicy;
+  readonly membership?: iam.GroupMembership;
+  readonly accessKeys: Partial<Record<SlotName, iam.AccessKey>> = {};
+  readonly userArn?: pulumi.Output<string>;
+  readonly userName?: pulumi.Output<string>;
+  readonly roleArn?: pulumi.Output<string>;
+  readonly accessKeyId?: pulumi.Output<string>;
+  readonly accessKeyCreatedAt?: pulumi.Output<string>;
+  readonly accessKeyRotateBy?: pulumi.Output<string>;
   /** The connector's HJSON credentials block (secret). */
   readonly credentials: pulumi.Output<string>;
   /** The PGP-encrypted key secret (base64), when pgpKey is set for the newest key (secret). */
   readonly encryptedSecretAccessKey?: pulumi.Output<string>;
-  /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation. */
-  readonly keySlots: SlotRecord[];
+  /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation (none with lwa). */
+  readonly keySlots: SlotRecord[] = [];
   /** With lwaRotation: the queue Amazon delivers a rotated LWA client secret to, and its policy. */
   readonly lwaNotificationQueue?: sqs.Queue;
   readonly lwaNotificationQueuePolicy?: sqs.QueuePolicy;
@@ -84,22 +88,72 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly lwaNotificationQueueUrl?: pulumi.Output<string>;
 
   constructor(name: string, args: SellingPartnerApiAccessArgs, opts?: pulumi.ComponentResourceOptions) {
+    const connectorAuth = args.connectorAuth ?? "iam";
     const generation = args.accessKeyGeneration ?? 1;
     const previousKey = args.previousAccessKey ?? "active";
     // Planned first: a rotation the guard refuses (RotationError) stops the program before anything is declared.
-    const keyPlan = planAccessKeys({
-      generation,
-      previousKey,
-      pgpKey: args.pgpKey,
-      deployed: args.deployedKeySlots,
-      today: new Date().toISOString().slice(0, 10),
-    });
+    // With lwa there is no key to plan.
+    const keyPlan =
+      connectorAuth === "iam"
+        ? planAccessKeys({
+            generation,
+            previousKey,
+            pgpKey: args.pgpKey,
+            deployed: args.deployedKeySlots,
+            today: new Date().toISOString().slice(0, 10),
+          })
+        : undefined;
     super(COMPONENT_TYPE, name, {}, opts);
+    this.connectorAuth = connectorAuth;
     const parent = { parent: this };
     const path = args.path ?? "/";
     const tags = args.tags ?? {};
     const roleName = args.roleName ?? "SellingPartnerAPI";
     const maxAgeDays = args.maxAccessKeyAgeDays ?? 90;
+
+    // The queue first: an lwa stack has it too, and its constructor ends right after it.
+    if (args.lwaRotation) {
+      // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
+      // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
+      this.lwaNotificationQueue = new sqs.Queue(
+        `${name}-lwa-secrets`,
+        {
+          sqsManagedSseEnabled: true,
+          messageRetentionSeconds: LWA_QUEUE_RETENTION_SECONDS,
+          visibilityTimeoutSeconds: LWA_QUEUE_VISIBILITY_SECONDS,
+          tags,
+        },
+        parent,
+      );
+      this.lwaNotificationQueuePolicy = new sqs.QueuePolicy(
+        `${name}-lwa-secrets-policy`,
+        {
+          queueUrl: this.lwaNotificationQueue.url,
+          policy: this.lwaNotificationQueue.arn.apply((arn) => toQueuePolicyJson(lwaNotificationQueuePolicy(arn))),
+        },
+        parent,
+      );
+      this.lwaNotificationQueueArn = this.lwaNotificationQueue.arn;
+      this.lwaNotificationQueueUrl = this.lwaNotificationQueue.url;
+    }
+
+    if (!keyPlan) {
+      // connectorAuth lwa: the connector sends the LWA token alone, so nothing in IAM is declared; the block holds
+      // only the three LWA values.
+      this.credentials = pulumi.secret(
+        pulumi
+          .all([
+            args.lwaClientId ?? PLACEHOLDERS.client_id,
+            args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+            args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
+          ])
+          .apply(([clientId, clientSecret, refreshToken]) =>
+            renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, args.spApiRegion),
+          ),
+      );
+      this.registerOutputs(this.outputRecord());
+      return;
+    }
 
     this.user = new iam.User(
       `${name}-user`,
@@ -152,7 +206,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
 
     for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
     this.accessKeys = {};
-    for (const slot of keyPlan.slots) this.accessKeys[slot.slot] = this.accessKeySlot(name, slot);
+    for (const slot of keyPlan.slots) this.accessKeys[slot.slot] = this.accessKeySlot(name, slot, this.user);
     this.keySlots = keyPlan.slots.map(slotRecord);
 
     const current = keyPlan.slots.find((s) => s.role === "current")!;
@@ -198,32 +252,13 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
         ),
     );
 
-    if (args.lwaRotation) {
-      // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
-      // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
-      this.lwaNotificationQueue = new sqs.Queue(
-        `${name}-lwa-secrets`,
-        {
-          sqsManagedSseEnabled: true,
-          messageRetentionSeconds: LWA_QUEUE_RETENTION_SECONDS,
-          visibilityTimeoutSeconds: LWA_QUEUE_VISIBILITY_SECONDS,
-          tags,
-        },
-        parent,
-      );
-      this.lwaNotificationQueuePolicy = new sqs.QueuePolicy(
-        `${name}-lwa-secrets-policy`,
-        {
-          queueUrl: this.lwaNotificationQueue.url,
-          policy: this.lwaNotificationQueue.arn.apply((arn) => toQueuePolicyJson(lwaNotificationQueuePolicy(arn))),
-        },
-        parent,
-      );
-      this.lwaNotificationQueueArn = this.lwaNotificationQueue.arn;
-      this.lwaNotificationQueueUrl = this.lwaNotificationQueue.url;
-    }
+    this.registerOutputs(this.outputRecord());
+  }
 
-    this.registerOutputs({
+  /** What the component registers as its outputs; with lwa the IAM ones are undefined. */
+  private outputRecord(): pulumi.Inputs {
+    return {
+      connectorAuth: this.connectorAuth,
       userArn: this.userArn,
       userName: this.userName,
       roleArn: this.roleArn,
@@ -234,17 +269,17 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       encryptedSecretAccessKey: this.encryptedSecretAccessKey,
       lwaNotificationQueueArn: this.lwaNotificationQueueArn,
       lwaNotificationQueueUrl: this.lwaNotificationQueueUrl,
-    });
+    };
   }
 
   /**
    * One of the two key slots. The slot's generation is its replacement trigger, and it is replaced
    * delete-before-create, so the user never holds more than IAM's two keys.
    */
-  private accessKeySlot(name: string, plan: SlotPlan): iam.AccessKey {
+  private accessKeySlot(name: string, plan: SlotPlan, user: iam.User): iam.AccessKey {
     return new iam.AccessKey(
       `${name}-key-${plan.slot}`,
-      { user: this.user.name, status: plan.status, pgpKey: plan.pgpKey },
+      { user: user.name, status: plan.status, pgpKey: plan.pgpKey },
       { parent: this, replacementTrigger: String(plan.generation), deleteBeforeReplace: true },
     );
   }

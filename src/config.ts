@@ -34,6 +34,13 @@ const PGP_KEY = /^(keybase:[A-Za-z0-9_]{1,16}|[A-Za-z0-9+/]{100,}={0,2})$/;
 export const PREVIOUS_KEY_STATES = ["active", "inactive", "removed"] as const;
 export type PreviousKeyState = (typeof PREVIOUS_KEY_STATES)[number];
 
+/**
+ * How the connector authenticates: "iam" signs SP-API calls with an IAM user's key and a role (connectors built
+ * before Amazon dropped SigV4 on 2023-10-02); "lwa" sends only the LWA token, so no IAM resource is needed.
+ */
+export const CONNECTOR_AUTHS = ["iam", "lwa"] as const;
+export type ConnectorAuth = (typeof CONNECTOR_AUTHS)[number];
+
 interface KeySpec {
   /** What is allowed, in words. */
   allowed: string;
@@ -50,6 +57,19 @@ interface KeySpec {
 
 /** Every key this program reads. README's config table and Pulumi.yaml follow this list (a test checks both). */
 export const CONFIG_KEYS: Record<string, KeySpec> = {
+  connectorAuth: {
+    allowed:
+      "iam (an IAM user, role and access key, for connectors that still ask for role_arn and an AWS key) or " +
+      "lwa (no IAM at all, for connectors that take only client_id, client_secret and refresh_token)",
+    fix: "pulumi config set connectorAuth lwa",
+  },
+  iamKeysUnusedAt: {
+    allowed:
+      "an ISO 8601 time, recorded by npm run rotate-key -- --check-unused when IAM shows every active key of the stack's user " +
+      "unused for keyQuietHours: it lets a deployed iam stack switch to connectorAuth lwa",
+    fix: "npm run rotate-key -- --check-unused",
+    optional: true,
+  },
   spApiRegion: { allowed: `one of ${SP_API_REGION_NAMES.join(", ")}`, fix: "pulumi config set spApiRegion na" },
   spApiRegions: {
     allowed: `a list of ${SP_API_REGION_NAMES.join(", ")}`,
@@ -184,6 +204,11 @@ function schema(today: Date) {
   // Seller Central shows the issue date in the seller's own time zone, up to 14 hours ahead of UTC.
   const latestIssueDay = new Date(today.getTime() + 14 * 60 * 60 * 1000).toISOString().slice(0, 10);
   return z.object({
+    connectorAuth: z.enum(CONNECTOR_AUTHS, "neither iam nor lwa").default("iam"),
+    iamKeysUnusedAt: z
+      .string()
+      .refine((s) => ISO_TIME.test(s) && !Number.isNaN(Date.parse(s)), "not an ISO 8601 time")
+      .optional(),
     spApiRegion: spApiRegion.default("na"),
     spApiRegions: z.array(spApiRegion).default([]),
     roleName: z.string().regex(IAM_NAME, "not a name IAM accepts").default("SellingPartnerAPI"),

@@ -209,3 +209,65 @@ export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Da
       "4. pulumi up; 5. npm run credentials -- --into <your job configs> (README, Delivering the block to jobs).";
   return { expiresOn, daysLeft, warning: `The LWA client secret issued on ${issuedOn} ${when}. Rotate it: ${how}` };
 }
+
+const HOUR_MS = 60 * 60 * 1000;
+
+/**
+ * The one rule for "this access key has gone unused": IAM records no use of it, or its last use lies at least
+ * keyQuietHours back. rotate-key applies it before deactivating the old key; the program applies it (through
+ * the record `npm run rotate-key -- --check-unused` leaves) before a switch to connectorAuth lwa deletes the user.
+ */
+export function keyUnusedFor(lastUsedDate: string | undefined, quietHours: number, now: Date): boolean {
+  if (lastUsedDate === undefined) return true;
+  return now.getTime() - Date.parse(lastUsedDate) >= quietHours * HOUR_MS;
+}
+
+/**
+ * How long the record of `--check-unused` (iamKeysUnusedAt) stands. A job that runs weekly may wake up the day
+ * after a check; a record older than this says too little about today, so the check is run again.
+ */
+export const IAM_UNUSED_RECORD_HOURS = 24;
+
+/** What the stack's last deployment says of IAM, as the program reads it from its own outputs. */
+export type DeployedIam =
+  | { readable: true; /** The last deployment declared the user and its key. */ holdsIam: boolean; userName?: string; accessKeyCreatedAt?: string }
+  | { readable: false; why: string };
+
+export interface LwaSwitchInput {
+  deployed: DeployedIam;
+  /** Config iamKeysUnusedAt: when --check-unused found every active key unused for keyQuietHours. */
+  unusedAt?: string;
+  now: Date;
+}
+
+const CHECK_COMMAND = "npm run rotate-key -- --check-unused";
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * Whether `connectorAuth: lwa` may deploy: undefined when it may, else the refusal. It may when the last
+ * deployment holds no IAM user (a new stack, or one already switched), or when a record of
+ * `--check-unused` says the key has gone unused: made within IAM_UNUSED_RECORD_HOURS, not in the future,
+ * and after the newest key was created (a key made after the check was not checked).
+ */
+export function lwaSwitchRefusal({ deployed, unusedAt, now }: LwaSwitchInput): string | undefined {
+  if (deployed.readable && !deployed.holdsIam) return undefined;
+  const what = deployed.readable
+    ? `the last deployment holds the IAM user ${deployed.userName ?? "(unnamed)"} and its access key`
+    : `the last deployment could not be read (${deployed.why}), so it may hold an IAM user and key`;
+  const consequence = "pulumi up would delete the user, its keys, the group and the role, and a job still using the key would stop working";
+  const fix = `Fix: ${CHECK_COMMAND} (it records iamKeysUnusedAt when IAM shows the key unused), then pulumi up; or stay on iam: pulumi config set connectorAuth iam`;
+  const refuse = (evidence: string) =>
+    `${PROJECT}:connectorAuth: "lwa" given, but ${what}: ${consequence}. ${evidence}. ` +
+    `Allowed: lwa once ${CHECK_COMMAND} has recorded, within the last ${IAM_UNUSED_RECORD_HOURS} hours, that every active key went unused for keyQuietHours. ${fix}`;
+  if (unusedAt === undefined) return refuse("No record says the key has gone unused (iamKeysUnusedAt is unset)");
+  const at = Date.parse(unusedAt);
+  // The check and the deployment may run on machines whose clocks differ a little.
+  if (at > now.getTime() + CLOCK_SKEW_MS) return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} lies in the future`);
+  if (now.getTime() - at > IAM_UNUSED_RECORD_HOURS * HOUR_MS) {
+    return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} is older than ${IAM_UNUSED_RECORD_HOURS} hours: a job may have used the key since`);
+  }
+  if (deployed.readable && deployed.accessKeyCreatedAt && Date.parse(deployed.accessKeyCreatedAt) > at) {
+    return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} predates the newest key (created ${deployed.accessKeyCreatedAt}), which it did not check`);
+  }
+  return undefined;
+}

@@ -27,8 +27,8 @@ export interface OfflineCloudOptions {
   accountId?: string;
   /** The key AWS would issue for slot "a" or "b" of the user. */
   keyFor?: (slot: string) => OfflineKey;
-  /** Outputs of the stack's last deployment, as a reference to the stack itself reads them. */
-  lastOutputs?: Record<string, unknown>;
+  /** Outputs of the stack's last deployment, as a reference to the stack itself reads them; "unreadable": the read fails. */
+  lastOutputs?: Record<string, unknown> | "unreadable";
 }
 
 export class OfflineCloud implements pulumi.runtime.Mocks {
@@ -73,6 +73,7 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
         return { id: url, state: { ...inputs, name: queueName, arn: `arn:aws:sqs:${region}:${this.accountId}:${queueName}`, url } };
       }
       case "pulumi:pulumi:StackReference":
+        if (this.options.lastOutputs === "unreadable") throw new Error("the backend did not answer (offline stand-in)");
         return { id: inputs.name, state: { name: inputs.name, outputs: this.options.lastOutputs ?? {}, secretOutputNames: [] } };
       default:
         return { id: `${args.name}-id`, state: inputs };

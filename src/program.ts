@@ -5,8 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { SellingPartnerApiAccess } from "./component";
-import { ConfigError, RawConfig, validateConfig } from "./config";
-import { lwaSecretStatus, RotationError, SlotRecord } from "./lifecycle";
+import { ConfigError, type ConnectorAuth, RawConfig, validateConfig } from "./config";
+import { type DeployedIam, lwaSecretStatus, lwaSwitchRefusal, RotationError, SlotRecord } from "./lifecycle";
 
 /** The SDK tells secret config keys apart with this function; it is marked internal, so it is reached this way. */
 const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret(key: string): boolean }).isConfigSecret;
@@ -29,34 +29,53 @@ export function readRawConfig(): RawConfig {
   return { values, secretKeys, ...(all["aws:region"] !== undefined ? { providerRegion: all["aws:region"] } : {}) };
 }
 
+/** What this stack's last deployment recorded, as the program needs it: the key slots and what it held of IAM. */
+interface LastDeployment {
+  /** Undefined on a first deployment, on a connectorAuth lwa stack, or when the outputs cannot be read. */
+  keySlots?: SlotRecord[];
+  iam: DeployedIam;
+}
+
 /**
- * The key slots this stack's last deployment recorded, read through a reference to the stack itself.
- * Undefined on a first deployment; a failed read is a warning, and the rotation guard is then off.
+ * The stack's last outputs, read through a reference to the stack itself. Empty on a first deployment. A failed
+ * read turns the rotation guard off (a warning) and leaves the lwa switch to refuse unless recorded evidence allows it.
  */
-async function readDeployedKeySlots(): Promise<SlotRecord[] | undefined> {
+async function readLastDeployment(): Promise<LastDeployment> {
   const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
   try {
     const ref = new pulumi.StackReference("last-deployment", { name: self });
-    const details = await ref.getOutputDetails("accessKeySlots");
-    const slots = details.value;
-    return Array.isArray(slots) && slots.length > 0 ? (slots as SlotRecord[]) : undefined;
+    const [slots, userName, createdAt] = await Promise.all(
+      ["accessKeySlots", "userName", "accessKeyCreatedAt"].map(async (name) => (await ref.getOutputDetails(name)).value as unknown),
+    );
+    const keySlots = Array.isArray(slots) && slots.length > 0 ? (slots as SlotRecord[]) : undefined;
+    return {
+      keySlots,
+      iam: {
+        readable: true,
+        holdsIam: keySlots !== undefined || typeof userName === "string",
+        ...(typeof userName === "string" ? { userName } : {}),
+        ...(typeof createdAt === "string" ? { accessKeyCreatedAt: createdAt } : {}),
+      },
+    };
   } catch (err) {
     pulumi.log.warn(
       `Could not read this stack's last outputs (${(err as Error).message}); the rotation guard is off: ` +
         "bump accessKeyGeneration by exactly one at a time.",
     );
-    return undefined;
+    return { iam: { readable: false, why: (err as Error).message } };
   }
 }
 
+/** With connectorAuth lwa, the IAM outputs (roleArn to accessKeySlots) are absent: the stack holds none of it. */
 export interface StackOutputs {
-  roleArn: pulumi.Output<string>;
-  userArn: pulumi.Output<string>;
-  userName: pulumi.Output<string>;
-  accessKeyId: pulumi.Output<string>;
-  accessKeyCreatedAt: pulumi.Output<string>;
-  accessKeyRotateBy: pulumi.Output<string>;
-  accessKeySlots: SlotRecord[];
+  connectorAuth: ConnectorAuth;
+  roleArn?: pulumi.Output<string>;
+  userArn?: pulumi.Output<string>;
+  userName?: pulumi.Output<string>;
+  accessKeyId?: pulumi.Output<string>;
+  accessKeyCreatedAt?: pulumi.Output<string>;
+  accessKeyRotateBy?: pulumi.Output<string>;
+  accessKeySlots?: SlotRecord[];
   credentials: pulumi.Output<string>;
   encryptedSecretAccessKey?: pulumi.Output<string>;
   lwaClientSecretExpiresOn?: string;
@@ -86,8 +105,16 @@ async function buildStack(): Promise<StackOutputs> {
     if (status.warning) pulumi.log.warn(status.warning);
   }
 
-  const deployedKeySlots = await readDeployedKeySlots();
+  const last = await readLastDeployment();
+  if (config.connectorAuth === "lwa") {
+    // Before anything is declared: with lwa the program declares no user, so an IAM user in the last deployment
+    // would be deleted at this pulumi up.
+    const refusal = lwaSwitchRefusal({ deployed: last.iam, unusedAt: config.iamKeysUnusedAt, now: new Date() });
+    if (refusal) throw new ConfigError([refusal]);
+  }
+  const deployedKeySlots = last.keySlots;
   const access = new SellingPartnerApiAccess("sp-api", {
+    connectorAuth: config.connectorAuth,
     spApiRegion: config.spApiRegion,
     spApiRegions: config.spApiRegions,
     roleName: config.roleName,
@@ -106,14 +133,21 @@ async function buildStack(): Promise<StackOutputs> {
     lwaRotation: config.lwaRotation,
   });
 
+  const iamOutputs =
+    access.connectorAuth === "iam"
+      ? {
+          roleArn: access.roleArn,
+          userArn: access.userArn,
+          userName: access.userName,
+          accessKeyId: access.accessKeyId,
+          accessKeyCreatedAt: access.accessKeyCreatedAt,
+          accessKeyRotateBy: access.accessKeyRotateBy,
+          accessKeySlots: access.keySlots,
+        }
+      : {};
   return {
-    roleArn: access.roleArn,
-    userArn: access.userArn,
-    userName: access.userName,
-    accessKeyId: access.accessKeyId,
-    accessKeyCreatedAt: access.accessKeyCreatedAt,
-    accessKeyRotateBy: access.accessKeyRotateBy,
-    accessKeySlots: access.keySlots,
+    connectorAuth: access.connectorAuth,
+    ...iamOutputs,
     credentials: access.credentials,
     ...(access.encryptedSecretAccessKey ? { encryptedSecretAccessKey: access.encryptedSecretAccessKey } : {}),
     ...(lwaClientSecretExpiresOn ? { lwaClientSecretExpiresOn } : {}),

@@ -61,7 +61,7 @@ const tricky: CredentialValues[] = [
 ];
 
 function blockOf(values: CredentialValues): DeliveryBlock {
-  return { hjson: "", values, roleArn: ROLE, lwaClientId: CLIENT_ID };
+  return { hjson: "", values, fields: CREDENTIAL_FIELDS, roleArn: ROLE, lwaClientId: CLIENT_ID };
 }
 
 function allSecrets(values: CredentialValues = hostile): string[] {
@@ -410,6 +410,7 @@ describe("credentials delivery: what --into writes, what --check says (pure)", (
     assert.deepEqual(blockFromOutputs("acme", { credentials: { value: hjson }, roleArn: { value: ROLE } }), {
       hjson,
       values: hostile,
+      fields: CREDENTIAL_FIELDS,
       roleArn: ROLE,
       lwaClientId: CLIENT_ID,
     });
@@ -719,7 +720,7 @@ describe("npm run credentials: the command", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function stackBlock(): { hjson: string; values: CredentialValues } {
+  function stackBlock(): { hjson: string; values: Partial<CredentialValues> } {
     const hjson = cli.stack("acme").outputs.credentials.value as string;
     return { hjson, values: blockValues(hjson) };
   }
@@ -741,7 +742,7 @@ describe("npm run credentials: the command", () => {
 
   function secretsOfStack(): string[] {
     const { values } = stackBlock();
-    return [values.aws_secret_access_key, SECRET, REFRESH];
+    return [values.aws_secret_access_key!, SECRET, REFRESH];
   }
 
   it("parses the forms a user types, and refuses the rest with exit 2", async () => {

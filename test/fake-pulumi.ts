@@ -20,8 +20,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ConfigError, PROJECT, validateConfig } from "../src/config";
-import { renderCredentials, PLACEHOLDERS } from "../src/credentials";
-import { accessKeyRotateBy, lwaSecretStatus, planAccessKeys, RotationError, slotRecord, SlotRecord } from "../src/lifecycle";
+import { renderCredentials, renderLwaOnlyCredentials, PLACEHOLDERS } from "../src/credentials";
+import { accessKeyRotateBy, lwaSecretStatus, lwaSwitchRefusal, planAccessKeys, RotationError, slotRecord, SlotRecord } from "../src/lifecycle";
 import { awsRegionOf } from "../policies/regions";
 import { engineNow, FAKE_ACCOUNT, readStack, writeStack } from "./fake-pulumi-cli";
 import type { ConfigEntry, FakeKey, RecordedCall, StackState } from "./fake-pulumi-cli";
@@ -66,6 +66,7 @@ export function runEngine(state: StackState, now: Date): void {
     throw error;
   }
   const deployed = state.outputs.accessKeySlots?.value as SlotRecord[] | undefined;
+  if (config.connectorAuth === "lwa") return runLwaOnlyEngine(state, config, now);
   let plan;
   try {
     plan = planAccessKeys({
@@ -106,6 +107,7 @@ export function runEngine(state: StackState, now: Date): void {
   );
   const plain = (value: unknown) => ({ value, secret: false });
   const outputs: StackState["outputs"] = {
+    connectorAuth: plain("iam"),
     roleArn: plain(roleArn),
     userArn: plain(userArn),
     userName: plain(config.userName),
@@ -116,11 +118,20 @@ export function runEngine(state: StackState, now: Date): void {
     accessKeySlots: plain(plan.slots.map(slotRecord)),
     credentials: { value: credentials, secret: true },
   };
+  // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
+  // `plan`, `state` and `now`, with the project's own pure functions where there are some.
+  addLwaOutputs(state, config, outputs, now);
+  state.outputs = outputs;
+}
+
+type EngineConfig = ReturnType<typeof validateConfig>["config"];
+
+/** The outputs every kind of stack has: the LWA secret's expiry and, with lwaRotation, the queue. */
+function addLwaOutputs(state: StackState, config: EngineConfig, outputs: StackState["outputs"], now: Date): void {
+  const plain = (value: unknown) => ({ value, secret: false });
   if (config.lwaClientSecretIssuedOn) {
     outputs.lwaClientSecretExpiresOn = plain(lwaSecretStatus(config.lwaClientSecretIssuedOn, config.lwaExpiryWarningDays, now).expiresOn);
   }
-  // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
-  // `plan`, `state` and `now`, with the project's own pure functions where there are some.
   if (config.lwaRotation) {
     // The queue lives in the provider's region, as the real provider would create it; its name is auto-named.
     const region = state.config["aws:region"]?.value ?? "us-east-1";
@@ -128,6 +139,36 @@ export function runEngine(state: StackState, now: Date): void {
     outputs.lwaNotificationQueueArn = plain(`arn:aws:sqs:${region}:${state.account}:${queueName}`);
     outputs.lwaNotificationQueueUrl = plain(`https://sqs.${region}.amazonaws.com/${state.account}/${queueName}`);
   }
+}
+
+/** connectorAuth lwa, as the program does it: the switch rule first, then no key and no IAM output, the three-field block. */
+function runLwaOnlyEngine(state: StackState, config: EngineConfig, now: Date): void {
+  const last = state.outputs;
+  const userName = last.userName?.value;
+  const createdAt = last.accessKeyCreatedAt?.value;
+  const slots = last.accessKeySlots?.value;
+  const refusal = lwaSwitchRefusal({
+    deployed: {
+      readable: true,
+      holdsIam: (Array.isArray(slots) && slots.length > 0) || typeof userName === "string",
+      ...(typeof userName === "string" ? { userName } : {}),
+      ...(typeof createdAt === "string" ? { accessKeyCreatedAt: createdAt } : {}),
+    },
+    unusedAt: config.iamKeysUnusedAt,
+    now,
+  });
+  if (refusal) throw new EngineError(refusal);
+  state.keys = {};
+  const credentials = renderLwaOnlyCredentials(
+    {
+      client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
+      client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+      refresh_token: config.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
+    },
+    config.spApiRegion,
+  );
+  const outputs: StackState["outputs"] = { connectorAuth: { value: "lwa", secret: false }, credentials: { value: credentials, secret: true } };
+  addLwaOutputs(state, config, outputs, now);
   state.outputs = outputs;
 }
 

@@ -111,7 +111,7 @@ describe("rotation through the real program, generations 1 to 4", () => {
       const run = await deploy(generation, previous, last);
       const keys = run.cloud.resources.filter((r) => r.type === "aws:iam/accessKey:AccessKey");
       assert.ok(keys.length <= 2, `generation ${generation}: ${keys.length} keys`);
-      const slots = run.outputs!.accessKeySlots;
+      const slots = run.outputs!.accessKeySlots!;
       const current = slots.find((s) => s.generation === generation)!;
       assert.equal(current.status, "Active");
       const block = Hjson.parse(await value(run.outputs!.credentials)).credentials;
@@ -208,7 +208,7 @@ describe("inactiveSince: when the old key was deactivated", () => {
     const deploy = async (previousAccessKey: string, lastSlots: unknown) => {
       const run = await runOffline({ accessKeyGeneration: "3", previousAccessKey }, [], { lastOutputs: { accessKeySlots: lastSlots } });
       assert.equal(run.error, undefined, run.error?.message);
-      return run.outputs!.accessKeySlots;
+      return run.outputs!.accessKeySlots!;
     };
     const handover = [
       { slot: "a", generation: 3, status: "Active", pgpKey: null },

@@ -35,7 +35,7 @@ export async function runOffline(
   try {
     const outputs = await runProgram();
     // Let the applies that log (key age) settle before the warn hook is taken away.
-    await resolveOutput(outputs.accessKeyRotateBy);
+    if (outputs.accessKeyRotateBy) await resolveOutput(outputs.accessKeyRotateBy);
     await resolveOutput(outputs.credentials);
     await new Promise((resolve) => setImmediate(resolve));
     return { cloud, outputs, warnings };

@@ -15,6 +15,7 @@ import { runProgram } from "../src/program";
 const ROOT = path.resolve(__dirname, "..");
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), "utf8");
 const OUTPUTS = [
+  "connectorAuth",
   "roleArn",
   "userArn",
   "userName",
@@ -58,7 +59,7 @@ describe("project files", () => {
     assert.deepEqual(withDefaults, validateConfig({ values: {}, secretKeys: new Set() }).config);
   });
 
-  for (const file of ["Pulumi.dev.yaml", "examples/Pulumi.acme-eu.yaml", "examples/Pulumi.acme-fe.yaml"]) {
+  for (const file of ["Pulumi.dev.yaml", "examples/Pulumi.acme-eu.yaml", "examples/Pulumi.acme-fe.yaml", "examples/Pulumi.acme-lwa.yaml"]) {
     it(`${file} is a valid stack with no secret in plain text`, () => {
       const { values } = readStackFile(path.join(ROOT, file));
       assert.doesNotThrow(() => validateConfig({ values, secretKeys: new Set() }));

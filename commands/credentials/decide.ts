@@ -20,7 +20,8 @@ const IDENTIFYING_FIELDS: readonly CredentialField[] = CREDENTIAL_FIELDS.filter(
 
 /** The stack a block comes from, as far as telling its objects from other customers' goes. */
 export interface StackIdentity {
-  roleArn: string;
+  /** Absent for an LWA-only block (connectorAuth lwa): it names no role. */
+  roleArn?: string;
   lwaClientId?: string;
   /**
    * The stack's LWA refresh token: with the client id, what ties an object that names no role of this stack
@@ -138,15 +139,17 @@ export interface UpdatePlan {
 }
 
 /**
- * What `--into` writes into one of this stack's objects: each field present whose value differs from the
- * block's. A placeholder in the block is never written; an access key id or LWA client id changes only
- * together with the secrets that go with it.
+ * What `--into` writes into one of this stack's objects: each of the block's fields present whose value differs
+ * from the block's. A placeholder in the block is never written; an access key id or LWA client id changes only
+ * together with the secrets that go with it. `fields`: the fields the block holds (an LWA-only block's three);
+ * the object's other fields are not the block's business and are left as they are.
  */
-export function planUpdate(object: FoundObject, block: CredentialValues): UpdatePlan {
+export function planUpdate(object: FoundObject, block: Partial<CredentialValues>, fields: readonly CredentialField[] = CREDENTIAL_FIELDS): UpdatePlan {
   const plan: UpdatePlan = { changes: [], kept: [], absent: [] };
   const writable = (field: CredentialField) => object.fields[field] !== undefined && isReal(block[field]);
   const blocked = new Map<CredentialField, string>();
   for (const group of GROUPS) {
+    if (!fields.includes(group.lead)) continue;
     const node = object.fields[group.lead];
     const leadChanges = node !== undefined && stringValue(node) !== block[group.lead];
     const missing = group.members.filter((f) => !writable(f));
@@ -156,18 +159,22 @@ export function planUpdate(object: FoundObject, block: CredentialValues): Update
     const why = `${group.lead} would change, and ${list(missing)} cannot be written with it${hint}`;
     for (const f of group.members) blocked.set(f, why);
   }
-  for (const field of CREDENTIAL_FIELDS) {
+  for (const field of fields) {
     const node = object.fields[field];
     if (node === undefined) {
       plan.absent.push(field);
       continue;
     }
     const current = stringValue(node);
-    if (current === block[field] && node.kind === "string") continue;
-    const placeholder = !isReal(block[field]);
-    const reason = placeholder ? "the stack's block has only a placeholder for it" : blocked.get(field);
-    if (reason) plan.kept.push({ field, reason, placeholder });
-    else plan.changes.push({ field, from: current, to: block[field] });
+    const wanted = block[field];
+    if (current === wanted && node.kind === "string") continue;
+    if (!isReal(wanted)) {
+      plan.kept.push({ field, reason: "the stack's block has only a placeholder for it", placeholder: true });
+      continue;
+    }
+    const blockedBy = blocked.get(field);
+    if (blockedBy) plan.kept.push({ field, reason: blockedBy, placeholder: false });
+    else plan.changes.push({ field, from: current, to: wanted });
   }
   return plan;
 }
@@ -204,12 +211,13 @@ const SECRET_DIFFERS: Record<string, string> = {
 };
 
 /** `--check`: which of an object's fields are not the stack's current values. */
-export function checkObject(object: FoundObject, block: CredentialValues): CheckResult {
+export function checkObject(object: FoundObject, block: Partial<CredentialValues>, fields: readonly CredentialField[] = CREDENTIAL_FIELDS): CheckResult {
   const result: CheckResult = { stale: [], notCompared: [] };
-  for (const field of CREDENTIAL_FIELDS) {
+  for (const field of fields) {
     const node = object.fields[field];
     if (node === undefined) continue;
-    if (!isReal(block[field])) {
+    const wanted = block[field];
+    if (!isReal(wanted)) {
       result.notCompared.push(field);
       continue;
     }
@@ -219,9 +227,9 @@ export function checkObject(object: FoundObject, block: CredentialValues): Check
     } else if (!isReal(value)) {
       result.stale.push({ field, why: "a placeholder or an empty value" });
     } else if (SECRET_FIELDS.includes(field)) {
-      if (!sameSecret(value, block[field])) result.stale.push({ field, why: SECRET_DIFFERS[field] });
-    } else if (value !== block[field]) {
-      result.stale.push({ field, why: describeDifference(field, value, block[field]) });
+      if (!sameSecret(value, wanted)) result.stale.push({ field, why: SECRET_DIFFERS[field] });
+    } else if (value !== wanted) {
+      result.stale.push({ field, why: describeDifference(field, value, wanted) });
     }
   }
   return result;

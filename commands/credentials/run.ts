@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { CredentialField, isPlaceholder } from "../../src/credentials";
 import { ChangedMeanwhile, FileRefusal, honourPendingSignals, whyNotRewritable, writeFileKeepingMode } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
-import { DeliveryBlock } from "./block";
+import { blockFields, DeliveryBlock } from "./block";
 import { checkObject, findCredentials, FoundObject, maskedValue, ownerOf, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
 import { DocFormat, formatOf, formatPath, isJobConfigName, parseDocument } from "./documents";
 import { applyValueEdits, EditCheckFailed, ValueEdit } from "./edit";
@@ -193,7 +193,7 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
     }
     if (object.duplicates.length > 0) throw new NotProcessed(`${formatPath(object.path)}: ${list(object.duplicates)} given twice; remove one, then run again`);
     if (mode.kind === "check") {
-      const result = checkObject(object, block.values);
+      const result = checkObject(object, block.values, block.fields ?? blockFields(block.values));
       const notCompared = result.notCompared.length ? ` (not compared: ${list(result.notCompared)}: the stack's block has placeholders)` : "";
       if (result.stale.length === 0) {
         counts.current++;
@@ -204,7 +204,7 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
       }
       continue;
     }
-    const plan = planUpdate(object, block.values);
+    const plan = planUpdate(object, block.values, block.fields ?? blockFields(block.values));
     const notes = [
       ...plan.kept.map((k) => `kept ${k.field}: ${k.reason}`),
       ...(plan.absent.length ? [`no ${list(plan.absent)} in the object: not added`] : []),
@@ -283,10 +283,11 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   const redactor = opts.redactor ?? new Redactor();
   registerBlock(redactor, block);
   const print = (line: string) => opts.print(redactor.scrub(printable(line, 2000)));
+  const token = block.values.refresh_token;
   const identity: StackIdentity = {
     roleArn: block.roleArn,
     lwaClientId: block.lwaClientId,
-    refreshToken: isPlaceholder(block.values.refresh_token) ? undefined : block.values.refresh_token,
+    refreshToken: token === undefined || isPlaceholder(token) ? undefined : token,
   };
   const report = emptyReport();
   const fail = (display: string, why: string) => {
@@ -307,7 +308,8 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   }
   if (report.updated + report.current + report.stale === 0) {
     // Said plainly: a check that found nothing to check is not a sign that no job holds old values.
-    print(`No credentials of this stack (role ${block.roleArn}) in the files scanned.`);
+    const whose = block.roleArn !== undefined ? `role ${block.roleArn}` : `LWA-only: its client id and refresh token`;
+    print(`No credentials of this stack (${whose}) in the files scanned.`);
   }
   report.exitCode = report.failed.length > 0 || (mode.kind === "check" && report.stale > 0) ? 1 : 0;
   print(summaryLine(report, mode.kind === "into" && mode.dryRun));

@@ -35,6 +35,7 @@ async function rotateKeyIfDue(ctx: StepContext): Promise<StepOutcome> {
   const report = await rotateKey(ctx.stack, { ifDue: true, dryRun: ctx.dryRun, out: ctx.out, env: ctx.env, print: ctx.print });
   const next = report.nextDate ? ` (next: ${report.nextDate})` : "";
   if (report.exitCode !== 0) return { status: "failed", detail: report.reason };
+  if (report.phase === "no-key") return { status: "skipped", detail: report.reason };
   if (report.took) return { status: "done", detail: `${report.step}: ${report.reason}`, wroteBlock: report.wroteBlock };
   if (report.step !== "none") return { status: "done", detail: `dry run: would ${report.step}: ${report.reason}` };
   return { status: report.phase === "steady" ? "nothing" : "waiting", detail: `${report.reason}${next}` };

@@ -29,7 +29,7 @@ function documentOrValue(value: unknown): string {
 }
 
 const NOTES: Record<string, string> = {
-  "pulumi:pulumi:StackReference": "reads this stack's last outputs to guard key rotation; creates nothing",
+  "pulumi:pulumi:StackReference": "reads this stack's last outputs to guard key rotation and the switch to connectorAuth lwa; creates nothing",
 };
 
 function describe(resource: DeclaredResource): string {
@@ -61,6 +61,9 @@ export async function renderPlan(file: string): Promise<string> {
     throw new PlanError((err as Error).message);
   }
   const credentials = await resolveOutput(outputs.credentials);
+  // With lwa the block waits on no resource: let the queue's registrations (when declared) settle before they are listed.
+  if (outputs.lwaNotificationQueueUrl) await resolveOutput(outputs.lwaNotificationQueueUrl);
+  await new Promise((resolve) => setImmediate(resolve));
   const scalar = async <T>(o: Output<T>) => (await resolveOutput(o)).value;
 
   const out: string[] = [];
@@ -73,19 +76,33 @@ export async function renderPlan(file: string): Promise<string> {
   if (importsEnvironments) out.push(`  (not shown: values of the ESC environments ${file} imports, which only the Pulumi CLI reads)`);
   out.push("", `Resources pulumi up would create (${cloud.resources.length}):`);
   for (const r of cloud.resources) out.push(describe(r));
-  out.push("", "Access key slots (IAM allows two keys; a rotation replaces only the older slot):");
-  const newest = deployedGeneration(outputs.accessKeySlots);
-  for (const s of outputs.accessKeySlots) {
-    const role = s.generation === newest ? "newest, in credentials" : "previous";
-    out.push(`  slot ${s.slot}: generation ${s.generation}, ${s.status}, ${role}${s.pgpKey ? ", secret PGP-encrypted" : ""}`);
+  const slots = outputs.accessKeySlots ?? [];
+  if (outputs.connectorAuth === "lwa") {
+    out.push(
+      "",
+      "connectorAuth lwa: no IAM user, role, group, policy or access key (the connector sends the LWA token alone; docs/lwa-only.md).",
+      "The block holds client_id, client_secret and refresh_token only.",
+    );
+  } else {
+    out.push("", "Access key slots (IAM allows two keys; a rotation replaces only the older slot):");
+    const newest = deployedGeneration(slots);
+    for (const s of slots) {
+      const role = s.generation === newest ? "newest, in credentials" : "previous";
+      out.push(`  slot ${s.slot}: generation ${s.generation}, ${s.status}, ${role}${s.pgpKey ? ", secret PGP-encrypted" : ""}`);
+    }
   }
   out.push("", "Outputs:");
-  out.push(`  roleArn: ${await scalar(outputs.roleArn)}`);
-  out.push(`  userArn: ${await scalar(outputs.userArn)}`);
-  out.push(`  userName: ${await scalar(outputs.userName)}`);
-  out.push(`  accessKeyId: ${await scalar(outputs.accessKeyId)}`);
-  out.push(`  accessKeyCreatedAt: ${await scalar(outputs.accessKeyCreatedAt)} (for a key made now)`);
-  out.push(`  accessKeyRotateBy: ${await scalar(outputs.accessKeyRotateBy)} (for a key made now)`);
+  out.push(`  connectorAuth: ${outputs.connectorAuth}`);
+  if (outputs.roleArn && outputs.userArn && outputs.userName && outputs.accessKeyId && outputs.accessKeyCreatedAt && outputs.accessKeyRotateBy) {
+    out.push(`  roleArn: ${await scalar(outputs.roleArn)}`);
+    out.push(`  userArn: ${await scalar(outputs.userArn)}`);
+    out.push(`  userName: ${await scalar(outputs.userName)}`);
+    out.push(`  accessKeyId: ${await scalar(outputs.accessKeyId)}`);
+    out.push(`  accessKeyCreatedAt: ${await scalar(outputs.accessKeyCreatedAt)} (for a key made now)`);
+    out.push(`  accessKeyRotateBy: ${await scalar(outputs.accessKeyRotateBy)} (for a key made now)`);
+  } else {
+    out.push("  roleArn, userArn, userName, accessKeyId, accessKeyCreatedAt, accessKeyRotateBy, accessKeySlots: absent (connectorAuth lwa)");
+  }
   out.push(`  lwaClientSecretExpiresOn: ${outputs.lwaClientSecretExpiresOn ?? "<not tracked: set lwaClientSecretIssuedOn to track it>"}`);
   if (outputs.encryptedSecretAccessKey) out.push("  encryptedSecretAccessKey: [secret] <PGP ciphertext, known after pulumi up>");
   out.push(`  credentials: [secret]${credentials.secret ? "" : " (NOT SECRET: a defect, please report)"}`);

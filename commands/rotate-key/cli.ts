@@ -1,12 +1,15 @@
 /**
  * npm run rotate-key -- [--stack <name>] [--if-due] [--dry-run] [--json] [--out <file>]
- * Exit codes: 0 a step taken, or nothing due / waiting as normal; 1 a step failed or the evidence could not be
- * read; 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
+ * npm run rotate-key -- --check-unused [--stack <name>] [--dry-run] [--json]
+ * Exit codes: 0 a step taken, or nothing due / waiting as normal, or no key (connectorAuth lwa); 1 a step failed or
+ * the evidence could not be read; 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away,
+ * 3 internal error. --check-unused: 0 recorded (or no IAM user to check), 1 a key is still in use (nothing recorded)
+ * or the evidence could not be read.
  */
 import { parseCommandLine, runCommand } from "../../lib/cli";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { Redactor } from "../../lib/output";
-import { rotateKey, type KeyRotationReport } from "./run";
+import { checkUnused, rotateKey, type KeyRotationReport, type UnusedCheckReport } from "./run";
 
 export const USAGE = [
   "Usage: npm run rotate-key -- [--stack <name>] [--if-due] [--dry-run] [--json] [--out <file>]",
@@ -16,10 +19,12 @@ export const USAGE = [
   "  --dry-run       decide and print; change nothing",
   "  --json          print one JSON object on standard output, nothing else",
   "  --out <file>    where a new rotation writes the new credentials block, mode 600 (default credentials.hjson)",
+  "  --check-unused  instead of a rotation step: when IAM shows every active key of the stack's user unused for",
+  "                  keyQuietHours, record it (iamKeysUnusedAt), which lets pulumi up switch the stack to connectorAuth lwa",
 ].join("\n");
 
 export type CliArgs =
-  | { kind: "run"; stack?: string; ifDue: boolean; dryRun: boolean; json: boolean; out: string }
+  | { kind: "run"; stack?: string; ifDue: boolean; dryRun: boolean; json: boolean; out: string; checkUnused: boolean }
   | { kind: "help" }
   | { kind: "error"; message: string; json: boolean };
 
@@ -30,12 +35,25 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     "dry-run": { type: "boolean" },
     json: { type: "boolean" },
     out: { type: "string" },
+    "check-unused": { type: "boolean" },
   });
   // A usage error is one JSON object too when --json is anywhere on the line.
   if (parsed.kind === "error") return { ...parsed, json: argv.includes("--json") };
   if (parsed.kind === "help") return parsed;
   const v = parsed.values;
-  return { kind: "run", stack: v.stack, ifDue: v["if-due"] ?? false, dryRun: v["dry-run"] ?? false, json: v.json ?? false, out: v.out ?? "credentials.hjson" };
+  const checkUnused = v["check-unused"] ?? false;
+  if (checkUnused && (v["if-due"] || v.out !== undefined)) {
+    return { kind: "error", message: "--check-unused takes a rotation step of none: it does not go with --if-due or --out", json: v.json ?? false };
+  }
+  return {
+    kind: "run",
+    stack: v.stack,
+    ifDue: v["if-due"] ?? false,
+    dryRun: v["dry-run"] ?? false,
+    json: v.json ?? false,
+    out: v.out ?? "credentials.hjson",
+    checkUnused,
+  };
 }
 
 function failure(stack: string, reason: string, exitCode: 1 | 2): KeyRotationReport {
@@ -55,10 +73,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
   // With --json, standard output carries the one object; the running commentary goes to standard error.
   const print = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`);
-  let report: KeyRotationReport;
+  let report: KeyRotationReport | UnusedCheckReport;
   try {
     const stack = await openStack(args.stack, { env });
-    report = await rotateKey(stack, { ifDue: args.ifDue, dryRun: args.dryRun, out: args.out, env, print });
+    report = args.checkUnused
+      ? await checkUnused(stack, { dryRun: args.dryRun, env, print })
+      : await rotateKey(stack, { ifDue: args.ifDue, dryRun: args.dryRun, out: args.out, env, print });
   } catch (error) {
     if (!(error instanceof PulumiError)) throw error;
     const code = error.reason === "no-stack-selected" ? 2 : 1;

@@ -9,7 +9,7 @@
  */
 import type { PreviousKeyState } from "../../src/config";
 import { maskKeyId } from "../../lib/output";
-import { addDays, deployedGeneration, keyPhaseOf, type KeyPhase, type KeyStatus, type SlotRecord } from "../../src/lifecycle";
+import { addDays, deployedGeneration, keyPhaseOf, keyUnusedFor, type KeyPhase, type KeyStatus, type SlotRecord } from "../../src/lifecycle";
 
 export type Phase = KeyPhase;
 export type Step = "start" | "deactivate" | "delete" | "none";
@@ -140,7 +140,7 @@ function judgeHandover(config: RotationConfig, current: KeyEvidence, previous: K
   const quietMs = config.keyQuietHours * HOUR_MS;
   const oldUse = previous.lastUsedDate ? Date.parse(previous.lastUsedDate) : undefined;
   const quietFrom = oldUse === undefined ? undefined : new Date(oldUse + quietMs).toISOString();
-  const oldBusy = oldUse !== undefined && now.getTime() - oldUse < quietMs;
+  const oldBusy = !keyUnusedFor(previous.lastUsedDate, config.keyQuietHours, now);
   const newUsed = current.lastUsedDate !== undefined;
   const problems: string[] = [];
   if (oldBusy) {
@@ -341,4 +341,44 @@ function pendingStep(config: RotationConfig, slots: readonly SlotRecord[], gener
   if (phase === "handover" && config.previousAccessKey === "inactive") return "deactivate";
   if (phase === "old-key-inactive" && config.previousAccessKey === "removed") return "delete";
   return "foreign";
+}
+
+/** One key's part in `--check-unused`: whether it has gone unused for keyQuietHours. */
+export interface UnusedEvidence extends IamKey {
+  unused: boolean;
+}
+
+export interface UnusedVerdict {
+  /** Every active key has gone unused for keyQuietHours: the switch to connectorAuth lwa may delete the user. */
+  unused: boolean;
+  reason: string;
+  evidence: UnusedEvidence[];
+}
+
+/**
+ * `--check-unused`, pure: the rule rotate-key applies before it deactivates an old key (keyUnusedFor), over every
+ * active key of the user. An inactive key cannot sign a request, so it cannot be in use whatever its record says.
+ */
+export function judgeUnused(keys: readonly IamKey[], quietHours: number, now: Date): UnusedVerdict {
+  const evidence = keys.map((k): UnusedEvidence => ({ ...k, unused: k.status === "Inactive" || keyUnusedFor(k.lastUsedDate, quietHours, now) }));
+  const busy = evidence.filter((k) => !k.unused);
+  if (busy.length > 0) {
+    const what = busy.map((k) => `${maskKeyId(k.id)} was ${describeUse(k)}`).join("; ");
+    return {
+      unused: false,
+      evidence,
+      reason:
+        `still in use: ${what}, within keyQuietHours (${quietHours}). A job still signs with this stack's key: move it to the ` +
+        "LWA-only connector first (it keeps the job's client_id, client_secret and refresh_token), then check again after keyQuietHours",
+    };
+  }
+  const active = evidence.filter((k) => k.status === "Active").length;
+  return {
+    unused: true,
+    evidence,
+    reason:
+      keys.length === 0
+        ? "IAM lists no access key for the user"
+        : `${active === 0 ? "no active key" : `every active key (${active})`} has gone unused for keyQuietHours (${quietHours}), by IAM's record`,
+  };
 }

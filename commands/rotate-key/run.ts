@@ -6,12 +6,12 @@
 import * as fs from "fs";
 import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig } from "../../src/config";
-import type { SlotRecord } from "../../src/lifecycle";
+import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
 import { awsClientConfig } from "../../lib/net";
 import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
-import { decide, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
+import { decide, judgeUnused, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
 
 export interface KeyEvidenceLine {
   /** Masked: AKIA…WXYZ. */
@@ -28,8 +28,11 @@ export interface KeyEvidenceLine {
 
 export interface KeyRotationReport {
   stack: string;
-  /** "unknown" when the run stopped before the phase could be read (config or evidence unreadable). */
-  phase: Phase | "unknown";
+  /**
+   * "unknown" when the run stopped before the phase could be read (config or evidence unreadable); "no-key" on a
+   * connectorAuth lwa stack, which has no access key to rotate.
+   */
+  phase: Phase | "unknown" | "no-key";
   step: Step;
   took: boolean;
   dryRun: boolean;
@@ -55,7 +58,8 @@ export interface RotateKeyOptions {
   now?: () => Date;
 }
 
-const PHASE_TEXT: Record<Phase, string> = {
+const PHASE_TEXT: Record<Phase | "no-key", string> = {
+  "no-key": "no key (connectorAuth lwa)",
   steady: "steady (one key)",
   handover: "handover (two active keys)",
   "old-key-inactive": "old key inactive",
@@ -69,6 +73,8 @@ const STEP_TEXT: Record<Step, string> = {
 };
 
 class EvidenceError extends Error {}
+/** IAM has no such user in the account the operator's credentials (pulumi up's) reach. */
+class NoSuchUserError extends EvidenceError {}
 
 /** IAM is global; its requests are signed in the partition's home region whatever aws:region says. */
 function iamSigningRegion(region: string | undefined): string {
@@ -93,7 +99,9 @@ function evidenceFailure(error: unknown, permission: string, what: string, timeo
     );
   }
   if (name === "NoSuchEntity" || name === "NoSuchEntityException") {
-    return new EvidenceError(`IAM has no ${what}: ${message}. Are these the right account's credentials (aws:profile, AWS_PROFILE)?`);
+    return new (permission === "iam:ListAccessKeys" ? NoSuchUserError : EvidenceError)(
+      `IAM has no ${what}: ${message}. Are these the right account's credentials (aws:profile, AWS_PROFILE)?`,
+    );
   }
   // A peer that trickles is cut off while the body is read, which the SDK reports as a deserialization error.
   if (timedOut || name === "AbortError" || name === "TimeoutError") {
@@ -224,6 +232,15 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
     const accessKeyId = typeof outputs.accessKeyId?.value === "string" ? outputs.accessKeyId.value : undefined;
     const userName = typeof outputs.userName?.value === "string" ? outputs.userName.value : undefined;
     redactor.addKeyId(accessKeyId);
+    if (config.connectorAuth === "lwa") {
+      report.phase = "no-key";
+      const pending = userName
+        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then pulumi up).`
+        : "";
+      const r = finish(0, `no access key: connectorAuth is lwa, so the stack declares no IAM user and no key; nothing to rotate.${pending}`);
+      print(`No key: ${r.reason}`);
+      return r;
+    }
     if (!userName) {
       const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
       print(`Error: ${r.reason}`);
@@ -334,4 +351,139 @@ async function putBack(stack: PulumiStack, before: Map<string, string | undefine
       "the next run sees the change as not deployed and finishes or reverts it."
     );
   }
+}
+
+export interface UnusedCheckReport {
+  stack: string;
+  /** Every active key of the user has gone unused for keyQuietHours (or the stack holds no IAM user). */
+  unused: boolean;
+  dryRun: boolean;
+  reason: string;
+  evidence: { id: string; status: string; created: string; lastUsed?: string; service?: string; region?: string; unused: boolean }[];
+  /** The iamKeysUnusedAt this run recorded (or would record, in a dry run). */
+  recorded?: string;
+  /** A record this run removed because the evidence no longer supports it. */
+  removedRecord?: string;
+  exitCode: 0 | 1 | 2;
+}
+
+export interface CheckUnusedOptions {
+  dryRun: boolean;
+  env?: NodeJS.ProcessEnv;
+  print: (line: string) => void;
+  now?: () => Date;
+}
+
+/**
+ * `--check-unused`: reads IAM's record of the user's keys and, when every active one has gone unused for keyQuietHours
+ * (the rule rotate-key applies before deactivating a key), records the time in iamKeysUnusedAt: the evidence the
+ * program asks for before a switch to connectorAuth lwa deletes the user. One config write, no pulumi up: a run killed
+ * at any line leaves either the old record or the new one, and running it again is harmless.
+ */
+export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions): Promise<UnusedCheckReport> {
+  const env = opts.env ?? process.env;
+  const now = (opts.now ?? (() => new Date()))();
+  const redactor = new Redactor();
+  const print = (line: string) => opts.print(redactor.scrub(line));
+  const report: UnusedCheckReport = { stack: stack.name, unused: false, dryRun: opts.dryRun, reason: "", evidence: [], exitCode: 1 };
+  const finish = (exitCode: 0 | 1, reason: string): UnusedCheckReport => {
+    report.reason = redactor.scrub(reason);
+    report.exitCode = exitCode;
+    return report;
+  };
+  print(`Is the IAM key unused? Stack ${stack.name}${opts.dryRun ? " (dry run: nothing is recorded)" : ""}`);
+
+  let view: StackConfigView;
+  let verdict;
+  let quietHours: number;
+  let connectorAuth: string;
+  try {
+    view = await stack.readConfig();
+    for (const key of view.secretKeys) redactor.addSecret(view.values[key]);
+    const outputs = await stack.readOutputs();
+    for (const o of Object.values(outputs)) if (o.secret && typeof o.value === "string") redactor.addSecret(o.value);
+    const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys }, now);
+    quietHours = config.keyQuietHours;
+    connectorAuth = config.connectorAuth;
+    const userName = typeof outputs.userName?.value === "string" ? outputs.userName.value : undefined;
+    if (!userName) {
+      if (outputs.connectorAuth?.value === "lwa") {
+        report.unused = true;
+        const r = finish(0, "the last deployment holds no IAM user (connectorAuth lwa): nothing to check, nothing to record");
+        print(r.reason);
+        return r;
+      }
+      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      print(`Error: ${r.reason}`);
+      return r;
+    }
+    try {
+      verdict = judgeUnused(await readIamEvidence(view, env, userName, redactor), quietHours, now);
+    } catch (error) {
+      if (!(error instanceof NoSuchUserError)) throw error;
+      // An interrupted switch may have deleted the user already (its outputs are still the last deployment's): a user
+      // that does not exist, in the account pulumi up deploys to, has no key that could sign.
+      verdict = { unused: true, evidence: [], reason: `IAM has no user ${userName} (deleted already?), so no key of it can sign` };
+    }
+  } catch (error) {
+    if (error instanceof EvidenceError || error instanceof PulumiError || error instanceof ConfigError) {
+      const r = finish(1, error.message);
+      print(`Error: ${r.reason}`);
+      return r;
+    }
+    throw error;
+  }
+
+  report.unused = verdict.unused;
+  report.evidence = verdict.evidence.map((k) => ({
+    id: maskKeyId(k.id),
+    status: k.status,
+    created: k.createDate,
+    ...(k.lastUsedDate ? { lastUsed: k.lastUsedDate, service: k.lastUsedService, region: k.lastUsedRegion } : {}),
+    unused: k.unused,
+  }));
+  if (report.evidence.length > 0) print("Evidence (IAM):");
+  for (const k of report.evidence) {
+    const use = k.lastUsed ? `last used ${k.lastUsed} by ${k.service} in ${k.region}` : "never used";
+    print(`  ${k.id}  ${k.status}, created ${k.created.slice(0, 10)}, ${use}: ${k.unused ? "unused" : `used within keyQuietHours (${quietHours})`}`);
+  }
+  const previousRecord = view.values.iamKeysUnusedAt || undefined;
+
+  if (!verdict.unused) {
+    // A record this evidence contradicts must not let a later pulumi up delete a key in use.
+    if (previousRecord) {
+      if (!opts.dryRun) {
+        try {
+          await stack.removeConfig("iamKeysUnusedAt");
+        } catch (error) {
+          const r = finish(1, `${verdict.reason}; removing the earlier record iamKeysUnusedAt ${previousRecord} failed: ${(error as Error).message}`);
+          print(`Error: ${r.reason}`);
+          return r;
+        }
+      }
+      report.removedRecord = previousRecord;
+      print(`${opts.dryRun ? "Would remove" : "Removed"} the earlier record iamKeysUnusedAt ${previousRecord}: it no longer holds.`);
+    }
+    const r = finish(1, verdict.reason);
+    print(`Not recorded: ${r.reason}`);
+    return r;
+  }
+
+  const at = now.toISOString().replace(/\.\d{3}Z$/, "Z");
+  if (!opts.dryRun) {
+    try {
+      await stack.setConfig("iamKeysUnusedAt", at);
+    } catch (error) {
+      const r = finish(1, `${verdict.reason}; recording iamKeysUnusedAt failed: ${(error as Error).message}`);
+      print(`Error: ${r.reason}`);
+      return r;
+    }
+  }
+  report.recorded = at;
+  const until = new Date(now.getTime() + IAM_UNUSED_RECORD_HOURS * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const next = connectorAuth === "lwa" ? "pulumi up" : "pulumi config set connectorAuth lwa && pulumi up";
+  const r = finish(0, verdict.reason);
+  print(`Unused: ${r.reason}.`);
+  print(`${opts.dryRun ? "Would record" : "Recorded"} iamKeysUnusedAt ${at}: until ${until}, pulumi up may switch this stack to connectorAuth lwa (${next}).`);
+  return r;
 }

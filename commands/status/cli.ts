@@ -39,10 +39,10 @@ function cells(row: StatusRow): string[] {
   return [
     row.stack,
     row.spApiRegion ?? "",
-    row.roleArn ?? "",
+    row.connectorAuth === "lwa" ? "none (LWA only)" : (row.roleArn ?? ""),
     row.key ? `${row.key.ageDays} d` : "",
     row.key?.rotateBy ?? "",
-    row.key?.phase.replace(/-/g, " ") ?? "",
+    row.connectorAuth === "lwa" ? "no key (LWA only)" : (row.key?.phase.replace(/-/g, " ") ?? ""),
     lwa,
     row.lastUpdate?.slice(0, 16).replace("T", " ") ?? "",
     row.next ? `${row.next.date} ${row.next.urgency.toUpperCase()}: ${row.next.what}` : "",

@@ -19,6 +19,8 @@ export interface NextThing {
 
 export interface StatusRow {
   stack: string;
+  /** As the last deployment declared it: "lwa" rows have no role and no key. */
+  connectorAuth?: "iam" | "lwa";
   spApiRegion?: string;
   roleArn?: string;
   key?: { createdAt: string; ageDays: number; rotateBy: string; phase: KeyPhase };
@@ -120,7 +122,11 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
   const slots = facts.outputs.accessKeySlots?.value;
   const createdAt = facts.outputs.accessKeyCreatedAt?.value;
   let next: NextThing | undefined;
-  if (Array.isArray(slots) && slots.length > 0 && typeof createdAt === "string") {
+  if (facts.outputs.connectorAuth?.value === "lwa") {
+    // No IAM, so no key to age: the LWA secret is the one thing that expires.
+    row.connectorAuth = "lwa";
+  } else if (Array.isArray(slots) && slots.length > 0 && typeof createdAt === "string") {
+    row.connectorAuth = "iam";
     const { phase, previous } = keyPhaseOf(slots as SlotRecord[]);
     row.key = { createdAt, ageDays: daysBetween(createdAt, today), rotateBy: addDays(createdAt, config.maxAccessKeyAgeDays), phase };
     next = keyNext(config, createdAt, phase, previous, today, warnDays);

@@ -4,7 +4,7 @@
  * a message beyond its shape (length, character classes): a secret may sit in the wrong field.
  */
 import * as Hjson from "hjson";
-import { CREDENTIAL_FIELDS, CredentialField, CredentialValues, isPlaceholder } from "../../src/credentials";
+import { CREDENTIAL_FIELDS, CredentialField, CredentialValues, isPlaceholder, LWA_ONLY_FIELDS } from "../../src/credentials";
 import { LWA_CLIENT_ID, LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, LWA_REFRESH_TOKEN_PREFIX } from "../../src/config";
 import { SP_API_REGIONS, SP_API_REGION_NAMES, SpApiRegion, spApiRegionForAwsRegion } from "../../policies/regions";
 import { maskKeyId } from "../../lib/output";
@@ -175,6 +175,16 @@ export function parseCredentialsBlock(input: string): BlockResult {
   }
   if (problems.length > 0) return { ok: false, problems, hide };
 
+  const lwaOnly =
+    LWA_ONLY_FIELDS.every((f) => f in object) && CREDENTIAL_FIELDS.every((f) => (LWA_ONLY_FIELDS as readonly string[]).includes(f) || !(f in object));
+  if (lwaOnly) {
+    // Without a region the SP-API host is unknown: it sits in the job's own endpoint, outside the block.
+    problems.push(
+      "this is an LWA-only block (client_id, client_secret, refresh_token: connectorAuth lwa, docs/lwa-only.md); " +
+        "npm run verify checks the seven-field block of connectorAuth iam and cannot check this one",
+    );
+    return { ok: false, problems, hide };
+  }
   const values: Partial<CredentialValues> = {};
   for (const field of CREDENTIAL_FIELDS) {
     const value = object[field];
