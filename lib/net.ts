@@ -421,3 +421,10 @@ export function awsClientConfig(view: StackConfigView, env: NodeJS.ProcessEnv, o
     maxAttempts: 3,
   };
 }
+
+/** IAM is global; its requests are signed in the partition's home region whatever aws:region says. */
+export function iamSigningRegion(region: string | undefined): string {
+  if (region?.startsWith("cn-")) return "cn-north-1";
+  if (region?.startsWith("us-gov-")) return "us-gov-west-1";
+  return "us-east-1";
+}

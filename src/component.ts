@@ -10,7 +10,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPolicyJson } from "../policies/documents";
 import { lwaNotificationQueuePolicy, toQueuePolicyJson } from "../policies/queue";
 import { awsRegionOf, servedRegions, SpApiRegion } from "../policies/regions";
-import type { ConnectorAuth, PreviousKeyState } from "./config";
+import { declaredIdentities } from "./adoption";
+import type { AdoptionRecord, ConnectorAuth, PreviousKeyState } from "./config";
 import { ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials, renderLwaOnlyCredentials } from "./credentials";
 import { accessKeyAgeWarning, accessKeyRotateBy, planAccessKeys, SlotName, SlotPlan, slotRecord, SlotRecord } from "./lifecycle";
 
@@ -45,6 +46,8 @@ export interface SellingPartnerApiAccessArgs {
   deployedKeySlots?: readonly SlotRecord[];
   /** Creates the SQS queue Amazon delivers a rotated LWA client secret to (npm run rotate-lwa). */
   lwaRotation?: boolean;
+  /** An adopted manual setup (npm run adopt): the user and role are imported, then given the kit's properties. */
+  adoption?: AdoptionRecord;
 }
 
 /**
@@ -86,6 +89,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly lwaNotificationQueuePolicy?: sqs.QueuePolicy;
   readonly lwaNotificationQueueArn?: pulumi.Output<string>;
   readonly lwaNotificationQueueUrl?: pulumi.Output<string>;
+  /** For an adopted stack, which properties the user and role were deployed with: "as-found" or "kit". */
+  readonly adoptionDeployed?: string;
 
   constructor(name: string, args: SellingPartnerApiAccessArgs, opts?: pulumi.ComponentResourceOptions) {
     const connectorAuth = args.connectorAuth ?? "iam";
@@ -155,40 +160,35 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       return;
     }
 
-    this.user = new iam.User(
-      `${name}-user`,
-      {
-        name: args.userName ?? "sp-api-connector",
-        path,
-        permissionsBoundary: args.permissionsBoundary,
-        tags,
-      },
-      parent,
+    // What the user and role are declared with: the kit's own, or an adopted setup's (src/adoption.ts).
+    const declared = declaredIdentities(
+      { userName: args.userName ?? "sp-api-connector", roleName, path, permissionsBoundary: args.permissionsBoundary, tags },
+      args.adoption,
     );
+    this.adoptionDeployed = declared.deployed;
+    const { importId: userImport, ...userInputs } = declared.user;
+    const { importId: roleImport, assumeRolePolicy: foundTrust, ...roleInputs } = declared.role;
+    this.user = new iam.User(`${name}-user`, userInputs, { ...parent, ...(userImport ? { import: userImport } : {}) });
 
+    const user = this.user;
     this.role = new iam.Role(
       `${name}-role`,
-      {
-        name: roleName,
-        path,
-        description: "Assumed by the Selling Partner API connector's user to call SP-API (managed by sp-api-iam)",
-        assumeRolePolicy: this.user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))),
-        permissionsBoundary: args.permissionsBoundary,
-        tags,
-      },
-      parent,
+      { ...roleInputs, assumeRolePolicy: foundTrust ?? user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))) },
+      { ...parent, ...(roleImport ? { import: roleImport } : {}) },
     );
 
     // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
-    this.invokePolicy = new iam.RolePolicy(
-      `${name}-invoke`,
-      {
-        role: this.role.name,
-        name: "SellingPartnerAPI",
-        policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
-      },
-      parent,
-    );
+    if (declared.kitGrants) {
+      this.invokePolicy = new iam.RolePolicy(
+        `${name}-invoke`,
+        {
+          role: this.role.name,
+          name: "SellingPartnerAPI",
+          policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
+        },
+        parent,
+      );
+    }
 
     // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
     this.group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);

@@ -150,9 +150,55 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
     allowed: "a list of job config files or directories (relative to the project directory) that npm run maintain delivers the new block into",
     fix: "pulumi config set --path 'jobConfigs[0]' jobs/acme/",
   },
+  adoption: {
+    allowed: "what npm run adopt found of a manual setup and how far the adoption is (JSON, written by npm run adopt; unset for a stack the kit created)",
+    fix: "npm run adopt -- --dry-run (shows what it would record); pulumi config rm adoption only before the first adoption deployment",
+    optional: true,
+  },
 };
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+/**
+ * Adoption of a manual setup (npm run adopt): "import" deploys the user and role as found, "kit" deploys the kit's
+ * own properties on them, "done" also has the manual leftovers removed. Each phase is set by npm run adopt alone.
+ */
+export const ADOPTION_PHASES = ["import", "kit", "done"] as const;
+export type AdoptionPhase = (typeof ADOPTION_PHASES)[number];
+export const LEFTOVER_KINDS = ["role-managed-policy", "role-inline-policy", "user-managed-policy", "user-inline-policy"] as const;
+const ACCESS_KEY_ID = /^AKIA[A-Z2-7]{16}$/;
+const stringTags = z.record(z.string(), z.string());
+const adoptionSchema = z
+  .object({
+    phase: z.enum(ADOPTION_PHASES),
+    user: z.object({ path: z.string().regex(IAM_PATH), permissionsBoundary: z.string().regex(POLICY_ARN).optional(), tags: stringTags }).strict(),
+    role: z
+      .object({
+        path: z.string().regex(IAM_PATH),
+        description: z.string().max(1000).optional(),
+        maxSessionDuration: z.number().int().min(3600).max(43200),
+        permissionsBoundary: z.string().regex(POLICY_ARN).optional(),
+        tags: stringTags,
+        /** The trust policy as found, normalised (an empty Condition dropped), as JSON text. */
+        assumeRolePolicy: z.string().refine((s) => {
+          try {
+            return typeof JSON.parse(s) === "object";
+          } catch {
+            return false;
+          }
+        }, "not a JSON policy document"),
+      })
+      .strict(),
+    /** The customer's own key, not in state: npm run rotate-key retires it through IAM on evidence. */
+    accessKeyId: z.string().regex(ACCESS_KEY_ID, "not an access key id").optional(),
+    /** YYYY-MM-DD: set by npm run rotate-key before it deactivates the adopted key. */
+    accessKeyInactiveSince: z.string().regex(ISO_DATE).optional(),
+    /** What the manual routine left that the last adoption step removes (and nothing else). */
+    leftovers: z.array(z.object({ kind: z.enum(LEFTOVER_KINDS), name: z.string().min(1), arn: z.string().regex(POLICY_ARN).optional() }).strict()),
+  })
+  .strict();
+export type AdoptionRecord = z.infer<typeof adoptionSchema>;
+export type Leftover = AdoptionRecord["leftovers"][number];
 
 const spApiRegion = z.enum(SP_API_REGION_NAMES as [SpApiRegion, ...SpApiRegion[]]);
 
@@ -258,6 +304,7 @@ function schema(today: Date) {
     keyQuietHours: z.number().int().min(24).max(8760).default(48),
     keyInactiveDays: z.number().int().min(1).max(365).default(7),
     jobConfigs: z.array(z.string().min(1, "an empty path")).default([]),
+    adoption: adoptionSchema.optional(),
   });
 }
 
@@ -275,6 +322,7 @@ const JSON_VALUED = new Set<ConfigKey>([
   "keyQuietHours",
   "keyInactiveDays",
   "jobConfigs",
+  "adoption",
 ]);
 
 /**

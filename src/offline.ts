@@ -15,6 +15,8 @@ export interface DeclaredResource {
   inputs: Record<string, any>;
   /** True for cloud resources, false for components. */
   custom: boolean;
+  /** The `import` resource option: the id of an existing resource the declaration adopts. */
+  importId?: string;
 }
 
 export interface OfflineKey {
@@ -40,7 +42,7 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
   }
 
   newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
-    this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
+    this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, ...(args.id ? { importId: args.id } : {}) });
     const inputs = args.inputs;
     const iamArn = (kind: string) => `arn:aws:iam::${this.accountId}:${kind}${inputs.path ?? "/"}${inputs.name}`;
     switch (args.type) {

@@ -81,6 +81,8 @@ export interface StackOutputs {
   lwaClientSecretExpiresOn?: string;
   lwaNotificationQueueArn?: pulumi.Output<string>;
   lwaNotificationQueueUrl?: pulumi.Output<string>;
+  /** An adopted stack's deployed properties, "as-found" or "kit": npm run adopt reads it as evidence of a step. */
+  adoptionDeployed?: string;
 }
 
 export async function runProgram(): Promise<StackOutputs> {
@@ -131,6 +133,7 @@ async function buildStack(): Promise<StackOutputs> {
     pgpKey: config.pgpKey,
     deployedKeySlots,
     lwaRotation: config.lwaRotation,
+    adoption: config.adoption,
   });
 
   const iamOutputs =
@@ -153,5 +156,6 @@ async function buildStack(): Promise<StackOutputs> {
     ...(lwaClientSecretExpiresOn ? { lwaClientSecretExpiresOn } : {}),
     ...(access.lwaNotificationQueueArn ? { lwaNotificationQueueArn: access.lwaNotificationQueueArn } : {}),
     ...(access.lwaNotificationQueueUrl ? { lwaNotificationQueueUrl: access.lwaNotificationQueueUrl } : {}),
+    ...(access.adoptionDeployed ? { adoptionDeployed: access.adoptionDeployed } : {}),
   };
 }

@@ -8,6 +8,7 @@ import { LoopbackServer } from "./loopback";
 import * as crypto from "crypto";
 import * as http from "http";
 import { parseAuthorization, sigV4Signature } from "./fake-amazon";
+import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPolicyJson } from "../policies/documents";
 
 const IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/";
 
@@ -26,7 +27,100 @@ export interface FakeKey {
   lastUsed?: { date: string; service: string; region: string };
 }
 
-export type IamAction = "ListAccessKeys" | "GetAccessKeyLastUsed";
+export type IamAction = string;
+
+/** A managed policy: its versions' documents (JSON text) by version id. */
+export interface FakePolicy {
+  arn: string;
+  name: string;
+  defaultVersion: string;
+  versions: Record<string, string>;
+}
+
+/** A user or role as IAM holds it, for `npm run adopt`. Documents are JSON text; IAM sends them URL-encoded. */
+export interface FakeIdentity {
+  name: string;
+  path: string;
+  description?: string;
+  maxSessionDuration?: number;
+  permissionsBoundary?: string;
+  tags: Record<string, string>;
+  /** Roles only: the trust policy. */
+  trust?: string;
+  inline: Record<string, string>;
+  attached: string[];
+}
+
+/** The account's users, roles, groups and managed policies (keys stay in `keys` / `users`). */
+export interface FakeAccount {
+  users: Record<string, FakeIdentity & { groups: string[] }>;
+  roles: Record<string, FakeIdentity>;
+  groups: Record<string, { path: string; inline: Record<string, string> }>;
+  policies: Record<string, FakePolicy>;
+}
+
+export const ACCOUNT_ID = "123456789012";
+
+/**
+ * The connector page's manual setup as the console makes it: role SellingPartnerAPI trusting the account root
+ * (with the console's empty Condition), the customer-managed policy SellingPartnerAPI (execute-api:Invoke on
+ * arn:aws:execute-api:*:*:*) attached to it, the user with an inline sts:AssumeRole policy; its one key is in `keys`.
+ */
+export function manualSetup(userName = "sp-api-connector", roleName = "SellingPartnerAPI"): FakeAccount {
+  const roleArn = `arn:aws:iam::${ACCOUNT_ID}:role/${roleName}`;
+  const policyArn = `arn:aws:iam::${ACCOUNT_ID}:policy/SellingPartnerAPI`;
+  return {
+    users: {
+      [userName]: {
+        name: userName,
+        path: "/",
+        tags: {},
+        inline: {
+          AssumeSellingPartnerAPI: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "sts:AssumeRole", Resource: roleArn }] }),
+        },
+        attached: [],
+        groups: [],
+      },
+    },
+    roles: {
+      [roleName]: {
+        name: roleName,
+        path: "/",
+        maxSessionDuration: 3600,
+        tags: {},
+        trust: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { AWS: `arn:aws:iam::${ACCOUNT_ID}:root` }, Action: "sts:AssumeRole", Condition: {} }],
+        }),
+        inline: {},
+        attached: [policyArn],
+      },
+    },
+    groups: {},
+    policies: {
+      [policyArn]: {
+        arn: policyArn,
+        name: "SellingPartnerAPI",
+        defaultVersion: "v1",
+        versions: {
+          v1: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "execute-api:Invoke", Resource: "arn:aws:execute-api:*:*:*" }] }),
+        },
+      },
+    },
+  };
+}
+
+/** The actions that change the account. */
+export const IAM_WRITES = [
+  "DetachRolePolicy",
+  "DetachUserPolicy",
+  "DeleteRolePolicy",
+  "DeleteUserPolicy",
+  "DeletePolicy",
+  "DeletePolicyVersion",
+  "UpdateAccessKey",
+  "DeleteAccessKey",
+];
 
 export interface IamBehaviour {
   /** Actions the operator is not allowed (AccessDenied, as IAM words it). */
@@ -57,10 +151,13 @@ export class FakeIam extends LoopbackServer {
   users?: Map<string, FakeKey[]>;
   behaviour: IamBehaviour = { deny: [] };
   seen: SeenIamRequest[] = [];
+  /** Users, roles, groups and managed policies, for npm run adopt. */
+  account: FakeAccount = { users: {}, roles: {}, groups: {}, policies: {} };
 
   reset(): void {
     this.keys = [];
     this.users = undefined;
+    this.account = { users: {}, roles: {}, groups: {}, policies: {} };
     this.behaviour = { deny: [] };
     this.seen = [];
   }
@@ -114,7 +211,7 @@ export class FakeIam extends LoopbackServer {
       return;
     }
     if (this.behaviour.deny.includes(action as IamAction)) {
-      const resource = action === "ListAccessKeys" ? `user ${form.UserName}` : `access key ${form.AccessKeyId}`;
+      const resource = form.UserName ? `user ${form.UserName}` : form.RoleName ? `role ${form.RoleName}` : `access key ${form.AccessKeyId}`;
       return error(403, "AccessDenied", `User: ${OPERATOR.arn} is not authorized to perform: iam:${action} on resource: ${resource}`);
     }
     const envelope = (inner: string) =>
@@ -145,6 +242,161 @@ export class FakeIam extends LoopbackServer {
         : `      <Region>N/A</Region>\n      <ServiceName>N/A</ServiceName>\n`;
       return envelope(`    <AccessKeyLastUsed>\n${used}    </AccessKeyLastUsed>\n    <UserName>${owner[0]}</UserName>\n`);
     }
+    // The SDK's XML reader needs the result's elements indented as IAM sends them (a bare `\n<User>` reads as empty).
+    if (this.answerAccount(action, form, (inner) => envelope(`    ${inner.trim()}\n`), error)) return;
     error(400, "InvalidAction", `Could not find operation ${action} for version 2010-05-08`);
+  }
+
+  /** The account's users, roles, policies and groups: the reads and writes npm run adopt and rotate-key use. */
+  private answerAccount(
+    action: string,
+    form: Record<string, string>,
+    envelope: (inner: string) => void,
+    error: (status: number, code: string, message: string) => void,
+  ): boolean {
+    const a = this.account;
+    const enc = (doc: string) => xmlEscape(encodeURIComponent(doc));
+    const date = "2024-05-01T10:00:00Z";
+    const members = (items: string[]) => items.map((i) => `      <member>${i}</member>\n`).join("");
+    const tags = (t: Record<string, string>) =>
+      Object.keys(t).length === 0
+        ? ""
+        : `<Tags>${Object.entries(t)
+            .map(([k, v]) => `<member><Key>${xmlEscape(k)}</Key><Value>${xmlEscape(v)}</Value></member>`)
+            .join("")}</Tags>`;
+    const boundary = (arn?: string) =>
+      arn
+        ? `<PermissionsBoundary><PermissionsBoundaryType>Policy</PermissionsBoundaryType><PermissionsBoundaryArn>${arn}</PermissionsBoundaryArn></PermissionsBoundary>`
+        : "";
+    const arnOf = (kind: string, x: { path: string; name: string }) => `arn:aws:iam::${ACCOUNT_ID}:${kind}${x.path}${x.name}`;
+    const noUser = () => error(404, "NoSuchEntity", `The user with name ${form.UserName} cannot be found.`);
+    const noRole = () => error(404, "NoSuchEntity", `The role with name ${form.RoleName} cannot be found.`);
+    const noPolicy = () => error(404, "NoSuchEntity", `Policy ${form.PolicyArn} does not exist or is not attachable.`);
+    const user = a.users[form.UserName ?? ""];
+    const role = a.roles[form.RoleName ?? ""];
+    const policy = a.policies[form.PolicyArn ?? ""];
+    const attachments = (arn: string) => [...Object.values(a.users), ...Object.values(a.roles)].filter((x) => x.attached.includes(arn)).length;
+    const empty = () => envelope("");
+    const names = (list: string[], tag = "PolicyNames") => envelope(`    <${tag}>\n${members(list)}    </${tag}>\n    <IsTruncated>false</IsTruncated>\n`);
+    const attached = (arns: string[]) =>
+      envelope(
+        `    <AttachedPolicies>\n${arns.map((arn) => `      <member><PolicyName>${a.policies[arn]?.name ?? arn.split("/").pop()}</PolicyName><PolicyArn>${arn}</PolicyArn></member>\n`).join("")}    </AttachedPolicies>\n    <IsTruncated>false</IsTruncated>\n`,
+      );
+    switch (action) {
+      case "GetUser":
+        if (!user) return (noUser(), true);
+        envelope(
+          `<User><Path>${user.path}</Path><UserName>${user.name}</UserName><UserId>AIDAFAKEUSER</UserId><Arn>${arnOf("user", user)}</Arn><CreateDate>${date}</CreateDate>${boundary(user.permissionsBoundary)}${tags(user.tags)}</User>`,
+        );
+        return true;
+      case "GetRole":
+        if (!role) return (noRole(), true);
+        envelope(
+          `<Role><Path>${role.path}</Path><RoleName>${role.name}</RoleName><RoleId>AROAFAKEROLE</RoleId><Arn>${arnOf("role", role)}</Arn><CreateDate>${date}</CreateDate>` +
+            `<AssumeRolePolicyDocument>${enc(role.trust ?? "{}")}</AssumeRolePolicyDocument>${role.description !== undefined ? `<Description>${xmlEscape(role.description)}</Description>` : ""}` +
+            `<MaxSessionDuration>${role.maxSessionDuration ?? 3600}</MaxSessionDuration>${boundary(role.permissionsBoundary)}${tags(role.tags)}</Role>`,
+        );
+        return true;
+      case "ListUserPolicies":
+        return (user ? names(Object.keys(user.inline)) : noUser(), true);
+      case "ListRolePolicies":
+        return (role ? names(Object.keys(role.inline)) : noRole(), true);
+      case "GetUserPolicy":
+      case "GetRolePolicy":
+      case "GetGroupPolicy": {
+        const owner = action === "GetUserPolicy" ? user : action === "GetRolePolicy" ? role : a.groups[form.GroupName ?? ""];
+        const doc = owner?.inline[form.PolicyName ?? ""];
+        if (!doc) return (error(404, "NoSuchEntity", `The policy with name ${form.PolicyName} cannot be found.`), true);
+        envelope(`<PolicyName>${form.PolicyName}</PolicyName><PolicyDocument>${enc(doc)}</PolicyDocument>`);
+        return true;
+      }
+      case "ListAttachedUserPolicies":
+        return (user ? attached(user.attached) : noUser(), true);
+      case "ListAttachedRolePolicies":
+        return (role ? attached(role.attached) : noRole(), true);
+      case "ListGroupsForUser":
+        if (!user) return (noUser(), true);
+        envelope(
+          `    <Groups>\n${user.groups.map((g) => `      <member><Path>/</Path><GroupName>${g}</GroupName><GroupId>AGPAFAKE</GroupId><Arn>arn:aws:iam::${ACCOUNT_ID}:group/${g}</Arn><CreateDate>${date}</CreateDate></member>\n`).join("")}    </Groups>\n    <IsTruncated>false</IsTruncated>\n`,
+        );
+        return true;
+      case "GetPolicy":
+        if (!policy) return (noPolicy(), true);
+        envelope(
+          `<Policy><PolicyName>${policy.name}</PolicyName><PolicyId>ANPAFAKE</PolicyId><Arn>${policy.arn}</Arn><Path>/</Path><DefaultVersionId>${policy.defaultVersion}</DefaultVersionId><AttachmentCount>${attachments(policy.arn)}</AttachmentCount><IsAttachable>true</IsAttachable><CreateDate>${date}</CreateDate><UpdateDate>${date}</UpdateDate></Policy>`,
+        );
+        return true;
+      case "GetPolicyVersion": {
+        const doc = policy?.versions[form.VersionId ?? ""];
+        if (!policy || doc === undefined) return (noPolicy(), true);
+        envelope(
+          `<PolicyVersion><Document>${enc(doc)}</Document><VersionId>${form.VersionId}</VersionId><IsDefaultVersion>${form.VersionId === policy.defaultVersion}</IsDefaultVersion><CreateDate>${date}</CreateDate></PolicyVersion>`,
+        );
+        return true;
+      }
+      case "ListPolicyVersions":
+        if (!policy) return (noPolicy(), true);
+        envelope(
+          `<Versions>${Object.keys(policy.versions)
+            .map(
+              (v) =>
+                `<member><VersionId>${v}</VersionId><IsDefaultVersion>${v === policy.defaultVersion}</IsDefaultVersion><CreateDate>${date}</CreateDate></member>`,
+            )
+            .join("")}</Versions><IsTruncated>false</IsTruncated>`,
+        );
+        return true;
+      case "DetachRolePolicy":
+      case "DetachUserPolicy": {
+        const owner = action === "DetachRolePolicy" ? role : user;
+        if (!owner || !owner.attached.includes(form.PolicyArn ?? "")) return (error(404, "NoSuchEntity", `Policy ${form.PolicyArn} was not found.`), true);
+        owner.attached = owner.attached.filter((arn) => arn !== form.PolicyArn);
+        return (empty(), true);
+      }
+      case "DeleteRolePolicy":
+      case "DeleteUserPolicy": {
+        const owner = action === "DeleteRolePolicy" ? role : user;
+        if (!owner || owner.inline[form.PolicyName ?? ""] === undefined)
+          return (error(404, "NoSuchEntity", `The policy ${form.PolicyName} cannot be found.`), true);
+        delete owner.inline[form.PolicyName!];
+        return (empty(), true);
+      }
+      case "DeletePolicyVersion":
+        if (!policy || policy.versions[form.VersionId ?? ""] === undefined) return (noPolicy(), true);
+        if (form.VersionId === policy.defaultVersion) return (error(409, "DeleteConflict", "Cannot delete the default version of a policy."), true);
+        delete policy.versions[form.VersionId!];
+        return (empty(), true);
+      case "DeletePolicy":
+        if (!policy) return (noPolicy(), true);
+        if (attachments(policy.arn) > 0) return (error(409, "DeleteConflict", "Cannot delete a policy attached to entities."), true);
+        if (Object.keys(policy.versions).length > 1)
+          return (
+            error(409, "DeleteConflict", "This policy has more than one version. Before you delete a policy, you must delete the policy's versions."),
+            true
+          );
+        delete a.policies[policy.arn];
+        return (empty(), true);
+      case "UpdateAccessKey":
+      case "DeleteAccessKey": {
+        const lists = this.users ? [...this.users.values()] : [this.keys];
+        const owner = lists.find((keys) => keys.some((k) => k.id === form.AccessKeyId));
+        if (!owner) return (error(404, "NoSuchEntity", `The Access Key with id ${form.AccessKeyId} cannot be found.`), true);
+        const index = owner.findIndex((k) => k.id === form.AccessKeyId);
+        if (action === "DeleteAccessKey") owner.splice(index, 1);
+        else owner[index]!.status = form.Status === "Inactive" ? "Inactive" : "Active";
+        return (empty(), true);
+      }
+    }
+    return false;
+  }
+
+  /** What IAM would hold after the kit's deployment 2 (the stand-in CLI's `up` does not talk to this fake). */
+  applyKitGrants(userName: string, roleName: string): void {
+    const a = this.account;
+    const roleArn = `arn:aws:iam::${ACCOUNT_ID}:role${a.roles[roleName]!.path}${roleName}`;
+    const userArn = `arn:aws:iam::${ACCOUNT_ID}:user${a.users[userName]!.path}${userName}`;
+    a.roles[roleName]!.trust = toPolicyJson(roleTrustPolicy(userArn));
+    a.roles[roleName]!.inline.SellingPartnerAPI = toPolicyJson(sellingPartnerApiInvokePolicy(["na"]));
+    a.groups[`${roleName}-assumers`] = { path: "/", inline: { [`Assume-${roleName}`]: toPolicyJson(assumeRolePolicy(roleArn)) } };
+    if (!a.users[userName]!.groups.includes(`${roleName}-assumers`)) a.users[userName]!.groups.push(`${roleName}-assumers`);
   }
 }

@@ -90,9 +90,9 @@ export function runEngine(state: StackState, now: Date): void {
   const current = plan.slots.find((s) => s.role === "current")!;
   const currentKey = keys[current.slot]!;
 
-  const iamPath = config.path;
-  const roleArn = `arn:aws:iam::${state.account}:role${iamPath}${config.roleName}`;
-  const userArn = `arn:aws:iam::${state.account}:user${iamPath}${config.userName}`;
+  // An adopted user and role keep the paths they were found with (src/adoption.ts).
+  const roleArn = `arn:aws:iam::${state.account}:role${config.adoption?.role.path ?? config.path}${config.roleName}`;
+  const userArn = `arn:aws:iam::${state.account}:user${config.adoption?.user.path ?? config.path}${config.userName}`;
   const credentials = renderCredentials(
     {
       region: awsRegionOf(config.spApiRegion),
@@ -121,6 +121,7 @@ export function runEngine(state: StackState, now: Date): void {
   // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
   // `plan`, `state` and `now`, with the project's own pure functions where there are some.
   addLwaOutputs(state, config, outputs, now);
+  if (config.adoption) outputs.adoptionDeployed = plain(config.adoption.phase === "import" ? "as-found" : "kit");
   state.outputs = outputs;
 }
 

@@ -28,6 +28,7 @@ const OUTPUTS = [
   "lwaClientSecretExpiresOn",
   "lwaNotificationQueueArn",
   "lwaNotificationQueueUrl",
+  "adoptionDeployed",
 ];
 
 describe("project files", () => {

@@ -7,7 +7,7 @@
  * key is no longer used, deactivate it, delete it. Each step is a config change the rotation guard of
  * `pulumi up` accepts, so a wrong decision here can still not replace the key jobs use.
  */
-import type { PreviousKeyState } from "../../src/config";
+import type { AdoptionRecord, PreviousKeyState } from "../../src/config";
 import { maskKeyId } from "../../lib/output";
 import { addDays, deployedGeneration, keyPhaseOf, keyUnusedFor, type KeyPhase, type KeyStatus, type SlotRecord } from "../../src/lifecycle";
 
@@ -47,6 +47,8 @@ export interface IamKey {
 export interface KeyEvidence extends IamKey {
   /** The key's part in the rotation, by the stack's records; "unknown" for a key the stack did not make. */
   role: "current" | "previous" | "unknown";
+  /** The customer's own key an adoption recorded (npm run adopt): the previous key, not in state. */
+  adopted?: boolean;
   generation?: number;
   inactiveSince?: string;
 }
@@ -71,10 +73,15 @@ export interface Decision {
   restore: ConfigChange[];
   /** The evidence contradicts itself or the stack: refuse to act (exit 1). */
   refused: boolean;
+  /**
+   * The step is taken on the adopted key through IAM (UpdateAccessKey, DeleteAccessKey), not by pulumi up: the key
+   * is not in state. `adoption` is the record to set first (undefined: already set).
+   */
+  viaIam?: { keyId: string; adoption?: AdoptionRecord; adoptionAfter?: AdoptionRecord };
 }
 
 export interface DecideInput {
-  config: RotationConfig;
+  config: RotationConfig & { adoption?: AdoptionRecord };
   deployed: DeployedKeys;
   iam: readonly IamKey[];
   now: Date;
@@ -260,6 +267,84 @@ function evidenceOf(slots: readonly SlotRecord[], generation: number, accessKeyI
   });
 }
 
+/**
+ * The adopted key (the customer's own, recorded by npm run adopt) while IAM still lists it: it is the previous key,
+ * retired on the same evidence as any previous key, but through IAM, since it is not in state. The inactiveSince
+ * record is written before UpdateAccessKey, so a run killed between the two is finished (or undone) by the next.
+ */
+function decideAdopted(input: DecideInput, slots: readonly SlotRecord[], generation: number, adoption: AdoptionRecord, adoptedKey: IamKey): Decision {
+  const { config, deployed, iam, now } = input;
+  const currentKey = iam.find((k) => k.id === deployed.accessKeyId);
+  const adopted: KeyEvidence = {
+    ...adoptedKey,
+    role: "previous",
+    adopted: true,
+    ...(adoption.accessKeyInactiveSince ? { inactiveSince: adoption.accessKeyInactiveSince } : {}),
+  };
+  const evidence: KeyEvidence[] = iam.map((k) =>
+    k === adoptedKey ? adopted : k === currentKey ? { ...k, role: "current", generation } : { ...k, role: "unknown" },
+  );
+  const phase: Phase = adoptedKey.status === "Active" ? "handover" : "old-key-inactive";
+  const fix = "rotate-key acts only when IAM agrees with the stack. Fix the keys by hand (aws iam list-access-keys) or run pulumi refresh, and run again";
+  if (!currentKey || currentKey.status !== "Active")
+    return refusal(phase, evidence, `IAM does not list the stack's key ${maskKeyId(deployed.accessKeyId ?? "?")} as Active. ${fix}`);
+  if (slots.length !== 1 || evidence.some((k) => k.role === "unknown")) {
+    return refusal(phase, evidence, `beside the adopted key ${maskKeyId(adoptedKey.id)}, IAM and the stack should hold exactly the stack's one key. ${fix}`);
+  }
+  const current = evidence.find((k) => k.role === "current")!;
+  const base = { phase, evidence, refused: false, changes: [], restore: [] };
+  const today = now.toISOString().slice(0, 10);
+  const withSince = (since: string | undefined): AdoptionRecord => {
+    const { accessKeyInactiveSince: _dropped, ...rest } = adoption;
+    return since ? { ...rest, accessKeyInactiveSince: since } : rest;
+  };
+  if (adoptedKey.status === "Active") {
+    const verdict = judgeHandover(config, current, adopted, now);
+    const reason = `the adopted key ${maskKeyId(adoptedKey.id)} (the customer's own, not in state) is the previous key: ${verdict.reason}`;
+    if (verdict.step === "deactivate") {
+      const resumed = adoption.accessKeyInactiveSince !== undefined;
+      return {
+        ...base,
+        step: "deactivate",
+        reason,
+        resumed,
+        ...(verdict.nextDate ? { nextDate: verdict.nextDate } : {}),
+        viaIam: { keyId: adoptedKey.id, ...(resumed ? {} : { adoption: withSince(today) }) },
+      };
+    }
+    // A deactivation an interrupted run recorded, which the evidence no longer supports: the record goes.
+    if (adoption.accessKeyInactiveSince)
+      return {
+        ...base,
+        step: "none",
+        reason,
+        resumed: false,
+        ...(verdict.nextDate ? { nextDate: verdict.nextDate } : {}),
+        viaIam: { keyId: adoptedKey.id, adoption: withSince(undefined) },
+      };
+    return { ...base, step: "none", reason, resumed: false, ...(verdict.nextDate ? { nextDate: verdict.nextDate } : {}) };
+  }
+  if (!adoption.accessKeyInactiveSince) {
+    return {
+      ...base,
+      step: "none",
+      reason: `the adopted key ${maskKeyId(adoptedKey.id)} is inactive, deactivated outside rotate-key: keyInactiveDays (${config.keyInactiveDays}) count from today, recorded now`,
+      resumed: false,
+      viaIam: { keyId: adoptedKey.id, adoption: withSince(today) },
+    };
+  }
+  const verdict = judgeInactive(config, current, adopted, now);
+  // Once deleted, the key leaves the record (written after the delete: a run killed before it finds the key gone).
+  const { accessKeyId: _id, accessKeyInactiveSince: _since, ...retired } = adoption;
+  return {
+    ...base,
+    ...verdict,
+    reason: `the adopted key (not in state): ${verdict.reason}`,
+    resumed: false,
+    ...(verdict.step === "delete" ? { viaIam: { keyId: adoptedKey.id, adoptionAfter: retired } } : {}),
+  };
+}
+
 export function decide(input: DecideInput): Decision {
   const { config, deployed, iam, now, ifDue } = input;
   const slots = deployed.slots ?? [];
@@ -267,6 +352,8 @@ export function decide(input: DecideInput): Decision {
   if (generation === undefined) {
     return refusal("steady", [], "the stack has no accessKeySlots output: it has not been deployed (or predates them); run pulumi up first");
   }
+  const adoptedKey = config.adoption?.accessKeyId ? iam.find((k) => k.id === config.adoption!.accessKeyId) : undefined;
+  if (adoptedKey) return decideAdopted(input, slots, generation, config.adoption!, adoptedKey);
   const evidence = evidenceOf(slots, generation, deployed.accessKeyId, iam);
   const phase = phaseOf(slots, generation);
   const mismatch = crossCheck(slots, generation, deployed.accessKeyId, evidence);

@@ -4,10 +4,10 @@
  * when `up` fails. The fleet command calls rotateKey for each stack.
  */
 import * as fs from "fs";
-import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
+import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand, UpdateAccessKeyCommand } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig } from "../../src/config";
 import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
-import { awsClientConfig } from "../../lib/net";
+import { awsClientConfig, iamSigningRegion } from "../../lib/net";
 import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -45,6 +45,8 @@ export interface KeyRotationReport {
   resumed: boolean;
   /** Where the new credentials block was written (a start step). */
   wroteBlock?: string;
+  /** The step is on the adopted key (npm run adopt), taken through IAM rather than pulumi up. */
+  viaIam?: boolean;
   exitCode: 0 | 1 | 2;
 }
 
@@ -75,13 +77,6 @@ const STEP_TEXT: Record<Step, string> = {
 class EvidenceError extends Error {}
 /** IAM has no such user in the account the operator's credentials (pulumi up's) reach. */
 class NoSuchUserError extends EvidenceError {}
-
-/** IAM is global; its requests are signed in the partition's home region whatever aws:region says. */
-function iamSigningRegion(region: string | undefined): string {
-  if (region?.startsWith("cn-")) return "cn-north-1";
-  if (region?.startsWith("us-gov-")) return "us-gov-west-1";
-  return "us-east-1";
-}
 
 /** The operator's IAM client, as `pulumi up` would choose its credentials; the environment is the one given. */
 function iamClient(view: StackConfigView, env: NodeJS.ProcessEnv): { client: IAMClient; timeoutMs: number } {
@@ -183,7 +178,13 @@ function printReport(report: KeyRotationReport, print: (line: string) => void): 
     }
   }
   const how = report.changes.map((c) => `pulumi config set ${c.key} ${c.value}`).join(" && ");
-  const what = report.step === "none" ? STEP_TEXT.none : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}pulumi up)`;
+  const iamCall = report.step === "delete" ? "aws iam delete-access-key" : "aws iam update-access-key --status Inactive";
+  const what =
+    report.step === "none"
+      ? STEP_TEXT.none
+      : report.viaIam
+        ? `${STEP_TEXT[report.step]}, the adopted key, through IAM (${iamCall}): it is not in the stack's state`
+        : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}pulumi up)`;
   print(`Decision: ${what}${report.resumed ? " [finishing an interrupted run]" : ""}`);
   print(`Reason: ${report.reason}`);
   print(`Next: ${report.nextDate ?? "when the evidence changes (run again; --if-due daily)"}`);
@@ -266,9 +267,11 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
     changes: decision.changes,
     resumed: decision.resumed,
     ...(decision.nextDate ? { nextDate: decision.nextDate } : {}),
+    ...(decision.viaIam && decision.step !== "none" ? { viaIam: true } : {}),
   });
   printReport(report, print);
   if (decision.refused) return finish(1);
+  if (decision.viaIam) return retireAdoptedKey(stack, view, env, decision, opts.dryRun, redactor, report, print, finish);
 
   if (opts.dryRun) {
     if (decision.restore.length > 0) print(`Dry run: would put back ${decision.restore.map((c) => `${c.key} ${c.value}`).join(", ")}`);
@@ -331,6 +334,61 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
     print("The old key stays active until a later run sees it unused for keyQuietHours.");
   }
   return finish(0);
+}
+
+/**
+ * A step on the adopted key: the record first (config `adoption`), then IAM's UpdateAccessKey or DeleteAccessKey.
+ * A run killed between the two leaves the record, and the next run finishes the step if the evidence still holds.
+ */
+async function retireAdoptedKey(
+  stack: PulumiStack,
+  view: StackConfigView,
+  env: NodeJS.ProcessEnv,
+  decision: Decision,
+  dryRun: boolean,
+  redactor: Redactor,
+  report: KeyRotationReport,
+  print: (line: string) => void,
+  finish: (exitCode: 0 | 1 | 2, reason?: string) => KeyRotationReport,
+): Promise<KeyRotationReport> {
+  const { keyId, adoption } = decision.viaIam!;
+  redactor.addKeyId(keyId);
+  if (dryRun) {
+    if (adoption) print(`Dry run: would record accessKeyInactiveSince ${adoption.accessKeyInactiveSince ?? "(cleared)"} in the adoption record`);
+    if (decision.step !== "none") print("Dry run: nothing was changed.");
+    return finish(0);
+  }
+  const { client, timeoutMs } = iamClient(view, env);
+  try {
+    if (adoption) await stack.setConfig("adoption", JSON.stringify(adoption));
+    if (decision.step === "deactivate" || decision.step === "delete") {
+      const permission = decision.step === "delete" ? "iam:DeleteAccessKey" : "iam:UpdateAccessKey";
+      const userName = String((await stack.readOutputs({ secrets: false })).userName?.value ?? "");
+      const command =
+        decision.step === "delete"
+          ? new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: keyId })
+          : new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: keyId, Status: "Inactive" });
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        await client.send(command as never, { abortSignal: signal });
+      } catch (error) {
+        throw evidenceFailure(error, permission, `key ${maskKeyId(keyId)}`, timeoutMs, signal.aborted, redactor);
+      }
+      report.took = true;
+      print(`Done: ${STEP_TEXT[decision.step]} (the adopted key ${maskKeyId(keyId)}).`);
+      if (decision.viaIam!.adoptionAfter) await stack.setConfig("adoption", JSON.stringify(decision.viaIam!.adoptionAfter));
+    }
+    return finish(0);
+  } catch (error) {
+    if (error instanceof EvidenceError || error instanceof PulumiError) {
+      const r = finish(1, `${report.reason}; the step failed: ${error.message}. Run again to finish it`);
+      print(`Error: ${redactor.scrub(error.message)}`);
+      return r;
+    }
+    throw error;
+  } finally {
+    client.destroy();
+  }
 }
 
 /** Puts each changed key back as this run found it (unset keys are removed again). */

@@ -97,6 +97,26 @@ function lwaNext(config: StackConfig, expiresOn: string, today: string, warnDays
   };
 }
 
+/**
+ * An adopted stack (npm run adopt): an unfinished adoption comes first, then the customer's own key, which
+ * rotate-key retires before any rotation can start (IAM allows two keys). rotate-key drops the key from the record
+ * once it has deleted it.
+ */
+function adoptionNext(config: StackConfig, createdAt: string, today: string): NextThing | undefined {
+  const adoption = config.adoption!;
+  if (adoption.phase !== "done") return { what: `finish the adoption (phase ${adoption.phase}): npm run adopt`, date: today, urgency: "due" };
+  if (!adoption.accessKeyId) return undefined;
+  if (adoption.accessKeyInactiveSince) {
+    const date = addDays(adoption.accessKeyInactiveSince, config.keyInactiveDays);
+    return { what: "delete the customer's inactive adopted key (npm run rotate-key)", date, urgency: today >= date ? "due" : "ok" };
+  }
+  return {
+    what: "retire the customer's adopted key: give every job the new block (npm run credentials -- --into), then npm run rotate-key deactivates it",
+    date: addDays(createdAt, Math.ceil(config.keyQuietHours / 24)),
+    urgency: "due",
+  };
+}
+
 /** The more urgent of two next things; between equals, the earlier date. */
 function moreUrgent(a: NextThing | undefined, b: NextThing | undefined): NextThing | undefined {
   if (!a || !b) return a ?? b;
@@ -130,6 +150,7 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
     const { phase, previous } = keyPhaseOf(slots as SlotRecord[]);
     row.key = { createdAt, ageDays: daysBetween(createdAt, today), rotateBy: addDays(createdAt, config.maxAccessKeyAgeDays), phase };
     next = keyNext(config, createdAt, phase, previous, today, warnDays);
+    if (config.adoption) next = adoptionNext(config, createdAt, today) ?? next;
   } else {
     return { ...row, problem: "no key outputs: the stack has not been deployed (npm run up)" };
   }

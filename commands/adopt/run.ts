@@ -1,0 +1,501 @@
+/**
+ * `npm run adopt`, the effects: read the stack and what IAM holds for its user and role, decide (decide.ts), and
+ * take at most one step: record and deploy (pulumi up), or remove the manual leftovers through IAM.
+ *
+ * Safe to kill at any line: a step's config is written before its deployment, and the next run reads the
+ * deployment's own output (adoptionDeployed) to tell a finished step from a killed one, which it runs again. The
+ * leftovers are removed by what IAM still lists, so a second removal finds nothing to do.
+ */
+import {
+  DeletePolicyCommand,
+  DeletePolicyVersionCommand,
+  DeleteRolePolicyCommand,
+  DeleteUserPolicyCommand,
+  DetachRolePolicyCommand,
+  DetachUserPolicyCommand,
+  GetGroupPolicyCommand,
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  GetUserCommand,
+  GetUserPolicyCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  ListAttachedRolePoliciesCommand,
+  ListAttachedUserPoliciesCommand,
+  ListGroupsForUserCommand,
+  ListPolicyVersionsCommand,
+  ListRolePoliciesCommand,
+  ListUserPoliciesCommand,
+  type Tag,
+} from "@aws-sdk/client-iam";
+import { ConfigError, validateConfig, type AdoptionRecord, type Leftover } from "../../src/config";
+import { awsClientConfig, iamSigningRegion } from "../../lib/net";
+import { maskKeyId, printable, Redactor } from "../../lib/output";
+import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
+import {
+  decide,
+  kitGroupName,
+  kitGroupPolicyName,
+  parsePolicyDocument,
+  type Comparison,
+  type Decision,
+  type FoundIam,
+  type FoundPolicy,
+  type FoundRole,
+  type FoundUser,
+  type Step,
+} from "./decide";
+
+export interface AdoptReport {
+  stack: string;
+  phase: Decision["phase"] | "unknown";
+  step: Step;
+  took: boolean;
+  dryRun: boolean;
+  reason: string;
+  resumed: boolean;
+  comparison: Comparison[];
+  /** The manual leftovers: removed by this run, or to be removed by adoption's last step. */
+  leftovers: string[];
+  /** What this run removed through IAM (the leftovers step). */
+  removed: string[];
+  /** The customer's key the adoption records (masked). */
+  adoptedKey?: string;
+  exitCode: 0 | 1 | 2;
+}
+
+export interface AdoptOptions {
+  dryRun: boolean;
+  env?: NodeJS.ProcessEnv;
+  print: (line: string) => void;
+}
+
+const STEP_TEXT: Record<Step, string> = {
+  import: "deployment 1: record what IAM holds and import the user and role as found (pulumi up)",
+  kit: "deployment 2: the kit's own properties on the user and role (pulumi up)",
+  leftovers: "remove the manual leftovers through IAM, then record the adoption as done",
+  none: "nothing",
+};
+
+class IamReadError extends Error {}
+
+const MANAGED_ARN = /^arn:aws[a-z-]*:iam::aws:policy\//;
+
+function describeLeftover(l: Leftover): string {
+  switch (l.kind) {
+    case "role-managed-policy":
+      return `managed policy ${l.arn} attached to the role${MANAGED_ARN.test(l.arn ?? "") ? "" : " (deleted too if nothing else uses it)"}`;
+    case "role-inline-policy":
+      return `inline policy ${l.name} on the role`;
+    case "user-managed-policy":
+      return `managed policy ${l.arn} attached to the user${MANAGED_ARN.test(l.arn ?? "") ? "" : " (deleted too if nothing else uses it)"}`;
+    case "user-inline-policy":
+      return `inline policy ${l.name} on the user`;
+  }
+}
+
+const errorName = (error: unknown) => (error as { name?: string })?.name ?? "";
+const isNoSuchEntity = (error: unknown) => errorName(error) === "NoSuchEntity" || errorName(error) === "NoSuchEntityException";
+
+/** One IAM client, every request bounded in time, failures turned into one sentence naming the permission. */
+class Iam {
+  private readonly client: IAMClient;
+  private readonly timeoutMs: number;
+
+  constructor(
+    view: StackConfigView,
+    env: NodeJS.ProcessEnv,
+    private readonly redactor: Redactor,
+  ) {
+    const settings = awsClientConfig(view, env, { service: "IAM", region: iamSigningRegion(view.provider.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION) });
+    this.client = new IAMClient(settings);
+    this.timeoutMs = settings.requestHandler.requestTimeout;
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+
+  /** Sends one command; NoSuchEntity is `undefined` when `absentIsUndefined`, any other failure an IamReadError. */
+  async call<T>(permission: string, command: object, absentIsUndefined = false): Promise<T | undefined> {
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      return (await this.client.send(command as never, { abortSignal: signal })) as T;
+    } catch (error) {
+      if (absentIsUndefined && isNoSuchEntity(error)) return undefined;
+      const name = errorName(error);
+      const message = this.redactor.scrub(printable((error as Error)?.message ?? String(error)));
+      if (name === "AccessDenied" || name === "AccessDeniedException" || /not authorized to perform/.test(message)) {
+        throw new IamReadError(`IAM refused ${permission} to the operator's credentials: ${message}. Fix: allow ${permission} (docs/adoption.md, Permissions)`);
+      }
+      if (signal.aborted || name === "AbortError" || name === "TimeoutError") {
+        throw new IamReadError(
+          `IAM did not answer ${permission} within ${this.timeoutMs} ms (SP_API_AWS_TIMEOUT_MS); nothing more was changed. Run again later`,
+        );
+      }
+      if (name === "CredentialsProviderError")
+        throw new IamReadError(`no AWS credentials for IAM: ${message}. Fix: pulumi config set aws:profile <profile>, or the AWS_* environment`);
+      const code = (error as { code?: unknown })?.code;
+      if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+        throw new IamReadError(`could not reach IAM for ${permission} (${code}). Fix: check the network; if AWS_ENDPOINT_URL_IAM is set, check it or unset it`);
+      }
+      throw new IamReadError(`${permission} failed (${name || "error"}): ${message}`);
+    }
+  }
+
+  /** Every page of a list call. */
+  async pages<T extends { IsTruncated?: boolean; Marker?: string }>(
+    permission: string,
+    make: (marker?: string) => object,
+    absentIsEmpty = false,
+  ): Promise<T[]> {
+    const all: T[] = [];
+    let marker: string | undefined;
+    do {
+      // With absentIsEmpty, none when the entity is gone (another run deleted it meanwhile).
+      const page = await this.call<T>(permission, make(marker), absentIsEmpty);
+      if (!page) return [];
+      all.push(page);
+      marker = page.IsTruncated ? page.Marker : undefined;
+    } while (marker);
+    return all;
+  }
+
+  /** A managed policy's document: GetPolicy has none, so its default version's. */
+  async managedDocument(arn: string, name: string): Promise<FoundPolicy | undefined> {
+    // Absent: deleted since the list (an overlapping run's last step), so no longer attached.
+    const policy = await this.call<{ Policy?: { DefaultVersionId?: string } }>("iam:GetPolicy", new GetPolicyCommand({ PolicyArn: arn }), true);
+    if (!policy) return undefined;
+    const version = policy?.Policy?.DefaultVersionId;
+    if (!version) return { name, arn };
+    const got = await this.call<{ PolicyVersion?: { Document?: string } }>(
+      "iam:GetPolicyVersion",
+      new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: version }),
+      true,
+    );
+    if (!got) return undefined;
+    return { name, arn, document: parsePolicyDocument(got.PolicyVersion?.Document) };
+  }
+}
+
+const tagsOf = (tags: Tag[] | undefined) => Object.fromEntries((tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
+
+async function readUser(iam: Iam, userName: string, redactor: Redactor): Promise<FoundUser | undefined> {
+  const got = await iam.call<{ User?: { Arn?: string; Path?: string; PermissionsBoundary?: { PermissionsBoundaryArn?: string }; Tags?: Tag[] } }>(
+    "iam:GetUser",
+    new GetUserCommand({ UserName: userName }),
+    true,
+  );
+  if (!got?.User) return undefined;
+  const inlineNames = (
+    await iam.pages<{ PolicyNames?: string[]; IsTruncated?: boolean; Marker?: string }>(
+      "iam:ListUserPolicies",
+      (Marker) => new ListUserPoliciesCommand({ UserName: userName, Marker }),
+    )
+  ).flatMap((p) => p.PolicyNames ?? []);
+  const inline: FoundPolicy[] = [];
+  for (const name of inlineNames) {
+    // Absent: deleted since the list (an overlapping run's last step); it is no longer on the user.
+    const doc = await iam.call<{ PolicyDocument?: string }>("iam:GetUserPolicy", new GetUserPolicyCommand({ UserName: userName, PolicyName: name }), true);
+    if (doc) inline.push({ name, document: parsePolicyDocument(doc.PolicyDocument) });
+  }
+  const attached = (
+    await iam.pages<{ AttachedPolicies?: { PolicyName?: string; PolicyArn?: string }[]; IsTruncated?: boolean; Marker?: string }>(
+      "iam:ListAttachedUserPolicies",
+      (Marker) => new ListAttachedUserPoliciesCommand({ UserName: userName, Marker }),
+    )
+  ).flatMap((p) => p.AttachedPolicies ?? []);
+  const managed: FoundPolicy[] = [];
+  for (const p of attached) {
+    const found = await iam.managedDocument(p.PolicyArn ?? "", p.PolicyName ?? "");
+    if (found) managed.push(found);
+  }
+  const groups = (
+    await iam.pages<{ Groups?: { GroupName?: string }[]; IsTruncated?: boolean; Marker?: string }>(
+      "iam:ListGroupsForUser",
+      (Marker) => new ListGroupsForUserCommand({ UserName: userName, Marker }),
+    )
+  ).flatMap((p) => (p.Groups ?? []).map((g) => g.GroupName ?? ""));
+  const keys = (
+    await iam.pages<{ AccessKeyMetadata?: { AccessKeyId?: string; Status?: string; CreateDate?: Date }[]; IsTruncated?: boolean; Marker?: string }>(
+      "iam:ListAccessKeys",
+      (Marker) => new ListAccessKeysCommand({ UserName: userName, Marker }),
+    )
+  )
+    .flatMap((p) => p.AccessKeyMetadata ?? [])
+    .map((k) => {
+      redactor.addKeyId(k.AccessKeyId);
+      return {
+        id: k.AccessKeyId ?? "",
+        status: k.Status === "Inactive" ? ("Inactive" as const) : ("Active" as const),
+        createDate: k.CreateDate?.toISOString() ?? "",
+      };
+    });
+  const boundary = got.User.PermissionsBoundary?.PermissionsBoundaryArn;
+  return {
+    arn: got.User.Arn ?? "",
+    path: got.User.Path ?? "/",
+    ...(boundary ? { permissionsBoundary: boundary } : {}),
+    tags: tagsOf(got.User.Tags),
+    inline,
+    managed,
+    groups,
+    keys,
+  };
+}
+
+async function readRole(iam: Iam, roleName: string): Promise<FoundRole | undefined> {
+  const got = await iam.call<{
+    Role?: {
+      Arn?: string;
+      Path?: string;
+      Description?: string;
+      MaxSessionDuration?: number;
+      AssumeRolePolicyDocument?: string;
+      PermissionsBoundary?: { PermissionsBoundaryArn?: string };
+      Tags?: Tag[];
+    };
+  }>("iam:GetRole", new GetRoleCommand({ RoleName: roleName }), true);
+  const role = got?.Role;
+  if (!role) return undefined;
+  const inlineNames = (
+    await iam.pages<{ PolicyNames?: string[]; IsTruncated?: boolean; Marker?: string }>(
+      "iam:ListRolePolicies",
+      (Marker) => new ListRolePoliciesCommand({ RoleName: roleName, Marker }),
+    )
+  ).flatMap((p) => p.PolicyNames ?? []);
+  const inline: FoundPolicy[] = [];
+  for (const name of inlineNames) {
+    const doc = await iam.call<{ PolicyDocument?: string }>("iam:GetRolePolicy", new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }), true);
+    if (doc) inline.push({ name, document: parsePolicyDocument(doc.PolicyDocument) });
+  }
+  const attached = (
+    await iam.pages<{ AttachedPolicies?: { PolicyName?: string; PolicyArn?: string }[]; IsTruncated?: boolean; Marker?: string }>(
+      "iam:ListAttachedRolePolicies",
+      (Marker) => new ListAttachedRolePoliciesCommand({ RoleName: roleName, Marker }),
+    )
+  ).flatMap((p) => p.AttachedPolicies ?? []);
+  const managed: FoundPolicy[] = [];
+  for (const p of attached) {
+    const found = await iam.managedDocument(p.PolicyArn ?? "", p.PolicyName ?? "");
+    if (found) managed.push(found);
+  }
+  const boundary = role.PermissionsBoundary?.PermissionsBoundaryArn;
+  return {
+    arn: role.Arn ?? "",
+    path: role.Path ?? "/",
+    ...(role.Description !== undefined && role.Description !== "" ? { description: role.Description } : {}),
+    maxSessionDuration: role.MaxSessionDuration ?? 3600,
+    ...(boundary ? { permissionsBoundary: boundary } : {}),
+    tags: tagsOf(role.Tags),
+    trust: parsePolicyDocument(role.AssumeRolePolicyDocument),
+    inline,
+    managed,
+  };
+}
+
+async function readIam(iam: Iam, userName: string, roleName: string, redactor: Redactor): Promise<FoundIam> {
+  const user = await readUser(iam, userName, redactor);
+  const role = await readRole(iam, roleName);
+  let kitGroupPolicy;
+  if (user?.groups.includes(kitGroupName(roleName))) {
+    const got = await iam.call<{ PolicyDocument?: string }>(
+      "iam:GetGroupPolicy",
+      new GetGroupPolicyCommand({ GroupName: kitGroupName(roleName), PolicyName: kitGroupPolicyName(roleName) }),
+      true,
+    );
+    kitGroupPolicy = parsePolicyDocument(got?.PolicyDocument);
+  }
+  return { user, role, ...(kitGroupPolicy ? { kitGroupPolicy } : {}) };
+}
+
+/**
+ * Removes one leftover, judged by what IAM lists now: detached only if still attached, a customer-managed policy
+ * deleted only when nothing else uses it (its non-default versions first, as IAM requires). Returns what was done.
+ */
+async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, userName: string, roleName: string): Promise<string[]> {
+  const done: string[] = [];
+  const gone = async (permission: string, command: object) => (await iam.call(permission, command, true)) !== undefined;
+  switch (leftover.kind) {
+    case "role-inline-policy":
+      if (attached && (await gone("iam:DeleteRolePolicy", new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: leftover.name }))))
+        done.push(`deleted the role's inline policy ${leftover.name}`);
+      return done;
+    case "user-inline-policy":
+      if (attached && (await gone("iam:DeleteUserPolicy", new DeleteUserPolicyCommand({ UserName: userName, PolicyName: leftover.name }))))
+        done.push(`deleted the user's inline policy ${leftover.name}`);
+      return done;
+    case "role-managed-policy":
+      if (attached && (await gone("iam:DetachRolePolicy", new DetachRolePolicyCommand({ RoleName: roleName, PolicyArn: leftover.arn }))))
+        done.push(`detached ${leftover.arn} from the role`);
+      break;
+    case "user-managed-policy":
+      if (attached && (await gone("iam:DetachUserPolicy", new DetachUserPolicyCommand({ UserName: userName, PolicyArn: leftover.arn }))))
+        done.push(`detached ${leftover.arn} from the user`);
+      break;
+  }
+  const arn = leftover.arn!;
+  if (MANAGED_ARN.test(arn)) return done; // AWS's own policies are AWS's
+  const policy = await iam.call<{ Policy?: { AttachmentCount?: number; DefaultVersionId?: string } }>(
+    "iam:GetPolicy",
+    new GetPolicyCommand({ PolicyArn: arn }),
+    true,
+  );
+  if (!policy?.Policy) return done; // deleted already (an earlier, interrupted run)
+  if ((policy.Policy.AttachmentCount ?? 0) > 0) {
+    done.push(`kept ${arn}: ${policy.Policy.AttachmentCount} other attachment(s) use it`);
+    return done;
+  }
+  const versions = (
+    await iam.pages<{ Versions?: { VersionId?: string; IsDefaultVersion?: boolean }[]; IsTruncated?: boolean; Marker?: string }>(
+      "iam:ListPolicyVersions",
+      (Marker) => new ListPolicyVersionsCommand({ PolicyArn: arn, Marker }),
+      true,
+    )
+  ).flatMap((p) => p.Versions ?? []);
+  for (const v of versions)
+    if (!v.IsDefaultVersion) await iam.call("iam:DeletePolicyVersion", new DeletePolicyVersionCommand({ PolicyArn: arn, VersionId: v.VersionId }), true);
+  if (await gone("iam:DeletePolicy", new DeletePolicyCommand({ PolicyArn: arn }))) done.push(`deleted ${arn} (nothing else used it)`);
+  return done;
+}
+
+function printReport(report: AdoptReport, print: (line: string) => void): void {
+  print(`Phase: ${report.phase}`);
+  if (report.comparison.length > 0) {
+    print("Found in IAM, beside what the kit declares:");
+    for (const row of report.comparison) print(`  ${row.what.padEnd(13)} found: ${row.found}\n  ${"".padEnd(13)} kit:   ${row.kit}`);
+  }
+  if (report.adoptedKey) print(`Adopted key: ${report.adoptedKey} (npm run rotate-key retires it once the jobs use the new key)`);
+  if (report.leftovers.length > 0) {
+    print(report.step === "leftovers" ? "Leftovers this step removes:" : "Manual leftovers (removed by adoption's last step, after the kit's grants exist):");
+    for (const l of report.leftovers) print(`  - ${l}`);
+  }
+  print(`Decision: ${STEP_TEXT[report.step]}${report.resumed ? " [finishing an interrupted run]" : ""}`);
+  print(`Reason: ${report.reason}`);
+}
+
+export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<AdoptReport> {
+  const env = opts.env ?? process.env;
+  const redactor = new Redactor();
+  const print = (line: string) => opts.print(redactor.scrub(line));
+  const report: AdoptReport = {
+    stack: stack.name,
+    phase: "unknown",
+    step: "none",
+    took: false,
+    dryRun: opts.dryRun,
+    reason: "",
+    resumed: false,
+    comparison: [],
+    leftovers: [],
+    removed: [],
+    exitCode: 1,
+  };
+  const finish = (exitCode: 0 | 1 | 2, reason?: string): AdoptReport => {
+    if (reason !== undefined) report.reason = reason;
+    report.reason = redactor.scrub(report.reason);
+    report.exitCode = exitCode;
+    return report;
+  };
+  print(`Adoption of a manual setup, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
+
+  let decision: Decision;
+  let iam: Iam | undefined;
+  let names: { userName: string; roleName: string } | undefined;
+  let adoption: AdoptionRecord | undefined;
+  try {
+    const view = await stack.readConfig({ secrets: false });
+    const outputs = await stack.readOutputs({ secrets: false });
+    const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys });
+    if (config.connectorAuth === "lwa") {
+      const r = finish(
+        1,
+        "the stack is connectorAuth lwa, which declares no IAM user or role: there is nothing to adopt into it. Fix: pulumi config set connectorAuth iam (or rm it), then run again",
+      );
+      print(`Error: ${r.reason}`);
+      return r;
+    }
+    names = { userName: config.userName, roleName: config.roleName };
+    adoption = config.adoption;
+    iam = new Iam(view, env, redactor);
+    const found = await readIam(iam, config.userName, config.roleName, redactor);
+    const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+    decision = decide({
+      config: { userName: config.userName, roleName: config.roleName, path: config.path, adoption: config.adoption },
+      deployed: { adoptionDeployed: text(outputs.adoptionDeployed?.value), userArn: text(outputs.userArn?.value) },
+      found,
+    });
+  } catch (error) {
+    iam?.destroy();
+    if (error instanceof IamReadError || error instanceof PulumiError || error instanceof ConfigError) {
+      const r = finish(1, error.message);
+      print(`Error: ${r.reason}`);
+      return r;
+    }
+    throw error;
+  }
+
+  const keyId = decision.record?.accessKeyId ?? adoption?.accessKeyId;
+  Object.assign(report, {
+    phase: decision.phase,
+    step: decision.step,
+    reason: decision.reason,
+    resumed: decision.resumed,
+    comparison: decision.comparison,
+    leftovers: decision.leftovers.map(describeLeftover),
+    ...(keyId ? { adoptedKey: maskKeyId(keyId) } : {}),
+  });
+  printReport(report, print);
+  try {
+    if (decision.refused) return finish(1);
+    if (opts.dryRun) {
+      if (decision.record) print(`Dry run: would set the stack's config adoption (key ids shown masked) to ${JSON.stringify(decision.record)}`);
+      if (decision.step !== "none") print("Dry run: nothing was changed.");
+      return finish(0);
+    }
+    if (decision.step === "none") return finish(0);
+
+    // The config first: a run killed after it is finished by the next one, which sees the deployment missing.
+    if (decision.record && decision.step !== "leftovers") await stack.setConfig("adoption", JSON.stringify(decision.record));
+    if (decision.step === "import" || decision.step === "kit") {
+      print("Running pulumi up...");
+      await stack.up((line) => print(`  | ${line}`));
+      report.took = true;
+      print(`Done: ${STEP_TEXT[decision.step]}.`);
+      if (decision.step === "import") {
+        print("The user now has the kit's new key beside the adopted one: hand the new block to every job (npm run credentials -- --into <job config>).");
+        print("Next: npm run adopt again (deployment 2: the kit's own properties).");
+      } else {
+        print("Next: npm run adopt again (removes the manual leftovers now that the kit's grants exist).");
+      }
+      return finish(0);
+    }
+
+    // The leftovers step: the removals first, judged from IAM's lists, and only then the record of the end, so a
+    // run killed in between leaves phase kit, and the next run removes whatever is left.
+    const recorded = adoption!.leftovers;
+    const attachedNow = new Set(decision.leftovers);
+    for (const leftover of recorded) {
+      report.removed.push(...(await removeLeftover(iam!, leftover, attachedNow.has(leftover), names!.userName, names!.roleName)));
+    }
+    for (const line of report.removed) print(`  ${line}`);
+    await stack.setConfig("adoption", JSON.stringify(decision.record));
+    report.took = true;
+    print("Done: the adoption is complete; the stack manages the user and role like any other.");
+    return finish(0);
+  } catch (error) {
+    if (error instanceof IamReadError || error instanceof PulumiError) {
+      const r = finish(
+        1,
+        `${report.reason}; the step failed: ${error.message}. The config keeps the step: run npm run adopt again to finish it once the cause is fixed (docs/adoption.md, If a step fails)`,
+      );
+      print(`Error: the step failed: ${redactor.scrub(error.message)}`);
+      return r;
+    }
+    throw error;
+  } finally {
+    iam!.destroy();
+  }
+}
