@@ -218,3 +218,32 @@ export function gitExposureWarning(file: string, shown: string = file): string |
     `Add it to that repository's .gitignore, or write it outside the repository.`
   );
 }
+
+/** A stack name as a file name: Pulumi's org/project/stack form keeps only its last part; nothing can escape the directory. */
+export function blockFileName(stack: string): string {
+  return `${stack
+    .split("/")
+    .pop()!
+    .replace(/[^\w.-]/g, "_")}.hjson`;
+}
+
+/**
+ * Why a credentials block could not be written to `file`, checked before anything is changed (a rotation must not
+ * store and deploy a secret and only then find its block has nowhere to go); undefined when it can be.
+ */
+export function unwritableBlockFile(file: string, opts: { dryRun?: boolean } = {}): string | undefined {
+  const existing = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) return `${file} is a directory; give a file name (e.g. ${path.join(file, "credentials.hjson")})`;
+  if (existing && !existing.isFile()) return `${file} is not a regular file (a link, a device or a pipe); give a file name`;
+  const dir = path.dirname(file);
+  const parent = fs.statSync(dir, { throwIfNoEntry: false });
+  // A dry run writes nothing, not even the directory (maintain creates it only for a real run).
+  if (!parent && opts.dryRun) return undefined;
+  if (!parent?.isDirectory()) return `${dir} does not exist or is not a directory; create it or give another file`;
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch {
+    return `${dir} is not writable by this user; give a file in a directory you can write`;
+  }
+  return undefined;
+}

@@ -324,7 +324,7 @@ export function isLoopback(url: URL): boolean {
   return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-function endpointUrl(env: NodeJS.ProcessEnv, name: keyof typeof ENV_VARS): string | undefined {
+function endpointUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name]?.trim();
   if (!value) return undefined;
   let url: URL;
@@ -394,6 +394,16 @@ export interface AwsClientSettings {
 }
 
 /**
+ * The endpoint an AWS SDK client is pointed at by AWS_ENDPOINT_URL_<SERVICE> (or AWS_ENDPOINT_URL), under the same
+ * rule as every other endpoint variable: https://, or plain http:// only to loopback (an SQS message carries the new
+ * LWA secret, an IAM answer a new secret access key). Throws SettingsError naming the variable.
+ */
+export function awsEndpoint(env: NodeJS.ProcessEnv, service: "IAM" | "SQS"): string | undefined {
+  const specific = `AWS_ENDPOINT_URL_${service}`;
+  return env[specific]?.trim() ? endpointUrl(env, specific) : endpointUrl(env, "AWS_ENDPOINT_URL");
+}
+
+/**
  * `region` wins when given (an SQS queue lives in the region its URL names; IAM signs in its partition's home
  * region); else the stack's aws:region, the environment's, and us-east-1. Each request is bounded: the SDK's
  * requestTimeout only logs a warning unless throwOnRequestTimeout is set.
@@ -411,7 +421,7 @@ export function awsClientConfig(view: StackConfigView, env: NodeJS.ProcessEnv, o
           ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
         }
       : undefined;
-  const endpoint = env[`AWS_ENDPOINT_URL_${opts.service}`] ?? env.AWS_ENDPOINT_URL;
+  const endpoint = awsEndpoint(env, opts.service);
   return {
     region: opts.region ?? view.provider.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
     ...(profile ? { profile } : {}),

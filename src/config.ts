@@ -132,6 +132,22 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
     fix: "pulumi config rm lwaClientSecretExpiresAt (npm run rotate-lwa sets it again from Amazon's next notification)",
     optional: true,
   },
+  lwaRotationRequestedAt: {
+    allowed:
+      "an ISO 8601 time: when npm run rotate-lwa last asked Amazon for a rotation, written before the request; while it is newer than lwaClientSecretIssuedAt no run asks again",
+    fix: "pulumi config rm lwaRotationRequestedAt only if you know Amazon did not rotate (npm run rotate-lwa -- --request-again is the documented way)",
+    optional: true,
+  },
+  lwaClientSecretIssuedAt: {
+    allowed: "an ISO 8601 time: when Amazon sent the stored LWA secret (its new-secret message's publish time); npm run rotate-lwa sets it",
+    fix: "pulumi config rm lwaClientSecretIssuedAt (npm run rotate-lwa sets it again at the next rotation)",
+    optional: true,
+  },
+  lwaRotationSetAside: {
+    allowed: "an ISO 8601 time: the publish time of the newest new-secret message LWA refused, which npm run rotate-lwa set aside; npm run status reports it",
+    fix: "pulumi config rm lwaRotationSetAside (once you have looked into it: README, Maintenance)",
+    optional: true,
+  },
   keyRotationLeadDays: {
     allowed:
       "a whole number of days from 0 to 3650, less than maxAccessKeyAgeDays: npm run rotate-key -- --if-due starts a rotation this many days before the key is due",
@@ -296,16 +312,23 @@ function schema(today: Date) {
     maxAccessKeyAgeDays: z.number().int().min(1).max(3650).default(90),
     pgpKey: z.string().regex(PGP_KEY, "not a base64 PGP public key or keybase:<user>").optional(),
     lwaRotation: z.boolean().default(false),
-    lwaClientSecretExpiresAt: z
-      .string()
-      .refine((s) => ISO_TIME.test(s) && !Number.isNaN(Date.parse(s)), "not an ISO 8601 time")
-      .optional(),
+    lwaClientSecretExpiresAt: isoTime(),
+    lwaRotationRequestedAt: isoTime(),
+    lwaClientSecretIssuedAt: isoTime(),
+    lwaRotationSetAside: isoTime(),
     keyRotationLeadDays: z.number().int().min(0).max(3650).default(14),
     keyQuietHours: z.number().int().min(24).max(8760).default(48),
     keyInactiveDays: z.number().int().min(1).max(365).default(7),
     jobConfigs: z.array(z.string().min(1, "an empty path")).default([]),
     adoption: adoptionSchema.optional(),
   });
+}
+
+function isoTime() {
+  return z
+    .string()
+    .refine((s) => ISO_TIME.test(s) && !Number.isNaN(Date.parse(s)), "not an ISO 8601 time")
+    .optional();
 }
 
 export type StackConfig = z.infer<ReturnType<typeof schema>>;

@@ -60,8 +60,16 @@ export class FakeLwaRotation extends LoopbackServer {
    * the world at that instant, e.g. whether a file exists yet: the order of events without comparing clocks). */
   observeAtDelete?: () => unknown;
   readonly messages: QueuedMessage[] = [];
-  /** Secrets LWA accepts now (the current one, and the previous during its grace). */
+  /**
+   * Secrets LWA accepts now: at most two, the current one and the previous during its grace. A rotation retires the
+   * older of the two at once, as Amazon does: a second rotation kills the secret every job still uses.
+   */
   readonly validSecrets = new Set<string>([OLD_SECRET]);
+  /** Amazon's rate limit of the rotation call: one a minute (burst 1), scaled for tests by `rateScale`. */
+  rateScale = 1;
+  private lastRotationAt = -Infinity;
+  /** SQS visibility timeouts (the queue's 60 s default, and any a client sets) times this: tests wait for a hold to end. */
+  visibilityScale = 1;
   /** Secrets issued by rotations, newest last. */
   readonly issued: string[] = [];
   readonly grantlessTokens = new Set<string>();
@@ -159,6 +167,7 @@ export class FakeLwaRotation extends LoopbackServer {
     const secret = `amzn1.oa2-cs.v1.${crypto.randomBytes(32).toString("hex")}`;
     this.issued.push(secret);
     this.validSecrets.add(secret);
+    while (this.validSecrets.size > 2) this.validSecrets.delete(this.validSecrets.values().next().value!);
     const body = this.newSecretBody(secret, this.newSecretFormat);
     if (this.deliverNewSecret === "now") this.send(body);
     else this.pending.push(body);
@@ -247,6 +256,10 @@ export class FakeLwaRotation extends LoopbackServer {
       const { status, code, message } = this.rotationError;
       return this.json(res, status, { errors: [{ code, message, details: "" }] });
     }
+    if (Date.now() - this.lastRotationAt < 60_000 * this.rateScale) {
+      return this.json(res, 429, { errors: [{ code: "QuotaExceeded", message: "You exceeded your quota for the requested resource.", details: "" }] });
+    }
+    this.lastRotationAt = Date.now();
     this.rotate();
     res.writeHead(204);
     res.end();
@@ -285,7 +298,7 @@ export class FakeLwaRotation extends LoopbackServer {
       case "ReceiveMessage": {
         const max = Math.min(10, Math.max(1, Number(params.MaxNumberOfMessages ?? 1)));
         const waitMs = Math.min(20, Number(params.WaitTimeSeconds ?? 0)) * 1000 * this.longPollScale;
-        const visibilityS = Number(params.VisibilityTimeout ?? DEFAULT_VISIBILITY_S);
+        const visibilityS = Number(params.VisibilityTimeout ?? DEFAULT_VISIBILITY_S) * this.visibilityScale;
         const deadline = Date.now() + waitMs;
         const attempt = () => {
           const now = Date.now();
@@ -324,7 +337,7 @@ export class FakeLwaRotation extends LoopbackServer {
         const m = byReceipt(params.ReceiptHandle);
         if (!m) return this.sqsError(res, "ReceiptHandleIsInvalid", "The input receipt handle is invalid.");
         if (m.visibleAt <= Date.now()) return this.sqsError(res, "MessageNotInflight", "The message referred to is not in flight.");
-        m.visibleAt = Date.now() + Number(params.VisibilityTimeout) * 1000;
+        m.visibleAt = Date.now() + Number(params.VisibilityTimeout) * 1000 * this.visibilityScale;
         call.params!.messageId = m.id;
         return ok({});
       }

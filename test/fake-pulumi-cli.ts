@@ -309,23 +309,19 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
       case "up": {
         const { name, state } = needStack();
         if (!flags.has("--yes") && !flags.has("-y")) throw new CliExit(255, "error: --yes must be passed in to proceed when running in non-interactive mode");
-        if (state.upDelayMs) await new Promise((resolve) => setTimeout(resolve, state.upDelayMs));
-        const now = engineNow(stateDir);
-        out.push(`Updating (${name}):`);
-        // The engine loads the project's config and lifecycle code: only `up` pays for it.
-        const { runEngine, EngineError } = await import("./fake-pulumi");
+        // The backend's update lock, as a real backend holds it: a second `up` of the stack while one runs fails.
+        const lock = `${stackFile(stateDir, name)}.update-lock`;
         try {
-          runEngine(state, now);
-        } catch (error) {
-          if (!(error instanceof EngineError)) throw error;
-          state.history.push({ version: state.history.length + 1, startTime: now.toISOString(), endTime: now.toISOString(), result: "failed" });
-          writeStack(stateDir, name, state);
-          throw new CliExit(255, `error: ${error.message}`);
+          fs.writeFileSync(lock, String(started), { flag: "wx" });
+        } catch {
+          throw new CliExit(255, CONFLICT);
         }
-        state.lastUpdate = now.toISOString();
-        state.history.push({ version: state.history.length + 1, startTime: state.lastUpdate, endTime: state.lastUpdate, result: "succeeded" });
-        writeStack(stateDir, name, state);
-        out.push("Resources:", `    ${Object.keys(state.keys).length + 7} unchanged`, "Update succeeded");
+        try {
+          if (state.upDelayMs) await new Promise((resolve) => setTimeout(resolve, state.upDelayMs));
+          await runUp(name, state);
+        } finally {
+          fs.rmSync(lock, { force: true });
+        }
         break;
       }
       default:
@@ -338,6 +334,32 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
   }
   record();
   return { code, stdout: out.length > 0 ? out.join("\n") + "\n" : "", stderr: stderr ? stderr + "\n" : "" };
+
+  /**
+   * The engine over the config as it was when `up` began (as the real CLI reads it then); what it leaves (outputs,
+   * keys, history) goes into the stack's file as it is now, so config set meanwhile is not lost.
+   */
+  async function runUp(name: string, state: StackState): Promise<void> {
+    const now = engineNow(stateDir);
+    out.push(`Updating (${name}):`);
+    // The engine loads the project's config and lifecycle code: only `up` pays for it.
+    const { runEngine, EngineError } = await import("./fake-pulumi");
+    const save = (result: "succeeded" | "failed") => {
+      const latest = readStack(stateDir, name) ?? state;
+      const history = [...latest.history, { version: latest.history.length + 1, startTime: now.toISOString(), endTime: now.toISOString(), result }];
+      if (result === "failed") writeStack(stateDir, name, { ...latest, history });
+      else writeStack(stateDir, name, { ...latest, outputs: state.outputs, keys: state.keys, lastUpdate: now.toISOString(), history });
+    };
+    try {
+      runEngine(state, now);
+    } catch (error) {
+      if (!(error instanceof EngineError)) throw error;
+      save("failed");
+      throw new CliExit(255, `error: ${error.message}`);
+    }
+    save("succeeded");
+    out.push("Resources:", `    ${Object.keys(state.keys).length + 7} unchanged`, "Update succeeded");
+  }
 }
 
 /**

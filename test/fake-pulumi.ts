@@ -254,7 +254,16 @@ exit "$code"
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const name of Object.keys(env)) if (name.startsWith("PULUMI_") || name.startsWith("AWS_")) delete env[name];
-    return { ...env, PATH: `${this.binDir}${path.delimiter}${process.env.PATH}`, PULUMI_CONFIG_PASSPHRASE: "test-passphrase", ...extra };
+    return {
+      ...env,
+      PATH: `${this.binDir}${path.delimiter}${process.env.PATH}`,
+      PULUMI_CONFIG_PASSPHRASE: "test-passphrase",
+      // The commands' locks (lib/lock.ts): this harness's own, never the user's ~/.sp-api-iam.
+      SP_API_IAM_LOCK_DIR: path.join(this.dir, "locks"),
+      // rotate-lwa reads its rotation record back after 2 s (for other machines' runs); the tests that need it set it.
+      SP_API_ROTATE_LWA_SETTLE_MS: "0",
+      ...extra,
+    };
   }
 
   /** Makes the engine's clock (key creation dates) read `iso` instead of now. */

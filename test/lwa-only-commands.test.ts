@@ -355,7 +355,9 @@ describe("connectorAuth lwa: status rows", () => {
   });
 
   it("a deployed lwa stack is a row with no role and no key, whose next thing is the LWA secret", () => {
-    const row = statusRow(facts({ lwaClientSecretIssuedOn: "2026-06-15", lwaRotation: "true" }), NOW);
+    // With jobConfigs, delivery is automated and the rotation starts lwaExpiryWarningDays (30) ahead; without, 7 days
+    // ahead (docs/running-unattended.md).
+    const row = statusRow(facts({ lwaClientSecretIssuedOn: "2026-06-15", lwaRotation: "true", jobConfigs: '["jobs/l.json"]' }), NOW);
     assert.equal(row.problem, undefined);
     assert.equal(row.connectorAuth, "lwa");
     assert.equal(row.key, undefined);

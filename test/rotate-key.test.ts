@@ -583,7 +583,15 @@ describe("npm run rotate-key", function () {
       seed("x", {}, 80);
       mirror("x", { current: 2 });
       const stack = await openStack("x", { env: env() });
-      const abandoned = rotateKey(stoppedAtUp(stack), { ifDue: true, dryRun: false, out: "block.hjson", env: env(), print: () => undefined });
+      // A killed process's lock is stale and broken by the next run; this in-process stand-in for one keeps its own.
+      const abandonedLocks = fs.mkdtempSync(path.join(os.tmpdir(), "abandoned-locks-"));
+      const abandoned = rotateKey(stoppedAtUp(stack), {
+        ifDue: true,
+        dryRun: false,
+        out: "block.hjson",
+        env: env({ SP_API_IAM_LOCK_DIR: abandonedLocks }),
+        print: () => undefined,
+      });
       // Wait until the config is set and up has been reached, then leave the run there, as a killed process would.
       while (cli.callsOf("config set", "x").length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       void abandoned;

@@ -219,17 +219,18 @@ describe("npm run rotate-lwa", function () {
     const first = await run({ waitSeconds: 1 });
     assert.equal(first.result.exitCode, 1);
     assert.equal(first.result.outcome, "waiting");
-    assert.match(first.lines.join("\n"), /the rotation was requested \(at .*\), but Amazon's new secret did not arrive within 1 s/);
+    assert.match(first.lines.join("\n"), /the rotation was requested \(at .*\), but no new secret LWA accepts arrived within 1 s/);
     assert.match(first.lines.join("\n"), /does not request another rotation/);
     assert.equal(fake.rotations().length, 1);
     assert.equal(secretSets().length, 0);
-    const note = fake.live();
-    assert.equal(note.length, 1, "the run's note of its request is in the queue");
-    assert.ok(visibleNow(note[0]!.id), "and visible for the next run");
+    const requestedAt = config().lwaRotationRequestedAt?.value;
+    assert.ok(requestedAt, "the request is recorded in the stack's config, where every run sees it");
+    assert.equal(config().lwaRotationRequestedAt!.secret, false);
+    assert.deepEqual(fake.live(), [], "and nothing of it in the queue");
 
     const second = await run({ waitSeconds: 1 });
     assert.equal(second.result.outcome, "waiting");
-    assert.match(second.lines.join("\n"), /requested at .* by an earlier run is not delivered yet: waiting for it \(no new request\)/);
+    assert.match(second.lines.join("\n"), /requested at .* \(lwaRotationRequestedAt\) is not answered yet: waiting for its secret \(no new request\)/);
     assert.equal(fake.rotations().length, 1, "no second rotation while the first is on its way");
 
     fake.deliverPending();
@@ -237,21 +238,22 @@ describe("npm run rotate-lwa", function () {
     assert.equal(third.result.exitCode, 0, third.lines.join("\n"));
     assert.equal(fake.rotations().length, 1, "still one rotation");
     assert.equal(config().lwaClientSecret!.value, fake.issued[0]);
+    assert.ok(Date.parse(config().lwaClientSecretIssuedAt!.value) >= Date.parse(requestedAt) - 120_000, "the record is answered");
     assert.deepEqual(fake.live(), []);
     assertNoSecretLeaked(first.lines, second.lines, third.lines);
   });
 
-  it("the rotation request goes unanswered: a note is left, and the next run waits for a secret rather than asking again", async () => {
+  it("the rotation request goes unanswered: the record stays, and the next run waits for a secret rather than asking again", async () => {
     addStack();
     fake.stall.add("rotation");
     const first = await run({ env: env({ SP_API_ROTATE_LWA_TIMEOUT_MS: "300" }) });
     assert.equal(first.result.exitCode, 1);
     assert.match(first.lines.join("\n"), /got no answer \(TimeoutError\): Amazon may or may not have rotated the secret/);
-    assert.equal(fake.live().length, 1, "the note");
+    assert.ok(config().lwaRotationRequestedAt, "the record, written before the request, stays");
     fake.stall.delete("rotation");
     const second = await run({ waitSeconds: 1 });
     assert.equal(second.result.outcome, "waiting");
-    assert.match(second.lines.join("\n"), /by an earlier run is not delivered yet: waiting for it \(no new request\)/);
+    assert.match(second.lines.join("\n"), /is not answered yet: waiting for its secret \(no new request\)/);
     assert.equal(fake.calls.filter((c) => c.service === "rotation").length, 1, "only the first, unanswered request");
   });
 
@@ -261,7 +263,7 @@ describe("npm run rotate-lwa", function () {
     const first = await run();
     assert.equal(first.result.exitCode, 1);
     assert.match(first.lines.join("\n"), /the provider could not reach AWS.*The new secret is stored in the stack's config and stays in the queue/);
-    assert.match(first.lines.join("\n"), /it finishes from pulumi up, without another rotation/);
+    assert.match(first.lines.join("\n"), /it finishes the rotation from the queue, without another request/);
     const waiting = newSecretMessages();
     assert.equal(waiting.length, 1);
     assert.ok(visibleNow(waiting[0]!.id), "made visible again at once");
@@ -269,7 +271,7 @@ describe("npm run rotate-lwa", function () {
 
     const second = await run();
     assert.equal(second.result.exitCode, 0, second.lines.join("\n"));
-    assert.match(second.lines.join("\n"), /the stack already holds the new secret/);
+    assert.match(second.lines.join("\n"), /stack acme already holds the new secret/);
     assert.equal(fake.rotations().length, 1);
     assert.equal(secretSets().length, 1, "the secret was set once");
     assert.equal(callsOf("up").length, 2);
@@ -278,39 +280,53 @@ describe("npm run rotate-lwa", function () {
     assertNoSecretLeaked(first.lines, second.lines);
   });
 
-  it("the block cannot be written: the message is kept; the rerun writes it without another up or rotation", async () => {
+  it("--out is a directory: refused before anything is asked, stored or deployed (it used to rotate, store, deploy, then fail)", async () => {
     addStack();
     fs.mkdirSync(blockFile());
-    const first = await run();
-    assert.equal(first.result.exitCode, 1);
-    assert.match(first.lines.join("\n"), /creds\.hjson is a directory.*The stack is up to date; the message stays in the queue/);
-    assert.equal(newSecretMessages().length, 1);
-    assert.ok(visibleNow(newSecretMessages()[0]!.id));
-    fs.rmdirSync(blockFile());
+    const { result, lines } = await run();
+    assert.equal(result.exitCode, 2);
+    assert.match(lines.join("\n"), /--out: .*creds\.hjson is a directory; give a file name.*Nothing was asked or changed/);
+    assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no LWA or rotation call");
+    assert.equal(callsOf("config set").length + callsOf("up").length, 0);
+    assert.equal(fake.sqsCalls().length, 0);
 
-    const second = await run();
-    assert.equal(second.result.exitCode, 0, second.lines.join("\n"));
-    assert.match(second.lines.join("\n"), /already deployed with the new secret/);
-    assert.equal(callsOf("up").length, 1, "pulumi up ran once, in the first run");
-    assert.equal(fake.rotations().length, 1);
-    assert.equal(Hjson.parse(fs.readFileSync(blockFile(), "utf8")).credentials.client_secret, fake.issued[0]);
-    assert.deepEqual(fake.live(), []);
-    assertNoSecretLeaked(first.lines, second.lines);
+    // A place it cannot write (here: a directory that does not exist) is refused as early.
+    const stack = await openStack(STACK, { env: env() });
+    const said: string[] = [];
+    const missing = await rotateLwa(stack, { ifDue: false, waitSeconds: 1, out: "no/such/dir/creds.hjson", env: env(), print: (l) => said.push(l) });
+    printed.push(...said);
+    assert.equal(missing.exitCode, 2);
+    assert.match(said.join("\n"), /no\/such\/dir does not exist or is not a directory.*Nothing was asked or changed/);
+    assert.equal(fake.calls.length, 0);
   });
 
-  it("a new secret LWA rejects: nothing stored, the message kept, exit 1 with the cause", async () => {
+  it("a new secret LWA rejects: set aside (recorded, deleted), nothing stored, exit 1; a later not-due run exits 0 (it used to fail for 14 days)", async () => {
     addStack();
     fake.rejectNewSecrets = true;
-    const { result, lines } = await run();
+    const { result, lines } = await run({ waitSeconds: 1 });
     assert.equal(result.exitCode, 1);
-    assert.match(lines.join("\n"), /LWA did not accept the new secret with the stack's refresh token \(HTTP 401 invalid_client\)\. Nothing was stored/);
+    const text = lines.join("\n");
+    assert.match(text, /set aside a new-secret message sent .*: LWA refused it .*Recorded in lwaRotationSetAside; nothing was stored/);
+    assert.match(text, /A new-secret message that LWA refused was set aside/);
     assert.deepEqual(config().lwaClientSecret, { value: OLD_SECRET, secret: true });
-    assert.equal(callsOf("config set").length, 0);
+    assert.ok(config().lwaRotationSetAside, "recorded for status");
+    assert.equal(secretSets().length, 0);
     assert.equal(callsOf("up").length, 0);
-    const waiting = newSecretMessages();
-    assert.equal(waiting.length, 1);
-    assert.ok(visibleNow(waiting[0]!.id));
-    assertNoSecretLeaked(lines);
+    assert.deepEqual(newSecretMessages(), [], "removed from the queue");
+
+    // Another bad message (forged, superseded) arrives; a not-due --if-due run sets it aside and exits 0.
+    fake.rejectNewSecrets = true;
+    fake.rotate();
+    const later = new Date(Date.now() + 60_000);
+    cli.update(STACK, (s) => {
+      s.config["sp-api-iam:lwaClientSecretIssuedOn"] = { value: addDays(today(), -10), secret: false };
+      delete s.config["sp-api-iam:lwaRotationRequestedAt"];
+    });
+    const notDue = await run({ ifDue: true, now: later });
+    assert.equal(notDue.result.exitCode, 0, notDue.lines.join("\n"));
+    assert.equal(notDue.result.outcome, "not-due");
+    assert.deepEqual(newSecretMessages(), []);
+    assertNoSecretLeaked(lines, notDue.lines);
   });
 
   it("a PascalCase new secret already waiting, beside another app's messages: completed without a new request; the others left alone", async () => {
@@ -350,7 +366,8 @@ describe("npm run rotate-lwa", function () {
     const { result, lines } = await run({ ifDue: true, now });
     assert.equal(result.exitCode, 0);
     assert.equal(result.outcome, "not-due");
-    assert.match(lines.join("\n"), /not due: the secret expires .* \(in 170 days\); --if-due rotates from 30 days before/);
+    // No jobConfigs: a person hands the block over, so it rotates no earlier than 7 days before expiry.
+    assert.match(lines.join("\n"), /not due: the secret expires .* \(in 170 days\); --if-due rotates from 7 days before \(stack acme lists no jobConfigs/);
     assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no LWA or rotation call");
     assert.equal(callsOf("config set").length + callsOf("up").length, 0);
     assert.equal(JSON.stringify(cli.stack(STACK).config), before);
@@ -389,7 +406,7 @@ describe("npm run rotate-lwa", function () {
     addStack();
     const { result, lines } = await run({ dryRun: true });
     assert.equal(result.exitCode, 0);
-    assert.match(lines.join("\n"), /dry run: would request a rotation/);
+    assert.match(lines.join("\n"), /dry run: would record the request, request a rotation/);
     assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0);
     assert.equal(callsOf("config set").length + callsOf("up").length, 0);
   });
@@ -483,6 +500,7 @@ describe("rotate-lwa: decisions", () => {
       newClientSecretExpiryTime: "2027-05-26T10:00:00Z",
       oldClientSecretExpiryTime: undefined,
       eventTime: "2026-11-27T10:00:00Z",
+      sentAt: "2026-11-27T10:00:00Z",
     });
     assert.deepEqual(parseNotification("not json"), { kind: "unreadable" });
     assert.deepEqual(parseNotification('{"notificationType":"ANY_OFFER_CHANGED"}'), { kind: "other", type: "ANY_OFFER_CHANGED" });
@@ -528,7 +546,13 @@ describe("rotate-lwa: decisions", () => {
     const base = { ifDue: true, now, warningDays: 30, expiry: { expiresAt: "2027-01-10T00:00:00Z" }, newSecretWaiting: false };
     assert.equal(decideStep({ ...base, newSecretWaiting: true }).step, "complete");
     assert.equal(decideStep({ ...base, pendingSince: "2026-11-27T09:00:00Z" }).step, "wait-pending");
-    assert.equal(decideStep({ ...base, pendingSince: "2026-11-25T09:00:00Z" }).step, "pending-lost");
+    assert.equal(decideStep({ ...base, pendingSince: "2026-11-25T09:00:00Z" }).step, "unanswered", "over a day: an incident, not a new request");
+    assert.equal(decideStep({ ...base, pendingSince: "2026-11-19T13:00:00Z" }).step, "unanswered", "under 8 days: not yet evidence");
+    assert.equal(decideStep({ ...base, pendingSince: "2026-11-18T09:00:00Z" }).step, "check-unanswered", "over 8 days: the stored secret is the evidence");
+    assert.equal(decideStep({ ...base, pendingSince: "2026-11-18T09:00:00Z", amazonDidNotAct: true }).step, "not-due");
+    assert.equal(decideStep({ ...base, ifDue: false, pendingSince: "2026-11-27T09:00:00Z" }).step, "wait-pending", "not even without --if-due");
+    assert.equal(decideStep({ ...base, ifDue: false, pendingSince: "2026-11-27T09:00:00Z", requestAgain: true }).step, "rotate", "--request-again");
+    assert.equal(decideStep({ ...base, ifDue: false, issuedAt: "2026-11-25T09:00:00Z" }).step, "recently-rotated");
     assert.equal(decideStep({ ...base }).step, "not-due");
     assert.equal(decideStep({ ...base, expiry: { expiresAt: "2026-12-27T00:00:00Z" } }).step, "rotate");
     assert.equal(decideStep({ ...base, expiry: {} }).step, "unknown-expiry");
@@ -556,8 +580,11 @@ describe("rotate-lwa: decisions", () => {
       waitSeconds: 20,
       out: "b.hjson",
       dryRun: false,
+      requestAgain: false,
       help: false,
     });
+    assert.equal(parseArgs(["--request-again"]).requestAgain, true);
+    assert.throws(() => parseArgs(["--request-again", "--if-due"]), /not with --if-due/);
     for (const bad of [["--wait", "-1"], ["--wait", "99999"], ["--stack"], ["--bogus"]]) assert.throws(() => parseArgs(bad), UsageError, bad.join(" "));
   });
 });

@@ -41,7 +41,8 @@ export function parseMaintainArgs(argv: string[]): MaintainArgs {
   }
   return {
     kind: "run",
-    stacks: v.all ? "all" : v.stack!,
+    // A stack named twice would run twice at once: one run per stack, in the order first named.
+    stacks: v.all ? "all" : [...new Set(v.stack!)],
     dryRun: v["dry-run"] ?? false,
     concurrency: Number(concurrency),
     outDir: v["out-dir"] ?? "credentials",

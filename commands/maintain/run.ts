@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { blockFileName } from "../../lib/files";
 import { mapWithConcurrency, PulumiError, type PulumiStack, type PulumiWorkspace } from "../../lib/pulumi";
 
 export type StepStatus = "done" | "nothing" | "waiting" | "skipped" | "failed";
@@ -24,6 +25,10 @@ export interface StepContext {
   out: string;
   env: NodeJS.ProcessEnv;
   print: (line: string) => void;
+  /** The workspace the stacks come from (the rotation finds the other stacks of its LWA app there). */
+  workspace?: PulumiWorkspace;
+  /** Another stack of the same LWA app that has lwaRotation: the one that rotates this stack's secret. */
+  lwaOwner?: string;
 }
 
 /** The three steps, as the single-stack commands perform them (commands/maintain/steps.ts binds the real ones). */
@@ -73,15 +78,9 @@ export function preparePrivateDir(dir: string): void {
   if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
 }
 
-/** A stack name as a file name: Pulumi's org/project/stack form keeps only its last part; nothing can escape the directory. */
-export function blockFileName(stack: string): string {
-  return `${stack
-    .split("/")
-    .pop()!
-    .replace(/[^\w.-]/g, "_")}.hjson`;
-}
+export { blockFileName };
 
-async function oneStack(workspace: PulumiWorkspace, name: string, steps: MaintainSteps, opts: MaintainOptions): Promise<StackReport> {
+async function oneStack(workspace: PulumiWorkspace, name: string, steps: MaintainSteps, opts: MaintainOptions, lwaOwner?: string): Promise<StackReport> {
   const report: StackReport = { stack: name, steps: {}, failed: false };
   opts.progress.started(name);
   let stack: PulumiStack;
@@ -100,6 +99,8 @@ async function oneStack(workspace: PulumiWorkspace, name: string, steps: Maintai
     out: path.join(opts.outDir, blockFileName(name)),
     env: opts.env,
     print: (line) => opts.progress.log(name, currentStep, line),
+    workspace,
+    ...(lwaOwner ? { lwaOwner } : {}),
   };
   let currentStep: StepName = "lwa";
   const perform: Record<StepName, (c: StepContext) => Promise<StepOutcome>> = {
@@ -128,10 +129,55 @@ async function oneStack(workspace: PulumiWorkspace, name: string, steps: Maintai
   return report;
 }
 
+/**
+ * The stacks in lanes: the stacks of one LWA app (the same lwaClientId) share a lane, the one with lwaRotation
+ * first, so the app is rotated once, and its other stacks take their steps (delivery included) after the rotation
+ * has stored the new secret in them. Every other stack has a lane of its own. Pure.
+ */
+export function lanes(stacks: readonly { name: string; lwaClientId?: string; lwaRotation: boolean }[]): string[][] {
+  const byApp = new Map<string, { name: string; lwaRotation: boolean }[]>();
+  const out: { name: string; lwaRotation: boolean }[][] = [];
+  for (const s of stacks) {
+    if (!s.lwaClientId) {
+      out.push([s]);
+      continue;
+    }
+    let lane = byApp.get(s.lwaClientId);
+    if (!lane) {
+      lane = [];
+      byApp.set(s.lwaClientId, lane);
+      out.push(lane);
+    }
+    lane.push(s);
+  }
+  return out.map((lane) => [...lane.filter((s) => s.lwaRotation), ...lane.filter((s) => !s.lwaRotation)].map((s) => s.name));
+}
+
+async function appOf(workspace: PulumiWorkspace, name: string): Promise<{ name: string; lwaClientId?: string; lwaRotation: boolean }> {
+  try {
+    const view = await (await workspace.open(name)).readConfig({ secrets: false });
+    return { name, lwaClientId: view.values.lwaClientId, lwaRotation: view.values.lwaRotation === "true" };
+  } catch (error) {
+    // A stack that cannot be read gets a lane of its own; oneStack reports why.
+    if (error instanceof PulumiError) return { name, lwaRotation: false };
+    throw error;
+  }
+}
+
 export async function maintain(workspace: PulumiWorkspace, steps: MaintainSteps, opts: MaintainOptions): Promise<StackReport[]> {
   // A dry run writes nothing, not even the directory.
   if (!opts.dryRun) preparePrivateDir(opts.outDir);
-  return mapWithConcurrency(opts.stacks, opts.concurrency, (name) => oneStack(workspace, name, steps, opts));
+  const apps = await mapWithConcurrency(opts.stacks, opts.concurrency, (name) => appOf(workspace, name));
+  const owner = new Map(apps.filter((a) => a.lwaRotation && a.lwaClientId).map((a) => [a.lwaClientId!, a.name]));
+  const reports = new Map<string, StackReport>();
+  await mapWithConcurrency(lanes(apps), opts.concurrency, async (lane) => {
+    for (const name of lane) {
+      const app = apps.find((a) => a.name === name)!;
+      const by = app.lwaClientId && !app.lwaRotation ? owner.get(app.lwaClientId) : undefined;
+      reports.set(name, await oneStack(workspace, name, steps, opts, by));
+    }
+  });
+  return opts.stacks.map((name) => reports.get(name)!);
 }
 
 export function maintainExitCode(reports: readonly StackReport[]): 0 | 1 {

@@ -14,6 +14,12 @@ import type { MaintainSteps, StepContext, StepOutcome } from "./run";
 
 async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   const config = await ctx.stack.readConfig({ secrets: false });
+  if (config.values.lwaRotation !== "true" && ctx.lwaOwner) {
+    return {
+      status: "skipped",
+      detail: `rotated with stack ${ctx.lwaOwner}, which has lwaRotation for the same LWA app (its rotation stores the new secret here)`,
+    };
+  }
   if (config.values.lwaRotation !== "true") {
     const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
     const by = expiresAt ? `before it expires on ${expiresAt.slice(0, 10)}` : "every 180 days (set lwaClientSecretIssuedOn to track when)";
@@ -26,6 +32,7 @@ async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
     dryRun: ctx.dryRun,
     env: ctx.env,
     print: ctx.print,
+    ...(ctx.workspace ? { workspace: ctx.workspace } : {}),
   });
   const status = ({ rotated: "done", "not-due": "nothing", waiting: "waiting", failed: "failed", skipped: "skipped" } as const)[result.outcome];
   return { status: result.exitCode === 1 && status !== "waiting" ? "failed" : status, detail: result.detail, wroteBlock: result.wroteBlock };

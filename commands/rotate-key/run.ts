@@ -7,7 +7,8 @@ import * as fs from "fs";
 import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand, UpdateAccessKeyCommand } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig } from "../../src/config";
 import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
-import { awsClientConfig, iamSigningRegion } from "../../lib/net";
+import { acquireLocks, type HeldLocks, LockBusy, stackLock } from "../../lib/lock";
+import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from "../../lib/net";
 import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -190,7 +191,50 @@ function printReport(report: KeyRotationReport, print: (line: string) => void): 
   print(`Next: ${report.nextDate ?? "when the evidence changes (run again; --if-due daily)"}`);
 }
 
+/**
+ * One run per stack at a time (lib/lock.ts): a second run, from cron or `maintain --stack dev --stack dev`, waits
+ * for the first and then decides from what the first left, instead of "putting back" the config the first is deploying.
+ */
 export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Promise<KeyRotationReport> {
+  const env = opts.env ?? process.env;
+  const redactor = new Redactor();
+  const refuse = (exitCode: 1 | 2, reason: string): KeyRotationReport => {
+    const report: KeyRotationReport = {
+      stack: stack.name,
+      phase: "unknown",
+      step: "none",
+      took: false,
+      dryRun: opts.dryRun,
+      reason: redactor.scrub(reason),
+      evidence: [],
+      changes: [],
+      resumed: false,
+      exitCode,
+    };
+    opts.print(`Error: ${report.reason}`);
+    return report;
+  };
+  try {
+    awsEndpoint(env, "IAM");
+  } catch (error) {
+    if (error instanceof SettingsError) return refuse(2, `${error.message}. Fix: correct or unset the variable.`);
+    throw error;
+  }
+  let locks: HeldLocks;
+  try {
+    locks = await acquireLocks([stackLock(stack.name)], { env, command: "rotate-key", onCompromised: (what) => opts.print(`! the lock on ${what} was lost`) });
+  } catch (error) {
+    if (error instanceof LockBusy) return refuse(1, error.message);
+    throw error;
+  }
+  try {
+    return await rotateKeyLocked(stack, opts);
+  } finally {
+    await locks.release();
+  }
+}
+
+async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Promise<KeyRotationReport> {
   const env = opts.env ?? process.env;
   const now = (opts.now ?? (() => new Date()))();
   const redactor = new Redactor();

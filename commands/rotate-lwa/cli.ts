@@ -1,5 +1,5 @@
 /**
- * npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run]
+ * npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run] [--request-again]
  * Rotates the stack's LWA client secret by Amazon's API and ends with a proven credentials block (run.ts).
  * Exit codes: 0 rotated, or nothing due (--if-due); 1 a failure (the message says what and how to fix it);
  * 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
@@ -8,14 +8,17 @@ import { parseCommandLine, runCommand, UsageError } from "../../lib/cli";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "./run";
 
-export const USAGE = `usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run]
+export const USAGE = `usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run] [--request-again]
   --stack <name>     the stack (default: the selected one)
   --if-due           rotate only when the secret expires within lwaExpiryWarningDays (for a daily scheduler)
   --wait <seconds>   how long to wait for Amazon's new secret in the queue (default ${DEFAULT_WAIT_SECONDS}, at most 3600)
   --out <file>       where to write the new credentials block, mode 600 (default credentials.hjson)
   --dry-run          read and decide, print what would happen, change nothing
+  --request-again    ask Amazon although a recorded request (lwaRotationRequestedAt) is unanswered or the stored
+                     secret is under 7 days old: only when you know Amazon did not rotate (docs/running-unattended.md)
 Environment: SP_API_LWA_ENDPOINT, SP_API_ENDPOINT, AWS_ENDPOINT_URL_SQS point at other endpoints;
-SP_API_ROTATE_LWA_TIMEOUT_MS bounds each LWA and SP-API request, SP_API_AWS_TIMEOUT_MS each SQS request.`;
+SP_API_ROTATE_LWA_TIMEOUT_MS bounds each LWA and SP-API request, SP_API_AWS_TIMEOUT_MS each SQS request;
+SP_API_IAM_LOCK_DIR holds the locks (default ~/.sp-api-iam/locks), SP_API_IAM_LOCK_WAIT_MS bounds the wait for one.`;
 
 export interface CliArgs {
   stack?: string;
@@ -23,6 +26,7 @@ export interface CliArgs {
   waitSeconds: number;
   out: string;
   dryRun: boolean;
+  requestAgain: boolean;
   help: boolean;
 }
 
@@ -36,16 +40,33 @@ export function parseArgs(argv: string[]): CliArgs {
     "dry-run": { type: "boolean" },
     wait: { type: "string" },
     out: { type: "string" },
+    "request-again": { type: "boolean" },
   });
   if (parsed.kind === "error") throw new UsageError(parsed.message);
-  const args: CliArgs = { ifDue: false, waitSeconds: DEFAULT_WAIT_SECONDS, out: "credentials.hjson", dryRun: false, help: parsed.kind === "help" };
+  const args: CliArgs = {
+    ifDue: false,
+    waitSeconds: DEFAULT_WAIT_SECONDS,
+    out: "credentials.hjson",
+    dryRun: false,
+    requestAgain: false,
+    help: parsed.kind === "help",
+  };
   if (parsed.kind === "help") return args;
   const v = parsed.values;
   if (v.wait !== undefined) {
     if (!/^\d{1,4}$/.test(v.wait) || Number(v.wait) > 3600) throw new UsageError(`--wait takes whole seconds from 0 to 3600; given ${JSON.stringify(v.wait)}`);
     args.waitSeconds = Number(v.wait);
   }
-  return { ...args, stack: v.stack, ifDue: v["if-due"] ?? false, dryRun: v["dry-run"] ?? false, out: v.out ?? args.out };
+  // A scheduler's line must never carry the override: it is a person's decision about one unanswered request.
+  if (v["request-again"] && v["if-due"]) throw new UsageError("--request-again is for a person, once: not with --if-due");
+  return {
+    ...args,
+    stack: v.stack,
+    ifDue: v["if-due"] ?? false,
+    dryRun: v["dry-run"] ?? false,
+    requestAgain: v["request-again"] ?? false,
+    out: v.out ?? args.out,
+  };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -70,7 +91,14 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`rotate-lwa: ${error.message}\n`);
     return error.reason === "no-stack-selected" ? 2 : 1;
   }
-  const result = await rotateLwa(stack, { ifDue: args.ifDue, waitSeconds: args.waitSeconds, out: args.out, dryRun: args.dryRun, print });
+  const result = await rotateLwa(stack, {
+    ifDue: args.ifDue,
+    waitSeconds: args.waitSeconds,
+    out: args.out,
+    dryRun: args.dryRun,
+    requestAgain: args.requestAgain,
+    print,
+  });
   return result.exitCode;
 }
 

@@ -36,6 +36,8 @@ export type Notification =
       newClientSecretExpiryTime?: string;
       oldClientSecretExpiryTime?: string;
       eventTime?: string;
+      /** notificationMetadata.publishTime, else eventTime: when Amazon sent it, the time it is matched by. */
+      sentAt?: string;
     }
   | { kind: "expiry"; clientId: string; clientSecretExpiryTime: string; reason?: string; eventTime?: string }
   | { kind: "rotation-requested"; clientId: string; requestedAt: string }
@@ -70,6 +72,7 @@ export function parseNotification(body: string): Notification {
   const type = text(field(json, "notificationType"));
   const payload = field(json, "payload");
   const eventTime = isoTime(field(json, "eventTime"));
+  const sentAt = isoTime(field(field(json, "notificationMetadata"), "publishTime")) ?? eventTime;
   if (type === NEW_SECRET) {
     const inner = field(payload, "applicationOAuthClientNewSecret");
     const clientId = text(field(inner, "clientId"));
@@ -82,6 +85,7 @@ export function parseNotification(body: string): Notification {
       newClientSecretExpiryTime: isoTime(field(inner, "newClientSecretExpiryTime")),
       oldClientSecretExpiryTime: isoTime(field(inner, "oldClientSecretExpiryTime")),
       eventTime,
+      sentAt,
     };
   }
   if (type === SECRET_EXPIRY) {
@@ -106,24 +110,34 @@ export function rotationRequestedBody(clientId: string, requestedAt: Date): stri
 }
 
 export type Disposition =
-  /** This app's new secret: complete the rotation with it. */
+  /** This app's new secret, newer than the stored one (or the stored one itself, left by a run that was cut short). */
   | { action: "complete" }
   /** Amazon's expiry time of this app's current secret: record it. */
   | { action: "record-expiry" }
-  /** A rotation of this app requested by an earlier run, not yet delivered. */
+  /** A queue note of a rotation request left by an older version of this command: the config record replaces it. */
   | { action: "pending" }
-  /** This app's, but about a secret older than the one stored: nothing to do with it but delete it. */
+  /** This app's, but about a secret older than the one stored: deleted, never stored. */
   | { action: "discard"; reason: string }
   /** Not this app's, or not ours to read: visible again at once, for whoever it is for. */
   | { action: "release"; reason: string };
 
 const utcDay = (iso: string) => iso.slice(0, 10);
 
+export interface StoredSecret {
+  /** The stored secret's value: a message carrying it is this rotation's own, met again after a cut-short run. */
+  value?: string;
+  /** lwaClientSecretIssuedAt: when Amazon sent the stored secret. */
+  issuedAt?: string;
+  /** lwaClientSecretIssuedOn: the day it was issued (the only record before lwaClientSecretIssuedAt existed). */
+  issuedOn?: string;
+}
+
 /**
- * What to do with one message. `issuedOn` is the day the stored secret was issued: a message sent before that day
- * is about an earlier secret.
+ * What to do with one message. A new secret is matched by time, never by calendar day: one sent no later than the
+ * stored secret was sent is an older secret (it would roll the stack back to a secret that dies within 7 days) and
+ * is discarded; the stored secret itself is finished (up, block, delete), not discarded.
  */
-export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: string }): Disposition {
+export function dispose(n: Notification, ctx: { clientId: string } & StoredSecret): Disposition {
   switch (n.kind) {
     case "unreadable":
       return { action: "release", reason: "not a notification this command reads" };
@@ -131,22 +145,41 @@ export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: str
       return { action: "release", reason: `a notification of another type (${n.type.slice(0, 80)})` };
     case "rotation-requested":
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "another app's rotation request" };
-      // The stored secret was issued on or after the request's day: that rotation is finished (or overtaken by one
-      // done by hand), and its note is left over.
-      if (ctx.issuedOn && utcDay(n.requestedAt) <= ctx.issuedOn) {
+      if (ctx.issuedAt && Date.parse(n.requestedAt) <= Date.parse(ctx.issuedAt) + CLOCK_SKEW_MS) {
+        return { action: "discard", reason: `noting a rotation requested ${n.requestedAt}, answered since (lwaClientSecretIssuedAt ${ctx.issuedAt})` };
+      }
+      if (!ctx.issuedAt && ctx.issuedOn && utcDay(n.requestedAt) <= ctx.issuedOn) {
         return { action: "discard", reason: `noting a rotation requested ${utcDay(n.requestedAt)}, finished since (lwaClientSecretIssuedOn ${ctx.issuedOn})` };
       }
       return { action: "pending" };
-    case "new-secret":
+    case "new-secret": {
+      if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
+      if (ctx.value !== undefined && n.newClientSecret === ctx.value) return { action: "complete" };
+      if (ctx.issuedAt) {
+        if (!n.sentAt) return { action: "discard", reason: "without a publish time: it cannot be matched to the stored secret, so it is never stored" };
+        if (Date.parse(n.sentAt) <= Date.parse(ctx.issuedAt)) {
+          return {
+            action: "discard",
+            reason: `sent ${n.sentAt}, not after the stored secret (lwaClientSecretIssuedAt ${ctx.issuedAt}): an older secret, never stored`,
+          };
+        }
+      } else if (ctx.issuedOn && n.sentAt && utcDay(n.sentAt) < ctx.issuedOn) {
+        return { action: "discard", reason: `sent ${utcDay(n.sentAt)}, before the stored secret was issued (${ctx.issuedOn}): it is about an earlier secret` };
+      }
+      return { action: "complete" };
+    }
     case "expiry": {
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
-      if (ctx.issuedOn && n.eventTime && utcDay(n.eventTime) < ctx.issuedOn) {
+      if (ctx.issuedAt && n.eventTime && Date.parse(n.eventTime) < Date.parse(ctx.issuedAt)) {
+        return { action: "discard", reason: `sent ${n.eventTime}, before the stored secret was sent (${ctx.issuedAt}): it is about an earlier secret` };
+      }
+      if (!ctx.issuedAt && ctx.issuedOn && n.eventTime && utcDay(n.eventTime) < ctx.issuedOn) {
         return {
           action: "discard",
           reason: `sent ${utcDay(n.eventTime)}, before the stored secret was issued (${ctx.issuedOn}): it is about an earlier secret`,
         };
       }
-      if (n.kind === "expiry" && ctx.issuedOn && isPreviousSecretsExpiry(n.clientSecretExpiryTime, ctx.issuedOn)) {
+      if (ctx.issuedOn && isPreviousSecretsExpiry(n.clientSecretExpiryTime, ctx.issuedOn)) {
         return {
           action: "discard",
           reason:
@@ -155,9 +188,22 @@ export function dispose(n: Notification, ctx: { clientId: string; issuedOn?: str
             "pulumi config set lwaClientSecretIssuedOn <YYYY-MM-DD>)",
         };
       }
-      return n.kind === "new-secret" ? { action: "complete" } : { action: "record-expiry" };
+      return { action: "record-expiry" };
     }
   }
+}
+
+/**
+ * Amazon's clock and ours differ a little: a new secret sent up to this long before the recorded request still
+ * answers it. (A rotation an earlier run asked for is never that recent: the record stops a second request.)
+ */
+export const CLOCK_SKEW_MS = 2 * 60 * 1000;
+
+/** The recorded request that no stored secret answers yet, if any. */
+export function unansweredRequest(record: { requestedAt?: string; issuedAt?: string }): string | undefined {
+  if (!record.requestedAt) return undefined;
+  if (record.issuedAt && Date.parse(record.issuedAt) >= Date.parse(record.requestedAt) - CLOCK_SKEW_MS) return undefined;
+  return record.requestedAt;
 }
 
 /**
@@ -227,13 +273,17 @@ export function currentExpiry(ev: ExpiryEvidence): Expiry {
 export type Step =
   /** A new secret is in the queue: finish with it, whatever --if-due says (the old secret is counting down). */
   | { step: "complete" }
-  /** An earlier run's request is not delivered yet: wait for it, do not ask again. */
+  /** A recorded request is not answered yet, and is recent: wait for its secret, do not ask again. */
   | { step: "wait-pending"; requestedAt: string }
-  | { step: "rotate" }
-  | { step: "not-due"; expiresAt: string; daysLeft: number }
+  | { step: "rotate"; reason?: string }
+  | { step: "not-due"; expiresAt: string; daysLeft: number; leadDays: number; leadReason?: string }
   | { step: "unknown-expiry" }
-  /** An earlier request was never delivered: something is wrong with the registration. */
-  | { step: "pending-lost"; requestedAt: string };
+  /** A recorded request unanswered for more than a day: an incident; asked again only on evidence or by the operator. */
+  | { step: "unanswered"; requestedAt: string; evidenceFrom: string }
+  /** Unanswered for more than 8 days: whether the stored secret still works says whether Amazon acted. */
+  | { step: "check-unanswered"; requestedAt: string }
+  /** The stored secret is less than 7 days old: another rotation would retire the secret jobs may still use. */
+  | { step: "recently-rotated"; issuedAt: string };
 
 export interface DueInput {
   ifDue: boolean;
@@ -241,26 +291,69 @@ export interface DueInput {
   warningDays: number;
   expiry: Expiry;
   newSecretWaiting: boolean;
-  /** requestedAt of the newest rotation-requested marker of this app, if any. */
+  /** The recorded request no stored secret answers (unansweredRequest). */
   pendingSince?: string;
+  /** lwaClientSecretIssuedAt. */
+  issuedAt?: string;
+  /** --request-again: the operator knows Amazon did not act on the recorded request (or wants a rotation anyway). */
+  requestAgain?: boolean;
+  /** Set once the stored secret was shown to still work more than 7 days after the recorded request. */
+  amazonDidNotAct?: boolean;
+  /** Why the new block cannot reach every job by itself (no jobConfigs, ...), if it cannot. */
+  manualDelivery?: string;
 }
 
 export function daysUntil(iso: string, now: Date): number {
   return Math.floor((Date.parse(iso) - now.getTime()) / DAY_MS);
 }
 
+/**
+ * How many days before expiry --if-due rotates. A rotation ends the old secret 7 days later: where a person must
+ * hand the block to some job, rotating earlier than 7 days before expiry would only move their deadline closer
+ * (Amazon's own sample rotates at 7 days or less for this reason).
+ */
+export function rotationLeadDays(warningDays: number, manualDelivery?: string): { days: number; reason?: string } {
+  if (!manualDelivery || warningDays <= OLD_SECRET_GRACE_DAYS) return { days: warningDays };
+  return {
+    days: OLD_SECRET_GRACE_DAYS,
+    reason: `${manualDelivery}, so it rotates no earlier than ${OLD_SECRET_GRACE_DAYS} days before expiry (not lwaExpiryWarningDays ${warningDays})`,
+  };
+}
+
+/**
+ * Had Amazon acted on a request, the secret stored before it would stop 7 days later: a day more and its still
+ * working is evidence that Amazon did not (the day is for clocks and for LWA's own edge).
+ */
+export const UNANSWERED_EVIDENCE_DAYS = OLD_SECRET_GRACE_DAYS + 1;
+
 export function decideStep(input: DueInput): Step {
   if (input.newSecretWaiting) return { step: "complete" };
-  if (input.pendingSince) {
+  if (input.pendingSince && input.requestAgain)
+    return { step: "rotate", reason: `--request-again: the request of ${input.pendingSince} is taken as not acted on` };
+  if (input.pendingSince && !input.amazonDidNotAct) {
     const age = input.now.getTime() - Date.parse(input.pendingSince);
-    return age < PENDING_ROTATION_HOURS * 60 * 60 * 1000
-      ? { step: "wait-pending", requestedAt: input.pendingSince }
-      : { step: "pending-lost", requestedAt: input.pendingSince };
+    if (age < PENDING_ROTATION_HOURS * 60 * 60 * 1000) return { step: "wait-pending", requestedAt: input.pendingSince };
+    if (age <= UNANSWERED_EVIDENCE_DAYS * DAY_MS) {
+      return {
+        step: "unanswered",
+        requestedAt: input.pendingSince,
+        evidenceFrom: new Date(Date.parse(input.pendingSince) + UNANSWERED_EVIDENCE_DAYS * DAY_MS).toISOString(),
+      };
+    }
+    return { step: "check-unanswered", requestedAt: input.pendingSince };
   }
-  if (!input.ifDue) return { step: "rotate" };
+  if (!input.ifDue) {
+    if (!input.requestAgain && input.issuedAt && input.now.getTime() - Date.parse(input.issuedAt) < OLD_SECRET_GRACE_DAYS * DAY_MS) {
+      return { step: "recently-rotated", issuedAt: input.issuedAt };
+    }
+    return { step: "rotate" };
+  }
   if (!input.expiry.expiresAt) return { step: "unknown-expiry" };
   const daysLeft = daysUntil(input.expiry.expiresAt, input.now);
-  return daysLeft <= input.warningDays ? { step: "rotate" } : { step: "not-due", expiresAt: input.expiry.expiresAt, daysLeft };
+  const lead = rotationLeadDays(input.warningDays, input.manualDelivery);
+  return daysLeft <= lead.days
+    ? { step: "rotate" }
+    : { step: "not-due", expiresAt: input.expiry.expiresAt, daysLeft, leadDays: lead.days, ...(lead.reason ? { leadReason: lead.reason } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -288,6 +381,10 @@ export function checkPrerequisites(
   now: Date,
   spApiEndpointOverride?: string,
 ): PrerequisiteCheck {
+  // A run killed while `config set --secret` read the new secret from its standard input can leave the key empty.
+  // With a rotation recorded, the new secret is still in the queue and completes the rotation without the old one
+  // (which only the request itself needs): the check lets such a stack through, clientSecret "".
+  const completing = Boolean(raw.values.lwaRotationRequestedAt);
   let config: StackConfig;
   try {
     config = validateConfig(raw, now).config;
@@ -311,7 +408,7 @@ export function checkPrerequisites(
   const clientSecret = value(config.lwaClientSecret);
   const refreshToken = value(config.lwaRefreshToken);
   if (!clientId) unset.push(`pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
-  if (!clientSecret) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
+  if (!clientSecret && !completing) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
   if (!refreshToken) unset.push(`pulumi config set --secret lwaRefreshToken${on}`);
   if (unset.length > 0) {
     return { ok: false, problem: `the stack's LWA values are not all set; rotation needs all three. Fix: ${unset.join(" && ")}` };
@@ -329,7 +426,7 @@ export function checkPrerequisites(
     ok: true,
     value: {
       clientId: clientId!,
-      clientSecret: clientSecret!,
+      clientSecret: clientSecret ?? "",
       refreshToken: refreshToken!,
       spApiEndpoint: spApiEndpointOverride ?? endpointOf(config.spApiRegion),
       queueUrl,

@@ -4,7 +4,7 @@
  * leaves room for the long poll's own wait. SQS errors leave here as QueueError: the error's code and what it means,
  * never the SDK's message (which may quote a request).
  */
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { awsClientConfig } from "../../lib/net";
 import type { StackConfigView } from "../../lib/pulumi";
 
@@ -90,10 +90,6 @@ export class NotificationQueue {
     );
   }
 
-  async send(body: string): Promise<void> {
-    await this.call("writing to", 0, (abortSignal) => this.client.send(new SendMessageCommand({ QueueUrl: this.url, MessageBody: body }), { abortSignal }));
-  }
-
   close(): void {
     this.client.destroy();
   }
@@ -107,7 +103,7 @@ function explain(code: string, answered: boolean, what: string): string {
     return `${code}: SQS did not answer. Fix: check the network and any proxy; if AWS_ENDPOINT_URL_SQS is set, check it or unset it.`;
   }
   if (/AccessDenied|NotAuthorized|UnauthorizedOperation/i.test(code)) {
-    return `${code}: your AWS credentials may not do this. Fix: grant sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility and sqs:SendMessage on the queue (README, Maintenance).`;
+    return `${code}: your AWS credentials may not do this. Fix: grant sqs:ReceiveMessage, sqs:DeleteMessage, and sqs:ChangeMessageVisibility on the queue (README, Maintenance).`;
   }
   if (/NonExistentQueue|QueueDoesNotExist/i.test(code)) return `${code}: the queue does not exist. Fix: npm run up -- <stack> creates it again.`;
   if (/InvalidClientTokenId|SignatureDoesNotMatch|ExpiredToken/i.test(code))

@@ -1,17 +1,25 @@
 /**
  * `npm run rotate-lwa`, the effects: read the stack, read the queue, ask Amazon for a rotation when due, wait for
- * the new secret, prove it, store it, `pulumi up`, write the block, and only then delete the message.
+ * the new secret, prove it, store it in every stack of the app, `pulumi up` each, write each block, and only then
+ * delete the message.
  *
- * The one rule everything here serves: the new secret exists only in its queue message until the stack holds it
- * and the block is written, so the message is deleted last, and on any handled failure after it was received it is
- * made visible again at once (a crash leaves it to reappear after the queue's short visibility timeout). Every step
- * is safe to repeat: a rerun finds the message, sees what is already stored, and finishes.
+ * The rules everything here serves:
+ * - The new secret exists only in its queue message until the stacks hold it and the blocks are written, so the
+ *   message is deleted last, and on any handled failure after it was received it is made visible again at once (a
+ *   crash leaves it to reappear after its visibility timeout). Every step is safe to repeat: a rerun finds the
+ *   message, sees what is already stored, and finishes.
+ * - Amazon accepts two secrets at most, so a rotation is never requested twice: the request is recorded in the
+ *   owner stack's config (lwaRotationRequestedAt) before it is sent, where every run on every machine sharing the
+ *   backend sees it, and no run asks again until a secret sent after it is stored (lwaClientSecretIssuedAt).
+ * - One run at a time per stack and per app on this machine (lib/lock.ts).
  */
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET } from "../../src/config";
-import { readSettings, SettingsError } from "../../lib/net";
-import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
-import { Redactor } from "../../lib/output";
-import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
+import { awsEndpoint, readSettings, SettingsError } from "../../lib/net";
+import { acquireLocks, type HeldLocks, LockBusy, lwaAppLock, stackLock } from "../../lib/lock";
+import { blockFileName, gitExposureWarning, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
+import { printable, Redactor } from "../../lib/output";
+import { mapWithConcurrency, PulumiError, PulumiWorkspace, type OutputValue, type PulumiStack } from "../../lib/pulumi";
+import * as path from "path";
 import { grantlessToken, refreshTokenExchange, requestRotation } from "./amazon";
 import {
   checkPrerequisites,
@@ -22,6 +30,7 @@ import {
   dispose,
   Disposition,
   Failure,
+  HttpAnswer,
   isoTime,
   judgeGrantlessToken,
   judgeProof,
@@ -30,10 +39,9 @@ import {
   Notification,
   OLD_SECRET_GRACE_DAYS,
   parseNotification,
-  PENDING_ROTATION_HOURS,
   plainTime,
-  Prerequisites,
-  rotationRequestedBody,
+  UNANSWERED_EVIDENCE_DAYS,
+  unansweredRequest,
 } from "./decide";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
 
@@ -42,6 +50,8 @@ export interface LwaRotationResult {
   detail: string;
   expiresAt?: string;
   wroteBlock?: string;
+  /** Other stacks of the same LWA app that now hold the new secret (deployed, their blocks written). */
+  groupUpdated?: string[];
   exitCode: 0 | 1 | 2;
 }
 
@@ -50,9 +60,13 @@ export interface RotateLwaOptions {
   waitSeconds: number;
   out: string;
   dryRun?: boolean;
+  /** --request-again: ask Amazon although a recorded request is unanswered, or the stored secret is under 7 days old. */
+  requestAgain?: boolean;
   env?: NodeJS.ProcessEnv;
   print: (line: string) => void;
   now?: () => Date;
+  /** Where the other stacks of the app are found (default: a workspace connected with `env`). */
+  workspace?: PulumiWorkspace;
 }
 
 export const DEFAULT_WAIT_SECONDS = 300;
@@ -62,6 +76,13 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
  * could run out during an up). A crash in that window leaves it to reappear after this long.
  */
 export const HOLD_SECONDS = 15 * 60;
+const DAY_MS = 86_400_000;
+/** How long after writing the record it is read back (SP_API_ROTATE_LWA_SETTLE_MS): another machine's record lands within it. */
+export const DEFAULT_RECORD_SETTLE_MS = 2000;
+const recordSettleMs = (env: NodeJS.ProcessEnv) => {
+  const value = Number(env.SP_API_ROTATE_LWA_SETTLE_MS);
+  return env.SP_API_ROTATE_LWA_SETTLE_MS?.trim() && Number.isFinite(value) && value >= 0 ? value : DEFAULT_RECORD_SETTLE_MS;
+};
 
 interface Held {
   message: Received;
@@ -69,19 +90,67 @@ interface Held {
   disposition: Disposition;
 }
 
+type NewSecretHeld = Held & { notification: Extract<Notification, { kind: "new-secret" }> };
+
 class StepFailure extends Error {
   constructor(
     readonly failure: Failure,
-    readonly outcome: "failed" | "waiting" | "skipped" = "failed",
-    readonly exitCode: 1 | 2 = 1,
+    readonly outcome: "failed" | "waiting" | "skipped" | "not-due" = "failed",
+    readonly exitCode: 0 | 1 | 2 = 1,
   ) {
     super(failure.cause);
   }
 }
 
-const eventDay = (n: Notification & { eventTime?: string }, now: Date) => (n.eventTime ?? now.toISOString()).slice(0, 10);
 const newest = <T extends Held>(list: T[], key: (h: T) => string | undefined): T | undefined =>
   [...list].sort((a, b) => (key(a) ?? "").localeCompare(key(b) ?? "")).pop();
+
+/** A stack of the same LWA app, as read for the group. */
+export interface GroupMember {
+  name: string;
+  lwaRotation: boolean;
+  jobConfigs: number;
+}
+
+/**
+ * The stacks that share `clientId` (the LWA app), read without secrets: the group a rotation serves. Pure over
+ * what was read; `readGroup` does the reading.
+ */
+export function groupOf(clientId: string, stacks: readonly { name: string; values: Record<string, string> }[]): GroupMember[] {
+  return stacks
+    .filter((s) => s.values.lwaClientId === clientId)
+    .map((s) => {
+      let jobConfigs = 0;
+      try {
+        const parsed = JSON.parse(s.values.jobConfigs ?? "[]") as unknown;
+        jobConfigs = Array.isArray(parsed) ? parsed.length : 0;
+      } catch {
+        jobConfigs = 0;
+      }
+      return { name: s.name, lwaRotation: s.values.lwaRotation === "true", jobConfigs };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Why some job of the group cannot get the new block by automated delivery, if one cannot. */
+export function manualDeliveryReason(group: readonly GroupMember[]): string | undefined {
+  const without = group.filter((m) => m.jobConfigs === 0).map((m) => m.name);
+  if (without.length === 0) return undefined;
+  return `stack${without.length > 1 ? "s" : ""} ${without.join(", ")} list${without.length > 1 ? "" : "s"} no jobConfigs (a person hands the block to the jobs)`;
+}
+
+/**
+ * Every stack's config, read without secrets, a few at a time. A stack that cannot be read fails the run (naming it):
+ * it might be a second owner of the app, and guessing that it is not could mean a second rotation.
+ */
+async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<GroupMember[]> {
+  const stacks = await workspace.list();
+  const read = await mapWithConcurrency(stacks, 8, async (s) => ({
+    name: s.name,
+    values: (await (await workspace.open(s.name)).readConfig({ secrets: false })).values,
+  }));
+  return groupOf(clientId, read);
+}
 
 export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Promise<LwaRotationResult> {
   const env = opts.env ?? process.env;
@@ -90,6 +159,7 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
   const say = (line: string) => opts.print(redactor.scrub(line));
   const held = new Map<string, Held>();
   let queue: NotificationQueue | undefined;
+  let locks: HeldLocks | undefined;
 
   const release = async (h: Held) => {
     try {
@@ -105,43 +175,114 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     await queue!.delete(h.message);
     held.delete(h.message.id);
   };
+  const pulumiStep = async <T>(work: () => Promise<T>, fix: string, extra = ""): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof PulumiError) throw new StepFailure({ cause: `${error.message}${extra}`, fix });
+      throw error;
+    }
+  };
 
   try {
     say(`rotate-lwa: stack ${stack.name}${opts.dryRun ? " (dry run: decides and prints, changes nothing)" : ""}`);
     let settings;
     try {
       settings = readSettings(env);
+      awsEndpoint(env, "SQS");
     } catch (error) {
       if (error instanceof SettingsError) throw new StepFailure({ cause: error.message, fix: "correct or unset the variable." }, "failed", 2);
       throw error;
     }
     const httpTimeoutMs = Number(env.SP_API_ROTATE_LWA_TIMEOUT_MS) > 0 ? Number(env.SP_API_ROTATE_LWA_TIMEOUT_MS) : DEFAULT_HTTP_TIMEOUT_MS;
 
-    // 1. The stack's settings.
-    let view: StackConfigView;
-    let outputs;
-    try {
-      view = await stack.readConfig();
-      outputs = await stack.readOutputs();
-    } catch (error) {
-      if (error instanceof PulumiError) throw new StepFailure({ cause: error.message, fix: "see above." });
-      throw error;
+    // 1. Where the block goes: checked before anything is asked or stored.
+    const file = userPath(opts.out, env);
+    const outProblem = unwritableBlockFile(file, { dryRun: opts.dryRun });
+    if (outProblem)
+      throw new StepFailure(
+        { cause: `--out: ${outProblem}. Nothing was asked or changed.`, fix: "give --out a file in a directory you can write." },
+        "failed",
+        2,
+      );
+
+    // 2. The stack's settings, a first time: the client id names the app, and with it the group and the locks.
+    const readStack = async () => {
+      const view = await pulumiStep(() => stack.readConfig(), "see above.");
+      const outputs = await pulumiStep(() => stack.readOutputs(), "see above.");
+      for (const key of view.secretKeys) redactor.addSecret(view.values[key]);
+      for (const output of Object.values(outputs)) if (output.secret && typeof output.value === "string") redactor.addSecret(output.value);
+      const check = checkPrerequisites(stack.name, view, outputs, now(), settings.spApiEndpoint);
+      if (!check.ok) {
+        const off = /^lwaRotation is off/.test(check.problem);
+        throw new StepFailure({ cause: check.problem, fix: "" }, off ? "skipped" : "failed");
+      }
+      return { view, outputs, pre: check.value };
+    };
+    let { view, outputs, pre } = await readStack().catch(async (error: unknown) => {
+      // A stack of a shared app without lwaRotation: another stack of the app rotates it; say which.
+      if (!(error instanceof StepFailure) || error.outcome !== "skipped") throw error;
+      const clientId = (await stack.readConfig({ secrets: false }).catch(() => undefined))?.values.lwaClientId;
+      const ws = clientId ? (opts.workspace ?? (await PulumiWorkspace.connect({ env }).catch(() => undefined))) : undefined;
+      const owners = ws && clientId ? (await readGroup(ws, clientId).catch(() => [])).filter((m) => m.lwaRotation) : [];
+      if (owners.length !== 1) throw error;
+      throw new StepFailure(
+        {
+          cause: `stack ${stack.name} shares its LWA app with stack ${owners[0]!.name}, which has lwaRotation: a rotation there stores the new secret here too.`,
+          fix: `npm run rotate-lwa -- --stack ${owners[0]!.name}`,
+        },
+        "skipped",
+      );
+    });
+
+    // 3. The app's group: every stack with this client id. One of them owns the rotation (its queue is the one
+    // registered with Amazon); two owners would each ask Amazon, and the second request retires the secret the
+    // first group's jobs still use.
+    const workspace = opts.workspace ?? (await pulumiStep(() => PulumiWorkspace.connect({ env }), "see above."));
+    const group = await pulumiStep(() => readGroup(workspace, pre.clientId), "see above.");
+    const owners = group.filter((m) => m.lwaRotation).map((m) => m.name);
+    if (owners.length > 1) {
+      throw new StepFailure({
+        cause: `stacks ${owners.join(", ")} share the LWA app ${pre.clientId} and all have lwaRotation on: one app can be rotated from one stack only. Nothing was asked.`,
+        fix: `keep lwaRotation on the stack whose queue is registered in the Developer Console, and turn it off on the others (pulumi config set lwaRotation false --stack <name> && npm run up -- <name>).`,
+      });
     }
-    for (const key of view.secretKeys) redactor.addSecret(view.values[key]);
-    for (const output of Object.values(outputs)) if (output.secret && typeof output.value === "string") redactor.addSecret(output.value);
-    const check = checkPrerequisites(stack.name, view, outputs, now(), settings.spApiEndpoint);
-    if (!check.ok) {
-      const off = /^lwaRotation is off/.test(check.problem);
-      throw new StepFailure({ cause: check.problem, fix: "" }, off ? "skipped" : "failed");
+    const members = group.filter((m) => m.name !== stack.name).map((m) => m.name);
+    if (members.length > 0) say(`  LWA app group: ${[stack.name, ...members].join(", ")} (the new secret goes to every one)`);
+    for (const member of members) {
+      const problem = unwritableBlockFile(path.join(path.dirname(file), blockFileName(member)), { dryRun: opts.dryRun });
+      if (problem)
+        throw new StepFailure(
+          { cause: `the block of ${member}: ${problem}. Nothing was asked or changed.`, fix: "give --out a file in a directory you can write." },
+          "failed",
+          2,
+        );
     }
-    const pre: Prerequisites = check.value;
+
+    // 4. The locks, then the stack read again: a run that held them may have changed it.
+    if (!opts.dryRun) {
+      try {
+        locks = await acquireLocks([lwaAppLock(pre.clientId), ...[stack.name, ...members].map(stackLock)], {
+          env,
+          command: `rotate-lwa --stack ${stack.name}`,
+          onCompromised: (what) => say(`  ! the lock on ${what} was lost (another process broke it); the rotation record still stops a second request`),
+        });
+      } catch (error) {
+        if (error instanceof LockBusy) throw new StepFailure({ cause: error.message, fix: "" });
+        throw error;
+      }
+      ({ view, outputs, pre } = await readStack());
+    }
+    const config = pre.config;
     say(`  client id ${pre.clientId}; queue ${pre.queueArn}`);
     queue = new NotificationQueue(pre.queueUrl, pre.queueArn, pre.queueRegion, view, env);
     const q = queue;
-    const issuedOn = pre.config.lwaClientSecretIssuedOn;
+    const stored = { value: pre.clientSecret, issuedAt: config.lwaClientSecretIssuedAt, issuedOn: config.lwaClientSecretIssuedOn };
+    let pendingSince = unansweredRequest({ requestedAt: config.lwaRotationRequestedAt, issuedAt: config.lwaClientSecretIssuedAt });
 
     // Reads a batch: this app's messages are kept hidden while the run uses them; everything else is made
     // visible again at once. Returns how many messages were new to this run.
+    const seenOthers = new Set<string>();
     const take = async (messages: Received[]): Promise<number> => {
       let fresh = 0;
       for (const message of messages) {
@@ -151,14 +292,14 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
           continue;
         }
         const notification = parseNotification(message.body);
-        const disposition = dispose(notification, { clientId: pre.clientId, issuedOn });
+        const disposition = dispose(notification, { clientId: pre.clientId, ...stored });
         const h: Held = { message, notification, disposition };
         if (disposition.action === "release") {
           await release(h);
           if (!seenOthers.has(message.id)) {
             seenOthers.add(message.id);
             fresh++;
-            say(`  left in the queue: a message ${disposition.reason}`);
+            say(`  left in the queue: a message ${printable(disposition.reason, 200)}`);
           }
           continue;
         }
@@ -167,37 +308,79 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       }
       return fresh;
     };
-    const seenOthers = new Set<string>();
     const ours = (action: Disposition["action"]) => [...held.values()].filter((h) => h.disposition.action === action);
-
-    // 2. The queue first: a new secret already waiting is completed without asking for another rotation.
-    try {
-      for (;;) {
-        const fresh = await take(await q.receive(1));
-        if (fresh === 0) break;
+    const newSecrets = () => ours("complete") as NewSecretHeld[];
+    const receive = async (seconds: number) => {
+      try {
+        return await take(await q.receive(seconds));
+      } catch (error) {
+        if (error instanceof QueueError) throw new StepFailure({ cause: error.message, fix: "run again: it picks the secret up from the queue." });
+        throw error;
       }
-    } catch (error) {
-      if (error instanceof QueueError) throw new StepFailure({ cause: error.message, fix: "" });
-      throw error;
-    }
+    };
+
+    // The proof: the exchange every job makes must succeed with a new secret before it is stored. One LWA refuses
+    // outright is set aside (recorded in lwaRotationSetAside, deleted): it must not hold up every later run.
+    const setAside: string[] = [];
+    const prove = async (h: NewSecretHeld): Promise<"ok" | "set-aside"> => {
+      const n = h.notification;
+      redactor.addSecret(n.newClientSecret);
+      const shaped = LWA_CLIENT_SECRET.test(n.newClientSecret) || LWA_LEGACY_CLIENT_SECRET.test(n.newClientSecret);
+      let answer: HttpAnswer<string> | undefined;
+      if (shaped) {
+        answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, n.newClientSecret, pre.refreshToken, httpTimeoutMs);
+        if (answer.kind === "ok") {
+          redactor.addSecret(answer.value);
+          return "ok";
+        }
+        const failure = judgeProof(answer, settings.lwaEndpoint);
+        // Only LWA's own refusal of the client settles it; a network failure or an LWA fault leaves it for the next run.
+        if (!(answer.kind === "http" && answer.code === "invalid_client")) throw new StepFailure(failure!);
+      }
+      const why = shaped ? "LWA refused it with the stack's client id and refresh token (invalid_client)" : "it does not have the form of an LWA client secret";
+      const sent = n.sentAt ?? now().toISOString();
+      if (opts.dryRun) {
+        say(`  would set aside a new-secret message sent ${sent}: ${why}`);
+      } else {
+        await pulumiStep(async () => {
+          if (!config.lwaRotationSetAside || config.lwaRotationSetAside < sent) await stack.setConfig("lwaRotationSetAside", sent);
+        }, "run again.");
+        await remove(h).catch(() => release(h));
+        say(`  ! set aside a new-secret message sent ${sent}: ${why}. Recorded in lwaRotationSetAside; nothing was stored.`);
+      }
+      held.delete(h.message.id);
+      setAside.push(sent);
+      return "set-aside";
+    };
+    /** The newest waiting new secret that LWA accepts, setting aside those it refuses. */
+    const provenCandidate = async (): Promise<NewSecretHeld | undefined> => {
+      for (;;) {
+        const candidate = newest(newSecrets(), (h) => h.notification.sentAt);
+        if (!candidate) return undefined;
+        if ((await prove(candidate)) === "ok") return candidate;
+      }
+    };
+
+    // 5. The queue first: a new secret already waiting is completed without asking for another rotation.
+    while ((await receive(1)) > 0);
 
     const expiryMessages = ours("record-expiry") as (Held & { notification: Extract<Notification, { kind: "expiry" }> })[];
     const newestExpiry = newest(expiryMessages, (h) => h.notification.eventTime ?? h.notification.clientSecretExpiryTime);
     const expiry = currentExpiry({
       fromMessage: newestExpiry?.notification.clientSecretExpiryTime,
-      fromConfig: pre.config.lwaClientSecretExpiresAt,
-      issuedOn,
+      fromConfig: config.lwaClientSecretExpiresAt,
+      issuedOn: stored.issuedOn,
     });
     if (expiry.ignored) say(`  ! ${expiry.ignored}`);
     if (expiry.expiresAt) say(`  the current secret expires ${plainTime(expiry.expiresAt, now())} (${expiry.source})`);
-    if (expiry.disagreementDays !== undefined && issuedOn) say(`  ! ${disagreementWords(expiry.disagreementDays, issuedOn)}`);
+    if (expiry.disagreementDays !== undefined && stored.issuedOn) say(`  ! ${disagreementWords(expiry.disagreementDays, stored.issuedOn)}`);
 
     // Amazon's expiry is recorded when it is news, in every run that reads it (also with --if-due when not due):
     // it is what --if-due believes from then on, and the message can then go.
     if (newestExpiry && !opts.dryRun) {
       const time = newestExpiry.notification.clientSecretExpiryTime;
       try {
-        if (pre.config.lwaClientSecretExpiresAt !== time) {
+        if (config.lwaClientSecretExpiresAt !== time) {
           await stack.setConfig("lwaClientSecretExpiresAt", time);
           say(`  recorded Amazon's expiry time in lwaClientSecretExpiresAt (${time})`);
         }
@@ -208,220 +391,295 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       }
     }
     for (const h of ours("discard")) {
-      say(`  ${opts.dryRun ? "would delete" : "deleted"} a message of this app ${(h.disposition as { reason: string }).reason}`);
+      say(`  ${opts.dryRun ? "would delete" : "deleted"} a message of this app ${printable((h.disposition as { reason: string }).reason, 300)}`);
       if (!opts.dryRun) await remove(h).catch(() => release(h));
     }
-
+    // A request noted in the queue by an older version of this command becomes the config record, then goes.
     const markers = ours("pending") as (Held & { notification: Extract<Notification, { kind: "rotation-requested" }> })[];
-    const newSecrets = () => ours("complete") as (Held & { notification: Extract<Notification, { kind: "new-secret" }> })[];
-    const step = decideStep({
-      ifDue: opts.ifDue,
-      now: now(),
-      warningDays: pre.config.lwaExpiryWarningDays,
-      expiry,
-      newSecretWaiting: newSecrets().length > 0,
-      pendingSince: newest(markers, (h) => h.notification.requestedAt)?.notification.requestedAt,
-    });
+    const marker = newest(markers, (h) => h.notification.requestedAt)?.notification.requestedAt;
+    if (marker && !opts.dryRun) {
+      if (!pendingSince || marker > pendingSince) {
+        await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", marker), "run again.");
+        pendingSince = marker;
+        say(`  recorded the rotation requested at ${marker} (noted in the queue by an earlier version) in lwaRotationRequestedAt`);
+      }
+      for (const h of markers) await remove(h).catch(() => release(h));
+    } else if (marker && !pendingSince) {
+      pendingSince = marker;
+    }
 
-    // 3. --if-due, and the other ways to stop here.
+    let candidate = await provenCandidate();
+    const manualDelivery = manualDeliveryReason(group.length > 0 ? group : [{ name: stack.name, lwaRotation: true, jobConfigs: config.jobConfigs.length }]);
+    const decide = (amazonDidNotAct = false) =>
+      decideStep({
+        ifDue: opts.ifDue,
+        now: now(),
+        warningDays: config.lwaExpiryWarningDays,
+        expiry,
+        newSecretWaiting: candidate !== undefined,
+        pendingSince,
+        issuedAt: stored.issuedAt,
+        requestAgain: opts.requestAgain,
+        amazonDidNotAct,
+        manualDelivery,
+      });
+    let step = decide();
+
+    // Unanswered for more than 8 days: the stored secret is the evidence. Still accepted: Amazon did not rotate
+    // (had it, the secret would have stopped 7 days later), so asking again retires nothing anyone uses.
+    if (step.step === "check-unanswered") {
+      const answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, pre.clientSecret, pre.refreshToken, httpTimeoutMs);
+      if (answer.kind === "ok") {
+        redactor.addSecret(answer.value);
+        say(
+          `  the request of ${step.requestedAt} got no new secret, and the stored secret still works ${UNANSWERED_EVIDENCE_DAYS}+ days later: Amazon did not act on it`,
+        );
+        step = decide(true);
+      } else if (answer.kind === "http" && answer.code === "invalid_client") {
+        throw new StepFailure({
+          cause:
+            `the rotation requested at ${step.requestedAt} was never answered in the queue, and LWA now refuses the stored secret: ` +
+            "Amazon rotated, and the new secret did not reach the queue.",
+          fix: `rotate by hand in Seller Central (README, Maintenance, the manual route), store the secret, then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
+        });
+      } else {
+        throw new StepFailure(judgeProof(answer, settings.lwaEndpoint) ?? { cause: "could not check the stored secret.", fix: "run again." });
+      }
+    }
+
+    // 6. --if-due, and the other ways to stop here.
     switch (step.step) {
       case "not-due": {
-        const detail = `not due: the secret expires ${plainTime(step.expiresAt, now())}; --if-due rotates from ${pre.config.lwaExpiryWarningDays} days before.`;
+        const lead = step.leadReason ? ` (${step.leadReason})` : "";
+        const detail = `not due: the secret expires ${plainTime(step.expiresAt, now())}; --if-due rotates from ${step.leadDays} days before${lead}.`;
         say(`✓ ${detail}`);
         return { outcome: "not-due", detail, expiresAt: step.expiresAt, exitCode: 0 };
+      }
+      case "recently-rotated": {
+        const detail = `the stored secret was sent ${plainTime(step.issuedAt, now())}: rotating again within ${OLD_SECRET_GRACE_DAYS} days would retire the previous secret, which jobs may still use. Not rotated (--request-again to rotate anyway).`;
+        say(`✓ ${detail}`);
+        return { outcome: "not-due", detail, exitCode: 0 };
       }
       case "unknown-expiry":
         throw new StepFailure({
           cause: "--if-due cannot tell when the secret expires: lwaClientSecretIssuedOn is not set and Amazon has sent no expiry notification yet.",
           fix: `pulumi config set lwaClientSecretIssuedOn <YYYY-MM-DD, the day the secret was issued> --stack ${stack.name}, or run without --if-due to rotate now.`,
         });
-      case "pending-lost":
-        if (!opts.dryRun) for (const h of markers) await remove(h).catch(() => undefined);
+      case "unanswered":
         throw new StepFailure({
           cause:
-            `a rotation requested at ${step.requestedAt} was accepted by Amazon, but no new secret arrived in ${PENDING_ROTATION_HOURS} hours. ` +
-            `If Amazon rotated, the old secret stops working about ${plainTime(new Date(Date.parse(step.requestedAt) + OLD_SECRET_GRACE_DAYS * 86_400_000).toISOString(), now())}.`,
-          fix: `check the registration: ${developerConsoleStep(pre.queueArn)}. Then rotate by hand in Seller Central (README, Maintenance, the manual route); the next run of this command would request a new rotation.`,
+            `INCIDENT: the rotation requested at ${step.requestedAt} (lwaRotationRequestedAt) has had no new secret in the queue for over a day. ` +
+            `No run asks again: if Amazon rotated, a second request would retire the new secret, and the stored secret stops about ` +
+            `${plainTime(new Date(Date.parse(step.requestedAt) + OLD_SECRET_GRACE_DAYS * DAY_MS).toISOString(), now())}. ` +
+            `A run after ${plainTime(step.evidenceFrom, now())} checks it and asks again only if it still works.`,
+          fix:
+            `check the registration: ${developerConsoleStep(pre.queueArn)}. If you know Amazon did not rotate, npm run rotate-lwa -- --stack ${stack.name} --request-again; ` +
+            "if it did, rotate by hand (README, Maintenance).",
         });
       case "complete":
         say("  a new secret for this app is waiting in the queue: completing that rotation (no new request)");
         break;
       case "wait-pending":
-        say(`  a rotation requested at ${step.requestedAt} by an earlier run is not delivered yet: waiting for it (no new request)`);
+        say(`  a rotation requested at ${step.requestedAt} (lwaRotationRequestedAt) is not answered yet: waiting for its secret (no new request)`);
         break;
       case "rotate":
+        if (step.reason) say(`  ${step.reason}`);
         break;
     }
     if (opts.dryRun) {
       const detail =
         step.step === "rotate"
-          ? "dry run: would request a rotation, wait for the new secret, prove it, store it, run pulumi up and write the block."
+          ? "dry run: would record the request, request a rotation, wait for the new secret, prove it, store it, run pulumi up and write the block."
           : "dry run: would complete the rotation from the queue.";
       say(detail);
       return { outcome: "skipped", detail, exitCode: 0 };
     }
 
-    // 4. Ask Amazon for a rotation.
-    let requestedAt: Date | undefined;
+    // 7. Ask Amazon for a rotation, the request recorded first.
+    let requestedAt: string | undefined;
+    if (step.step === "rotate" && !pre.clientSecret) {
+      throw new StepFailure({
+        cause: "lwaClientSecret is empty (a run may have been killed while storing a new secret) and no new secret is waiting in the queue.",
+        fix: `pulumi config set --secret lwaClientSecret --stack ${stack.name} (the newest secret you have), then run again.`,
+      });
+    }
     if (step.step === "rotate") {
+      requestedAt = now().toISOString();
+      const previous = config.lwaRotationRequestedAt;
+      await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", requestedAt!), "fix the cause, then run again. Nothing was asked.");
+      say(`  recorded the request in lwaRotationRequestedAt (${requestedAt}) before sending it`);
+      // Runs on other machines sharing the backend are not held by this machine's locks: the record is read back
+      // after a moment, and a run whose record was overwritten by another's leaves the request to that run.
+      await new Promise((resolve) => setTimeout(resolve, recordSettleMs(env)));
+      const readBack = (await pulumiStep(() => stack.readConfig({ secrets: false }), "run again. Nothing was asked.")).values.lwaRotationRequestedAt;
+      if (readBack !== requestedAt) {
+        throw new StepFailure(
+          {
+            cause: `another run recorded a rotation request (lwaRotationRequestedAt ${readBack ?? "removed"}) just after this one: it asks Amazon, this run does not.`,
+            fix: "nothing to do: the next run picks up the new secret from the queue.",
+          },
+          "waiting",
+        );
+      }
+      // Amazon said no (or was never reached): the record goes back to what it was, so the next run may ask.
+      const unrecord = async () => {
+        await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt")).catch(() =>
+          say("  ! could not take the record back: the next run treats the request as unanswered (--request-again clears it)."),
+        );
+      };
       say(`  requesting a new client secret from Amazon (${pre.spApiEndpoint})`);
       const token = await grantlessToken(settings.lwaEndpoint, pre.clientId, pre.clientSecret, httpTimeoutMs);
       if (token.kind === "ok") redactor.addSecret(token.value);
       const tokenFailure = judgeGrantlessToken(token, settings.lwaEndpoint);
-      if (tokenFailure) throw new StepFailure(tokenFailure);
+      if (tokenFailure) {
+        await unrecord();
+        throw new StepFailure(tokenFailure);
+      }
       const answer = await requestRotation(pre.spApiEndpoint, (token as { value: string }).value, httpTimeoutMs);
       if (answer.kind === "http" && answer.message) answer.message = redactor.scrub(answer.message);
       const rotationFailure = judgeRotationRequest(answer, { queueArn: pre.queueArn, spApiEndpoint: pre.spApiEndpoint });
-      // So that a rerun before the new secret arrives waits for it instead of rotating again; also when the request
-      // went unanswered, since Amazon may have acted on it.
-      const noteRequest = async (at: Date) => {
-        try {
-          await q.send(rotationRequestedBody(pre.clientId, at));
-        } catch (error) {
-          say(
-            `  ! could not note the request in the queue (${error instanceof QueueError ? error.code : "error"}): a rerun before the new secret arrives would request another rotation.`,
-          );
-        }
-      };
       if (rotationFailure) {
-        if (answer.kind === "unreachable" && mayHaveReachedAmazon(answer.code)) await noteRequest(now());
+        // Unanswered after it may have reached Amazon, a fault on its side, or a success that is not its answer: it
+        // may have acted, so the record stays. Its refusals (4xx) mean nothing was rotated.
+        const mayHaveActed =
+          answer.kind === "unreachable"
+            ? mayHaveReachedAmazon(answer.code)
+            : answer.kind === "http" && ((answer.status >= 200 && answer.status < 300) || answer.status >= 500);
+        if (!mayHaveActed) await unrecord();
         throw new StepFailure(rotationFailure);
       }
-      requestedAt = now();
-      say(`  Amazon accepted the rotation at ${isoTime(requestedAt.toISOString())}; the old secret keeps working for ${OLD_SECRET_GRACE_DAYS} days`);
-      await noteRequest(requestedAt);
+      say(`  Amazon accepted the rotation at ${isoTime(now().toISOString())}; the old secret keeps working for ${OLD_SECRET_GRACE_DAYS} days`);
     }
 
-    // 5. Wait for the new secret.
-    if (newSecrets().length === 0) {
+    // 8. Wait for the new secret.
+    if (!candidate) {
       const deadline = Date.now() + opts.waitSeconds * 1000;
       say(`  waiting up to ${opts.waitSeconds} s for Amazon's new secret in the queue`);
       let waited = 0;
       for (;;) {
         const remaining = Math.ceil((deadline - Date.now()) / 1000);
         if (remaining <= 0) break;
-        const poll = Math.min(MAX_POLL_SECONDS, remaining);
-        let fresh: number;
-        try {
-          fresh = await take(await q.receive(poll));
-        } catch (error) {
-          if (error instanceof QueueError) throw new StepFailure({ cause: error.message, fix: "run again: it picks the secret up from the queue." });
-          throw error;
-        }
-        if (newSecrets().length > 0) break;
+        const fresh = await receive(Math.min(MAX_POLL_SECONDS, remaining));
+        candidate = await provenCandidate();
+        if (candidate) break;
         const before = waited;
         waited = opts.waitSeconds - Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
         if (waited > before) say(`  still waiting: ${waited} s of ${opts.waitSeconds} s`);
         // Visible messages of others answer a long poll at once: do not spin on them.
         if (fresh === 0) await new Promise((resolve) => setTimeout(resolve, Math.min(2000, Math.max(0, deadline - Date.now()))));
       }
-      if (newSecrets().length === 0) {
-        const since = requestedAt?.toISOString() ?? newest(markers, (h) => h.notification.requestedAt)?.notification.requestedAt;
+      if (!candidate) {
+        const since = requestedAt ?? pendingSince;
+        const refused = setAside.length > 0 ? ` A new-secret message that LWA refused was set aside (lwaRotationSetAside).` : "";
         throw new StepFailure(
           {
-            cause: `the rotation was requested${since ? ` (at ${since})` : ""}, but Amazon's new secret did not arrive within ${opts.waitSeconds} s.`,
+            cause: `the rotation was requested${since ? ` (at ${since})` : ""}, but no new secret LWA accepts arrived within ${opts.waitSeconds} s.${refused}`,
             fix:
               `run the same command again later: it picks the new secret up from the queue and does not request another rotation. ` +
-              `The old secret keeps working until about ${plainTime(new Date(Date.parse(since ?? now().toISOString()) + OLD_SECRET_GRACE_DAYS * 86_400_000).toISOString(), now())}.`,
+              `The old secret keeps working until about ${plainTime(new Date(Date.parse(since ?? now().toISOString()) + OLD_SECRET_GRACE_DAYS * DAY_MS).toISOString(), now())}.`,
           },
           "waiting",
         );
       }
     }
 
-    const chosen = newest(newSecrets(), (h) => h.notification.eventTime)!;
-    const message = chosen.notification;
-    redactor.addSecret(message.newClientSecret);
-    say(`  the new secret arrived (sent ${message.eventTime ?? "at an unknown time"})`);
-    if (!LWA_CLIENT_SECRET.test(message.newClientSecret) && !LWA_LEGACY_CLIENT_SECRET.test(message.newClientSecret)) {
-      throw new StepFailure({
-        cause: "the new secret in the message does not have the form of an LWA client secret; nothing was stored.",
-        fix: "run again; if it persists, rotate by hand (README, Maintenance).",
-      });
-    }
-
-    // 6. Prove it: the exchange every job makes must succeed with it.
-    const proof = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, message.newClientSecret, pre.refreshToken, httpTimeoutMs);
-    if (proof.kind === "ok") redactor.addSecret(proof.value);
-    const proofFailure = judgeProof(proof, settings.lwaEndpoint);
-    if (proofFailure) throw new StepFailure(proofFailure);
+    const message = candidate.notification;
+    say(`  the new secret arrived (sent ${message.sentAt ?? "at an unknown time"})`);
     say("  ✓ the new secret works: LWA exchanged the refresh token with it");
 
-    // 7. Store it (the value on the CLI's standard input), unless an earlier run already did.
+    // 9. Store it in every stack of the app (the value on the CLI's standard input), unless an earlier run already
+    // did; the times with it: when it was sent (what later messages are matched against), its day, its expiry.
     try {
-      await q.setVisibility(chosen.message, HOLD_SECONDS);
+      await q.setVisibility(candidate.message, HOLD_SECONDS);
     } catch (error) {
       if (error instanceof QueueError) throw new StepFailure({ cause: error.message, fix: "run again." });
       throw error;
     }
-    const issuedDay = eventDay(message, now());
-    let configChanged = false;
-    try {
-      if (pre.clientSecret !== message.newClientSecret) {
-        await stack.setSecret("lwaClientSecret", message.newClientSecret);
-        configChanged = true;
-        say("  stored the new secret in the stack's config (lwaClientSecret, encrypted)");
+    const sentAt = message.sentAt ?? now().toISOString();
+    const issuedDay = sentAt.slice(0, 10);
+    const storeIn = async (target: PulumiStack, current: { secret?: string; values: Record<string, string> }): Promise<boolean> => {
+      let changed = false;
+      if (current.secret !== message.newClientSecret) {
+        await target.setSecret("lwaClientSecret", message.newClientSecret);
+        changed = true;
+        say(`  stored the new secret in stack ${target.name}'s config (lwaClientSecret, encrypted)`);
       } else {
-        say("  the stack already holds the new secret (an earlier run stored it)");
+        say(`  stack ${target.name} already holds the new secret (an earlier run stored it)`);
       }
-      if (issuedOn !== issuedDay) {
-        await stack.setConfig("lwaClientSecretIssuedOn", issuedDay);
-        configChanged = true;
+      const plain: [string, string | undefined][] = [
+        ["lwaClientSecretIssuedOn", issuedDay],
+        ["lwaClientSecretIssuedAt", sentAt],
+        // Expiry truth: the new secret's own expiry, or none (never the previous secret's).
+        ["lwaClientSecretExpiresAt", message.newClientSecretExpiryTime],
+      ];
+      for (const [key, value] of plain) {
+        if (current.values[key] === value) continue;
+        if (value === undefined) await target.removeConfig(key);
+        else await target.setConfig(key, value);
+        changed = true;
       }
-      if (message.newClientSecretExpiryTime && pre.config.lwaClientSecretExpiresAt !== message.newClientSecretExpiryTime) {
-        await stack.setConfig("lwaClientSecretExpiresAt", message.newClientSecretExpiryTime);
-        configChanged = true;
-      }
-    } catch (error) {
-      if (error instanceof PulumiError) {
-        throw new StepFailure({ cause: `${error.message} The new secret stays in the queue.`, fix: "fix the cause, then run again." });
-      }
-      throw error;
+      return changed;
+    };
+    const fix = "fix the cause, then run the same command again: it finishes the rotation from the queue, without another request.";
+    const kept = " The new secret stays in the queue.";
+    const targets: { stack: PulumiStack; outputs: Record<string, OutputValue>; changed: boolean; file: string }[] = [];
+    targets.push({
+      stack,
+      outputs,
+      changed: await pulumiStep(() => storeIn(stack, { secret: pre.clientSecret, values: view.values }), fix, kept),
+      file,
+    });
+    for (const name of members) {
+      const member = await pulumiStep(() => workspace.open(name), fix, kept);
+      const memberView = await pulumiStep(() => member.readConfig(), fix, kept);
+      for (const key of memberView.secretKeys) redactor.addSecret(memberView.values[key]);
+      const memberOutputs = await pulumiStep(() => member.readOutputs(), fix, kept);
+      const changed = await pulumiStep(() => storeIn(member, { secret: memberView.values.lwaClientSecret, values: memberView.values }), fix, kept);
+      targets.push({ stack: member, outputs: memberOutputs, changed, file: path.join(path.dirname(file), blockFileName(name)) });
     }
 
-    // 8. pulumi up, then the block. An earlier run that got through `up` and then failed to write the block has
-    // left the stack deployed with this very config: the block is then taken from the outputs as they are.
-    const deployedBlock = outputs.credentials?.value;
-    const deployed = !configChanged && typeof deployedBlock === "string" && deployedBlock.includes(JSON.stringify(message.newClientSecret));
-    let newOutputs = outputs;
-    if (deployed) say("  the stack is already deployed with the new secret (an earlier run ran pulumi up)");
-    else say(`  pulumi up --stack ${stack.name}`);
-    try {
-      if (!deployed) {
-        newOutputs = await stack.up((line) => {
-          if (line.trim()) say(`    ${line}`);
-        });
+    // 10. pulumi up, then the block, for each stack. An earlier run that got through `up` and then failed to write
+    // the block has left the stack deployed with this very config: the block is then taken from the outputs.
+    for (const t of targets) {
+      const deployedBlock = t.outputs.credentials?.value;
+      const deployed = !t.changed && typeof deployedBlock === "string" && deployedBlock.includes(JSON.stringify(message.newClientSecret));
+      let newOutputs = t.outputs;
+      if (deployed) say(`  stack ${t.stack.name} is already deployed with the new secret (an earlier run ran pulumi up)`);
+      else {
+        say(`  pulumi up --stack ${t.stack.name}`);
+        newOutputs = await pulumiStep(
+          () =>
+            t.stack.up((line) => {
+              if (line.trim()) say(`    ${line}`);
+            }),
+          fix,
+          " The new secret is stored in the stack's config and stays in the queue.",
+        );
       }
-    } catch (error) {
-      if (error instanceof PulumiError) {
+      const block = newOutputs.credentials?.value;
+      if (typeof block !== "string") {
         throw new StepFailure({
-          cause: `${error.message} The new secret is stored in the stack's config and stays in the queue.`,
-          fix: "fix the cause, then run the same command again: it finishes from pulumi up, without another rotation.",
+          cause: `pulumi up succeeded but stack ${t.stack.name} has no credentials output.`,
+          fix: "run again; if it persists, report it.",
         });
       }
-      throw error;
+      redactor.addSecret(block);
+      try {
+        writePrivateFile(t.file, block);
+      } catch (error) {
+        throw new StepFailure({
+          cause: `could not write the credentials block to ${t.file} (${(error as NodeJS.ErrnoException).code ?? printable((error as Error).message)}). The stack is up to date; the message stays in the queue.`,
+          fix: "make the file writable, then run again.",
+        });
+      }
+      say(`  wrote the new credentials block of ${t.stack.name} to ${t.file} (mode 600)`);
+      const exposed = gitExposureWarning(t.file);
+      if (exposed) say(`  ${exposed}`);
     }
-    const block = newOutputs.credentials?.value;
-    if (typeof block !== "string") {
-      throw new StepFailure({ cause: "pulumi up succeeded but the stack has no credentials output.", fix: "run again; if it persists, report it." });
-    }
-    redactor.addSecret(block);
-    const file = userPath(opts.out, env);
-    try {
-      writePrivateFile(file, block);
-    } catch (error) {
-      throw new StepFailure({
-        cause: `could not write the credentials block to ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). The stack is up to date; the message stays in the queue.`,
-        fix: "choose another --out file and run again.",
-      });
-    }
-    say(`  wrote the new credentials block to ${file} (mode 600)`);
-    const exposed = gitExposureWarning(file);
-    if (exposed) say(`  ${exposed}`);
 
-    // 9. Only now: the message can go, with any older new-secret messages and this run's note.
+    // 11. Only now: the message can go, with any older new-secret messages.
     let leftover = false;
-    for (const h of [...newSecrets(), ...ours("pending")]) {
+    for (const h of newSecrets()) {
       try {
         await remove(h);
       } catch {
@@ -429,31 +687,42 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
       }
     }
 
-    // 10. The summary.
+    // 12. The summary.
     const expiresAt = message.newClientSecretExpiryTime;
-    const oldEnds =
-      message.oldClientSecretExpiryTime ?? new Date(Date.parse(message.eventTime ?? now().toISOString()) + OLD_SECRET_GRACE_DAYS * 86_400_000).toISOString();
+    const oldEnds = message.oldClientSecretExpiryTime ?? new Date(Date.parse(sentAt) + OLD_SECRET_GRACE_DAYS * DAY_MS).toISOString();
     say(`✓ Rotated the LWA client secret of ${pre.clientId}.`);
-    say(`  The new secret expires ${expiresAt ? plainTime(expiresAt, now()) : `about ${plainTime(`${issuedDay}T00:00:00Z`, now())} + 180 days`}.`);
+    say(
+      expiresAt
+        ? `  The new secret expires ${plainTime(expiresAt, now())}.`
+        : `  Amazon did not say when the new secret expires; about ${plainTime(new Date(Date.parse(sentAt) + 180 * DAY_MS).toISOString(), now())} (180 days after it was sent).`,
+    );
     say(
       `  The old secret stops working ${plainTime(oldEnds, now())}${message.oldClientSecretExpiryTime ? "" : " (7 days after the rotation; Amazon did not say)"}: ` +
-        `every job must have the new block from ${file} before then.`,
+        `every job must have the new block from ${targets.map((t) => t.file).join(", ")} before then.`,
     );
     if (leftover) {
       throw new StepFailure({
         cause: "everything is done except deleting the message from the queue.",
-        fix: "run again: it finds the secret already stored, runs pulumi up and writes the block once more, then deletes it.",
+        fix: "run again: it finds the secret already stored and deployed, writes the block once more, then deletes it.",
       });
     }
-    return { outcome: "rotated", detail: `rotated; the old secret stops working at ${oldEnds}`, expiresAt, wroteBlock: file, exitCode: 0 };
+    return {
+      outcome: "rotated",
+      detail: `rotated; the old secret stops working at ${oldEnds}`,
+      expiresAt,
+      wroteBlock: file,
+      groupUpdated: members,
+      exitCode: 0,
+    };
   } catch (error) {
     if (!(error instanceof StepFailure)) throw error;
     say(`✗ ${error.failure.cause}`);
     if (error.failure.fix) say(`  Fix: ${error.failure.fix}`);
-    return { outcome: error.outcome, detail: redactor.scrub(error.failure.cause), exitCode: error.exitCode };
+    return { outcome: error.outcome === "not-due" ? "not-due" : error.outcome, detail: redactor.scrub(error.failure.cause), exitCode: error.exitCode };
   } finally {
     // Whatever was received and is not done with goes back at once, for the next run.
     for (const h of [...held.values()]) await release(h);
     queue?.close();
+    await locks?.release();
   }
 }

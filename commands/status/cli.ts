@@ -35,7 +35,8 @@ const COLOUR = { expired: "\x1b[1;31m", overdue: "\x1b[31m", due: "\x1b[33m", ok
 
 function cells(row: StatusRow): string[] {
   if (row.problem) return [row.stack, "", "", "", "", "", "", row.lastUpdate?.slice(0, 16).replace("T", " ") ?? "", `cannot read: ${row.problem}`];
-  const lwa = row.lwa?.expiresOn ? `${row.lwa.expiresOn} (${row.lwa.source === "amazon" ? "Amazon's" : "tracked"})` : "not tracked";
+  const shared = row.lwa?.sharedWith?.length ? ` [app shared with ${row.lwa.sharedWith.join(", ")}]` : "";
+  const lwa = (row.lwa?.expiresOn ? `${row.lwa.expiresOn} (${row.lwa.source === "amazon" ? "Amazon's" : "tracked"})` : "not tracked") + shared;
   return [
     row.stack,
     row.spApiRegion ?? "",

@@ -5,7 +5,7 @@
 import { ConfigError, validateConfig, type StackConfig } from "../../src/config";
 import { addDays, keyPhaseOf, type KeyPhase, type SlotRecord } from "../../src/lifecycle";
 import type { OutputValue, StackConfigView } from "../../lib/pulumi";
-import { currentExpiry } from "../rotate-lwa/decide";
+import { currentExpiry, rotationLeadDays, unansweredRequest } from "../rotate-lwa/decide";
 
 /** How urgent the next thing is: expired and overdue make `status` exit 1. */
 export type Urgency = "expired" | "overdue" | "due" | "ok";
@@ -24,7 +24,17 @@ export interface StatusRow {
   spApiRegion?: string;
   roleArn?: string;
   key?: { createdAt: string; ageDays: number; rotateBy: string; phase: KeyPhase };
-  lwa?: { expiresOn?: string; source: "amazon" | "tracked" | "not tracked"; rotatedBy: "rotate-lwa" | "hand" };
+  lwa?: {
+    expiresOn?: string;
+    source: "amazon" | "tracked" | "not tracked";
+    rotatedBy: "rotate-lwa" | "hand";
+    /** The other stacks of the same LWA app (lwaClientId): one rotation serves them all. */
+    sharedWith?: string[];
+    /** A rotation request recorded (lwaRotationRequestedAt) that no stored secret answers yet. */
+    unansweredRequest?: string;
+    /** The publish time of a new-secret message LWA refused, set aside by rotate-lwa (lwaRotationSetAside). */
+    setAside?: string;
+  };
   lastUpdate?: string;
   next?: NextThing;
   /** Why the stack could not be read: the row then holds nothing else. */
@@ -33,6 +43,8 @@ export interface StatusRow {
 
 export interface StackFacts {
   name: string;
+  /** The other stacks with the same lwaClientId. */
+  sharedWith?: string[];
   lastUpdate?: string;
   config: StackConfigView;
   outputs: Record<string, OutputValue>;
@@ -90,11 +102,42 @@ function lwaExpiry(config: StackConfig): { expiresOn?: string; source: "amazon" 
 function lwaNext(config: StackConfig, expiresOn: string, today: string, warnDays?: number): NextThing {
   const left = daysBetween(today, expiresOn);
   const by = config.lwaRotation ? "npm run rotate-lwa" : "by hand: README, Maintenance";
+  // rotate-lwa --if-due rotates a stack whose jobs a person serves no earlier than 7 days before expiry: status
+  // says the same date, and why.
+  const lead =
+    config.lwaRotation && warnDays === undefined
+      ? rotationLeadDays(config.lwaExpiryWarningDays, config.jobConfigs.length === 0 ? "no jobConfigs (a person hands the block to the jobs)" : undefined)
+      : { days: warnDays ?? config.lwaExpiryWarningDays };
+  const why = lead.reason ? `; ${lead.reason}` : "";
   return {
-    what: left <= 0 ? `the LWA secret has expired: rotate it now (${by})` : `rotate the LWA secret (${by}), before it expires on ${expiresOn}`,
-    date: left <= 0 ? expiresOn : addDays(expiresOn, -(warnDays ?? config.lwaExpiryWarningDays)),
-    urgency: left <= 0 ? "expired" : left < LWA_OVERDUE_DAYS ? "overdue" : left <= (warnDays ?? config.lwaExpiryWarningDays) ? "due" : "ok",
+    what: left <= 0 ? `the LWA secret has expired: rotate it now (${by})` : `rotate the LWA secret (${by}), before it expires on ${expiresOn}${why}`,
+    date: left <= 0 ? expiresOn : addDays(expiresOn, -lead.days),
+    urgency: left <= 0 ? "expired" : left < LWA_OVERDUE_DAYS ? "overdue" : left <= lead.days ? "due" : "ok",
   };
+}
+
+/** What rotate-lwa left for a person: an unanswered request (an incident after a day), a message set aside. */
+function lwaRotationNext(config: StackConfig, now: Date): NextThing | undefined {
+  const pending = unansweredRequest({ requestedAt: config.lwaRotationRequestedAt, issuedAt: config.lwaClientSecretIssuedAt });
+  let next: NextThing | undefined;
+  if (pending) {
+    const overDay = now.getTime() - Date.parse(pending) > DAY_MS;
+    next = {
+      what:
+        `${overDay ? "INCIDENT: " : ""}the LWA rotation requested ${pending} has no new secret yet; no run asks again ` +
+        "(check the queue's registration; docs/running-unattended.md)",
+      date: pending.slice(0, 10),
+      urgency: overDay ? "overdue" : "due",
+    };
+  }
+  if (config.lwaRotationSetAside) {
+    next = moreUrgent(next, {
+      what: `a new-secret message sent ${config.lwaRotationSetAside} was refused by LWA and set aside: look into it, then pulumi config rm lwaRotationSetAside`,
+      date: config.lwaRotationSetAside.slice(0, 10),
+      urgency: "due",
+    });
+  }
+  return next;
 }
 
 /**
@@ -156,8 +199,16 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
   }
 
   const expiry = lwaExpiry(config);
-  row.lwa = { ...expiry, rotatedBy: config.lwaRotation ? "rotate-lwa" : "hand" };
+  const pending = unansweredRequest({ requestedAt: config.lwaRotationRequestedAt, issuedAt: config.lwaClientSecretIssuedAt });
+  row.lwa = {
+    ...expiry,
+    rotatedBy: config.lwaRotation ? "rotate-lwa" : "hand",
+    ...(facts.sharedWith?.length ? { sharedWith: facts.sharedWith } : {}),
+    ...(pending ? { unansweredRequest: pending } : {}),
+    ...(config.lwaRotationSetAside ? { setAside: config.lwaRotationSetAside } : {}),
+  };
   if (expiry.expiresOn) next = moreUrgent(next, lwaNext(config, expiry.expiresOn, today, warnDays));
+  next = moreUrgent(next, lwaRotationNext(config, now));
   row.next = next;
   return row;
 }
