@@ -297,7 +297,7 @@ export interface Settings {
   requestTimeoutMs: number;
 }
 
-/** Every variable the command reads, for the usage text and README. */
+/** Every variable the command reads, for the usage text and docs/verify.md. */
 export const ENV_VARS = {
   AWS_ENDPOINT_URL_STS: "STS endpoint (default: https://sts.<region>.amazonaws.com); http:// only to loopback",
   SP_API_LWA_ENDPOINT: `LWA endpoint (default: ${DEFAULT_LWA_ENDPOINT})`,

@@ -3,7 +3,7 @@
  * reusable component. Every child is parented to it, so another Pulumi program can use it as it is.
  */
 // The two services it uses, not the whole of @pulumi/aws: a pulumi up (and npm run plan, and the type-check) then
-// loads their modules and types only, not every AWS service's (README, Speed).
+// loads their modules and types only, not every AWS service's (CONTRIBUTING.md, Speed).
 import * as iam from "@pulumi/aws/iam";
 import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";

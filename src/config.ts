@@ -55,7 +55,7 @@ interface KeySpec {
   optional?: boolean;
 }
 
-/** Every key this program reads. README's config table and Pulumi.yaml follow this list (a test checks both). */
+/** Every key this program reads. docs/reference.md's config table and Pulumi.yaml follow this list (a test checks both). */
 export const CONFIG_KEYS: Record<string, KeySpec> = {
   connectorAuth: {
     allowed:
@@ -145,7 +145,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   },
   lwaRotationSetAside: {
     allowed: "an ISO 8601 time: the publish time of the newest new-secret message LWA refused, which npm run rotate-lwa set aside; npm run status reports it",
-    fix: "pulumi config rm lwaRotationSetAside (once you have looked into it: README, Maintenance)",
+    fix: "pulumi config rm lwaRotationSetAside (once you have looked into it: docs/running-unattended.md)",
     optional: true,
   },
   keyRotationLeadDays: {

@@ -206,7 +206,7 @@ export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Da
       "(the old secret stays valid for 7 days after a rotation); " +
       "2. pulumi config set --secret lwaClientSecret (paste the new secret at the prompt); " +
       `3. pulumi config set lwaClientSecretIssuedOn ${today.toISOString().slice(0, 10)}; ` +
-      "4. pulumi up; 5. npm run credentials -- --into <your job configs> (README, Delivering the block to jobs).";
+      "4. pulumi up; 5. npm run credentials -- --into <your job configs> (docs/delivery.md).";
   return { expiresOn, daysLeft, warning: `The LWA client secret issued on ${issuedOn} ${when}. Rotate it: ${how}` };
 }
 
@@ -241,7 +241,7 @@ export interface LwaSwitchInput {
 }
 
 const CHECK_COMMAND = "npm run rotate-key -- --check-unused";
-const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const MACHINES_CLOCK_SKEW_MS = 5 * 60 * 1000; // between the machine that checked and the one that deploys
 
 /**
  * Whether `connectorAuth: lwa` may deploy: undefined when it may, else the refusal. It may when the last
@@ -262,7 +262,7 @@ export function lwaSwitchRefusal({ deployed, unusedAt, now }: LwaSwitchInput): s
   if (unusedAt === undefined) return refuse("No record says the key has gone unused (iamKeysUnusedAt is unset)");
   const at = Date.parse(unusedAt);
   // The check and the deployment may run on machines whose clocks differ a little.
-  if (at > now.getTime() + CLOCK_SKEW_MS) return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} lies in the future`);
+  if (at > now.getTime() + MACHINES_CLOCK_SKEW_MS) return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} lies in the future`);
   if (now.getTime() - at > IAM_UNUSED_RECORD_HOURS * HOUR_MS) {
     return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} is older than ${IAM_UNUSED_RECORD_HOURS} hours: a job may have used the key since`);
   }
@@ -270,4 +270,104 @@ export function lwaSwitchRefusal({ deployed, unusedAt, now }: LwaSwitchInput): s
     return refuse(`iamKeysUnusedAt ${JSON.stringify(unusedAt)} predates the newest key (created ${deployed.accessKeyCreatedAt}), which it did not check`);
   }
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The LWA secret: which expiry to believe, an unanswered rotation request, how early to rotate (rotate-lwa and
+// status read these; pure)
+// ---------------------------------------------------------------------------------------------------------------
+
+export const OLD_SECRET_GRACE_DAYS = 7;
+
+/** An ISO 8601 time, normalised to UTC to the second; undefined for anything else. */
+export function isoTime(value: unknown): string | undefined {
+  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/**
+ * Amazon's clock and ours differ a little: a new secret sent up to this long before the recorded request still
+ * answers it. (A rotation an earlier run asked for is never that recent: the record stops a second request.)
+ */
+export const CLOCK_SKEW_MS = 2 * 60 * 1000;
+
+/** The recorded request that no stored secret answers yet, if any. */
+export function unansweredRequest(record: { requestedAt?: string; issuedAt?: string }): string | undefined {
+  if (!record.requestedAt) return undefined;
+  if (record.issuedAt && Date.parse(record.issuedAt) >= Date.parse(record.requestedAt) - CLOCK_SKEW_MS) return undefined;
+  return record.requestedAt;
+}
+
+/**
+ * A secret issued on `issuedOn` lives 180 days. An expiry sooner than a week and a bit after that day is the previous
+ * secret's: after a rotation the old one stops 7 days later, and Amazon may announce that, too.
+ */
+export const PREVIOUS_SECRET_WINDOW_DAYS = 8.5;
+
+export function isPreviousSecretsExpiry(expiry: string, issuedOn: string): boolean {
+  return Date.parse(expiry) < Date.parse(`${issuedOn}T00:00:00Z`) + PREVIOUS_SECRET_WINDOW_DAYS * DAY_MS;
+}
+
+export interface ExpiryEvidence {
+  /** Amazon's expiry time from an expiry notification read in this run (the newest). */
+  fromMessage?: string;
+  /** Config lwaClientSecretExpiresAt: Amazon's expiry time recorded by an earlier run. */
+  fromConfig?: string;
+  /** Config lwaClientSecretIssuedOn. */
+  issuedOn?: string;
+}
+
+export interface Expiry {
+  expiresAt?: string;
+  source?: "Amazon's notification" | "Amazon's time recorded in lwaClientSecretExpiresAt" | "lwaClientSecretIssuedOn + 180 days";
+  /** Amazon's time minus issuedOn + 180 days, in whole days, when they differ by a day or more. */
+  disagreementDays?: number;
+  /** Why the recorded time was not believed. */
+  ignored?: string;
+}
+
+/**
+ * The expiry to believe: Amazon's own (this run's message, else the one recorded), else the tracked issue day + 180.
+ * A recorded time within a week and a bit of the stored secret's issue day is the previous secret's (left from before a
+ * rotation done by hand), and ignored; dispose() already sets such messages aside.
+ */
+export function currentExpiry(ev: ExpiryEvidence): Expiry {
+  const tracked = ev.issuedOn ? `${addDays(ev.issuedOn, LWA_SECRET_LIFETIME_DAYS)}T00:00:00Z` : undefined;
+  let amazon: string | undefined;
+  let source: Expiry["source"];
+  let ignored: string | undefined;
+  if (ev.fromMessage) {
+    amazon = ev.fromMessage;
+    source = "Amazon's notification";
+  } else if (ev.fromConfig) {
+    const recorded = isoTime(ev.fromConfig);
+    if (recorded && ev.issuedOn && isPreviousSecretsExpiry(recorded, ev.issuedOn)) {
+      ignored =
+        `lwaClientSecretExpiresAt (${recorded}) ends within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ev.issuedOn}), so it is ` +
+        "the previous secret's: ignored. Fix: pulumi config rm lwaClientSecretExpiresAt";
+    } else if (recorded) {
+      amazon = recorded;
+      source = "Amazon's time recorded in lwaClientSecretExpiresAt";
+    }
+  }
+  if (amazon) {
+    const days = tracked ? Math.round((Date.parse(amazon) - Date.parse(tracked)) / DAY_MS) : 0;
+    return { expiresAt: amazon, source, ...(days !== 0 ? { disagreementDays: days } : {}), ...(ignored ? { ignored } : {}) };
+  }
+  if (tracked) return { expiresAt: tracked, source: "lwaClientSecretIssuedOn + 180 days", ...(ignored ? { ignored } : {}) };
+  return ignored ? { ignored } : {};
+}
+
+/**
+ * How many days before expiry --if-due rotates. A rotation ends the old secret 7 days later: where a person must
+ * hand the block to some job, rotating earlier than 7 days before expiry would only move their deadline closer
+ * (Amazon's own sample rotates at 7 days or less for this reason).
+ */
+export function rotationLeadDays(warningDays: number, manualDelivery?: string): { days: number; reason?: string } {
+  if (!manualDelivery || warningDays <= OLD_SECRET_GRACE_DAYS) return { days: warningDays };
+  return {
+    days: OLD_SECRET_GRACE_DAYS,
+    reason: `${manualDelivery}, so it rotates no earlier than ${OLD_SECRET_GRACE_DAYS} days before expiry (not lwaExpiryWarningDays ${warningDays})`,
+  };
 }

@@ -107,7 +107,7 @@ describe("status rows: the LWA secret", () => {
     const row = statusRow(facts({ config: { ...issued(100), lwaClientSecretExpiresAt: "2026-12-01T08:00:00Z" }, createdAt: createdDaysAgo(1) }), NOW);
     assert.deepEqual(row.lwa, { expiresOn: "2026-12-01", source: "amazon", rotatedBy: "hand" });
     assert.equal(row.next?.urgency, "overdue");
-    assert.match(row.next!.what, /by hand: README, Maintenance/);
+    assert.match(row.next!.what, /by hand: docs\/lwa-rotation\.md/);
   });
 
   it("reads the expiry as rotate-lwa does: a recorded time within days of the issue date is the previous secret's", () => {

@@ -1,5 +1,5 @@
 /**
- * npm run bench: the speed figures README quotes. Not a test: timings depend on the machine.
+ * npm run bench: the speed figures CONTRIBUTING.md quotes. Not a test: timings depend on the machine.
  *   1. a bare require of @pulumi/pulumi and the @pulumi/aws services the program uses (the floor it pays);
  *   2. npm run plan on Pulumi.dev.yaml (target: under 1.5x of 1), interleaved with 1 so that both see the
  *      same machine load; also its first run, before the transpile cache exists;

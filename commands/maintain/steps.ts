@@ -8,7 +8,7 @@ import { deliverBlock } from "../credentials/run";
 import { REPO_ROOT } from "../../lib/pulumi-cli";
 import { parseJobConfigs } from "../../src/config";
 import { rotateKey } from "../rotate-key/run";
-import { currentExpiry } from "../rotate-lwa/decide";
+import { currentExpiry } from "../../src/lifecycle";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
 import type { MaintainSteps, StepContext, StepOutcome } from "./run";
 
@@ -23,7 +23,7 @@ async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   if (config.values.lwaRotation !== "true") {
     const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
     const by = expiresAt ? `before it expires on ${expiresAt.slice(0, 10)}` : "every 180 days (set lwaClientSecretIssuedOn to track when)";
-    return { status: "skipped", detail: `lwaRotation is off: rotate the LWA secret by hand ${by} (README, Maintenance)` };
+    return { status: "skipped", detail: `lwaRotation is off: rotate the LWA secret by hand ${by} (docs/lwa-rotation.md)` };
   }
   const result = await rotateLwa(ctx.stack, {
     ifDue: true,

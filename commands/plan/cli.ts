@@ -115,7 +115,7 @@ export async function renderPlan(file: string): Promise<string> {
       "  Developer Console (Solution Provider Portal) > Notification Preferences: for the rows",
       '  "Application Client New Secret" and "Application Client Secret Expiry", Add new destination (SQS ARN)',
       `  ${queueArn} (its real value: pulumi stack output lwaNotificationQueueArn), then Subscribe.`,
-      "  Then npm run rotate-lwa rotates the secret (README, Maintenance).",
+      "  Then npm run rotate-lwa rotates the secret (docs/lwa-rotation.md).",
     );
   }
   out.push("", "The credentials block (pulumi stack output --show-secrets credentials, or npm run credentials):", "");

@@ -91,7 +91,7 @@ function evidenceFailure(error: unknown, permission: string, what: string, timeo
   if (name === "AccessDenied" || name === "AccessDeniedException" || /not authorized to perform/.test(message)) {
     return new EvidenceError(
       `IAM refused ${permission} to the operator's credentials (${name || "AccessDenied"}): ${message}. ` +
-        `Fix: allow ${permission} on the connector's user to the credentials pulumi up uses (README: Rotating the access key)`,
+        `Fix: allow ${permission} on the connector's user to the credentials pulumi up uses (docs/key-rotation.md, "AWS permissions")`,
     );
   }
   if (name === "NoSuchEntity" || name === "NoSuchEntityException") {

@@ -5,7 +5,20 @@
  */
 import { ConfigError, StackConfig, validateConfig } from "../../src/config";
 import { isPlaceholder } from "../../src/credentials";
-import { addDays, LWA_SECRET_LIFETIME_DAYS } from "../../src/lifecycle";
+import {
+  addDays,
+  CLOCK_SKEW_MS,
+  type Expiry,
+  isoTime,
+  isPreviousSecretsExpiry,
+  LWA_SECRET_LIFETIME_DAYS,
+  OLD_SECRET_GRACE_DAYS,
+  PREVIOUS_SECRET_WINDOW_DAYS,
+  rotationLeadDays,
+} from "../../src/lifecycle";
+
+// The LWA secret's lifecycle rules (which expiry to believe, an unanswered request, how early to rotate) live with
+// the program's in src/lifecycle.ts, which status reads too.
 import { endpointOf } from "../../policies/regions";
 
 export const NEW_SECRET = "APPLICATION_OAUTH_CLIENT_NEW_SECRET";
@@ -15,7 +28,6 @@ export const ROTATION_REQUESTED = "SP_API_IAM_LWA_ROTATION_REQUESTED";
 export const ROTATION_SCOPE = "sellingpartnerapi::client_credential:rotation";
 export const ROTATION_PATH = "/applications/2023-11-30/clientSecret";
 /** The old secret keeps working this long after a rotation (Amazon's docs). */
-export const OLD_SECRET_GRACE_DAYS = 7;
 /**
  * A rotation requested this recently, whose new secret has not arrived, is waited for rather than requested again:
  * a second rotation would end the first new secret's life before any job has it.
@@ -53,13 +65,6 @@ function field(object: unknown, name: string): unknown {
 }
 
 const text = (value: unknown): string | undefined => (typeof value === "string" && value.length > 0 ? value : undefined);
-
-/** An ISO 8601 time, normalised to UTC to the second; undefined for anything else. */
-export function isoTime(value: unknown): string | undefined {
-  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
 
 /** What a message body says. Never throws; the body itself is never part of the result's text. */
 export function parseNotification(body: string): Notification {
@@ -193,82 +198,9 @@ export function dispose(n: Notification, ctx: { clientId: string } & StoredSecre
   }
 }
 
-/**
- * Amazon's clock and ours differ a little: a new secret sent up to this long before the recorded request still
- * answers it. (A rotation an earlier run asked for is never that recent: the record stops a second request.)
- */
-export const CLOCK_SKEW_MS = 2 * 60 * 1000;
-
-/** The recorded request that no stored secret answers yet, if any. */
-export function unansweredRequest(record: { requestedAt?: string; issuedAt?: string }): string | undefined {
-  if (!record.requestedAt) return undefined;
-  if (record.issuedAt && Date.parse(record.issuedAt) >= Date.parse(record.requestedAt) - CLOCK_SKEW_MS) return undefined;
-  return record.requestedAt;
-}
-
-/**
- * A secret issued on `issuedOn` lives 180 days. An expiry sooner than a week and a bit after that day is the previous
- * secret's: after a rotation the old one stops 7 days later, and Amazon may announce that, too.
- */
-export const PREVIOUS_SECRET_WINDOW_DAYS = 8.5;
-
-export function isPreviousSecretsExpiry(expiry: string, issuedOn: string): boolean {
-  return Date.parse(expiry) < Date.parse(`${issuedOn}T00:00:00Z`) + PREVIOUS_SECRET_WINDOW_DAYS * DAY_MS;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Expiry and due
 // ---------------------------------------------------------------------------------------------------------------
-
-export interface ExpiryEvidence {
-  /** Amazon's expiry time from an expiry notification read in this run (the newest). */
-  fromMessage?: string;
-  /** Config lwaClientSecretExpiresAt: Amazon's expiry time recorded by an earlier run. */
-  fromConfig?: string;
-  /** Config lwaClientSecretIssuedOn. */
-  issuedOn?: string;
-}
-
-export interface Expiry {
-  expiresAt?: string;
-  source?: "Amazon's notification" | "Amazon's time recorded in lwaClientSecretExpiresAt" | "lwaClientSecretIssuedOn + 180 days";
-  /** Amazon's time minus issuedOn + 180 days, in whole days, when they differ by a day or more. */
-  disagreementDays?: number;
-  /** Why the recorded time was not believed. */
-  ignored?: string;
-}
-
-/**
- * The expiry to believe: Amazon's own (this run's message, else the one recorded), else the tracked issue day + 180.
- * A recorded time within a week and a bit of the stored secret's issue day is the previous secret's (left from before a
- * rotation done by hand), and ignored; dispose() already sets such messages aside.
- */
-export function currentExpiry(ev: ExpiryEvidence): Expiry {
-  const tracked = ev.issuedOn ? `${addDays(ev.issuedOn, LWA_SECRET_LIFETIME_DAYS)}T00:00:00Z` : undefined;
-  let amazon: string | undefined;
-  let source: Expiry["source"];
-  let ignored: string | undefined;
-  if (ev.fromMessage) {
-    amazon = ev.fromMessage;
-    source = "Amazon's notification";
-  } else if (ev.fromConfig) {
-    const recorded = isoTime(ev.fromConfig);
-    if (recorded && ev.issuedOn && isPreviousSecretsExpiry(recorded, ev.issuedOn)) {
-      ignored =
-        `lwaClientSecretExpiresAt (${recorded}) ends within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ev.issuedOn}), so it is ` +
-        "the previous secret's: ignored. Fix: pulumi config rm lwaClientSecretExpiresAt";
-    } else if (recorded) {
-      amazon = recorded;
-      source = "Amazon's time recorded in lwaClientSecretExpiresAt";
-    }
-  }
-  if (amazon) {
-    const days = tracked ? Math.round((Date.parse(amazon) - Date.parse(tracked)) / DAY_MS) : 0;
-    return { expiresAt: amazon, source, ...(days !== 0 ? { disagreementDays: days } : {}), ...(ignored ? { ignored } : {}) };
-  }
-  if (tracked) return { expiresAt: tracked, source: "lwaClientSecretIssuedOn + 180 days", ...(ignored ? { ignored } : {}) };
-  return ignored ? { ignored } : {};
-}
 
 export type Step =
   /** A new secret is in the queue: finish with it, whatever --if-due says (the old secret is counting down). */
@@ -305,19 +237,6 @@ export interface DueInput {
 
 export function daysUntil(iso: string, now: Date): number {
   return Math.floor((Date.parse(iso) - now.getTime()) / DAY_MS);
-}
-
-/**
- * How many days before expiry --if-due rotates. A rotation ends the old secret 7 days later: where a person must
- * hand the block to some job, rotating earlier than 7 days before expiry would only move their deadline closer
- * (Amazon's own sample rotates at 7 days or less for this reason).
- */
-export function rotationLeadDays(warningDays: number, manualDelivery?: string): { days: number; reason?: string } {
-  if (!manualDelivery || warningDays <= OLD_SECRET_GRACE_DAYS) return { days: warningDays };
-  return {
-    days: OLD_SECRET_GRACE_DAYS,
-    reason: `${manualDelivery}, so it rotates no earlier than ${OLD_SECRET_GRACE_DAYS} days before expiry (not lwaExpiryWarningDays ${warningDays})`,
-  };
 }
 
 /**
@@ -399,7 +318,7 @@ export function checkPrerequisites(
       problem:
         `lwaRotation is off for stack ${stack}, so it has no queue for Amazon to deliver a new secret to. ` +
         `Fix: pulumi config set lwaRotation true${on} && npm run up -- ${stack}, then register the queue ARN in the Developer Console ` +
-        "(README, Maintenance).",
+        "(docs/lwa-rotation.md).",
     };
   }
   const unset: string[] = [];
@@ -461,7 +380,7 @@ export function developerConsoleStep(queueArn: string): string {
 
 const CONSOLE_ROTATION =
   "rotate it by hand instead: Seller Central > Develop Apps > your app > LWA credentials > View > Rotate secret, " +
-  "then the manual route in README, Maintenance";
+  "then the manual route in docs/lwa-rotation.md (By hand in Seller Central)";
 
 /** The grantless token request (client_credentials). */
 export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: string): Failure | undefined {

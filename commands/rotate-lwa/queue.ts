@@ -103,7 +103,7 @@ function explain(code: string, answered: boolean, what: string): string {
     return `${code}: SQS did not answer. Fix: check the network and any proxy; if AWS_ENDPOINT_URL_SQS is set, check it or unset it.`;
   }
   if (/AccessDenied|NotAuthorized|UnauthorizedOperation/i.test(code)) {
-    return `${code}: your AWS credentials may not do this. Fix: grant sqs:ReceiveMessage, sqs:DeleteMessage, and sqs:ChangeMessageVisibility on the queue (README, Maintenance).`;
+    return `${code}: your AWS credentials may not do this. Fix: grant sqs:ReceiveMessage, sqs:DeleteMessage, and sqs:ChangeMessageVisibility on the queue (docs/lwa-rotation.md).`;
   }
   if (/NonExistentQueue|QueueDoesNotExist/i.test(code)) return `${code}: the queue does not exist. Fix: npm run up -- <stack> creates it again.`;
   if (/InvalidClientTokenId|SignatureDoesNotMatch|ExpiredToken/i.test(code))

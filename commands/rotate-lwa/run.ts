@@ -23,7 +23,6 @@ import * as path from "path";
 import { grantlessToken, refreshTokenExchange, requestRotation } from "./amazon";
 import {
   checkPrerequisites,
-  currentExpiry,
   decideStep,
   developerConsoleStep,
   disagreementWords,
@@ -31,18 +30,16 @@ import {
   Disposition,
   Failure,
   HttpAnswer,
-  isoTime,
   judgeGrantlessToken,
   judgeProof,
   judgeRotationRequest,
   mayHaveReachedAmazon,
   Notification,
-  OLD_SECRET_GRACE_DAYS,
   parseNotification,
   plainTime,
   UNANSWERED_EVIDENCE_DAYS,
-  unansweredRequest,
 } from "./decide";
+import { currentExpiry, isoTime, OLD_SECRET_GRACE_DAYS, unansweredRequest } from "../../src/lifecycle";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
 
 export interface LwaRotationResult {
@@ -440,7 +437,7 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
           cause:
             `the rotation requested at ${step.requestedAt} was never answered in the queue, and LWA now refuses the stored secret: ` +
             "Amazon rotated, and the new secret did not reach the queue.",
-          fix: `rotate by hand in Seller Central (README, Maintenance, the manual route), store the secret, then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
+          fix: `rotate by hand in Seller Central (docs/lwa-rotation.md, "By hand in Seller Central"), store the secret, then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
         });
       } else {
         throw new StepFailure(judgeProof(answer, settings.lwaEndpoint) ?? { cause: "could not check the stored secret.", fix: "run again." });
@@ -474,7 +471,7 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
             `A run after ${plainTime(step.evidenceFrom, now())} checks it and asks again only if it still works.`,
           fix:
             `check the registration: ${developerConsoleStep(pre.queueArn)}. If you know Amazon did not rotate, npm run rotate-lwa -- --stack ${stack.name} --request-again; ` +
-            "if it did, rotate by hand (README, Maintenance).",
+            "if it did, rotate by hand (docs/lwa-rotation.md).",
         });
       case "complete":
         say("  a new secret for this app is waiting in the queue: completing that rotation (no new request)");

@@ -5,7 +5,7 @@
 import { ConfigError, validateConfig, type StackConfig } from "../../src/config";
 import { addDays, keyPhaseOf, type KeyPhase, type SlotRecord } from "../../src/lifecycle";
 import type { OutputValue, StackConfigView } from "../../lib/pulumi";
-import { currentExpiry, rotationLeadDays, unansweredRequest } from "../rotate-lwa/decide";
+import { currentExpiry, rotationLeadDays, unansweredRequest } from "../../src/lifecycle";
 
 /** How urgent the next thing is: expired and overdue make `status` exit 1. */
 export type Urgency = "expired" | "overdue" | "due" | "ok";
@@ -101,7 +101,7 @@ function lwaExpiry(config: StackConfig): { expiresOn?: string; source: "amazon" 
 
 function lwaNext(config: StackConfig, expiresOn: string, today: string, warnDays?: number): NextThing {
   const left = daysBetween(today, expiresOn);
-  const by = config.lwaRotation ? "npm run rotate-lwa" : "by hand: README, Maintenance";
+  const by = config.lwaRotation ? "npm run rotate-lwa" : "by hand: docs/lwa-rotation.md";
   // rotate-lwa --if-due rotates a stack whose jobs a person serves no earlier than 7 days before expiry: status
   // says the same date, and why.
   const lead =
