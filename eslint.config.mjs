@@ -5,7 +5,7 @@ import pulumi from "@pulumi/eslint-plugin";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "bin/"] },
+  { ignores: ["node_modules/", "bin/", ".cache/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

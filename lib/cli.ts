@@ -176,8 +176,6 @@ export function parseCommandLine<const O extends Options, const P extends boolea
  * printed on an internal error. Call it from the `require.main === module` block, and nothing else there.
  */
 export function runCommand(name: string, main: () => number | Promise<number>, argv: readonly string[] = process.argv.slice(2)): void {
-  // The AWS SDK's notice that its 2027 releases need Node 22 says nothing about what the command does.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   // The reader went away (`npm run status | head -1`): nothing more can be said, so stop at once, quietly,
   // rather than die on an unhandled EPIPE with a stack trace.
   for (const stream of [process.stdout, process.stderr]) {

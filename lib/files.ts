@@ -6,6 +6,7 @@
  * also ends the process as the signal would have); one left by SIGKILL is removed by the next write of the
  * same file, and its name is git-ignored (.gitignore: `.*.sp-api-iam.*.tmp`).
  */
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -195,6 +196,27 @@ export function writeFileKeepingMode(file: string, text: string, unchanged?: () 
   const refusal = whyNotRewritable(existing);
   if (refusal) throw new FileRefusal(refusal);
   atomicWrite(file, text, existing.mode & 0o7777, { uid: existing.uid, gid: existing.gid }, unchanged);
+}
+
+/**
+ * A warning when `file` (just written, holding secrets) lies in a git work tree and git does not ignore it: one
+ * `git add .` and a commit would publish the secrets. Nothing when git ignores it, when it is not in a work tree, or
+ * when git is not installed. `shown` is the name the messages use for it.
+ */
+export function gitExposureWarning(file: string, shown: string = file): string | undefined {
+  // check-ignore: 0 ignored, 1 not ignored (a tracked file counts as not ignored: it is in the repository already),
+  // 128 not a work tree. GIT_OPTIONAL_LOCKS=0: a read that never takes the index lock from a git command running beside it.
+  const result = spawnSync("git", ["check-ignore", "-q", "--", path.basename(file)], {
+    cwd: path.dirname(file),
+    env: { ...process.env, GIT_OPTIONAL_LOCKS: "0" },
+    stdio: "ignore",
+    timeout: 10_000,
+  });
+  if (result.error || result.status !== 1) return undefined;
+  return (
+    `Warning: ${shown} holds secrets and is inside a git work tree that does not ignore it: a commit would publish them. ` +
+    `Add it to that repository's .gitignore, or write it outside the repository.`
+  );
 }
 
 /** A stack name as a file name: Pulumi's org/project/stack form keeps only its last part; nothing can escape the directory. */

@@ -2,6 +2,10 @@
  * The network, one place for it: every request bounded in time (deadlines), waiting out IAM propagation
  * (retries), the endpoints the commands may be pointed at (and which are refused), and AWS SDK client settings.
  */
+import { createRequire } from "module";
+import type { ProxyAgent as NodeProxyAgent } from "proxy-agent";
+import { getProxyForUrl } from "proxy-from-env";
+import type { RequestInit as UndiciRequestInit } from "undici";
 import type { StackConfigView } from "./pulumi";
 
 // ---- Deadlines
@@ -55,11 +59,31 @@ class TooLarge extends Error {
   }
 }
 
-/** fetch, then the body, both within `timeoutMs`. Redirects are answers, not followed. */
+/**
+ * fetch, then the body, both within `timeoutMs`. Redirects are answers, not followed. Through the proxy that
+ * HTTPS_PROXY / HTTP_PROXY / NO_PROXY name for the URL (proxyFor), if any; the deadline covers the proxy too.
+ */
 export async function fetchWithDeadline(url: string | URL, init: RequestInit, timeoutMs: number, maxBytes = MAX_ANSWER_BYTES): Promise<HttpAnswer> {
+  let proxy: URL | undefined;
+  try {
+    proxy = proxyFor(url);
+  } catch (error) {
+    // Said by the caller's message (throughProxy), which names the endpoint too.
+    if (error instanceof ProxySettingError) return { kind: "unreachable", code: "InvalidProxySetting" };
+    throw error;
+  }
+  // Node's own fetch takes no proxy; undici's (the library Node's is built from) does, with its ProxyAgent. One agent
+  // per request, destroyed when the request ends: an abort does not end a CONNECT the proxy never answers, and that
+  // socket would keep the process alive after the command has said all it had to say. undici is loaded only when a
+  // proxy is in use: it takes longer to load than the rest of a command's start.
+  const undici = proxy ? await import("undici") : undefined;
+  const dispatcher = proxy ? new undici!.ProxyAgent(proxy.href) : undefined;
   const outcome = await withDeadline(timeoutMs, async (signal) => {
     // Never followed: a redirect would carry the form's secrets or the token header to wherever it points.
-    const response = await fetch(url, { ...init, redirect: "manual", signal });
+    const request = { ...init, redirect: "manual", signal } as const;
+    const response = dispatcher
+      ? ((await undici!.fetch(url, { ...(request as UndiciRequestInit), dispatcher })) as unknown as Response)
+      : await fetch(url, request);
     const chunks: Uint8Array[] = [];
     let size = 0;
     if (response.body) {
@@ -82,6 +106,7 @@ export async function fetchWithDeadline(url: string | URL, init: RequestInit, ti
       text: Buffer.concat(chunks).toString("utf8"),
     };
   });
+  dispatcher?.destroy().catch(() => undefined);
   switch (outcome.kind) {
     case "done":
       return { kind: "answered", ...outcome.value };
@@ -89,8 +114,13 @@ export async function fetchWithDeadline(url: string | URL, init: RequestInit, ti
       return { kind: "timed-out", timeoutMs };
     case "failed":
       if (outcome.error instanceof TooLarge) return { kind: "too-large", status: outcome.error.status, limitBytes: maxBytes };
-      return { kind: "unreachable", code: networkErrorCode(outcome.error) };
+      return { kind: "unreachable", code: proxiedCode(networkErrorCode(outcome.error), proxy) };
   }
+}
+
+/** Through a proxy, undici reports a tunnel the proxy refused (a 403 to CONNECT) with no code at all: name it. */
+function proxiedCode(code: string, proxy: URL | undefined): string {
+  return proxy && code === "network error" ? "ProxyTunnelRefused" : code;
 }
 
 /** The error's code (ECONNREFUSED, ENOTFOUND, ...), never its message: undici's may quote the URL. */
@@ -121,6 +151,62 @@ export function describeTimeout(timeoutMs: number): string {
 export function describeContentType(contentType: string): string {
   const type = contentType.split(";")[0].trim().toLowerCase();
   return /^[a-z0-9.+-]{1,40}\/[a-z0-9.+-]{1,60}$/.test(type) ? `a body (${type})` : "a body";
+}
+
+// ---- Proxies
+
+/**
+ * Corporate networks reach the internet through a proxy named in HTTPS_PROXY / HTTP_PROXY (either case), with
+ * NO_PROXY listing the hosts reached directly: the convention curl, the AWS CLI and the Pulumi CLI follow. Read from
+ * the process's environment, like those tools (the SDK clients' agent reads it per request). fetch goes through
+ * undici's ProxyAgent, the AWS SDK clients through proxy-agent's; both tunnel https with CONNECT, so the proxy sees
+ * host names, never the requests' secrets.
+ */
+
+export class ProxySettingError extends Error {}
+
+/** The proxy a request to `url` goes through (proxy-from-env's rule, which proxy-agent applies too), or undefined. */
+export function proxyFor(url: string | URL): URL | undefined {
+  const proxy = getProxyForUrl(String(url));
+  if (!proxy) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(proxy);
+  } catch {
+    // Not echoed: it may hold a password.
+    throw new ProxySettingError("HTTPS_PROXY / HTTP_PROXY is not a URL (expected e.g. http://proxy.example.com:3128)");
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new ProxySettingError(`the proxy ${showUrl(parsed)} is not an http:// or https:// proxy, the kinds this kit supports`);
+  }
+  return parsed;
+}
+
+/** " through the proxy http://proxy:3128/" for a message about a request to `url`, or "" when it goes direct. */
+export function throughProxy(url: string | URL): string {
+  try {
+    const proxy = proxyFor(url);
+    return proxy ? ` through the proxy ${showUrl(proxy)}` : "";
+  } catch (error) {
+    return error instanceof ProxySettingError ? ` (${error.message})` : "";
+  }
+}
+
+/** Whether any proxy variable is set: only then do the AWS SDK clients get the proxy agent. */
+export function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
+  return ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"].some((name) => Boolean(env[name] || env[name.toLowerCase()]));
+}
+
+/**
+ * The agents for an AWS SDK client's requestHandler: proxy-agent's, which picks the proxy for each request's URL
+ * (or none, for a NO_PROXY host); nothing when no proxy is configured, so the SDK keeps its own agents.
+ */
+export function awsProxyAgents(): { httpAgent?: NodeProxyAgent; httpsAgent?: NodeProxyAgent } {
+  if (!proxyConfigured()) return {};
+  // Loaded only when a proxy is configured, like undici above.
+  const { ProxyAgent } = createRequire(__filename)("proxy-agent") as { ProxyAgent: typeof NodeProxyAgent };
+  const agent = new ProxyAgent();
+  return { httpAgent: agent, httpsAgent: agent };
 }
 
 // ---- Retries
@@ -303,7 +389,7 @@ export interface AwsClientSettings {
   profile?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   endpoint?: string;
-  requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true };
+  requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true } & ReturnType<typeof awsProxyAgents>;
   maxAttempts: number;
 }
 
@@ -341,7 +427,7 @@ export function awsClientConfig(view: StackConfigView, env: NodeJS.ProcessEnv, o
     ...(profile ? { profile } : {}),
     ...(credentials ? { credentials } : {}),
     ...(endpoint ? { endpoint } : {}),
-    requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true },
+    requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true, ...awsProxyAgents() },
     maxAttempts: 3,
   };
 }

@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { runCommand } from "./cli";
+import { printable } from "./output";
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
@@ -71,6 +72,16 @@ export function checkedPulumiVersion(cli: string, env: NodeJS.ProcessEnv): strin
   const known = checkedClis.get(cli);
   if (known) return known;
   const result = spawnSync(cli, ["version"], { env: { ...env, PULUMI_SKIP_UPDATE_CHECK: "true" }, encoding: "utf8", timeout: 120_000 });
+  // The pulumi npm package downloads the CLI on first use; when that fails (offline, a proxy in the way) its one
+  // line, "pulumi: <reason>", is the real cause: npm ci is already done and would not help.
+  const downloadFailure = isPackageCli(cli) && !result.error && result.status !== 0 ? /^pulumi: (.+)$/m.exec(result.stderr ?? "") : null;
+  if (downloadFailure) {
+    throw new PulumiError(
+      "no-cli",
+      `the pulumi npm package could not download the Pulumi CLI (${printable(downloadFailure[1]!, 200)}); it fetches it from get.pulumi.com on first use. ` +
+        "Fix: check the network connection and any proxy (HTTPS_PROXY), then run again; or install the Pulumi CLI yourself (pulumi.com/docs/install).",
+    );
+  }
   if (result.error || result.status !== 0) {
     throw new PulumiError(
       "no-cli",

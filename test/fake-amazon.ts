@@ -153,6 +153,9 @@ export interface Behaviour {
   lwaError?: "invalid_client" | "invalid_grant";
   /** An HTTP error status SP-API answers with, after its checks. */
   spApiStatus?: number;
+  /** The IAM user's access key STS accepts and the role it may assume (default SECRETS.keyId/keySecret, ROLE_ARN):
+   * another's for a block made elsewhere, such as by the stand-in Pulumi CLI. */
+  user?: { keyId: string; keySecret: string; roleArn: string };
 }
 
 export interface SeenRequest {
@@ -296,8 +299,9 @@ export class FakeAmazon extends LoopbackServer {
       );
 
     if (!auth || auth.service !== "sts") return error("IncompleteSignature", "Authorization header missing or malformed");
-    if (auth.keyId !== SECRETS.keyId) return error("InvalidClientTokenId");
-    if (sigV4Signature(request, auth, SECRETS.keySecret) !== auth.signature) return error("SignatureDoesNotMatch");
+    const user = this.behaviour.user ?? { keyId: SECRETS.keyId, keySecret: SECRETS.keySecret, roleArn: ROLE_ARN };
+    if (auth.keyId !== user.keyId) return error("InvalidClientTokenId");
+    if (sigV4Signature(request, auth, user.keySecret) !== auth.signature) return error("SignatureDoesNotMatch");
     const queued = action === "GetCallerIdentity" || action === "AssumeRole" ? this.behaviour.failNext[action].shift() : undefined;
     if (queued && (MISBEHAVIOURS as readonly string[]).includes(queued)) return misbehave(queued as Misbehaviour, res, this.behaviour.misbehaviourOptions);
     if (queued) return error(queued);
@@ -313,7 +317,7 @@ export class FakeAmazon extends LoopbackServer {
     if (action === "AssumeRole") {
       if (this.behaviour.callerArn.endsWith(":root")) return error("AccessDenied", "Roles may not be assumed by root accounts.");
       if (this.behaviour.assumeRoleAlways) return error(this.behaviour.assumeRoleAlways);
-      if (form.RoleArn !== ROLE_ARN) return error("AccessDenied");
+      if (form.RoleArn !== user.roleArn) return error("AccessDenied");
       if (!/^[\w+=,.@-]{2,64}$/.test(form.RoleSessionName ?? "")) return error("ValidationError", "RoleSessionName");
       const expiration = new Date(Date.now() + 900_000).toISOString().replace(/\.\d{3}Z$/, "Z");
       return xml(

@@ -3,6 +3,7 @@
  * IAM's keys against the stack's records.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -665,6 +666,21 @@ describe("npm run rotate-key", function () {
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /dry run/i);
       assert.equal(ups("x"), 0);
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it("through the user's door, in a git work tree that does not ignore --out: the block is written, with a warning", async () => {
+    seed("x", {}, 80);
+    mirror("x", { current: 2 });
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "rotate-key-git-"));
+    try {
+      spawnSync("git", ["init", "-q"], { cwd: elsewhere });
+      const result = await runThroughNpm("rotate-key", ["--stack", "x", "--if-due", "--out", "acme-x.hjson"], { cwd: elsewhere, env: env() });
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(fs.existsSync(path.join(elsewhere, "acme-x.hjson")));
+      assert.match(result.stdout + result.stderr, /Warning: \S*acme-x\.hjson holds secrets and is inside a git work tree that does not ignore it/);
     } finally {
       fs.rmSync(elsewhere, { recursive: true, force: true });
     }

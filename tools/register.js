@@ -8,7 +8,15 @@ const fs = require("fs");
 const path = require("path");
 
 const CACHE_DIR = path.join(__dirname, "..", "node_modules", ".cache", "sp-api-iam-ts");
-const SUCRASE_VERSION = require("sucrase/package.json").version;
+let SUCRASE_VERSION;
+try {
+  SUCRASE_VERSION = require("sucrase/package.json").version;
+} catch (error) {
+  if (error.code !== "MODULE_NOT_FOUND") throw error;
+  // Before `npm ci` (a fresh clone): one line saying what to do, not Node's stack trace.
+  process.stderr.write(`sp-api-iam: its dependencies are not installed: run npm ci first (in ${path.join(__dirname, "..")}).\n`);
+  process.exit(1);
+}
 let transform;
 
 require.extensions[".ts"] = function compileTypeScript(module, filename) {

@@ -5,6 +5,7 @@
 # fakes answer with the real time in HTTP Date headers, and the AWS SDK corrects its clock to that.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source tools/node24.sh || exit 1
 files=(test/adopt.test.ts test/lifecycle.test.ts test/maintain.test.ts test/maintain-fleet.test.ts test/program.test.ts test/rotate-key.test.ts test/rotate-lwa.test.ts test/status.test.ts)
 failed=0
 for hour in 00:10 11:50 12:10 23:50; do

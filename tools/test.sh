@@ -5,6 +5,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export bin=node_modules/.bin
+# Before `npm ci` (a fresh clone): one line saying what to do.
+[ -x node_modules/.bin/mocha ] || { echo "sp-api-iam: its dependencies are not installed: run npm ci first (in $PWD)." >&2; exit 1; }
+# On a machine whose node is older than 22, the suite runs on Node 24 LTS (tools/node24.sh).
+source tools/node24.sh || exit 1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

@@ -14,7 +14,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { errorLine, helpText, parseCommandLine, runCommand, UsageError, usageErrorText } from "../../lib/cli";
-import { FileRefusal, userPath, writePrivateFile } from "../../lib/files";
+import { FileRefusal, gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { blockAsJson, BlockError, blockFromOutputs, DeliveryBlock } from "./block";
@@ -183,6 +183,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     err(`Could not write ${shown} (${code === "ENOENT" ? "its directory does not exist" : (code ?? "error")}).`);
     return 1;
   }
+  const exposed = gitExposureWarning(file, shown);
+  // A warning, not an error: the file is written; printed as it is, not in the error form.
+  if (exposed) console.error(exposed);
   out(
     format === "json"
       ? `Wrote ${shown} (mode 600): the JSON content of a named credential ("Generic" type in the product's Credentials page). Paste it there; then delete the file or keep it private.`

@@ -10,7 +10,7 @@ import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
 import { acquireLocks, type HeldLocks, LockBusy, stackLock } from "../../lib/lock";
 import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from "../../lib/net";
 import { errorLine } from "../../lib/cli";
-import { userPath, writePrivateFile } from "../../lib/files";
+import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import { decide, judgeUnused, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
@@ -371,6 +371,8 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     }
     report.wroteBlock = outFile;
     print(`Wrote the new credentials block to ${outFile} (mode 600).`);
+    const exposed = gitExposureWarning(outFile);
+    if (exposed) print(exposed);
     print(
       `Hand it to every job that uses this stack's key: npm run credentials -- --into <job config> (or paste the block), then npm run verify -- ${opts.out}.`,
     );

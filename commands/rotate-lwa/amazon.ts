@@ -5,7 +5,7 @@
  * body. Response bodies are never passed on whole: LWA may echo a submitted value, so only its OAuth error code is
  * kept; Amazon's error message is kept short, stripped of control characters, for the caller to scrub.
  */
-import { fetchWithDeadline, parseJson, type HttpAnswer as Exchange } from "../../lib/net";
+import { fetchWithDeadline, parseJson, throughProxy, type HttpAnswer as Exchange } from "../../lib/net";
 import { LWA_ACCESS_TOKEN_PREFIX, requestLwaToken } from "../../lib/lwa";
 import { printable } from "../../lib/output";
 import { HttpAnswer, ROTATION_PATH, ROTATION_SCOPE } from "./decide";
@@ -15,9 +15,10 @@ const SP_API_ERROR_CODE = /^[A-Za-z]{1,64}$/;
 type Answered = Extract<Exchange, { kind: "answered" | "too-large" }>;
 
 /** The exchange (lib/net's deadline; a redirect is an answer, never followed), with its two ways of not answering read as one. */
-async function exchange(url: string, init: RequestInit, timeoutMs: number): Promise<Answered | { kind: "unreachable"; code: string }> {
+async function exchange(url: string, init: RequestInit, timeoutMs: number): Promise<Answered | { kind: "unreachable"; code: string; via: string }> {
   const answer = await fetchWithDeadline(url, init, timeoutMs);
-  return answer.kind === "timed-out" ? { kind: "unreachable", code: "TimeoutError" } : answer;
+  if (answer.kind === "timed-out") return { kind: "unreachable", code: "TimeoutError", via: throughProxy(url) };
+  return answer.kind === "unreachable" ? { ...answer, via: throughProxy(url) } : answer;
 }
 
 function jsonObject(answer: Answered): Record<string, unknown> {
@@ -33,9 +34,9 @@ async function tokenRequest(lwaEndpoint: string, form: Record<string, string>, t
   const answer = await requestLwaToken(lwaEndpoint, form, timeoutMs);
   switch (answer.kind) {
     case "timed-out":
-      return { kind: "unreachable", code: "TimeoutError" };
+      return { kind: "unreachable", code: "TimeoutError", via: throughProxy(lwaEndpoint) };
     case "unreachable":
-      return answer;
+      return { ...answer, via: throughProxy(lwaEndpoint) };
     case "token":
       return answer.accessToken.startsWith(LWA_ACCESS_TOKEN_PREFIX)
         ? { kind: "ok", value: answer.accessToken }

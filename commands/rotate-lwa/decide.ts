@@ -361,7 +361,10 @@ export function checkPrerequisites(
 // ---------------------------------------------------------------------------------------------------------------
 
 export type HttpAnswer<T> =
-  { kind: "ok"; value: T } | { kind: "http"; status: number; code?: string; message?: string } | { kind: "unreachable"; code: string };
+  | { kind: "ok"; value: T }
+  | { kind: "http"; status: number; code?: string; message?: string }
+  /** via: " through the proxy ..." when the request went through one (lib/net throughProxy). */
+  | { kind: "unreachable"; code: string; via?: string };
 
 export interface Failure {
   cause: string;
@@ -384,7 +387,7 @@ export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: str
   if (answer.kind === "ok") return undefined;
   if (answer.kind === "unreachable") {
     return {
-      cause: `could not reach LWA at ${lwaEndpoint} (${answer.code}).`,
+      cause: `could not reach LWA at ${lwaEndpoint}${answer.via ?? ""} (${answer.code}).`,
       fix: "check the network connection and any proxy; if SP_API_LWA_ENDPOINT is set, check it or unset it. Nothing was rotated.",
     };
   }
@@ -419,7 +422,7 @@ export function judgeRotationRequest(answer: HttpAnswer<void>, ctx: { queueArn: 
   if (answer.kind === "unreachable") {
     if (!mayHaveReachedAmazon(answer.code)) {
       return {
-        cause: `could not reach SP-API at ${ctx.spApiEndpoint} (${answer.code}). Nothing was rotated.`,
+        cause: `could not reach SP-API at ${ctx.spApiEndpoint}${answer.via ?? ""} (${answer.code}). Nothing was rotated.`,
         fix: "check the network connection and any proxy; if SP_API_ENDPOINT is set, check it or unset it. Then run again.",
       };
     }
@@ -475,7 +478,7 @@ export function judgeProof(answer: HttpAnswer<string>, lwaEndpoint: string): Fai
   const leftInQueue = "Nothing was stored; the new secret stays in the queue for the next run.";
   if (answer.kind === "unreachable") {
     return {
-      cause: `could not reach LWA at ${lwaEndpoint} to prove the new secret (${answer.code}). ${leftInQueue}`,
+      cause: `could not reach LWA at ${lwaEndpoint}${answer.via ?? ""} to prove the new secret (${answer.code}). ${leftInQueue}`,
       fix: "check the network connection, then run again.",
     };
   }

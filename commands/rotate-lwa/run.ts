@@ -16,7 +16,7 @@
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET } from "../../src/config";
 import { awsEndpoint, readSettings, SettingsError } from "../../lib/net";
 import { acquireLocks, type HeldLocks, LockBusy, lwaAppLock, stackLock } from "../../lib/lock";
-import { blockFileName, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
+import { blockFileName, gitExposureWarning, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { mapWithConcurrency, PulumiError, PulumiWorkspace, type OutputValue, type PulumiStack } from "../../lib/pulumi";
 import * as path from "path";
@@ -670,6 +670,8 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
         });
       }
       say(`  wrote the new credentials block of ${t.stack.name} to ${t.file} (mode 600)`);
+      const exposed = gitExposureWarning(t.file);
+      if (exposed) say(`  ${exposed}`);
     }
 
     // 11. Only now: the message can go, with any older new-secret messages.

@@ -6,7 +6,17 @@
  */
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { CredentialsBlock, describeKeyId, parseIamArn } from "./block";
-import { Attempt, describeTimeout, formatDuration, RetryHooks, retryWhilePropagating, Settings, withDeadline } from "../../lib/net";
+import {
+  Attempt,
+  awsProxyAgents,
+  describeTimeout,
+  formatDuration,
+  RetryHooks,
+  retryWhilePropagating,
+  Settings,
+  throughProxy,
+  withDeadline,
+} from "../../lib/net";
 import { maskKeyId } from "../../lib/output";
 import { StepOutcome } from "./report";
 
@@ -54,7 +64,12 @@ export function createStsClient(block: CredentialsBlock, settings: Settings): ST
     userAgentAppId: ROLE_SESSION_NAME,
     // Without throwOnRequestTimeout the SDK only logs that requestTimeout passed, and keeps waiting. The
     // deadline in attemptSts bounds the whole call (both attempts, and reading the body) whatever the SDK does.
-    requestHandler: { connectionTimeout: settings.requestTimeoutMs, requestTimeout: settings.requestTimeoutMs, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: settings.requestTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+      ...awsProxyAgents(),
+    },
   });
 }
 
@@ -84,14 +99,14 @@ function unreachable(f: StsFailure, settings: Settings, region: string, action: 
     return {
       status: "failed",
       cause:
-        `STS at ${stsEndpointOf(settings, region)} timed out: no complete answer to ${action} within ` +
+        `STS at ${stsEndpointOf(settings, region)}${throughProxy(stsEndpointOf(settings, region))} timed out: no complete answer to ${action} within ` +
         `${describeTimeout(f.timedOutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
       fix: "check the network connection and any proxy; on a slow network raise SP_API_VERIFY_TIMEOUT_MS; if AWS_ENDPOINT_URL_STS is set, check it.",
     };
   }
   return {
     status: "failed",
-    cause: `could not reach STS at ${stsEndpointOf(settings, region)} (${f.code}).`,
+    cause: `could not reach STS at ${stsEndpointOf(settings, region)}${throughProxy(stsEndpointOf(settings, region))} (${f.code}).`,
     fix: "check the network connection and any proxy; if AWS_ENDPOINT_URL_STS is set, check it or unset it.",
   };
 }

@@ -5,7 +5,7 @@
  */
 import { CredentialsBlock } from "./block";
 import { StepOutcome } from "./report";
-import { describeContentType, describeTimeout, Settings } from "../../lib/net";
+import { describeContentType, describeTimeout, Settings, throughProxy } from "../../lib/net";
 import { LWA_ACCESS_TOKEN_PREFIX, LwaAnswer, requestLwaToken } from "../../lib/lwa";
 
 export async function requestAccessToken(block: CredentialsBlock, settings: Settings): Promise<LwaAnswer> {
@@ -37,13 +37,13 @@ export function judgeLwaAnswer(answer: LwaAnswer, settings: Settings): StepOutco
     case "unreachable":
       return {
         status: "failed",
-        cause: `could not reach LWA at ${settings.lwaEndpoint} (${answer.code}).`,
+        cause: `could not reach LWA at ${settings.lwaEndpoint}${throughProxy(settings.lwaEndpoint)} (${answer.code}).`,
         fix: "check the network connection and any proxy; if SP_API_LWA_ENDPOINT is set, check it or unset it.",
       };
     case "timed-out":
       return {
         status: "failed",
-        cause: `LWA at ${settings.lwaEndpoint} timed out: no complete answer within ${describeTimeout(answer.timeoutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
+        cause: `LWA at ${settings.lwaEndpoint}${throughProxy(settings.lwaEndpoint)} timed out: no complete answer within ${describeTimeout(answer.timeoutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
         fix: "check the network connection and any proxy; on a slow network raise SP_API_VERIFY_TIMEOUT_MS; if SP_API_LWA_ENDPOINT is set, check it.",
       };
     case "not-json":

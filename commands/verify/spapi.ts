@@ -8,7 +8,7 @@ import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { endpointOf } from "../../policies/regions";
 import { CredentialsBlock } from "./block";
-import { describeContentType, describeTimeout, fetchWithDeadline, parseJson, Settings } from "../../lib/net";
+import { describeContentType, describeTimeout, fetchWithDeadline, parseJson, Settings, throughProxy } from "../../lib/net";
 import { StepOutcome } from "./report";
 import { SessionCredentials } from "./aws";
 
@@ -83,19 +83,19 @@ export type SpApiAnswer =
   | { kind: "timed-out"; timeoutMs: number }
   | { kind: "unreachable"; code: string };
 
-/** Step 5's verdict. Pure. */
-export function judgeSpApiAnswer(answer: SpApiAnswer, block: CredentialsBlock, endpoint: string): StepOutcome {
+/** Step 5's verdict. Pure. `via`: " through the proxy ..." when the request went through one (lib/net throughProxy). */
+export function judgeSpApiAnswer(answer: SpApiAnswer, block: CredentialsBlock, endpoint: string, via = ""): StepOutcome {
   switch (answer.kind) {
     case "unreachable":
       return {
         status: "failed",
-        cause: `could not reach SP-API at ${endpoint} (${answer.code}).`,
+        cause: `could not reach SP-API at ${endpoint}${via} (${answer.code}).`,
         fix: "check the network connection and any proxy; if SP_API_ENDPOINT is set, check it or unset it.",
       };
     case "timed-out":
       return {
         status: "failed",
-        cause: `SP-API at ${endpoint} timed out: no complete answer within ${describeTimeout(answer.timeoutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
+        cause: `SP-API at ${endpoint}${via} timed out: no complete answer within ${describeTimeout(answer.timeoutMs)} (SP_API_VERIFY_TIMEOUT_MS), so verify gave up.`,
         fix: "check the network connection and any proxy; on a slow network raise SP_API_VERIFY_TIMEOUT_MS; if SP_API_ENDPOINT is set, check it.",
       };
     case "not-json":
@@ -187,5 +187,5 @@ export async function callMarketplaceParticipations(
   } else {
     answer = http;
   }
-  return judgeSpApiAnswer(answer, block, endpoint);
+  return judgeSpApiAnswer(answer, block, endpoint, throughProxy(endpoint));
 }
