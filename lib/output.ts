@@ -71,3 +71,73 @@ export function printable(text: string, max = 300): string {
   const plain = withoutControls(text).replace(/\s*[\r\n\t]+\s*/g, " ");
   return plain.length > max ? `${plain.slice(0, max)}…` : plain;
 }
+
+/**
+ * How wide the fleet commands' tables may be: COLUMNS when set (the user's say, also in a pipe), else the
+ * terminal's width, else 120 (a pipe or a scheduler's log). Never under 40: narrower, nothing fits.
+ */
+export function outputWidth(stream: { isTTY?: boolean; columns?: number }, env: NodeJS.ProcessEnv): number {
+  const columns = Number(env.COLUMNS);
+  const width = Number.isInteger(columns) && columns > 0 ? columns : stream.isTTY && stream.columns ? stream.columns : 120;
+  return Math.max(40, width);
+}
+
+/** `text` cut to `width` characters, the cut marked with "…". */
+export function fitLine(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+/**
+ * `text` broken at spaces into lines of at most `width` characters, the lines after the first indented by
+ * `indent` spaces; a word longer than a line is cut across lines. Nothing is lost, unlike fitLine.
+ */
+export function wrapLine(text: string, width: number, indent = 4): string[] {
+  // The first line keeps the text's own leading spaces; the others take `indent`.
+  const lead = /^ */.exec(text)![0];
+  const lines: string[] = [];
+  let line = "";
+  const margin = () => (lines.length === 0 ? lead.length : indent);
+  const room = () => Math.max(1, width - margin());
+  const flush = () => {
+    lines.push(" ".repeat(margin()) + line);
+    line = "";
+  };
+  for (let word of text.slice(lead.length).split(" ")) {
+    if (line && line.length + 1 + word.length > room()) flush();
+    while (word.length > room()) {
+      if (line) flush();
+      line = word.slice(0, room());
+      word = word.slice(line.length);
+      flush();
+    }
+    line = line ? `${line} ${word}` : word;
+  }
+  if (line || lines.length === 0) flush();
+  return lines;
+}
+
+/**
+ * As many of `names` as fit after `prefix` on one line of `width`, then "… and N more": a list of 500 stacks
+ * as one line that says how many it leaves out.
+ */
+export function namesThatFit(prefix: string, names: readonly string[], width: number): string {
+  for (let shown = names.length; shown > 0; shown--) {
+    const rest = names.length - shown;
+    const line = `${prefix}${names.slice(0, shown).join(", ")}${rest > 0 ? `, … and ${rest} more` : ""}`;
+    if (line.length <= width) return line;
+  }
+  return fitLine(`${prefix}… ${names.length}`, width);
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A day (YYYY-MM-DD) worded from `today`, past dates as past: "in 5 days, on 2026-12-06", "today, 2026-12-01",
+ * "5 days ago, on 2026-11-25".
+ */
+export function dayFromToday(day: string, today: string): string {
+  const days = Math.round((Date.parse(`${day.slice(0, 10)}T00:00:00Z`) - Date.parse(`${today.slice(0, 10)}T00:00:00Z`)) / DAY_MS);
+  const count = (n: number) => `${n} day${n === 1 ? "" : "s"}`;
+  if (days === 0) return `today, ${day.slice(0, 10)}`;
+  return days > 0 ? `in ${count(days)}, on ${day.slice(0, 10)}` : `${count(-days)} ago, on ${day.slice(0, 10)}`;
+}

@@ -751,6 +751,7 @@ describe("npm run credentials: the command", () => {
       into: ["a.json", "jobs/"],
       check: ["b", "c"],
       dryRun: true,
+      json: false,
       help: false,
       file: undefined,
     });
@@ -798,11 +799,11 @@ describe("npm run credentials: the command", () => {
     for (const target of ["tree", "tree/"]) {
       const result = await run([target]);
       assert.equal(result.code, 1);
-      assert.match(result.out, /^tree\/? is a directory; give a file name \(e\.g\. tree\/credentials\.hjson\)$/);
+      assert.match(result.out, /^credentials: error: tree\/? is a directory; give a file name \(e\.g\. tree\/credentials\.hjson\)$/);
     }
     const linked = await run(["link.hjson"]);
     assert.equal(linked.code, 1);
-    assert.equal(linked.out, "link.hjson is not a regular file (a link, a device or a pipe); give a file name");
+    assert.equal(linked.out, "credentials: error: link.hjson is not a regular file (a link, a device or a pipe); give a file name");
     assert.deepEqual(snapshot(dir), before);
     assert.deepEqual(cli.calls(), [], "refused before the stack was read");
   });
@@ -811,6 +812,11 @@ describe("npm run credentials: the command", () => {
     const result = await run(["--stack", "nope", "--check", "."]);
     assert.equal(result.code, 1);
     assert.match(result.out, /nope/);
+    const json = await run(["--stack", "nope", "--check", ".", "--json"]);
+    assert.equal(json.code, 1);
+    const [errorLine, ...document] = json.out.split("\n");
+    assert.match(errorLine!, /^credentials: error: .*nope/);
+    assert.deepEqual(Object.keys(JSON.parse(document.join("\n"))), ["stack", "exitCode", "error"], "--json: a document even then");
   });
 
   it("--into and --check deliver and check the stack's current block", async () => {
@@ -834,6 +840,41 @@ describe("npm run credentials: the command", () => {
     assert.match(checked.stdout, /^tree\/eu\/new-job\.hjson: input\.credentials: stale: region \(a placeholder or an empty value\)/m);
     assert.match(checked.stdout, /^Summary: 2 files scanned; objects: 0 updated, 0 current, 2 stale/m);
     assertNoSecrets([checked.stdout, checked.stderr], secretsOfStack());
+  });
+
+  it("through npm without the --: a flag npm kept (--stack acme-eu, -s acme, --format json) writes nothing, reads no stack, exit 2", async function () {
+    this.timeout(60000);
+    const before = snapshot(dir);
+    for (const [typed, says] of [
+      [["--stack", "acme-eu"], /^credentials: error: npm kept --stack for itself \(it set npm_config_stack\).*npm run credentials -- --stack/],
+      [["--stack=acme-eu"], /^credentials: error: npm kept --stack for itself/],
+      // -s is npm's --silent, which npm may have; the stack's name then arrives alone, as an output file name.
+      [["-s", "acme"], /^credentials: error: the output file "acme" does not end in \.hjson or \.json .*put -- before the flags/],
+      [["--format", "json"], /^credentials: error: the output file "json" does not end in \.hjson or \.json/],
+    ] as const) {
+      const result = await runThroughNpm("credentials", [], { cwd: dir, env: cli.env(), beforeDashes: [...typed] });
+      assert.equal(result.code, 2, `${typed.join(" ")}: ${result.stderr}`);
+      assert.match(result.stderr, says, typed.join(" "));
+      assert.equal(result.stdout, "", typed.join(" "));
+    }
+    assert.deepEqual(snapshot(dir), before, "no file written (acme-eu, acme, json or credentials.hjson)");
+    assert.deepEqual(cli.calls(), [], "no stack was read");
+  });
+
+  it("--check --json through npm, with -s: one JSON document on standard output, nothing else there", async function () {
+    this.timeout(60000);
+    const result = await runThroughNpm("credentials", ["-s", "acme", "--check", "tree", "--json"], { cwd: dir, env: cli.env() });
+    assert.equal(result.code, 1, result.stderr);
+    const doc = JSON.parse(result.stdout) as { stack: string; filesScanned: number; stale: number; current: number; exitCode: number; findings: string[] };
+    assert.deepEqual([doc.stack, doc.filesScanned, doc.stale, doc.current, doc.exitCode], ["acme", 2, 2, 0, 1]);
+    assert.ok(
+      doc.findings.some((f) => /^tree\/eu\/new-job\.hjson: input\.credentials: stale: region/.test(f)),
+      doc.findings.join("\n"),
+    );
+    assert.equal(result.stderr, "");
+    assertNoSecrets([result.stdout], secretsOfStack());
+    const refused = await run(["--json"]);
+    assert.equal(refused.code, 2, "--json goes with --check");
   });
 });
 

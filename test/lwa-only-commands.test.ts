@@ -365,7 +365,8 @@ describe("connectorAuth lwa: status rows", () => {
     assert.deepEqual(row.lwa, { expiresOn: "2026-12-12", source: "tracked", rotatedBy: "rotate-lwa" });
     assert.deepEqual([row.next?.date, row.next?.urgency], ["2026-11-12", "due"]);
     assert.match(row.next!.what, /npm run rotate-lwa/);
-    const table = formatTable([row], false);
+    // Wide enough for every column (at 120, KEY PHASE is among the first left out).
+    const table = formatTable([row], false, 200);
     assert.match(table, /^l\s+na\s+none \(LWA only\)\s+no key \(LWA only\)\s+2026-12-12 \(tracked\)/m);
   });
 

@@ -20,6 +20,7 @@ import { SECRETS } from "./fake-amazon";
 import { FakeIam, OPERATOR, type FakeKey as IamKey } from "./fake-iam";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { FakePulumi, FAKE_ACCOUNT, type RecordedCall } from "./fake-pulumi";
+import { outcomesOf } from "./maintain-summary";
 import { runThroughNpm } from "./through-npm";
 
 const HOUR = 3_600_000;
@@ -212,14 +213,8 @@ describe("npm run maintain: the real steps over a fleet", function () {
     return { code, stdout, stderr, table: stdout.slice(stdout.lastIndexOf("\nSTACK ") + 1), ms: Date.now() - started };
   }
 
-  /** The summary row of `stack`. */
-  const row = (table: string, stack: string) => table.split("\n").find((l) => l.startsWith(`${stack} `)) ?? "";
-  const columns = (table: string, stack: string) => {
-    const [done, waiting, failed] = row(table, stack)
-      .replace(/^\S+\s+/, "")
-      .split(" | ");
-    return { done: done ?? "", waiting: waiting ?? "", failed: failed ?? "" };
-  };
+  /** What the summary says of `stack`: its causes by status, and its row of step statuses. */
+  const columns = (table: string, stack: string) => outcomesOf(table, stack);
   const jobFiles = () => ["lwa-orders.json", "reports.hjson", "orders.json"].map((f) => path.join(jobs, f));
   const snapshot = () => jobFiles().map((f) => fs.readFileSync(f, "utf8"));
 
@@ -288,6 +283,23 @@ describe("npm run maintain: the real steps over a fleet", function () {
     assertNoSecret(cli, names(), result.stdout, result.stderr);
   });
 
+  it("through the user's door with --json and -s: one JSON document on standard output, the progress on standard error", async () => {
+    const elsewhere = fs.mkdtempSync(path.join(work, "elsewhere-json-"));
+    const result = await runThroughNpm("maintain", ["-s", "waiting", "-s", "handover", "--dry-run", "--json"], { cwd: elsewhere, env: env(cli) });
+    assert.equal(result.code, 0, result.stderr);
+    const doc = JSON.parse(result.stdout) as {
+      dryRun: boolean;
+      counts: { stacks: number };
+      stacks: { stack: string; steps: Record<string, { status: string; detail: string }> }[];
+    };
+    assert.deepEqual([doc.dryRun, doc.counts.stacks, doc.stacks.map((s) => s.stack)], [true, 2, ["waiting", "handover"]]);
+    assert.match(doc.stacks[0]!.steps.key!.detail, /a job still has the old block/);
+    assert.match(result.stderr, /^Dry run: /);
+    assert.match(result.stderr, /^waiting: started$/m);
+    assert.deepEqual(cli.callsOf("up"), [], "no pulumi up");
+    assertNoSecret(cli, names(), result.stdout, result.stderr);
+  });
+
   it("one round: a rotation, a start delivered into the job configs, a deactivation, a wait, a failure; exit 1", async () => {
     const before = cli.calls().length;
     cli.failNext("failing", "up", { stderr: "error: update failed: the operator's session expired (injected by the test)" });
@@ -311,7 +323,7 @@ describe("npm run maintain: the real steps over a fleet", function () {
     assert.ok(deleted.at >= lwaUp.endedAt, "the new secret's message is deleted only after pulumi up");
     assert.match(columns(table, "lwa-due").done, /lwa: rotated; the old secret stops working at /);
     assert.match(columns(table, "lwa-due").done, /jobs: updated 1 job credential\(s\) in 1 file\(s\)/);
-    assert.match(columns(table, "lwa-due").waiting, /key: one key, not due: /);
+    assert.equal(columns(table, "lwa-due").row.key, "· nothing");
     assert.equal(Hjson.parse(fs.readFileSync(path.join(outDir, "lwa-due.hjson"), "utf8")).credentials.client_secret, newSecret);
     const lwaJob = JSON.parse(fs.readFileSync(path.join(jobs, "lwa-orders.json"), "utf8")).input.credentials;
     assert.equal(lwaJob.client_secret, newSecret);
@@ -358,6 +370,8 @@ describe("npm run maintain: the real steps over a fleet", function () {
     assert.match(columns(table, "failing").failed, /Config put back/);
     for (const name of ["lwa-due", "key-due", "handover", "waiting"]) assert.equal(columns(table, name).failed, "-", name);
     assert.match(stdout, /^failing: FAILED$/m);
+    // The failure's cause once in the whole output: in the summary, not also in the log above it.
+    assert.equal(stdout.split("the operator's session expired").length - 1, 1, stdout);
 
     // Each stack's own block file, mode 600, in a directory only its owner can read.
     assert.deepEqual(fs.readdirSync(outDir).sort(), ["key-due.hjson", "lwa-due.hjson"]);

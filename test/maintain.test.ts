@@ -11,7 +11,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { blockFileName, type MaintainSteps, type StepContext, type StepOutcome } from "../commands/maintain/run";
 import { liveProgress, main, parseMaintainArgs, summaryTable } from "../commands/maintain/cli";
+import { lwaByHandDetail } from "../commands/maintain/steps";
 import { FakePulumi } from "./fake-pulumi";
+import { outcomesOf, readSummary } from "./maintain-summary";
 
 interface Seen {
   stack: string;
@@ -100,9 +102,9 @@ describe("npm run maintain: the round", function () {
     const { code, stdout } = await run(["--all"], r.steps);
     assert.equal(code, 1);
     for (const name of names) assert.equal(r.seen.filter((s) => s.stack === name).length, 3, `${name} ran all its steps`);
-    const table = stdout.slice(stdout.indexOf("STACK"));
-    assert.match(table, /^s2 .*\| lwa: LWA refused the rotation \(HTTP 429\): one rotation a minute$/m);
-    assert.match(table, /^s4 .*\| key: internal error \(TypeError\)$/m);
+    assert.equal(outcomesOf(stdout, "s2").failed, "lwa: LWA refused the rotation (HTTP 429): one rotation a minute");
+    assert.equal(outcomesOf(stdout, "s4").failed, "key: internal error (TypeError)");
+    assert.equal(outcomesOf(stdout, "s1").failed, "-");
     assert.ok(!stdout.includes("boom with a value"), "an unexpected error's text is not printed");
     assert.match(stdout, /6 stacks: 4 without failure, 2 failed\./);
   });
@@ -132,14 +134,14 @@ describe("npm run maintain: the round", function () {
     const r = recordingSteps();
     const { code, stdout } = await run(["--stack", "nope", "--stack", "s1"], r.steps);
     assert.equal(code, 1);
-    assert.match(stdout, /^nope .*no stack named nope/m);
+    assert.match(outcomesOf(stdout, "nope").failed, /no stack named nope/);
     assert.equal(r.seen.filter((s) => s.stack === "s1").length, 3);
   });
 
   it("plain progress lines in a pipe, a task list redrawn in place on a terminal", async () => {
     const plain = await run(["--stack", "s1"], recordingSteps().steps);
     assert.match(plain.stdout, /^s1: started$/m);
-    assert.match(plain.stdout, /^s1: key ✓ done: started a rotation$/m);
+    assert.match(plain.stdout, /^s1: key ✓ done$/m);
     assert.match(plain.stdout, /^s1: lwa {3}lwa looked at s1$/m);
     assert.ok(!plain.stdout.includes("\x1b["), "no escapes into a pipe");
 
@@ -155,7 +157,14 @@ describe("npm run maintain: the round", function () {
     assert.equal(parseMaintainArgs([]).kind, "error");
     assert.equal(parseMaintainArgs(["--all", "--stack", "a"]).kind, "error");
     assert.equal(parseMaintainArgs(["--all", "--concurrency", "0"]).kind, "error");
-    assert.deepEqual(parseMaintainArgs(["--stack", "a", "--dry-run"]), { kind: "run", stacks: ["a"], dryRun: true, concurrency: 4, outDir: "credentials" });
+    assert.deepEqual(parseMaintainArgs(["--stack", "a", "--dry-run"]), {
+      kind: "run",
+      stacks: ["a"],
+      dryRun: true,
+      json: false,
+      concurrency: 4,
+      outDir: "credentials",
+    });
   });
 
   it("file names: one per stack, never outside the directory", () => {
@@ -163,5 +172,122 @@ describe("npm run maintain: the round", function () {
     assert.equal(blockFileName("org/sp-api-iam/acme-eu"), "acme-eu.hjson");
     assert.equal(blockFileName(".."), "...hjson");
     assert.equal(summaryTable([]).includes("0 stacks"), true);
+  });
+});
+
+describe("npm run maintain: a fleet of 50 in the output", function () {
+  let cli: FakePulumi;
+  let dir: string;
+  const names = Array.from({ length: 50 }, (_, i) => `customer-${String(i).padStart(3, "0")}`);
+  const NO_CREDENTIALS = "could not read IAM's record of the keys: no AWS credentials (set AWS_PROFILE, or run aws sso login)";
+  before(() => {
+    cli = FakePulumi.create();
+    for (const name of names) cli.addStack(name);
+  });
+  after(() => cli.cleanup());
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "maintain-50-"))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** Every stack's key step fails for one shared cause; three stacks' LWA secrets are past their date, worded each its own way. */
+  const steps: MaintainSteps = {
+    rotateLwa: async (ctx) => {
+      const n = names.indexOf(ctx.stack.name);
+      if (n >= 3) return { status: "nothing", detail: "not due" };
+      return { status: "skipped", detail: lwaByHandDetail(`2026-11-2${7 + n}`, "2026-11-30") };
+    },
+    rotateKey: async (ctx) => {
+      ctx.print(`reading IAM for ${ctx.stack.name}`);
+      return { status: "failed", detail: NO_CREDENTIALS };
+    },
+    deliver: async (ctx) => ({ status: "skipped", detail: `no jobConfigs listed for ${ctx.stack.name}: hand the block to the jobs` }),
+  };
+
+  async function run(args: string[], env: NodeJS.ProcessEnv) {
+    let stdout = "";
+    let stderr = "";
+    const code = await main([...args, "--out-dir", path.join(dir, "credentials")], {
+      env: cli.env(env),
+      stdout: { write: (t: string) => (stdout += t), isTTY: false },
+      stderr: { write: (t: string) => (stderr += t) },
+      steps,
+    });
+    return { code, stdout, stderr };
+  }
+
+  for (const width of [80, 120]) {
+    it(`fits ${width} columns (COLUMNS=${width}), says the shared cause once with its count, and counts the stacks`, async () => {
+      const { code, stdout } = await run(["--all"], { COLUMNS: String(width) });
+      assert.equal(code, 1);
+      const longest = Math.max(...stdout.split("\n").map((l) => l.length));
+      assert.ok(longest <= width, `a line of ${longest} characters`);
+      // The cause once (wrapped or not), though 50 stacks failed with it; the log's step lines say "failed" alone.
+      assert.equal(stdout.replace(/\n {6}/g, " ").split("no AWS credentials").length - 1, 1);
+      assert.equal(stdout.match(/^customer-\d{3}: key ✗ failed$/gm)?.length, 50);
+      const summary = readSummary(stdout);
+      const failed = summary.entries.filter((e) => e.status === "failed");
+      assert.deepEqual(
+        failed.map((e) => [e.step, e.detail, e.count]),
+        [["key", NO_CREDENTIALS, 50]],
+      );
+      assert.deepEqual(failed[0]!.stacks.slice(0, 2), ["customer-000", "customer-001"]);
+      assert.match(
+        summary.lines.find((l) => l.includes("50 stacks: customer-000"))!,
+        /, … and \d+ more$/,
+      );
+      // Each stack's own name taken out of a cause, so that 50 alike are one entry.
+      const jobs = summary.entries.find((e) => e.step === "jobs")!;
+      assert.deepEqual([jobs.detail, jobs.count], ["no jobConfigs listed for <stack>: hand the block to the jobs", 50]);
+      assert.equal(summary.rows.size, 50);
+      assert.deepEqual(summary.rows.get("customer-007"), { lwa: "· nothing", key: "✗ failed", jobs: "- skipped" });
+      assert.match(stdout, /\n50 stacks: 0 without failure, 50 failed\.\n$/);
+    });
+  }
+
+  it('words a past date as past ("expired 3 days ago, on ..."), today as today, a future one as future', async () => {
+    const { stdout } = await run(["--all"], { COLUMNS: "200" });
+    const lwa = readSummary(stdout).entries.filter((e) => e.step === "lwa");
+    assert.deepEqual(lwa.map((e) => [e.detail, e.stacks.join(" ")]).sort(), [
+      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 1 day ago, on 2026-11-29 (docs/lwa-rotation.md)", "customer-002"],
+      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 2 days ago, on 2026-11-28 (docs/lwa-rotation.md)", "customer-001"],
+      ["lwaRotation is off: rotate the LWA secret by hand now: it expired 3 days ago, on 2026-11-27 (docs/lwa-rotation.md)", "customer-000"],
+    ]);
+    assert.equal(
+      lwaByHandDetail("2026-11-30T10:00:00Z", "2026-11-30"),
+      "lwaRotation is off: rotate the LWA secret by hand before it expires today, 2026-11-30 (docs/lwa-rotation.md)",
+    );
+    assert.equal(
+      lwaByHandDetail("2027-01-09", "2026-11-30"),
+      "lwaRotation is off: rotate the LWA secret by hand before it expires in 40 days, on 2027-01-09 (docs/lwa-rotation.md)",
+    );
+    assert.match(lwaByHandDetail(undefined, "2026-11-30"), /every 180 days/);
+  });
+
+  it("--json: one JSON document on standard output, nothing else there; the progress on standard error", async () => {
+    const { code, stdout, stderr } = await run(["--all", "--json"], {});
+    assert.equal(code, 1);
+    const doc = JSON.parse(stdout) as {
+      exitCode: number;
+      counts: { stacks: number; withoutFailure: number; failed: number };
+      stacks: { stack: string; failed: boolean; steps: Record<string, { status: string; detail: string }> }[];
+      causes: { step: string; status: string; detail: string; stacks: string[] }[];
+    };
+    assert.deepEqual([doc.exitCode, doc.counts], [1, { stacks: 50, withoutFailure: 0, failed: 50 }]);
+    assert.equal(doc.stacks.length, 50);
+    assert.deepEqual(doc.stacks.find((s) => s.stack === "customer-049")!.steps.key, { status: "failed", detail: NO_CREDENTIALS });
+    const shared = doc.causes.find((c) => c.status === "failed")!;
+    assert.deepEqual([shared.step, shared.detail, shared.stacks.length], ["key", NO_CREDENTIALS, 50], "the list whole in the document");
+    assert.match(stderr, /^customer-000: started$/m);
+    assert.doesNotMatch(stderr, /^STACK /m, "no table: the document is the summary");
+  });
+
+  it("the task list on a terminal: no line wider than the terminal", () => {
+    let screen = "";
+    const live = liveProgress((t) => (screen += t), 60);
+    for (const name of names.slice(0, 5)) {
+      live.started(name);
+      live.step(name, "key", { status: "failed", detail: NO_CREDENTIALS });
+    }
+    const drawn = screen.split("\n").map((l) => l.replace(new RegExp(`${String.fromCharCode(27)}\\[\\d*[A-Z]`, "g"), ""));
+    assert.ok(Math.max(...drawn.map((l) => l.length)) < 60);
   });
 });

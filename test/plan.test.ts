@@ -145,6 +145,7 @@ describe("npm run plan: which stack", () => {
     [["--config=../Pulumi.x.yaml"], "/home/u/Pulumi.x.yaml"],
     [["--stack", "acme-eu"], "/repo/Pulumi.acme-eu.yaml"],
     [["--stack=acme-eu"], "/repo/Pulumi.acme-eu.yaml"],
+    [["-s", "acme-eu"], "/repo/Pulumi.acme-eu.yaml"],
   ];
   for (const [args, file] of accepted) {
     it(`takes ${JSON.stringify(args)} as ${file}`, () => assert.deepEqual(parsePlanArgs(args, user, project), { file }));
@@ -156,8 +157,8 @@ describe("npm run plan: which stack", () => {
     [["--stack"], /--stack needs a value/],
     [["--stack", "--config"], /--stack needs a value/],
     [["--stack", "../etc/x"], /not a stack name/],
-    [["--verbose"], /unknown option "--verbose"/],
-    [["-c", "Pulumi.x.yaml"], /unknown option "-c"/],
+    [["--verbose"], /unknown option --verbose/],
+    [["-c", "Pulumi.x.yaml"], /unknown option -c/],
     [["a.yaml", "b.yaml"], /one stack file or one stack, not several/],
     [["--stack", "a", "--config", "b.yaml"], /not several/],
   ];
@@ -183,7 +184,8 @@ describe("npm run plan: which stack", () => {
       const result = await plan(args);
       assert.equal(result.code, 2, args.join(" "));
       assert.equal(result.stdout, "");
-      assert.match(result.stderr, /usage: npm run plan/);
+      // The one wording of a usage error: what is wrong, the usage line, where the help is; not the whole help.
+      assert.match(result.stderr, /^plan: error: .*\nUsage: npm run plan -- .*\nMore: npm run plan -- --help\n$/);
     }
     assert.match((await plan(["--stack", "acme-eu"])).stderr, /no stack file \/.*\/Pulumi\.acme-eu\.yaml/);
     assert.match((await plan(["acme-eu"])).stderr, /a stack by its name: --stack acme-eu/);
@@ -208,7 +210,7 @@ describe("npm run plan: stack files", () => {
     );
     const result = await plan([file]);
     assert.equal(result.code, 1);
-    assert.equal(result.stderr, `${file} line 4: bad indentation of a mapping entry\n`);
+    assert.equal(result.stderr, `plan: error: ${file} line 4: bad indentation of a mapping entry\n`);
     assert.equal(result.stdout, "");
     for (const secret of [SECRET, TOKEN, "hunter", "IwEB", "sp-api-iam:spApiRegion"]) assert.ok(!(result.stdout + result.stderr).includes(secret), secret);
   });
@@ -242,7 +244,7 @@ describe("npm run plan: stack files", () => {
       const result = await plan([file]);
       assert.equal(result.code, 1, result.stdout);
       assert.match(result.stderr, reason);
-      assert.ok(result.stderr.startsWith(file), result.stderr);
+      assert.ok(result.stderr.startsWith(`plan: error: ${file}`), result.stderr);
       assert.equal(result.stdout, "");
     });
   }

@@ -638,6 +638,39 @@ describe("npm run rotate-key", function () {
     }
   });
 
+  it("through npm without the --: `npm run rotate-key --dry-run` (npm keeps --dry-run) rotates nothing and exits 2", async () => {
+    seed("x", {}, 80);
+    mirror("x", { current: 2 });
+    cli.run(["stack", "select", "x"]);
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "rotate-key-cwd-"));
+    try {
+      const callsBefore = cli.calls().length;
+      const result = await runThroughNpm("rotate-key", [], { cwd: elsewhere, env: env(), beforeDashes: ["--dry-run"] });
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.equal(result.stdout, "");
+      assert.equal(
+        result.stderr,
+        "rotate-key: error: npm kept --dry-run for itself (it set npm_config_dry_run) and did not pass it on; nothing was done. " +
+          "Put -- before the command's flags: npm run rotate-key -- --dry-run ...\n",
+      );
+      assert.deepEqual(cli.calls().slice(callsBefore), [], "no Pulumi CLI call: nothing read, nothing set, no up");
+      assert.equal(ups("x"), 0);
+      assert.deepEqual(fs.readdirSync(elsewhere), [], "no block written");
+      // -s before the --: npm's --silent, and the stack's name arrives alone: refused too, nothing done.
+      const silent = await runThroughNpm("rotate-key", [], { cwd: elsewhere, env: env(), beforeDashes: ["-s", "x"] });
+      assert.equal(silent.code, 2, silent.stderr);
+      assert.match(silent.stderr, /^rotate-key: error: unexpected argument "x"\nUsage: npm run rotate-key -- /);
+      assert.deepEqual(cli.calls().slice(callsBefore), [], "still no Pulumi CLI call");
+      // With the --, the same command is a dry run.
+      const dry = await runThroughNpm("rotate-key", ["--dry-run", "-s", "x"], { cwd: elsewhere, env: env() });
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /dry run/i);
+      assert.equal(ups("x"), 0);
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it("through the user's door, in a git work tree that does not ignore --out: the block is written, with a warning", async () => {
     seed("x", {}, 80);
     mirror("x", { current: 2 });

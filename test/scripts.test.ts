@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { main as benchMain, sample, StepFailed } from "../tools/bench";
 import { runThroughNpm } from "./through-npm";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -121,5 +122,34 @@ describe("npm run up", () => {
     assert.match(result.stderr, /remove it from PATH to use the one the pulumi npm package provides/);
     assert.deepEqual(calls(log), ["version"], "nothing ran after the check");
     assert.deepEqual(calls(decoyLog), []);
+  });
+});
+
+describe("npm run bench: its door", () => {
+  it("-- --help prints the usage and exits 0 without measuring anything", async () => {
+    const result = await runThroughNpm("bench", ["--help"], { cwd: os.tmpdir(), env: process.env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^Usage: npm run bench -- \[--no-test\]\n/);
+    assert.doesNotMatch(result.stdout, / ms/, "no figure: nothing ran");
+    assert.equal(result.stderr, "");
+  });
+
+  it("a step that fails is one line: which step, how it ended, its last line of error output; no stack trace", () => {
+    const failing = ["bash", "-c", "echo progress; printf 'Error: 3 tests failed\\n    at Object.<anonymous> (x.js:1:1)\\ntests failed: 3\\n' >&2; exit 1"];
+    assert.throws(
+      () => sample("npm test", failing),
+      (error: unknown) => error instanceof StepFailed && error.message === "npm test exited 1: tests failed: 3; run it alone to see why",
+    );
+    let stderr = "";
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = benchMain([], () => sample("npm test", failing));
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(code, 1);
+    assert.equal(stderr, "bench: error: npm test exited 1: tests failed: 3; run it alone to see why\n");
   });
 });

@@ -186,7 +186,62 @@ describe("status: order, exit code, table", () => {
     assert.equal(parseStatusArgs(["--warn-days", "soon"]).kind, "error");
     assert.equal(parseStatusArgs(["--stacks", "a"]).kind, "error");
     assert.equal(parseStatusArgs(["a"]).kind, "error");
+    assert.deepEqual(parseStatusArgs(["-s", "a"]), { kind: "run", stacks: ["a"], json: false, warnDays: undefined });
   });
+
+  it("shows the role's account, not its whole ARN", () => {
+    const table = formatTable([statusRow(facts(), NOW)], false, 200);
+    assert.match(table.split("\n")[1]!, /^s +na +123456789012 +26 d /);
+    assert.ok(!table.includes("arn:aws"));
+  });
+});
+
+describe("npm run status over 50 stacks (stand-in CLI): the width and the counts", function () {
+  let cli: FakePulumi;
+  const names = Array.from({ length: 50 }, (_, i) => `customer-${String(i).padStart(3, "0")}`);
+  before(() => {
+    cli = FakePulumi.create();
+    const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString();
+    const today = new Date().toISOString().slice(0, 10);
+    // Five of each kind in ten: a key 95 days old (overdue), an LWA secret past its 180 days (expired), a key 80 days
+    // old (due), and seven stacks with nothing due (ok).
+    names.forEach((name, i) => {
+      const kind = i % 10;
+      cli.setNow(ago(kind === 0 ? 95 : kind === 2 ? 80 : 1));
+      const config: Record<string, string> = { spApiRegion: ["na", "eu", "fe"][i % 3]! };
+      if (kind === 1) config.lwaClientSecretIssuedOn = addDays(today, -185);
+      cli.addStack(name, { config, account: String(100000000000 + i) });
+    });
+    cli.setNow(new Date().toISOString());
+  });
+  after(() => cli.cleanup());
+
+  async function run(env: NodeJS.ProcessEnv, stdoutProps: { isTTY?: boolean; columns?: number } = {}) {
+    let stdout = "";
+    const code = await main([], cli.env(env), { write: (t: string) => ((stdout += t), true), ...stdoutProps } as never, { write: () => true } as never);
+    return { code, stdout, lines: stdout.trimEnd().split("\n") };
+  }
+
+  for (const [env, props, width] of [
+    [{ COLUMNS: "80" }, {}, 80],
+    [{ COLUMNS: "" }, {}, 120], // a pipe, COLUMNS unset: 120
+    [{ COLUMNS: "" }, { isTTY: true, columns: 100 }, 100], // a terminal: its width
+    [{ COLUMNS: "250" }, {}, 250],
+  ] as const) {
+    it(`no line wider than ${width} (COLUMNS=${env.COLUMNS || "unset"}${props.isTTY ? ", a terminal" : ""}); the counts by state`, async () => {
+      const { code, stdout, lines } = await run({ ...env, NO_COLOR: "1" }, props);
+      assert.equal(code, 1);
+      const longest = Math.max(...lines.map((l) => l.length));
+      assert.ok(longest <= width, `a line of ${longest} characters`);
+      assert.equal(lines.at(-1), "50 stacks: 5 expired, 5 overdue, 5 due, 35 ok");
+      assert.equal(lines.filter((l) => /^customer-\d{3} /.test(l)).length, 50);
+      // Every row keeps the stack, its account and what it needs next, however narrow.
+      assert.match(stdout, /^customer-001 .*100000000001 .*EXPIRED: the LWA/m);
+      assert.match(stdout, /^customer-020 .*100000000020 .*OVERDUE: rotate/m);
+      if (width < 250) assert.match(stdout.replace(/\n /g, " "), /^\(left out for the width: .*LAST UPDATE/m, "says what it left out");
+      else assert.ok(!stdout.includes("left out"), "everything fits in 250");
+    });
+  }
 });
 
 describe("npm run status over a fleet (stand-in CLI)", function () {
@@ -259,12 +314,13 @@ describe("npm run status over a fleet (stand-in CLI)", function () {
   it("through the user's door: npm run status from another directory prints the table without colour into a pipe", async () => {
     const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "status-cwd-"));
     try {
-      const result = await runThroughNpm("status", ["--stack", "fresh", "--stack", "old-key"], { cwd: elsewhere, env: cli.env() });
+      const result = await runThroughNpm("status", ["-s", "fresh", "--stack", "old-key"], { cwd: elsewhere, env: cli.env({ COLUMNS: "250" }) });
       assert.equal(result.code, 1, result.stderr);
       const lines = result.stdout.trim().split("\n");
-      assert.match(lines[0]!, /^STACK +REGION +ROLE ARN +KEY AGE +ROTATE BY +KEY PHASE +LWA SECRET EXPIRES +LAST UPDATE +NEXT$/);
-      assert.match(lines[1]!, /^old-key +eu +arn:aws:iam::123456789012:role\/SellingPartnerAPI +95 d .* steady .*OVERDUE: rotate the access key/);
+      assert.match(lines[0]!, /^STACK +REGION +ACCOUNT +KEY AGE +ROTATE BY +KEY PHASE +LWA SECRET EXPIRES +LAST UPDATE +NEXT$/);
+      assert.match(lines[1]!, /^old-key +eu +123456789012 +95 d .* steady .*OVERDUE: rotate the access key/);
       assert.match(lines[2]!, /^fresh +fe /);
+      assert.equal(lines[3], "2 stacks: 0 expired, 1 overdue, 0 due, 1 ok");
       assert.ok(!result.stdout.includes("\x1b["), "colour in a pipe");
     } finally {
       fs.rmSync(elsewhere, { recursive: true, force: true });

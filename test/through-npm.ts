@@ -27,6 +27,11 @@ export interface NpmRunOptions {
    * function that is given the pipe and must end it itself (to feed it slowly).
    */
   stdin?: string | ((stdin: Writable) => void);
+  /**
+   * Arguments typed before the `--` (`npm run rotate-key --dry-run`): what npm reads as its own options when the
+   * user forgets the `--`. `args` still go after it.
+   */
+  beforeDashes?: string[];
 }
 
 export interface NpmRunResult {
@@ -43,7 +48,8 @@ export function startThroughNpm(script: string, args: string[], opts: NpmRunOpti
   const env = { ...opts.env };
   for (const name of Object.keys(env)) if (name === "INIT_CWD" || name.startsWith("npm_")) delete env[name];
   const silent = opts.silent ?? true;
-  const child = spawn("npm", ["--prefix", REPO, "run", ...(silent ? ["--silent"] : []), script, "--", ...args], { cwd: opts.cwd, env });
+  const argv = ["--prefix", REPO, "run", ...(silent ? ["--silent"] : []), script, ...(opts.beforeDashes ?? []), "--", ...args];
+  const child = spawn("npm", argv, { cwd: opts.cwd, env });
   let stdout = "";
   let stderr = "";
   // Decoded as text by the streams, so that a character split between two chunks stays whole.

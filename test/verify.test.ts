@@ -562,6 +562,26 @@ describe("npm run verify", function () {
       }
     });
 
+    it("--json through npm: one JSON document on standard output and nothing else there; the lines on standard error", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-json-"));
+      try {
+        fs.writeFileSync(path.join(dir, "creds.hjson"), blockOf(), { mode: 0o600 });
+        fake.behaviour.lwaError = "invalid_grant";
+        const result = await runThroughNpm("verify", ["creds.hjson", "--json"], { cwd: dir, env: { ...process.env, ...fake.env() } });
+        assert.strictEqual(result.code, 1, result.stderr);
+        const doc = JSON.parse(result.stdout) as { source: string; exitCode: number; ok: boolean; steps: { number: number; status: string; cause?: string }[] };
+        assert.deepStrictEqual(
+          { source: doc.source, exitCode: doc.exitCode, ok: doc.ok, statuses: doc.steps.map((s) => `${s.number} ${s.status}`) },
+          { source: "creds.hjson", exitCode: 1, ok: false, statuses: ["1 passed", "2 passed", "3 passed", "4 failed", "5 not-run"] },
+        );
+        assert.match(doc.steps[3]!.cause!, /invalid_grant/);
+        assert.match(result.stderr, /FAILED: 3 passed, 1 failed \(step 4\), 1 not run\./);
+        assertNoSecrets(result.stdout + result.stderr);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it("reads standard input, exits 0, and ignores the caller's own AWS credentials, region, profile and endpoints", async () => {
       const home = fs.mkdtempSync(path.join(os.tmpdir(), "verify-home-"));
       try {
@@ -664,10 +684,10 @@ describe("verify helpers", () => {
   });
 
   it("parses the command line", () => {
-    assert.deepStrictEqual(parseArgs([]), { kind: "run", file: undefined, expectUser: undefined });
-    assert.deepStrictEqual(parseArgs(["-"]), { kind: "run", file: undefined, expectUser: undefined });
-    assert.deepStrictEqual(parseArgs(["c.hjson", "--expect-user", "bob"]), { kind: "run", file: "c.hjson", expectUser: "bob" });
-    assert.deepStrictEqual(parseArgs(["--expect-user=bob"]), { kind: "run", file: undefined, expectUser: "bob" });
+    assert.deepStrictEqual(parseArgs([]), { kind: "run", file: undefined, expectUser: undefined, json: false });
+    assert.deepStrictEqual(parseArgs(["-"]), { kind: "run", file: undefined, expectUser: undefined, json: false });
+    assert.deepStrictEqual(parseArgs(["c.hjson", "--expect-user", "bob"]), { kind: "run", file: "c.hjson", expectUser: "bob", json: false });
+    assert.deepStrictEqual(parseArgs(["--expect-user=bob"]), { kind: "run", file: undefined, expectUser: "bob", json: false });
     assert.strictEqual(parseArgs(["--expect-user"]).kind, "error");
     assert.strictEqual(parseArgs(["--debug"]).kind, "error");
     assert.strictEqual(parseArgs(["a", "b"]).kind, "error");

@@ -11,9 +11,11 @@
  * Figures are medians of BENCH_RUNS runs (default 7), with peak memory (max RSS) where /usr/bin/time exists.
  */
 import { spawnSync } from "child_process";
+import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../lib/cli";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { printable } from "../lib/output";
 import { FakePulumi } from "../test/fake-pulumi";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -21,18 +23,39 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const TIME = fs.existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
 const TRANSPILE_CACHE = path.join(ROOT, "node_modules", ".cache", "sp-api-iam-ts");
 
+export const USAGE = [
+  "Usage: npm run bench -- [--no-test]",
+  "  Measures the speed figures README quotes: a bare require of @pulumi/pulumi, npm run plan (cold and warm), the",
+  "  program's load as pulumi up does it, npm run status over 50 and 200 stand-in stacks, and npm test (minutes).",
+  "  --no-test  leave out npm test",
+  "Environment: BENCH_RUNS, the runs each figure is the median of (default 7).",
+].join("\n");
+
+/** A step that did not succeed: the one line bench prints for it says which step and how it ended. */
+export class StepFailed extends Error {}
+
 interface Sample {
   ms: number;
   rssMb?: number;
 }
 
-function sample(label: string, command: string[], env?: NodeJS.ProcessEnv): Sample {
+export function sample(label: string, command: string[], env?: NodeJS.ProcessEnv): Sample {
   const argv = TIME ? [TIME, "-f", "RSS_KB=%M", ...command] : command;
   const start = process.hrtime.bigint();
   const result = spawnSync(argv[0]!, argv.slice(1), { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, env });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0 && !(label.startsWith("status") && result.status === 1))
-    throw new Error(`${label} failed (exit ${result.status}):\n${result.stderr.slice(-2000)}`);
+  if (result.status !== 0 && !(label.startsWith("status") && result.status === 1)) {
+    // One line: which step, how it ended, and its last line of error output (the step's own log says the rest).
+    // /usr/bin/time's own lines (the RSS figure, "Command exited with non-zero status N") are not the step's.
+    const own = /^(RSS_KB=\d+|Command (exited with non-zero status|terminated by signal) .*)$/;
+    const last = result.stderr
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !own.test(l))
+      .pop();
+    const ended = result.status === null ? `was stopped (${result.signal ?? "no exit code"})` : `exited ${result.status}`;
+    throw new StepFailed(`${label} ${ended}${last ? `: ${printable(last, 200)}` : ""}; run it alone to see why`);
+  }
   const kb = /RSS_KB=(\d+)/.exec(result.stderr)?.[1];
   return { ms, rssMb: kb ? Number(kb) / 1024 : undefined };
 }
@@ -59,7 +82,7 @@ function loadLikePulumiUp(typeCheck: boolean): string[] {
   return [process.execPath, "-e", `require("ts-node").register({ ${options}, project: "tsconfig.json" }); require("./index.ts");`];
 }
 
-function main(): void {
+function measure(withTest: boolean): void {
   console.log(`node ${process.version}, ${os.cpus().length} cores, medians of ${RUNS} runs\n`);
   const bareCommand = [process.execPath, "-e", 'require("@pulumi/pulumi"); require("@pulumi/aws/iam"); require("@pulumi/aws/sqs");'];
   const planCommand = [process.execPath, "-r", "./tools/register.js", "commands/plan/cli.ts"];
@@ -97,8 +120,28 @@ function main(): void {
       cli.cleanup();
     }
   }
-  if (!process.argv.includes("--no-test"))
-    report("npm test (type-check, lint, format check beside the whole suite)", [sample("npm test", ["npm", "test", "--silent"])]);
+  if (withTest) report("npm test (type-check, lint, format check beside the whole suite)", [sample("npm test", ["npm", "test", "--silent"])]);
 }
 
-main();
+/** `measure` is the benchmark itself; a test gives one that fails at once. */
+export function main(argv: readonly string[], run: (withTest: boolean) => void = measure): number {
+  const parsed = parseCommandLine(argv, { "no-test": { type: "boolean" } });
+  if (parsed.kind === "help") {
+    process.stdout.write(helpText(USAGE));
+    return 0;
+  }
+  if (parsed.kind === "error") {
+    process.stderr.write(usageErrorText("bench", USAGE, parsed.message));
+    return 2;
+  }
+  try {
+    run(!parsed.values["no-test"]);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof StepFailed)) throw error;
+    process.stderr.write(`${errorLine("bench", error.message)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) runCommand("bench", () => main(process.argv.slice(2)));

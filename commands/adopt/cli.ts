@@ -4,7 +4,7 @@
  * step failed, or the evidence could not be read; 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's
  * reader went away, 3 internal error.
  */
-import { parseCommandLine, runCommand } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { Redactor } from "../../lib/output";
 import { adopt, type AdoptReport } from "./run";
@@ -14,7 +14,7 @@ export const USAGE = [
   "  Adopts a connector setup made by hand (the stack's userName and roleName) without changing the role's ARN,",
   "  one step per run: deployment 1 imports as found, deployment 2 applies the kit's properties, then the manual",
   "  leftovers go. Run it again until it says the adoption is complete.",
-  "  --stack, -s <name>  the stack (default: the selected one)",
+  "  -s, --stack <name>  the stack (default: the selected one)",
   "  --dry-run           read IAM, decide and print; change nothing",
   "  --json              print one JSON object on standard output, nothing else",
 ].join("\n");
@@ -36,12 +36,12 @@ function failure(stack: string, reason: string, exitCode: 1 | 2): AdoptReport {
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const args = parseArgs(argv);
   if (args.kind === "help") {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(helpText(USAGE));
     return 0;
   }
   if (args.kind === "error") {
     if (args.json) process.stdout.write(`${JSON.stringify(failure("", args.message, 2))}\n`);
-    process.stderr.write(`adopt: ${args.message}\n${USAGE}\n`);
+    process.stderr.write(usageErrorText("adopt", USAGE, args.message));
     return 2;
   }
   // With --json, standard output carries the one object; the running commentary goes to standard error.
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   } catch (error) {
     if (!(error instanceof PulumiError)) throw error;
     report = failure(args.stack ?? "", new Redactor().scrub(error.message), error.reason === "no-stack-selected" ? 2 : 1);
-    print(`Error: ${report.reason}`);
+    process.stderr.write(`${errorLine("adopt", report.reason)}\n`);
   }
   if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   return report.exitCode;

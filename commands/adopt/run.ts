@@ -31,6 +31,7 @@ import {
   type Tag,
 } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig, type AdoptionRecord, type Leftover } from "../../src/config";
+import { errorLine } from "../../lib/cli";
 import { awsClientConfig, iamSigningRegion } from "../../lib/net";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -414,7 +415,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
         1,
         "the stack is connectorAuth lwa, which declares no IAM user or role: there is nothing to adopt into it. Fix: pulumi config set connectorAuth iam (or rm it), then run again",
       );
-      print(`Error: ${r.reason}`);
+      print(errorLine("adopt", r.reason));
       return r;
     }
     names = { userName: config.userName, roleName: config.roleName };
@@ -431,7 +432,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     iam?.destroy();
     if (error instanceof IamReadError || error instanceof PulumiError || error instanceof ConfigError) {
       const r = finish(1, error.message);
-      print(`Error: ${r.reason}`);
+      print(errorLine("adopt", r.reason));
       return r;
     }
     throw error;
@@ -491,7 +492,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
         1,
         `${report.reason}; the step failed: ${error.message}. The config keeps the step: run npm run adopt again to finish it once the cause is fixed (docs/adoption.md, If a step fails)`,
       );
-      print(`Error: the step failed: ${redactor.scrub(error.message)}`);
+      print(errorLine("adopt", `the step failed: ${redactor.scrub(error.message)}`));
       return r;
     }
     throw error;

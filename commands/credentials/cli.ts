@@ -1,5 +1,5 @@
 /**
- * npm run credentials -- [--stack <name>] [--into <file|dir>...] [--check <file|dir>...] [--dry-run]
+ * npm run credentials -- [--stack <name>] [--into <file|dir>...] [--check <file|dir>... [--json]] [--dry-run]
  *                        [--format hjson|json] [<file>]
  *
  * Without --into/--check: writes the stack's credentials block to <file> (default credentials.hjson, or
@@ -13,21 +13,33 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseCommandLine, runCommand, UsageError } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, UsageError, usageErrorText } from "../../lib/cli";
 import { FileRefusal, gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
-import { Redactor } from "../../lib/output";
+import { printable, Redactor } from "../../lib/output";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { blockAsJson, BlockError, blockFromOutputs, DeliveryBlock } from "./block";
 import { SECRET_FIELDS } from "./decide";
 import { checkTargets, deliverBlock } from "./run";
 
-const USAGE = "usage: npm run credentials -- [--stack <name>] [--into <file|dir>...] [--check <file|dir>...] [--dry-run] [--format hjson|json] [<file>]";
+export const USAGE = [
+  "Usage: npm run credentials -- [--stack <name>] [--into <file|dir>...] [--check <file|dir>... [--json]] [--dry-run] [--format hjson|json] [<file>]",
+  "  Writes the stack's credentials block to <file> (default credentials.hjson, or credentials.json with --format json),",
+  "  readable by its owner only; <file> ends in .hjson or .json.",
+  "  -s, --stack <name>        the stack (default: the selected one)",
+  "  --into <file|dir>...      write the block's values into this stack's credentials in job configs instead",
+  "  --check <file|dir>...     write nothing; say which of this stack's credentials in job configs are stale",
+  "  --json                    with --check: one JSON document on standard output, nothing else",
+  "  --dry-run                 say what would be written; write nothing",
+  "  --format hjson|json       the file's format (json: a named credential's content)",
+  "Exit code: 0 done; 1 a file could not be processed, a credential is stale (--check), or the stack could not be read; 2 usage error.",
+].join("\n");
 
 export interface CredentialsArgs {
   stack?: string;
   into: string[];
   check: string[];
   dryRun: boolean;
+  json: boolean;
   format?: "hjson" | "json";
   file?: string;
   help: boolean;
@@ -41,12 +53,13 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
       into: { type: "string", multiple: true },
       check: { type: "string", multiple: true },
       "dry-run": { type: "boolean" },
+      json: { type: "boolean" },
       format: { type: "string" },
     },
     { positionals: true },
   );
   if (parsed.kind === "error") throw new UsageError(parsed.message);
-  const args: CredentialsArgs = { into: [], check: [], dryRun: false, help: parsed.kind === "help" };
+  const args: CredentialsArgs = { into: [], check: [], dryRun: false, json: false, help: parsed.kind === "help" };
   if (parsed.kind === "help") return args;
   // --into and --check take every argument up to the next option (`--into a.json jobs/`); other arguments are the
   // output file.
@@ -62,6 +75,7 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
   const v = parsed.values;
   if (v.stack !== undefined) args.stack = v.stack;
   args.dryRun = v["dry-run"] ?? false;
+  args.json = v.json ?? false;
   if (v.format !== undefined) {
     if (v.format !== "hjson" && v.format !== "json") throw new UsageError(`--format is hjson or json, not ${JSON.stringify(v.format)}`);
     args.format = v.format;
@@ -70,6 +84,7 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
   if (delivering && positional.length > 0)
     throw new UsageError(`${JSON.stringify(positional[0])}: give job configs after --into or --check, the output file only without them`);
   if (delivering && args.format) throw new UsageError("--format applies to the file the block is written to, not to --into or --check");
+  if (args.json && (args.check.length === 0 || args.into.length > 0)) throw new UsageError("--json goes with --check (and not with --into)");
   if (positional.length > 1) throw new UsageError("one output file at most");
   args.file = positional[0];
   return args;
@@ -77,18 +92,17 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const out = (line: string) => console.log(line);
-  const err = (line: string) => console.error(line);
+  const err = (line: string) => console.error(errorLine("credentials", line));
   let args: CredentialsArgs;
   try {
     args = parseArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    err(`credentials: ${error.message}`);
-    err(USAGE);
+    console.error(usageErrorText("credentials", USAGE, error.message).trimEnd());
     return 2;
   }
   if (args.help) {
-    out(USAGE);
+    out(helpText(USAGE).trimEnd());
     return 0;
   }
 
@@ -108,6 +122,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       err(`${shown} is not a regular file (a link, a device or a pipe); give a file name`);
       return 1;
     }
+    // A secrets file named for anything but its format is refused: most often it is the value of a flag npm kept
+    // (`npm run credentials -s acme`: npm takes -s as its --silent, and "acme" arrives alone).
+    if (args.file !== undefined && !/\.h?json$/i.test(args.file)) {
+      const message = `the output file ${JSON.stringify(printable(args.file, 80))} does not end in .hjson or .json (a stack or a flag's value? put -- before the flags: npm run credentials -- --stack <name>)`;
+      console.error(usageErrorText("credentials", USAGE, message).trimEnd());
+      return 2;
+    }
   }
 
   const redactor = new Redactor();
@@ -121,13 +142,22 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     redactor.addKeyId(block.values.aws_access_key_id);
   } catch (error) {
     if (error instanceof PulumiError || error instanceof BlockError) {
-      err(redactor.scrub(error.message));
+      const message = redactor.scrub(error.message);
+      err(message);
+      if (args.json) out(JSON.stringify({ stack: args.stack ?? null, exitCode: 1, error: message }, null, 2));
       return 1;
     }
     throw error;
   }
 
   const baseDir = userPath(".", env);
+  if (args.json) {
+    // The lines that would have been printed become the document's findings: standard output holds the document alone.
+    const findings: string[] = [];
+    const report = await checkTargets(block, args.check, { print: (line) => findings.push(line), baseDir, redactor });
+    out(JSON.stringify({ stack, roleArn: block.roleArn, ...report, findings }, null, 2));
+    return report.exitCode;
+  }
   if (delivering) {
     let exitCode = 0;
     const print = (line: string) => out(line);
@@ -154,7 +184,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return 1;
   }
   const exposed = gitExposureWarning(file, shown);
-  if (exposed) err(exposed);
+  // A warning, not an error: the file is written; printed as it is, not in the error form.
+  if (exposed) console.error(exposed);
   out(
     format === "json"
       ? `Wrote ${shown} (mode 600): the JSON content of a named credential ("Generic" type in the product's Credentials page). Paste it there; then delete the file or keep it private.`

@@ -1,33 +1,40 @@
 /**
- * npm run maintain -- (--stack <name>... | --all) [--dry-run] [--concurrency <n>] [--out-dir <dir>]
+ * npm run maintain -- (--stack <name>... | --all) [--dry-run] [--json] [--concurrency <n>] [--out-dir <dir>]
  * For each stack: rotate-lwa --if-due, rotate-key --if-due, and the block into its jobConfigs. Meant for a daily
  * scheduler. Exit code: 0 nothing failed, 1 a stack failed (the others still ran) or the output's reader went away
  * (runCommand, lib/cli.ts), 2 usage error, 3 internal error.
  */
-import { parseCommandLine, runCommand } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import { userPath } from "../../lib/files";
-import { printable } from "../../lib/output";
+import { fitLine, namesThatFit, outputWidth, printable, wrapLine } from "../../lib/output";
 import { PulumiError, PulumiWorkspace } from "../../lib/pulumi";
 import { maintain, maintainExitCode, STEP_NAMES, type MaintainSteps, type Progress, type StackReport, type StepName, type StepOutcome } from "./run";
 
 export const DEFAULT_CONCURRENCY = 4;
 
 export const USAGE = [
-  "usage: npm run maintain -- (--stack <name>... | --all) [--dry-run] [--concurrency <n>] [--out-dir <dir>]",
+  "Usage: npm run maintain -- (--stack <name>... | --all) [--dry-run] [--json] [--concurrency <n>] [--out-dir <dir>]",
   "For each stack: rotate the LWA secret if due (stacks with lwaRotation), take the access key's next step if due,",
   "and deliver the stack's current block into the job configs its jobConfigs lists. New blocks go to",
-  "<out-dir>/<stack>.hjson, mode 600 (default credentials/; created readable by its owner only, an existing directory keeps its mode). --dry-run decides, changes nothing.",
-  `Stacks run in parallel, --concurrency at a time (default ${DEFAULT_CONCURRENCY}). Exit code: 0 nothing failed, 1 a stack failed, 2 usage error.`,
+  "<out-dir>/<stack>.hjson, mode 600 (default credentials/; created readable by its owner only, an existing directory keeps its mode).",
+  "--dry-run decides, changes nothing.",
+  `Stacks run in parallel, --concurrency at a time (default ${DEFAULT_CONCURRENCY}). The summary groups a cause shared by`,
+  "several stacks into one entry, and fits COLUMNS (or the terminal; 120 in a pipe). --json: one JSON document on",
+  "standard output (every stack's outcomes, the causes, the counts), nothing else; the progress goes to standard error.",
+  "Exit code: 0 nothing failed, 1 a stack failed, 2 usage error.",
 ].join("\n");
 
 export type MaintainArgs =
-  { kind: "run"; stacks: string[] | "all"; dryRun: boolean; concurrency: number; outDir: string } | { kind: "help" } | { kind: "error"; message: string };
+  | { kind: "run"; stacks: string[] | "all"; dryRun: boolean; json: boolean; concurrency: number; outDir: string }
+  | { kind: "help" }
+  | { kind: "error"; message: string };
 
 export function parseMaintainArgs(argv: string[]): MaintainArgs {
   const parsed = parseCommandLine(argv, {
     stack: { type: "string", multiple: true },
     all: { type: "boolean" },
     "dry-run": { type: "boolean" },
+    json: { type: "boolean" },
     concurrency: { type: "string" },
     "out-dir": { type: "string" },
   });
@@ -44,6 +51,7 @@ export function parseMaintainArgs(argv: string[]): MaintainArgs {
     // A stack named twice would run twice at once: one run per stack, in the order first named.
     stacks: v.all ? "all" : [...new Set(v.stack!)],
     dryRun: v["dry-run"] ?? false,
+    json: v.json ?? false,
     concurrency: Number(concurrency),
     outDir: v["out-dir"] ?? "credentials",
   };
@@ -51,14 +59,23 @@ export function parseMaintainArgs(argv: string[]): MaintainArgs {
 
 const MARK: Record<StepOutcome["status"] | "running", string> = { running: "…", done: "✓", nothing: "·", waiting: "⧗", skipped: "-", failed: "✗" };
 
+/** How the steps' commands print their failure: the one error form (lib/cli.ts errorLine), or rotate-lwa's cross. */
+const STEP_FAILURE_LINE = /^(?:[a-z-]+: error: |✗ )/;
+
 /** Plain lines, one per event: for logs and pipes. */
 export function plainProgress(write: (line: string) => void): Progress {
   return {
     started: (stack) => write(`${stack}: started`),
     step: (stack, step, outcome) => {
-      if (outcome !== "running") write(`${stack}: ${step} ${MARK[outcome.status]} ${outcome.status}: ${outcome.detail}`);
+      // The status alone: each outcome's detail is said once, in the closing summary, where a cause shared by many
+      // stacks becomes one line (the steps' own lines above still tell the story as it happened).
+      if (outcome !== "running") write(`${stack}: ${step} ${MARK[outcome.status]} ${outcome.status}`);
     },
-    log: (stack, step, line) => write(`${stack}: ${step}   ${printable(line, 200)}`),
+    // A step's own failure line ("rotate-key: error: ...", rotate-lwa's "✗ ...") is its failure's cause, which
+    // the step's outcome carries to the summary: said there, once.
+    log: (stack, step, line) => {
+      if (!STEP_FAILURE_LINE.test(line)) write(`${stack}: ${step}   ${printable(line, 200)}`);
+    },
     finished: (report) => write(`${report.stack}: ${report.failed ? "FAILED" : "finished"}`),
   };
 }
@@ -101,52 +118,120 @@ export function liveProgress(write: (text: string) => void, width: number): Prog
   };
 }
 
-/** The closing table: per stack, what was done, what is waiting and why, what failed and its cause. */
-export function summaryTable(reports: readonly StackReport[]): string {
-  // A failure is shown whole: its cause often comes last (rotate-key's reason, then "the step failed: <cause>").
-  const column = (report: StackReport, statuses: StepOutcome["status"][], max = 160) =>
-    STEP_NAMES.flatMap((name) => {
-      const o = report.steps[name];
-      return o && statuses.includes(o.status) ? [`${name}: ${printable(o.detail, max)}`] : [];
-    }).join("; ");
-  const rows = reports.map((r) => [
-    r.stack,
-    column(r, ["done"]) || "-",
-    column(r, ["waiting", "skipped", "nothing"]) || "-",
-    column(r, ["failed"], Infinity) || "-",
-  ]);
-  const head = ["STACK", "DONE", "WAITING (AND WHY)", "FAILED (CAUSE)"];
-  const width = Math.max(head[0]!.length, ...rows.map((r) => r[0]!.length));
-  const out = [`${head[0]!.padEnd(width)}  ${head.slice(1).join(" | ")}`];
-  for (const r of rows) out.push(`${r[0]!.padEnd(width)}  ${r.slice(1).join(" | ")}`);
+const SECTIONS: { title: string; statuses: StepOutcome["status"][] }[] = [
+  { title: "Failed", statuses: ["failed"] },
+  { title: "Waiting", statuses: ["waiting"] },
+  { title: "Skipped", statuses: ["skipped"] },
+  { title: "Done", statuses: ["done"] },
+];
+
+/** One cause and the stacks it holds for: a step's detail, the stack's own name taken out of it. */
+export interface CauseGroup {
+  step: StepName;
+  status: StepOutcome["status"];
+  detail: string;
+  stacks: string[];
+}
+
+/**
+ * The outcomes grouped by cause: the same step, status and detail (with each stack's name in it replaced by
+ * "<stack>") is one group, however many stacks share it; most stacks first. A group of one keeps its own words. "nothing due" outcomes are left
+ * out: the table says them, and their details (each stack's next date) are rarely shared.
+ */
+export function groupCauses(reports: readonly StackReport[]): CauseGroup[] {
+  const groups = new Map<string, CauseGroup>();
+  const ownWords = new Map<CauseGroup, string>();
+  for (const report of reports) {
+    for (const step of STEP_NAMES) {
+      const outcome = report.steps[step];
+      if (!outcome || outcome.status === "nothing") continue;
+      // The stack's name as a word of its own, not inside another (a stack "eu" in "queue").
+      const name = new RegExp(`(?<![\\w.-])${report.stack.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\w-])`, "g");
+      const detail = printable(outcome.detail, 2000).replace(name, "<stack>");
+      const key = `${step}\0${outcome.status}\0${detail}`;
+      const group = groups.get(key) ?? { step, status: outcome.status, detail, stacks: [] };
+      group.stacks.push(report.stack);
+      groups.set(key, group);
+      if (group.stacks.length === 1) ownWords.set(group, printable(outcome.detail, 2000));
+    }
+  }
+  // A cause only one stack has is said in its own words, its name in place.
+  return [...groups.values()].map((g) => (g.stacks.length === 1 ? { ...g, detail: ownWords.get(g)! } : g)).sort((a, b) => b.stacks.length - a.stacks.length);
+}
+
+/**
+ * The closing summary, no line wider than `width`: a row per stack (each step's status), then each cause once,
+ * grouped (a cause shared by 50 stacks is one entry: "50 stacks: acme, globex, … and 47 more"), failures first,
+ * then the counts. A cause is wrapped, never cut; only the list of names is shortened.
+ */
+export function summaryTable(reports: readonly StackReport[], width = 120): string {
+  const out: string[] = [];
+  const cell = (o: StepOutcome | undefined) => (o ? `${MARK[o.status]} ${o.status}` : "");
+  const stepWidth = Math.max(...(Object.keys(MARK) as StepOutcome["status"][]).map((status) => `${MARK[status]} ${status}`.length));
+  const nameWidth = Math.min(Math.max(5, ...reports.map((r) => r.stack.length)), Math.max(5, width - STEP_NAMES.length * (stepWidth + 2) - 2));
+  const row = (cells: string[]) =>
+    fitLine(
+      cells
+        .map((c, i) => (i === 0 ? fitLine(c, nameWidth).padEnd(nameWidth) : c.padEnd(stepWidth)))
+        .join("  ")
+        .trimEnd(),
+      width,
+    );
+  out.push(row(["STACK", ...STEP_NAMES.map((n) => n.toUpperCase())]));
+  for (const r of reports) out.push(row([r.stack, ...STEP_NAMES.map((n) => cell(r.steps[n]))]));
+  const groups = groupCauses(reports);
+  for (const section of SECTIONS) {
+    const inSection = groups.filter((g) => section.statuses.includes(g.status));
+    if (inSection.length === 0) continue;
+    out.push("", `${section.title}:`);
+    for (const g of inSection) {
+      out.push(...wrapLine(`  ${MARK[g.status]} ${g.step}: ${g.detail}`, width, 6));
+      const count = g.stacks.length === 1 ? "" : `${g.stacks.length} stacks: `;
+      out.push(namesThatFit(`      ${count}`, g.stacks, width));
+    }
+  }
   const failed = reports.filter((r) => r.failed).length;
   out.push("", `${reports.length} stack${reports.length === 1 ? "" : "s"}: ${reports.length - failed} without failure, ${failed} failed.`);
   return out.join("\n") + "\n";
 }
 
+/** The --json document: every stack's outcomes in full, the causes grouped, the counts. */
+export function summaryDocument(reports: readonly StackReport[], dryRun: boolean): object {
+  const failed = reports.filter((r) => r.failed).length;
+  return {
+    dryRun,
+    exitCode: maintainExitCode(reports),
+    counts: { stacks: reports.length, withoutFailure: reports.length - failed, failed },
+    stacks: reports,
+    causes: groupCauses(reports),
+  };
+}
+
 export interface MaintainIo {
   env: NodeJS.ProcessEnv;
   stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
-  stderr: { write(text: string): unknown };
+  stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   steps: MaintainSteps;
 }
 
 export async function main(argv: string[], io: MaintainIo): Promise<number> {
   const args = parseMaintainArgs(argv);
   if (args.kind === "help") {
-    io.stdout.write(USAGE + "\n");
+    io.stdout.write(helpText(USAGE));
     return 0;
   }
   if (args.kind === "error") {
-    io.stderr.write(`maintain: ${args.message}\n${USAGE}\n`);
+    io.stderr.write(usageErrorText("maintain", USAGE, args.message));
     return 2;
   }
   let reports: StackReport[];
   try {
     const workspace = await PulumiWorkspace.connect({ env: io.env });
     const stacks = args.stacks === "all" ? (await workspace.list()).map((s) => s.name) : args.stacks;
-    if (args.dryRun) io.stdout.write("Dry run: every decision is made and shown; nothing is changed.\n");
-    const progress = io.stdout.isTTY ? liveProgress((t) => io.stdout.write(t), io.stdout.columns ?? 120) : plainProgress((l) => io.stdout.write(l + "\n"));
+    // With --json, standard output holds the document alone: what a person reads goes to standard error.
+    const human = args.json ? io.stderr : io.stdout;
+    if (args.dryRun) human.write("Dry run: every decision is made and shown; nothing is changed.\n");
+    const progress = human.isTTY ? liveProgress((t) => human.write(t), outputWidth(human, io.env)) : plainProgress((l) => human.write(l + "\n"));
     reports = await maintain(workspace, io.steps, {
       stacks,
       dryRun: args.dryRun,
@@ -157,10 +242,12 @@ export async function main(argv: string[], io: MaintainIo): Promise<number> {
     });
   } catch (error) {
     if (!(error instanceof PulumiError)) throw error;
-    io.stderr.write(`maintain: ${error.message}\n`);
+    io.stderr.write(`${errorLine("maintain", error.message)}\n`);
+    if (args.json) io.stdout.write(JSON.stringify({ dryRun: args.dryRun, exitCode: 1, error: error.message }, null, 2) + "\n");
     return 1;
   }
-  io.stdout.write("\n" + summaryTable(reports));
+  if (args.json) io.stdout.write(JSON.stringify(summaryDocument(reports, args.dryRun), null, 2) + "\n");
+  else io.stdout.write("\n" + summaryTable(reports, outputWidth(io.stdout, io.env)));
   return maintainExitCode(reports);
 }
 

@@ -5,12 +5,26 @@
  */
 import { blockFromOutputs, BlockError } from "../credentials/block";
 import { deliverBlock } from "../credentials/run";
+import { dayFromToday } from "../../lib/output";
 import { REPO_ROOT } from "../../lib/pulumi-cli";
 import { parseJobConfigs } from "../../src/config";
 import { rotateKey } from "../rotate-key/run";
 import { currentExpiry } from "../../src/lifecycle";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
 import type { MaintainSteps, StepContext, StepOutcome } from "./run";
+
+/**
+ * What a stack without lwaRotation is told about its LWA secret, a date past worded as past: "before it expires
+ * in 40 days, on ...", "now: it expired 5 days ago, on ...". Pure: `today` is YYYY-MM-DD.
+ */
+export function lwaByHandDetail(expiresAt: string | undefined, today: string): string {
+  const by = !expiresAt
+    ? "every 180 days (set lwaClientSecretIssuedOn to track when)"
+    : expiresAt.slice(0, 10) < today
+      ? `now: it expired ${dayFromToday(expiresAt, today)}`
+      : `before it expires ${dayFromToday(expiresAt, today)}`;
+  return `lwaRotation is off: rotate the LWA secret by hand ${by} (docs/lwa-rotation.md)`;
+}
 
 async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   const config = await ctx.stack.readConfig({ secrets: false });
@@ -22,8 +36,7 @@ async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   }
   if (config.values.lwaRotation !== "true") {
     const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
-    const by = expiresAt ? `before it expires on ${expiresAt.slice(0, 10)}` : "every 180 days (set lwaClientSecretIssuedOn to track when)";
-    return { status: "skipped", detail: `lwaRotation is off: rotate the LWA secret by hand ${by} (docs/lwa-rotation.md)` };
+    return { status: "skipped", detail: lwaByHandDetail(expiresAt, new Date().toISOString().slice(0, 10)) };
   }
   const result = await rotateLwa(ctx.stack, {
     ifDue: true,

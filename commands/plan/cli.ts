@@ -1,10 +1,10 @@
 /**
- * npm run plan [-- <stack file> | --config <stack file> | --stack <name>]
+ * npm run plan -- [<stack file> | --config <stack file> | --stack <name>]
  * Runs the real program under Pulumi's mock runtime and prints what `pulumi up` would create: every
  * resource with its name and full IAM documents, the key slots, the dates, and the credentials block with
  * placeholders for what only AWS can know. No AWS account, no Pulumi CLI: for review before anyone deploys.
  */
-import { runCommand } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import * as fs from "fs";
 import * as path from "path";
 import type { Output } from "@pulumi/pulumi";
@@ -123,7 +123,12 @@ export async function renderPlan(file: string): Promise<string> {
   return out.join("\n") + "\n";
 }
 
-const USAGE = "usage: npm run plan [-- <stack file> | --config <stack file> | --stack <name>]  (default: the project's Pulumi.dev.yaml)";
+export const USAGE = [
+  "Usage: npm run plan -- [<stack file> | --config <stack file> | --stack <name>]",
+  "  Prints what pulumi up would create for a stack, offline: no AWS account, no Pulumi CLI.",
+  "  <stack file>, --config <stack file>  a Pulumi.<stack>.yaml, relative to where you run the command",
+  "  -s, --stack <name>                   the project's Pulumi.<name>.yaml (default: Pulumi.dev.yaml)",
+].join("\n");
 
 export type PlanArgs = { file: string } | { help: true } | { usageError: string };
 
@@ -133,21 +138,16 @@ export type PlanArgs = { file: string } | { help: true } | { usageError: string 
  * project's Pulumi.<name>.yaml, where `pulumi up` reads it.
  */
 export function parsePlanArgs(args: string[], userDir: string, projectDir = PROJECT_DIR): PlanArgs {
+  const parsed = parseCommandLine(args, { config: { type: "string", multiple: true }, stack: { type: "string", multiple: true } }, { positionals: true });
+  if (parsed.kind === "help") return { help: true };
+  if (parsed.kind === "error") return { usageError: parsed.message };
   const sources: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.indexOf("=");
-    const [flag, inline] = arg.startsWith("--") && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    if (flag === "--help" || flag === "-h") return { help: true };
-    if (flag === "--config" || flag === "--stack") {
-      const value = inline ?? args[++i];
-      if (value === undefined || value === "" || (inline === undefined && value.startsWith("-"))) return { usageError: `${flag} needs a value` };
-      if (flag === "--stack" && !/^[A-Za-z0-9_.-]+$/.test(value)) return { usageError: `--stack ${JSON.stringify(value)} is not a stack name` };
-      sources.push(flag === "--stack" ? path.join(projectDir, `Pulumi.${value}.yaml`) : path.resolve(userDir, value));
-    } else if (arg.startsWith("-")) {
-      return { usageError: `unknown option ${JSON.stringify(arg)}` };
-    } else {
-      sources.push(path.resolve(userDir, arg));
+  for (const token of parsed.tokens) {
+    if (token.kind === "positional") sources.push(path.resolve(userDir, token.value));
+    else if (token.kind === "option" && token.name === "config") sources.push(path.resolve(userDir, token.value!));
+    else if (token.kind === "option" && token.name === "stack") {
+      if (!/^[A-Za-z0-9_.-]+$/.test(token.value!)) return { usageError: `--stack ${JSON.stringify(token.value)} is not a stack name` };
+      sources.push(path.join(projectDir, `Pulumi.${token.value}.yaml`));
     }
   }
   if (sources.length > 1) return { usageError: "give one stack file or one stack, not several" };
@@ -165,16 +165,16 @@ export interface PlanIo {
 export async function runPlanCommand(args: string[], io: PlanIo): Promise<number> {
   const parsed = parsePlanArgs(args, userPath(".", io.env));
   if ("help" in parsed) {
-    io.stdout(USAGE + "\n");
+    io.stdout(helpText(USAGE));
     return 0;
   }
   if ("usageError" in parsed) {
-    io.stderr(`plan: ${parsed.usageError}\n${USAGE}\n`);
+    io.stderr(usageErrorText("plan", USAGE, parsed.usageError));
     return 2;
   }
   if (!fs.existsSync(parsed.file)) {
     const byName = /\.ya?ml$/.test(parsed.file) ? "" : ` (a stack by its name: --stack ${path.basename(parsed.file)})`;
-    io.stderr(`plan: no stack file ${parsed.file}${byName}\n${USAGE}\n`);
+    io.stderr(usageErrorText("plan", USAGE, `no stack file ${parsed.file}${byName}`));
     return 2;
   }
   try {
@@ -182,7 +182,7 @@ export async function runPlanCommand(args: string[], io: PlanIo): Promise<number
     return 0;
   } catch (err) {
     if (!(err instanceof PlanError || err instanceof StackFileError)) throw err;
-    io.stderr(err.message + "\n");
+    io.stderr(errorLine("plan", err.message) + "\n");
     return 1;
   }
 }

@@ -6,21 +6,21 @@
  * 3 internal error. --check-unused: 0 recorded (or no IAM user to check), 1 a key is still in use (nothing recorded)
  * or the evidence could not be read.
  */
-import { parseCommandLine, runCommand } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { Redactor } from "../../lib/output";
 import { checkUnused, rotateKey, type KeyRotationReport, type UnusedCheckReport } from "./run";
 
 export const USAGE = [
-  "Usage: npm run rotate-key -- [--stack <name>] [--if-due] [--dry-run] [--json] [--out <file>]",
+  "Usage: npm run rotate-key -- [--stack <name>] [--if-due | --check-unused] [--dry-run] [--json] [--out <file>]",
   "  Looks at IAM's record of the access keys' last use and takes at most one step of a key rotation.",
-  "  --stack <name>  the stack (default: the selected one)",
-  "  --if-due        start a rotation only when the key is due (for a daily scheduler); without it, start one now",
-  "  --dry-run       decide and print; change nothing",
-  "  --json          print one JSON object on standard output, nothing else",
-  "  --out <file>    where a new rotation writes the new credentials block, mode 600 (default credentials.hjson)",
-  "  --check-unused  instead of a rotation step: when IAM shows every active key of the stack's user unused for",
-  "                  keyQuietHours, record it (iamKeysUnusedAt), which lets pulumi up switch the stack to connectorAuth lwa",
+  "  -s, --stack <name>  the stack (default: the selected one)",
+  "  --if-due            start a rotation only when the key is due (for a daily scheduler); without it, start one now",
+  "  --dry-run           decide and print; change nothing",
+  "  --json              print one JSON object on standard output, nothing else",
+  "  --out <file>        where a new rotation writes the new credentials block, mode 600 (default credentials.hjson)",
+  "  --check-unused      instead of a rotation step: when IAM shows every active key of the stack's user unused for",
+  "                      keyQuietHours, record it (iamKeysUnusedAt), which lets pulumi up switch the stack to connectorAuth lwa",
 ].join("\n");
 
 export type CliArgs =
@@ -63,12 +63,12 @@ function failure(stack: string, reason: string, exitCode: 1 | 2): KeyRotationRep
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const args = parseArgs(argv);
   if (args.kind === "help") {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(helpText(USAGE));
     return 0;
   }
   if (args.kind === "error") {
     if (args.json) process.stdout.write(`${JSON.stringify(failure("", args.message, 2))}\n`);
-    process.stderr.write(`rotate-key: ${args.message}\n${USAGE}\n`);
+    process.stderr.write(usageErrorText("rotate-key", USAGE, args.message));
     return 2;
   }
   // With --json, standard output carries the one object; the running commentary goes to standard error.
@@ -83,7 +83,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (!(error instanceof PulumiError)) throw error;
     const code = error.reason === "no-stack-selected" ? 2 : 1;
     report = failure(args.stack ?? "", new Redactor().scrub(error.message), code);
-    print(`Error: ${report.reason}`);
+    process.stderr.write(`${errorLine("rotate-key", report.reason)}\n`);
   }
   if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   return report.exitCode;

@@ -9,6 +9,7 @@ import { ConfigError, validateConfig } from "../../src/config";
 import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
 import { acquireLocks, type HeldLocks, LockBusy, stackLock } from "../../lib/lock";
 import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from "../../lib/net";
+import { errorLine } from "../../lib/cli";
 import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -262,7 +263,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
   const outFile = userPath(opts.out, env);
   if (fs.lstatSync(outFile, { throwIfNoEntry: false })?.isDirectory()) {
     const r = finish(2, `--out ${opts.out} is a directory; give a file name`);
-    print(`Error: ${r.reason}`);
+    print(errorLine("rotate-key", r.reason));
     return r;
   }
 
@@ -288,7 +289,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     }
     if (!userName) {
       const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
     const slots = Array.isArray(outputs.accessKeySlots?.value) ? (outputs.accessKeySlots.value as SlotRecord[]) : undefined;
@@ -297,7 +298,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
   } catch (error) {
     if (error instanceof EvidenceError || error instanceof PulumiError || error instanceof ConfigError) {
       const r = finish(1, error.message);
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
     throw error;
@@ -330,7 +331,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     }
   } catch (error) {
     const r = finish(1, `${report.reason}; putting the config back failed: ${(error as Error).message}`);
-    print(`Error: ${r.reason}`);
+    print(errorLine("rotate-key", r.reason));
     return r;
   }
   if (decision.step === "none") return finish(0);
@@ -346,7 +347,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     const cause = error instanceof PulumiError ? error.message : `${(error as Error).name}: ${printable((error as Error).message ?? "")}`;
     const restored = await putBack(stack, before);
     const r = finish(1, `${report.reason}; the step failed: ${cause}. ${restored}`);
-    print(`Error: the step failed: ${redactor.scrub(cause)}`);
+    print(errorLine("rotate-key", `the step failed: ${redactor.scrub(cause)}`));
     print(restored);
     return r;
   }
@@ -365,7 +366,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
         1,
         `${report.reason}; the new key exists, but writing ${outFile} failed (${(error as Error).message}): write it with npm run credentials`,
       );
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
     report.wroteBlock = outFile;
@@ -426,7 +427,7 @@ async function retireAdoptedKey(
   } catch (error) {
     if (error instanceof EvidenceError || error instanceof PulumiError) {
       const r = finish(1, `${report.reason}; the step failed: ${error.message}. Run again to finish it`);
-      print(`Error: ${redactor.scrub(error.message)}`);
+      print(errorLine("rotate-key", redactor.scrub(error.message)));
       return r;
     }
     throw error;
@@ -516,7 +517,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
         return r;
       }
       const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
     try {
@@ -530,7 +531,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
   } catch (error) {
     if (error instanceof EvidenceError || error instanceof PulumiError || error instanceof ConfigError) {
       const r = finish(1, error.message);
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
     throw error;
@@ -559,7 +560,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
           await stack.removeConfig("iamKeysUnusedAt");
         } catch (error) {
           const r = finish(1, `${verdict.reason}; removing the earlier record iamKeysUnusedAt ${previousRecord} failed: ${(error as Error).message}`);
-          print(`Error: ${r.reason}`);
+          print(errorLine("rotate-key", r.reason));
           return r;
         }
       }
@@ -577,7 +578,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
       await stack.setConfig("iamKeysUnusedAt", at);
     } catch (error) {
       const r = finish(1, `${verdict.reason}; recording iamKeysUnusedAt failed: ${(error as Error).message}`);
-      print(`Error: ${r.reason}`);
+      print(errorLine("rotate-key", r.reason));
       return r;
     }
   }

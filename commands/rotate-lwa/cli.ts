@@ -4,12 +4,12 @@
  * Exit codes: 0 rotated, or nothing due (--if-due); 1 a failure (the message says what and how to fix it);
  * 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
  */
-import { parseCommandLine, runCommand, UsageError } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, UsageError, usageErrorText } from "../../lib/cli";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "./run";
 
-export const USAGE = `usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run] [--request-again]
-  --stack <name>     the stack (default: the selected one)
+export const USAGE = `Usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run] [--request-again]
+  -s, --stack <name> the stack (default: the selected one)
   --if-due           rotate only when the secret expires within lwaExpiryWarningDays (for a daily scheduler)
   --wait <seconds>   how long to wait for Amazon's new secret in the queue (default ${DEFAULT_WAIT_SECONDS}, at most 3600)
   --out <file>       where to write the new credentials block, mode 600 (default credentials.hjson)
@@ -75,11 +75,11 @@ async function main(argv: string[]): Promise<number> {
     args = parseArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`rotate-lwa: ${error.message}\n${USAGE}\n`);
+    process.stderr.write(usageErrorText("rotate-lwa", USAGE, error.message));
     return 2;
   }
   if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(helpText(USAGE));
     return 0;
   }
   const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -88,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
     stack = await openStack(args.stack);
   } catch (error) {
     if (!(error instanceof PulumiError)) throw error;
-    process.stderr.write(`rotate-lwa: ${error.message}\n`);
+    process.stderr.write(`${errorLine("rotate-lwa", error.message)}\n`);
     return error.reason === "no-stack-selected" ? 2 : 1;
   }
   const result = await rotateLwa(stack, {

@@ -1,57 +1,65 @@
 /**
- * npm run verify -- [file.hjson | -] [--expect-user <name or ARN>]
+ * npm run verify -- [file.hjson | -] [--expect-user <name or ARN>] [--json]
  * Checks a connector credentials block end to end (see run.ts); reads standard input when no file is given.
  * Exit code: 0 every step that ran passed, 1 a step failed (or the output's reader went away), 2 usage error
  * (including an unreadable or oversized input, a refused setting), 3 internal error.
  */
 import * as tty from "tty";
-import { parseCommandLine, runCommand } from "../../lib/cli";
+import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import { readInput } from "./input";
 import { EXIT, runVerify } from "./run";
 import { ENV_VARS } from "../../lib/net";
 
 export const USAGE = [
-  "usage: npm run verify -- [credentials.hjson | -] [--expect-user <user name or ARN>]",
+  "Usage: npm run verify -- [credentials.hjson | -] [--expect-user <user name or ARN>] [--json]",
   "       pulumi stack output --show-secrets credentials | npm run verify --silent",
   "Checks the block: parse, STS GetCallerIdentity, STS AssumeRole, LWA token, one read-only SP-API call.",
+  "--json: one JSON document on standard output (the steps and their outcomes), nothing else; the lines go to standard error.",
   "Exit code: 0 every step that ran passed, 1 a step failed, 2 usage error. Never prints a secret.",
   "Environment:",
   ...Object.entries(ENV_VARS).map(([name, what]) => `  ${name}: ${what}`),
 ].join("\n");
 
-export type CliArgs = { kind: "run"; file?: string; expectUser?: string } | { kind: "help" } | { kind: "error"; message: string };
+export type CliArgs = { kind: "run"; file?: string; expectUser?: string; json: boolean } | { kind: "help" } | { kind: "error"; message: string };
 
 /** Pure: argv (after the script name) in, what to do out. */
 export function parseArgs(argv: readonly string[]): CliArgs {
-  const parsed = parseCommandLine(argv, { "expect-user": { type: "string" } }, { positionals: true });
+  const parsed = parseCommandLine(argv, { "expect-user": { type: "string" }, json: { type: "boolean" } }, { positionals: true });
   if (parsed.kind !== "parsed") return parsed;
   if (parsed.positionals.length > 1) return { kind: "error", message: "give one credentials file (or - for standard input)" };
   const file = parsed.positionals[0];
-  return { kind: "run", file: file === "-" ? undefined : file, expectUser: parsed.values["expect-user"] };
+  return { kind: "run", file: file === "-" ? undefined : file, expectUser: parsed.values["expect-user"], json: parsed.values.json ?? false };
 }
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   if (args.kind === "help") {
-    process.stdout.write(USAGE + "\n");
+    process.stdout.write(helpText(USAGE));
     return EXIT.ok;
   }
   if (args.kind === "error") {
-    process.stderr.write(`verify: ${args.message}\n${USAGE}\n`);
+    process.stderr.write(usageErrorText("verify", USAGE, args.message));
     return EXIT.usage;
   }
   // tty.isatty, not process.stdin.isTTY: the latter opens standard input (see input.ts).
   if (args.file === undefined && tty.isatty(0)) {
-    process.stderr.write(`verify: no file given and standard input is a terminal\n${USAGE}\n`);
+    process.stderr.write(usageErrorText("verify", USAGE, "no file given and standard input is a terminal"));
     return EXIT.usage;
   }
   const read = await readInput(args.file);
   if (!read.ok) {
-    process.stderr.write(`verify: ${read.message}\n`);
+    process.stderr.write(`${errorLine("verify", read.message)}\n`);
     return EXIT.usage;
   }
   const input = read.text;
-  return runVerify({ input, source: args.file ?? "standard input", out: process.stdout, expectUser: args.expectUser });
+  return runVerify({
+    input,
+    source: args.file ?? "standard input",
+    out: process.stdout,
+    json: args.json,
+    progress: process.stderr,
+    expectUser: args.expectUser,
+  });
 }
 
 if (require.main === module) runCommand("verify", main);

@@ -21,6 +21,12 @@ export interface VerifyOptions {
   /** Endpoint and retry variables (settings.ts); default process.env. */
   env?: NodeJS.ProcessEnv;
   out: { write(text: string): unknown };
+  /**
+   * --json: `out` receives one JSON document at the end (the steps, their outcomes, the summary), nothing else;
+   * the lines a person reads go to `progress` when given (standard error), else nowhere.
+   */
+  json?: boolean;
+  progress?: { write(text: string): unknown };
   /** --expect-user: the user name or ARN the key must belong to. */
   expectUser?: string;
   /** Replaced by tests that should not wait in real time. */
@@ -37,14 +43,26 @@ const TITLES = {
 
 export async function runVerify(options: VerifyOptions): Promise<number> {
   const redactor = new Redactor();
-  const print = (line: string) => options.out.write(redactor.scrub(printable(line)) + "\n");
+  const clean = (text: string) => redactor.scrub(printable(text));
+  const lines = options.json ? options.progress : options.out;
+  const print = (line: string) => lines?.write(clean(line) + "\n");
+  // The document's every string passes through the same scrubbing as a printed line.
+  const document = (exitCode: number, fields: Record<string, unknown>) =>
+    options.out.write(
+      JSON.stringify(
+        { source: options.source ?? "standard input", exitCode, ...fields },
+        (_key, value: unknown) => (typeof value === "string" ? clean(value) : value),
+        2,
+      ) + "\n",
+    );
 
   let settings: Settings;
   try {
     settings = readSettings(options.env ?? process.env);
   } catch (error) {
     if (!(error instanceof SettingsError)) throw error;
-    print(`verify: ${error.message}`);
+    print(`verify: error: ${error.message}`);
+    if (options.json) document(EXIT.usage, { error: error.message });
     return EXIT.usage;
   }
 
@@ -57,8 +75,11 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
     return outcome;
   };
   const finish = () => {
-    print(summaryLine(reports));
-    return exitCodeOf(reports);
+    const summary = summaryLine(reports);
+    print(summary);
+    const exitCode = exitCodeOf(reports);
+    if (options.json) document(exitCode, { ok: exitCode === 0, steps: reports.map((r) => ({ number: r.number, title: r.title, ...r.outcome })), summary });
+    return exitCode;
   };
 
   const parsed = parseCredentialsBlock(options.input);
