@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { blockFileName, type MaintainSteps, type StepContext, type StepOutcome } from "../commands/maintain/run";
 import { liveProgress, main, parseMaintainArgs, summaryTable } from "../commands/maintain/cli";
-import { lwaByHandDetail } from "../commands/maintain/steps";
+import { deliveryGap, lwaByHandDetail } from "../commands/maintain/steps";
 import { FakePulumi } from "./fake-pulumi";
 import { outcomesOf, readSummary } from "./maintain-summary";
 
@@ -289,5 +289,18 @@ describe("npm run maintain: a fleet of 50 in the output", function () {
     }
     const drawn = screen.split("\n").map((l) => l.replace(new RegExp(`${String.fromCharCode(27)}\\[\\d*[A-Z]`, "g"), ""));
     assert.ok(Math.max(...drawn.map((l) => l.length)) < 60);
+  });
+});
+
+describe("npm run maintain: when delivery is not automated, the LWA rotation waits for its last 7 days", () => {
+  it("a named credential, a file that cannot be processed, an object that cannot be updated: each a reason; none: none", () => {
+    assert.equal(deliveryGap({ named: 0, failed: [], stale: 0 }), undefined);
+    assert.match(deliveryGap({ named: 2, failed: [], stale: 0 })!, /^2 job\(s\) in jobConfigs name a stored credential/);
+    assert.match(deliveryGap({ named: 0, failed: ["jobs/bad.json"], stale: 0 })!, /jobs\/bad\.json cannot be processed/);
+    const all = deliveryGap({ named: 1, failed: ["a.hjson"], stale: 3 })!;
+    assert.deepEqual(
+      all.split("; ").map((part) => part.split(" ")[0]),
+      ["1", "jobConfigs", "3"],
+    );
   });
 });

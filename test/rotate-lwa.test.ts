@@ -83,7 +83,9 @@ describe("npm run rotate-lwa", function () {
     lines: string[];
   }
 
-  async function run(opts: { ifDue?: boolean; waitSeconds?: number; dryRun?: boolean; env?: NodeJS.ProcessEnv; now?: Date } = {}): Promise<Run> {
+  async function run(
+    opts: { ifDue?: boolean; waitSeconds?: number; dryRun?: boolean; env?: NodeJS.ProcessEnv; now?: Date; manualDelivery?: string } = {},
+  ): Promise<Run> {
     const e = opts.env ?? env();
     const stack = await openStack(STACK, { env: e });
     const lines: string[] = [];
@@ -94,6 +96,7 @@ describe("npm run rotate-lwa", function () {
       dryRun: opts.dryRun,
       env: e,
       ...(opts.now ? { now: () => opts.now! } : {}),
+      ...(opts.manualDelivery ? { manualDelivery: opts.manualDelivery } : {}),
       print: (line) => lines.push(line),
     });
     printed.push(...lines);
@@ -355,6 +358,23 @@ describe("npm run rotate-lwa", function () {
     assert.match(text, /left in the queue: a message for another client id/);
     assert.ok(!text.includes(foreignSecret));
     assertNoSecretLeaked(lines);
+  });
+
+  it("--if-due with jobConfigs but a job the caller says is delivered by hand: held back to 7 days before expiry, then rotated", async () => {
+    // jobConfigs listed, so only the caller's finding (maintain's dry run of the delivery found a named credential)
+    // holds the rotation back: 20 days before expiry it waits and says why; 5 days before, it rotates.
+    const now = new Date(`${today()}T06:00:00Z`);
+    const manualDelivery = "1 job(s) in jobConfigs name a stored credential (updated by hand in the product)";
+    addStack({ jobConfigs: JSON.stringify(["jobs/"]) }, addDays(now.toISOString().slice(0, 10), -160));
+    const held = await run({ ifDue: true, now, manualDelivery });
+    assert.equal(held.result.outcome, "not-due", held.lines.join("\n"));
+    assert.match(held.lines.join("\n"), /--if-due rotates from 7 days before \(1 job\(s\) in jobConfigs name a stored credential/);
+    assert.equal(fake.rotations().length, 0);
+
+    addStack({ jobConfigs: JSON.stringify(["jobs/"]) }, addDays(now.toISOString().slice(0, 10), -175));
+    const rotated = await run({ ifDue: true, manualDelivery });
+    assert.equal(rotated.result.outcome, "rotated", rotated.lines.join("\n"));
+    assert.equal(fake.rotations().length, 1);
   });
 
   it("--if-due when not due: no rotation and no writes, exit 0", async () => {

@@ -4,7 +4,7 @@
  * one of: done, nothing (due), waiting (and why), skipped, failed.
  */
 import { blockFromOutputs, BlockError } from "../credentials/block";
-import { deliverBlock } from "../credentials/run";
+import { deliverBlock, type DeliveryReport } from "../credentials/run";
 import { dayFromToday } from "../../lib/output";
 import { REPO_ROOT } from "../../lib/pulumi-cli";
 import { parseJobConfigs } from "../../src/config";
@@ -26,6 +26,36 @@ export function lwaByHandDetail(expiresAt: string | undefined, today: string): s
   return `lwaRotation is off: rotate the LWA secret by hand ${by} (docs/lwa-rotation.md)`;
 }
 
+/**
+ * Why a dry run of this stack's delivery shows some job would not get a new block by itself, if it would not: a
+ * job naming a stored credential (updated by hand in the product), a file that cannot be processed, an object that
+ * cannot be brought up to date. Pure.
+ */
+export function deliveryGap(report: Pick<DeliveryReport, "named" | "failed" | "stale">): string | undefined {
+  const gaps = [
+    report.named > 0 ? `${report.named} job(s) in jobConfigs name a stored credential (updated by hand in the product)` : "",
+    report.failed.length > 0 ? `jobConfigs file(s) ${report.failed.join(", ")} cannot be processed` : "",
+    report.stale > 0 ? `${report.stale} job credential(s) in jobConfigs cannot be brought up to date` : "",
+  ].filter(Boolean);
+  return gaps.length > 0 ? gaps.join("; ") : undefined;
+}
+
+/** deliveryGap of this stack's job configs, read without writing anything (undefined when it lists none). */
+async function manualDeliveryOf(ctx: StepContext, jobConfigsValue: string | undefined): Promise<string | undefined> {
+  const jobConfigs = parseJobConfigs(jobConfigsValue);
+  if (!jobConfigs.ok) return `jobConfigs cannot be read (${jobConfigs.problem})`;
+  if (jobConfigs.targets.length === 0) return undefined; // rotate-lwa itself holds back a stack without jobConfigs
+  let block;
+  try {
+    block = blockFromOutputs(ctx.stack.name, await ctx.stack.readOutputs());
+  } catch (error) {
+    if (error instanceof BlockError) return `the stack's credentials block cannot be read (${error.message})`;
+    throw error;
+  }
+  const report = await deliverBlock(block, jobConfigs.targets, { dryRun: true, print: () => undefined, baseDir: REPO_ROOT });
+  return deliveryGap(report);
+}
+
 async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
   const config = await ctx.stack.readConfig({ secrets: false });
   if (config.values.lwaRotation !== "true" && ctx.lwaOwner) {
@@ -38,8 +68,10 @@ async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
     const { expiresAt } = currentExpiry({ fromConfig: config.values.lwaClientSecretExpiresAt, issuedOn: config.values.lwaClientSecretIssuedOn });
     return { status: "skipped", detail: lwaByHandDetail(expiresAt, new Date().toISOString().slice(0, 10)) };
   }
+  const manualDelivery = await manualDeliveryOf(ctx, config.values.jobConfigs);
   const result = await rotateLwa(ctx.stack, {
     ifDue: true,
+    ...(manualDelivery ? { manualDelivery } : {}),
     waitSeconds: DEFAULT_WAIT_SECONDS,
     out: ctx.out,
     dryRun: ctx.dryRun,

@@ -64,6 +64,12 @@ export interface RotateLwaOptions {
   now?: () => Date;
   /** Where the other stacks of the app are found (default: a workspace connected with `env`). */
   workspace?: PulumiWorkspace;
+  /**
+   * Why some of this stack's jobs cannot get the new block by automated delivery, found by the caller (maintain
+   * reads the job configs: a named credential, a file it cannot process). Like a stack without jobConfigs, it keeps
+   * --if-due from rotating earlier than 7 days before expiry.
+   */
+  manualDelivery?: string;
 }
 
 export const DEFAULT_WAIT_SECONDS = 300;
@@ -406,7 +412,10 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     }
 
     let candidate = await provenCandidate();
-    const manualDelivery = manualDeliveryReason(group.length > 0 ? group : [{ name: stack.name, lwaRotation: true, jobConfigs: config.jobConfigs.length }]);
+    const manualDelivery =
+      [manualDeliveryReason(group.length > 0 ? group : [{ name: stack.name, lwaRotation: true, jobConfigs: config.jobConfigs.length }]), opts.manualDelivery]
+        .filter(Boolean)
+        .join("; ") || undefined;
     const decide = (amazonDidNotAct = false) =>
       decideStep({
         ifDue: opts.ifDue,
