@@ -9,6 +9,7 @@
 import { spawn } from "child_process";
 import { CommandError, ConcurrentUpdateError, LocalWorkspace, PulumiCommand, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { PROJECT } from "../src/config";
+import { errorLine, helpText, usageErrorText } from "./cli";
 import { Redactor } from "./output";
 import { checkedPulumiVersion, findPulumiCli, PulumiError, REPO_ROOT } from "./pulumi-cli";
 
@@ -322,4 +323,45 @@ export async function mapWithConcurrency<T, R>(items: readonly T[], limit: numbe
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
   return results;
+}
+
+/** A single-stack command's parsed command line, as far as its shell needs it. */
+export type StackCommandArgs = { kind: "help" } | { kind: "error"; message: string; json: boolean } | { kind: "run"; stack?: string; json: boolean };
+
+/**
+ * The shell of a command that takes one step on one stack and reports it (rotate-key, adopt): --help, a usage error
+ * (exit 2; with --json also the report), the stack opened, --json's one document on standard output with the
+ * commentary on standard error, and a Pulumi failure (no stack selected: 2, else 1) as a report naming its reason.
+ */
+export async function runStackStepCommand<R extends { exitCode: number; reason: string }, A extends StackCommandArgs = StackCommandArgs>(cmd: {
+  name: string;
+  usage: string;
+  args: A;
+  env: NodeJS.ProcessEnv;
+  /** The report of a run that did not get as far as the step. */
+  failure: (stack: string, reason: string, exitCode: 1 | 2) => R;
+  step: (stack: PulumiStack, print: (line: string) => void, args: Extract<A, { kind: "run" }>) => Promise<R>;
+}): Promise<number> {
+  const { name, usage } = cmd;
+  const args: StackCommandArgs = cmd.args;
+  if (args.kind === "help") {
+    process.stdout.write(helpText(usage));
+    return 0;
+  }
+  if (args.kind === "error") {
+    if (args.json) process.stdout.write(`${JSON.stringify(cmd.failure("", args.message, 2))}\n`);
+    process.stderr.write(usageErrorText(name, usage, args.message));
+    return 2;
+  }
+  const print = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`);
+  let report: R;
+  try {
+    report = await cmd.step(await openStack(args.stack, { env: cmd.env }), print, cmd.args as Extract<A, { kind: "run" }>);
+  } catch (error) {
+    if (!(error instanceof PulumiError)) throw error;
+    report = cmd.failure(args.stack ?? "", new Redactor().scrub(error.message), error.reason === "no-stack-selected" ? 2 : 1);
+    process.stderr.write(`${errorLine(name, report.reason)}\n`);
+  }
+  if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report.exitCode;
 }

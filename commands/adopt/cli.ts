@@ -4,9 +4,8 @@
  * step failed, or the evidence could not be read; 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's
  * reader went away, 3 internal error.
  */
-import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
-import { openStack, PulumiError } from "../../lib/pulumi";
-import { Redactor } from "../../lib/output";
+import { parseCommandLine, runCommand } from "../../lib/cli";
+import { runStackStepCommand } from "../../lib/pulumi";
 import { adopt, type AdoptReport } from "./run";
 
 export const USAGE = [
@@ -33,30 +32,15 @@ function failure(stack: string, reason: string, exitCode: 1 | 2): AdoptReport {
   return { stack, phase: "unknown", step: "none", took: false, dryRun: false, reason, resumed: false, comparison: [], leftovers: [], removed: [], exitCode };
 }
 
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const args = parseArgs(argv);
-  if (args.kind === "help") {
-    process.stdout.write(helpText(USAGE));
-    return 0;
-  }
-  if (args.kind === "error") {
-    if (args.json) process.stdout.write(`${JSON.stringify(failure("", args.message, 2))}\n`);
-    process.stderr.write(usageErrorText("adopt", USAGE, args.message));
-    return 2;
-  }
-  // With --json, standard output carries the one object; the running commentary goes to standard error.
-  const print = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`);
-  let report: AdoptReport;
-  try {
-    const stack = await openStack(args.stack, { env });
-    report = await adopt(stack, { dryRun: args.dryRun, env, print });
-  } catch (error) {
-    if (!(error instanceof PulumiError)) throw error;
-    report = failure(args.stack ?? "", new Redactor().scrub(error.message), error.reason === "no-stack-selected" ? 2 : 1);
-    process.stderr.write(`${errorLine("adopt", report.reason)}\n`);
-  }
-  if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-  return report.exitCode;
+export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return runStackStepCommand<AdoptReport, CliArgs>({
+    name: "adopt",
+    usage: USAGE,
+    args: parseArgs(argv),
+    env,
+    failure,
+    step: (stack, print, args) => adopt(stack, { dryRun: args.dryRun, env, print }),
+  });
 }
 
 if (require.main === module) runCommand("adopt", () => main(process.argv.slice(2)));

@@ -6,9 +6,8 @@
  * 3 internal error. --check-unused: 0 recorded (or no IAM user to check), 1 a key is still in use (nothing recorded)
  * or the evidence could not be read.
  */
-import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
-import { openStack, PulumiError } from "../../lib/pulumi";
-import { Redactor } from "../../lib/output";
+import { parseCommandLine, runCommand } from "../../lib/cli";
+import { runStackStepCommand } from "../../lib/pulumi";
 import { checkUnused, rotateKey, type KeyRotationReport, type UnusedCheckReport } from "./run";
 
 export const USAGE = [
@@ -60,33 +59,18 @@ function failure(stack: string, reason: string, exitCode: 1 | 2): KeyRotationRep
   return { stack, phase: "unknown", step: "none", took: false, dryRun: false, reason, evidence: [], changes: [], resumed: false, exitCode };
 }
 
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const args = parseArgs(argv);
-  if (args.kind === "help") {
-    process.stdout.write(helpText(USAGE));
-    return 0;
-  }
-  if (args.kind === "error") {
-    if (args.json) process.stdout.write(`${JSON.stringify(failure("", args.message, 2))}\n`);
-    process.stderr.write(usageErrorText("rotate-key", USAGE, args.message));
-    return 2;
-  }
-  // With --json, standard output carries the one object; the running commentary goes to standard error.
-  const print = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`);
-  let report: KeyRotationReport | UnusedCheckReport;
-  try {
-    const stack = await openStack(args.stack, { env });
-    report = args.checkUnused
-      ? await checkUnused(stack, { dryRun: args.dryRun, env, print })
-      : await rotateKey(stack, { ifDue: args.ifDue, dryRun: args.dryRun, out: args.out, env, print });
-  } catch (error) {
-    if (!(error instanceof PulumiError)) throw error;
-    const code = error.reason === "no-stack-selected" ? 2 : 1;
-    report = failure(args.stack ?? "", new Redactor().scrub(error.message), code);
-    process.stderr.write(`${errorLine("rotate-key", report.reason)}\n`);
-  }
-  if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-  return report.exitCode;
+export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return runStackStepCommand<KeyRotationReport | UnusedCheckReport, CliArgs>({
+    name: "rotate-key",
+    usage: USAGE,
+    args: parseArgs(argv),
+    env,
+    failure,
+    step: (stack, print, args) =>
+      args.checkUnused
+        ? checkUnused(stack, { dryRun: args.dryRun, env, print })
+        : rotateKey(stack, { ifDue: args.ifDue, dryRun: args.dryRun, out: args.out, env, print }),
+  });
 }
 
 if (require.main === module) runCommand("rotate-key", () => main(process.argv.slice(2)));
