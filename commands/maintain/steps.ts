@@ -6,7 +6,7 @@
 import { blockFromOutputs, BlockError } from "../credentials/block";
 import { deliverBlock, type DeliveryReport } from "../credentials/run";
 import { dayFromToday } from "../../lib/output";
-import { REPO_ROOT } from "../../lib/pulumi-cli";
+import { PulumiError, REPO_ROOT } from "../../lib/pulumi-cli";
 import { parseJobConfigs } from "../../src/config";
 import { rotateKey } from "../rotate-key/run";
 import { currentExpiry } from "../../src/lifecycle";
@@ -45,15 +45,16 @@ async function manualDeliveryOf(ctx: StepContext, jobConfigsValue: string | unde
   const jobConfigs = parseJobConfigs(jobConfigsValue);
   if (!jobConfigs.ok) return `jobConfigs cannot be read (${jobConfigs.problem})`;
   if (jobConfigs.targets.length === 0) return undefined; // rotate-lwa itself holds back a stack without jobConfigs
-  let block;
   try {
-    block = blockFromOutputs(ctx.stack.name, await ctx.stack.readOutputs());
+    const block = blockFromOutputs(ctx.stack.name, await ctx.stack.readOutputs());
+    const report = await deliverBlock(block, jobConfigs.targets, { dryRun: true, print: () => undefined, baseDir: REPO_ROOT });
+    return deliveryGap(report);
   } catch (error) {
-    if (error instanceof BlockError) return `the stack's credentials block cannot be read (${error.message})`;
-    throw error;
+    // Not knowing is treated as not automated (the later date); rotate-lwa then reports its own view of the stack.
+    // Only our own errors' messages are shown: they are written without secrets (PulumiError's are scrubbed).
+    const why = error instanceof BlockError || error instanceof PulumiError ? error.message : `an internal error (${(error as Error)?.name ?? "unknown"})`;
+    return `the job configs could not be checked: ${why}`;
   }
-  const report = await deliverBlock(block, jobConfigs.targets, { dryRun: true, print: () => undefined, baseDir: REPO_ROOT });
-  return deliveryGap(report);
 }
 
 async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
