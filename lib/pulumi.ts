@@ -29,6 +29,13 @@ export interface StackConfigView {
   provider: { profile?: string; region?: string };
 }
 
+/** Every secret value a stack's config and outputs hold, for a Redactor to scrub from whatever is printed. */
+export function secretsOf(view?: StackConfigView, outputs?: Record<string, OutputValue>): string[] {
+  const fromConfig = view ? [...view.secretKeys].map((key) => view.values[key]) : [];
+  const fromOutputs = Object.values(outputs ?? {}).map((o) => (o.secret && typeof o.value === "string" ? o.value : undefined));
+  return [...fromConfig, ...fromOutputs].filter((v): v is string => typeof v === "string");
+}
+
 export interface PulumiOptions {
   /** The environment the CLI runs with (default process.env): PATH, PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE... */
   env?: NodeJS.ProcessEnv;

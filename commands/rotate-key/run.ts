@@ -12,7 +12,7 @@ import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from ".
 import { errorLine } from "../../lib/cli";
 import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
-import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
+import { PulumiError, secretsOf, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import { decide, judgeUnused, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
 
 export interface KeyEvidenceLine {
@@ -271,9 +271,9 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
   let decision: Decision;
   try {
     view = await stack.readConfig();
-    for (const key of view.secretKeys) redactor.addSecret(view.values[key]);
+    redactor.addSecret(...secretsOf(view));
     const outputs = await stack.readOutputs();
-    for (const o of Object.values(outputs)) if (o.secret && typeof o.value === "string") redactor.addSecret(o.value);
+    redactor.addSecret(...secretsOf(undefined, outputs));
     const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys }, now);
     const accessKeyId = typeof outputs.accessKeyId?.value === "string" ? outputs.accessKeyId.value : undefined;
     const userName = typeof outputs.userName?.value === "string" ? outputs.userName.value : undefined;
@@ -352,7 +352,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     return r;
   }
   report.took = true;
-  for (const o of Object.values(outputs)) if (o.secret && typeof o.value === "string") redactor.addSecret(o.value);
+  redactor.addSecret(...secretsOf(undefined, outputs));
   redactor.addKeyId(typeof outputs.accessKeyId?.value === "string" ? outputs.accessKeyId.value : undefined);
   print(`Done: ${STEP_TEXT[step]}.`);
 
@@ -502,9 +502,9 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
   let connectorAuth: string;
   try {
     view = await stack.readConfig();
-    for (const key of view.secretKeys) redactor.addSecret(view.values[key]);
+    redactor.addSecret(...secretsOf(view));
     const outputs = await stack.readOutputs();
-    for (const o of Object.values(outputs)) if (o.secret && typeof o.value === "string") redactor.addSecret(o.value);
+    redactor.addSecret(...secretsOf(undefined, outputs));
     const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys }, now);
     quietHours = config.keyQuietHours;
     connectorAuth = config.connectorAuth;

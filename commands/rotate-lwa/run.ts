@@ -18,7 +18,7 @@ import { awsEndpoint, readSettings, SettingsError } from "../../lib/net";
 import { acquireLocks, type HeldLocks, LockBusy, lwaAppLock, stackLock } from "../../lib/lock";
 import { blockFileName, gitExposureWarning, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
-import { mapWithConcurrency, PulumiError, PulumiWorkspace, type OutputValue, type PulumiStack } from "../../lib/pulumi";
+import { mapWithConcurrency, PulumiError, PulumiWorkspace, secretsOf, type OutputValue, type PulumiStack } from "../../lib/pulumi";
 import * as path from "path";
 import { grantlessToken, refreshTokenExchange, requestRotation } from "./amazon";
 import {
@@ -213,8 +213,7 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     const readStack = async () => {
       const view = await pulumiStep(() => stack.readConfig(), "see above.");
       const outputs = await pulumiStep(() => stack.readOutputs(), "see above.");
-      for (const key of view.secretKeys) redactor.addSecret(view.values[key]);
-      for (const output of Object.values(outputs)) if (output.secret && typeof output.value === "string") redactor.addSecret(output.value);
+      redactor.addSecret(...secretsOf(view, outputs));
       const check = checkPrerequisites(stack.name, view, outputs, now(), settings.spApiEndpoint);
       if (!check.ok) {
         const off = /^lwaRotation is off/.test(check.problem);
@@ -638,7 +637,7 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     for (const name of members) {
       const member = await pulumiStep(() => workspace.open(name), fix, kept);
       const memberView = await pulumiStep(() => member.readConfig(), fix, kept);
-      for (const key of memberView.secretKeys) redactor.addSecret(memberView.values[key]);
+      redactor.addSecret(...secretsOf(memberView));
       const memberOutputs = await pulumiStep(() => member.readOutputs(), fix, kept);
       const changed = await pulumiStep(() => storeIn(member, { secret: memberView.values.lwaClientSecret, values: memberView.values }), fix, kept);
       targets.push({ stack: member, outputs: memberOutputs, changed, file: path.join(path.dirname(file), blockFileName(name)) });
