@@ -160,8 +160,8 @@ const accountOf = (arn: string) => arn.split(":")[4] ?? "";
 const isAllow = (s: PolicyStatement) => s.Effect === "Allow";
 const hasNegations = (s: PolicyStatement) => s.NotAction !== undefined || s.NotResource !== undefined || s.NotPrincipal !== undefined;
 
-/** A grant of execute-api:Invoke and nothing else (the connector page's SellingPartnerAPI policy). */
-export function grantsOnlyInvoke(doc: PolicyDocument | undefined): boolean {
+/** Allow statements only, none negated, each granting exactly `action` (any case) on resources `resourceOk` accepts. */
+function grantsOnly(doc: PolicyDocument | undefined, action: string, resourceOk: (resource: unknown) => boolean): boolean {
   return (
     !!doc &&
     doc.Statement.length > 0 &&
@@ -170,28 +170,21 @@ export function grantsOnlyInvoke(doc: PolicyDocument | undefined): boolean {
         isAllow(s) &&
         !hasNegations(s) &&
         list(s.Action).length > 0 &&
-        list(s.Action).every((a) => typeof a === "string" && a.toLowerCase() === "execute-api:invoke") &&
+        list(s.Action).every((a) => typeof a === "string" && a.toLowerCase() === action) &&
         list(s.Resource).length > 0 &&
-        list(s.Resource).every((r) => typeof r === "string" && r.startsWith("arn:aws:execute-api:")),
+        list(s.Resource).every(resourceOk),
     )
   );
 }
 
+/** A grant of execute-api:Invoke and nothing else (the connector page's SellingPartnerAPI policy). */
+export function grantsOnlyInvoke(doc: PolicyDocument | undefined): boolean {
+  return grantsOnly(doc, "execute-api:invoke", (r) => typeof r === "string" && r.startsWith("arn:aws:execute-api:"));
+}
+
 /** A grant of sts:AssumeRole on this role and nothing else (the connector page's inline policy on the user). */
 export function grantsOnlyAssume(doc: PolicyDocument | undefined, roleArn: string): boolean {
-  return (
-    !!doc &&
-    doc.Statement.length > 0 &&
-    doc.Statement.every(
-      (s) =>
-        isAllow(s) &&
-        !hasNegations(s) &&
-        list(s.Action).length > 0 &&
-        list(s.Action).every((a) => typeof a === "string" && a.toLowerCase() === "sts:assumerole") &&
-        list(s.Resource).length > 0 &&
-        list(s.Resource).every((r) => r === roleArn),
-    )
-  );
+  return grantsOnly(doc, "sts:assumerole", (r) => r === roleArn);
 }
 
 /** The AWS principals a trust policy names, or undefined when it holds anything but plain sts:AssumeRole allows. */
