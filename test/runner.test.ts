@@ -14,6 +14,7 @@ import { main } from "../commands/credentials/cli";
 import { credentialsRule, differingPaths } from "../commands/credentials/runner";
 import { blockValues } from "../commands/credentials/block";
 import { main as maintainMain } from "../commands/maintain/cli";
+import { deliveryCell, main as statusMain } from "../commands/status/cli";
 import { realSteps } from "../commands/maintain/steps";
 import { maskedUrl, parseRunnerTarget } from "../lib/runner";
 import { validateConfig } from "../src/config";
@@ -376,10 +377,10 @@ describe("npm run maintain over a stack whose jobs live in the product (runner:)
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it("rotates 30 days ahead (its jobs are all reachable) and delivers the new secret into them, read back", async () => {
+  async function maintain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = "";
     let stderr = "";
-    const code = await maintainMain(["--all", "--out-dir", path.join(work, "credentials")], {
+    const code = await maintainMain([...args, "--out-dir", path.join(work, "credentials")], {
       env: cli.env({
         ...iam.env(),
         SP_API_LWA_ENDPOINT: lwa.url,
@@ -395,6 +396,27 @@ describe("npm run maintain over a stack whose jobs live in the product (runner:)
       stderr: { write: (t: string) => (stderr += t) },
       steps: realSteps,
     });
+    return { code, stdout, stderr };
+  }
+
+  it("a job naming a stored credential is delivery a person must do: the dry run holds the rotation back to the last 7 days", async () => {
+    const named = seedJobs({}, GLOBEX).find((j) => j.id === 3)!;
+    runner.jobs.push(named);
+    try {
+      const { code, stdout, stderr } = await maintain(["--all", "--dry-run"]);
+      assert.equal(code, 0, stdout + stderr);
+      assert.match(stdout, /not due: .*--if-due rotates from 7 days before \(1 job\(s\) in jobConfigs name a stored credential/);
+      assert.match(stdout, /1 job\(s\) in jobConfigs name a stored credential/);
+      assert.doesNotMatch(stdout, /lwa: .*would rotate/);
+      assert.equal(lwa.rotations().length, 0);
+      assert.equal(runner.patches().length, 0);
+    } finally {
+      runner.jobs = runner.jobs.filter((j) => j.id !== 3);
+    }
+  });
+
+  it("rotates 30 days ahead (its jobs are all reachable) and delivers the new secret into them, read back; status shows the target", async () => {
+    const { code, stdout, stderr } = await maintain(["--all"]);
     assert.equal(code, 0, stdout + stderr);
     assert.equal(lwa.rotations().length, 1, stdout);
     const newSecret = lwa.issued[0]!;
@@ -410,5 +432,12 @@ describe("npm run maintain over a stack whose jobs live in the product (runner:)
     for (const secret of [RUNNER_KEY, newSecret, OLD_SECRET, REFRESH_TOKEN]) assert.ok(!all.includes(secret), `${secret.slice(0, 4)}… in the output`);
     for (const call of cli.calls()) assert.ok(!call.argv.join(" ").includes(RUNNER_KEY), "the key in a process's arguments");
     assert.ok(Hjson.parse(fs.readFileSync(path.join(work, "credentials", "acme.hjson"), "utf8")));
+
+    let json = "";
+    const sink = { write: (t: string) => ((json += t), true) } as unknown as NodeJS.WritableStream;
+    await statusMain(["--json"], cli.env({}), sink, sink);
+    assert.deepEqual((JSON.parse(json) as { delivery: string[] }[])[0]!.delivery, [`runner:${runner.url}`]);
+    assert.equal(deliveryCell([`runner:${runner.url}`, "jobs/a.json"]), `runner:${runner.url} + 1 file`);
+    assert.equal(deliveryCell([]), "by hand");
   });
 });
