@@ -13,7 +13,7 @@ import { isDeepStrictEqual } from "node:util";
 import * as Hjson from "hjson";
 import { CREDENTIAL_FIELDS, CredentialField } from "../../src/credentials";
 import { Redactor } from "../../lib/output";
-import { mapWithConcurrency } from "../../lib/pulumi";
+import { mapWithConcurrency } from "../../lib/net";
 import {
   JobRecord,
   JobSummary,
