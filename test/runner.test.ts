@@ -212,6 +212,7 @@ describe("npm run credentials -- --into runner:<url>", function () {
       assert.equal((runner.conf(id).input as { credentials: Record<string, string> }).credentials.client_secret, NEW_SECRET);
     }
     for (const id of [3, 4, 5]) assert.equal(runner.job(id).conf, before.get(id)!.text, `job ${id} untouched`);
+    assert.match(out, /job 1 "amazon-orders-na": input\.credentials: updated client_secret$/m);
     assert.match(out, /job 1 "amazon-orders-na": read back: the change is kept/);
     // The confs as read, saved before the first PATCH, where the report says.
     const [dir] = fs.readdirSync(backups).map((d) => path.join(backups, d));
@@ -250,9 +251,11 @@ describe("npm run credentials -- --into runner:<url>", function () {
     assert.equal(runner.patches().length, 2);
     assert.match(
       out,
-      /job 1 "amazon-orders-na": the server answered the PATCH with 2xx but did not keep the change: read back, input\.credentials\.client_secret differ from what was sent \(its conf before: .*\); left as it is/,
+      /job 1 "amazon-orders-na": the server answered the PATCH with 2xx but did not keep the change: read back, input\.credentials\.client_secret differs from what was sent \(its conf before: .*\); left as it is/,
     );
     assert.match(out, /job 2 "amazon-orders-eu": the server answered the PATCH with 2xx but did not keep the change/);
+    assert.match(out, /job 1 "amazon-orders-na": input\.credentials: not updated: client_secret$/m);
+    assert.match(out, /objects: 0 updated, 0 current, 2 stale/);
     assert.match(out, /2 targets or jobs not processed/);
     assertNoKey(out);
   });

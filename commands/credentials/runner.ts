@@ -156,6 +156,9 @@ export class BackupDirectory {
   }
 }
 
+/** The verb of a changed object's line in a real run until the job is read back. */
+const VERB = "\u0000pending\u0000";
+
 type JobOutcome = { lines: string[]; failed?: string; refused?: string; counts: Omit<RunnerCounts, "jobsRead" | "failed" | "backupDir"> };
 
 /** Delivers (or checks) one `runner:<url>` target. Never throws for the product's doing: failures are counted. */
@@ -210,6 +213,10 @@ export async function deliverToRunner(text: string, opts: RunnerDeliveryOptions)
   return counts;
 }
 
+function shownPaths(paths: readonly string[]): string {
+  return paths.slice(0, 5).join(", ") + (paths.length > 5 ? ` and ${paths.length - 5} more` : "");
+}
+
 function zero(): JobOutcome["counts"] {
   return { updated: 0, current: 0, stale: 0, otherCustomers: 0, named: 0 };
 }
@@ -234,19 +241,21 @@ async function processJob(client: RunnerClient, display: string, job: JobSummary
   const name = `${display} job ${job.id}${job.name ? ` ${JSON.stringify(job.name)}` : ""}`;
   const counts = zero();
   const lines: string[] = [];
-  const fail = (why: string): JobOutcome => ({ lines: [...lines, `${name}: ${why}; left as it is`], failed: name, counts });
+  const failJob = (why: string): JobOutcome => ({ lines: [...lines, `${name}: ${why}; left as it is`], failed: name, counts });
   let record: JobRecord;
   try {
     record = await client.getJob(job.id);
   } catch (error) {
     if (!(error instanceof RunnerFailure)) throw error;
-    return error.kind === "refused" ? { lines, refused: error.message, counts } : fail(error.message);
+    return error.kind === "refused" ? { lines, refused: error.message, counts } : failJob(error.message);
   }
   const conf = parseConf(record.conf);
-  if (!conf.ok) return fail(typeof record.conf === "string" ? "its conf is not HJSON" : "it has no conf");
+  if (!conf.ok) return failJob(typeof record.conf === "string" ? "its conf is not HJSON" : "it has no conf");
   const meant = structuredClone(conf.value);
   const found = findSpApiInputs(meant);
   let changed = false;
+  /** The lines of the objects changed in a real run: their verb is known once the job is read back. */
+  const pending: number[] = [];
   for (const { at, holder } of found) {
     const where = `${name}: ${at}`;
     const credentials = holder.credentials;
@@ -282,7 +291,8 @@ async function processJob(client: RunnerClient, display: string, job: JobSummary
       changed = true;
       for (const change of plan.changes) creds[change.field] = change.to;
       const fields = opts.mode.dryRun ? plan.changes.map((c) => `${c.field} (${maskedValue(c.field, c.to)})`) : plan.changes.map((c) => c.field);
-      lines.push(`${where}: ${opts.mode.dryRun ? "would update" : "updated"} ${fields.join(", ")}${tail}`);
+      if (!opts.mode.dryRun) pending.push(lines.length);
+      lines.push(`${where}: ${opts.mode.dryRun ? "would update" : VERB} ${fields.join(", ")}${tail}`);
     } else if (plan.kept.some((k) => !k.placeholder)) {
       counts.stale++;
       lines.push(`${where}: not updated${tail}`);
@@ -291,7 +301,21 @@ async function processJob(client: RunnerClient, display: string, job: JobSummary
       lines.push(`${where}: current${tail}`);
     }
   }
-  if (!changed || opts.mode.kind !== "into" || opts.mode.dryRun || stopped()) return { lines, counts };
+  if (!changed || opts.mode.kind !== "into" || opts.mode.dryRun) return { lines, counts };
+  // Until the read-back says otherwise, the changes are not made: a failure below says "not updated".
+  const settle = (kept: boolean) => {
+    for (const i of pending) lines[i] = lines[i]!.replace(VERB, kept ? "updated" : "not updated:");
+    // Not kept: the objects still hold the old values.
+    if (!kept) {
+      counts.stale += counts.updated;
+      counts.updated = 0;
+    }
+  };
+  const fail = (why: string): JobOutcome => {
+    settle(false);
+    return failJob(why);
+  };
+  if (stopped()) return fail("not changed: the API key was refused meanwhile");
 
   let saved: string;
   try {
@@ -310,14 +334,19 @@ async function processJob(client: RunnerClient, display: string, job: JobSummary
     const differs = differingPaths(meant, kept.value);
     if (differs.length > 0) {
       return fail(
-        `the server answered the PATCH with 2xx but did not keep the change: read back, ${differs.slice(0, 5).join(", ")} differ from what was sent (its conf before: ${saved})`,
+        `the server answered the PATCH with 2xx but did not keep the change: read back, ${shownPaths(differs)} ${differs.length === 1 ? "differs" : "differ"} ` +
+          `from what was sent (its conf before: ${saved})`,
       );
     }
   } catch (error) {
     if (!(error instanceof RunnerFailure)) throw error;
-    if (error.kind === "refused") return { lines, refused: error.message, counts, failed: name };
+    if (error.kind === "refused") {
+      settle(false);
+      return { lines, refused: error.message, counts, failed: name };
+    }
     return fail(`${error.message} (its conf before: ${saved})`);
   }
+  settle(true);
   lines.push(`${name}: read back: the change is kept`);
   return { lines, counts };
 }
