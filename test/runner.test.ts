@@ -190,7 +190,7 @@ describe("npm run credentials -- --into runner:<url>", function () {
     assert.match(out, /job 3 "amazon-orders-named": input\.credentials: named credential "acme-sp-api"/);
     assert.match(out, /job 4 "globex-orders": input\.credentials: another customer's credentials, left as they are/);
     assert.doesNotMatch(out, /job 5/);
-    assert.match(out, /^Summary: 0 files scanned; 5 runner jobs read; objects: 2 to update, 0 current, 0 stale, 1 another customer's; 1 named credential\.$/m);
+    assert.match(out, /^Summary: 5 runner jobs read; objects: 2 to update, 0 current, 0 stale, 1 another customer's; 1 named credential\.$/m);
     assert.ok(!fs.existsSync(backups), "nothing saved in a dry run");
     assertNoKey(out);
   });
@@ -424,7 +424,7 @@ describe("npm run maintain over a stack whose jobs live in the product (runner:)
     assert.equal(lwa.rotations().length, 1, stdout);
     const newSecret = lwa.issued[0]!;
     assert.match(stdout, /lwa: rotated/);
-    assert.match(stdout, /jobs: updated 2 job credential\(s\) in 0 file\(s\) and 4 runner job\(s\) read/);
+    assert.match(stdout, /jobs: updated 2 job credential\(s\) in 4 runner job\(s\) read/);
     assert.deepEqual(
       runner.patches().map((p) => p.path),
       ["/api/v2/jobs/1", "/api/v2/jobs/2"],

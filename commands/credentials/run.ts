@@ -281,13 +281,14 @@ function plural(n: number, one: string, many = `${one}s`): string {
 }
 
 export function summaryLine(report: DeliveryReport, dryRun = false): string {
+  const runner = report.jobsRead > 0 || report.failed.some((f) => f.startsWith("runner:"));
   const parts = [
-    `${plural(report.filesScanned, "file")} scanned`,
+    // A run over runner: targets alone does not say "0 files scanned".
+    ...(report.filesScanned > 0 || !runner ? [`${plural(report.filesScanned, "file")} scanned`] : []),
     ...(report.jobsRead > 0 ? [`${plural(report.jobsRead, "runner job")} read`] : []),
     `objects: ${report.updated} ${dryRun ? "to update" : "updated"}, ${report.current} current, ${report.stale} stale, ${report.otherCustomers} another customer's`,
     plural(report.named, "named credential"),
   ];
-  const runner = report.jobsRead > 0 || report.failed.some((f) => f.startsWith("runner:"));
   if (report.failed.length)
     parts.push(`${plural(report.failed.length, runner ? "target or job" : "file", runner ? "targets or jobs" : "files")} not processed`);
   return `Summary: ${parts.join("; ")}.`;

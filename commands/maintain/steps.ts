@@ -138,9 +138,15 @@ async function deliverCurrentBlock(ctx: StepContext): Promise<StepOutcome> {
   if (report.updated > 0)
     return {
       status: "done",
-      detail: `${ctx.dryRun ? "would update" : "updated"} ${report.updated} job credential(s) in ${report.filesScanned} file(s)${report.jobsRead > 0 ? ` and ${report.jobsRead} runner job(s) read` : ""}`,
+      detail: `${ctx.dryRun ? "would update" : "updated"} ${report.updated} job credential(s) in ${whereDelivered(report)}`,
     };
   return { status: "nothing", detail: `${report.current} job credential(s) already current` };
+}
+
+/** "2 file(s)", "5 runner job(s) read", or both. */
+function whereDelivered(report: DeliveryReport): string {
+  const runner = report.jobsRead > 0 ? `${report.jobsRead} runner job(s) read` : "";
+  return report.filesScanned > 0 || !runner ? `${report.filesScanned} file(s)${runner ? ` and ${runner}` : ""}` : runner;
 }
 
 export const realSteps: MaintainSteps = { rotateLwa: rotateLwaIfDue, rotateKey: rotateKeyIfDue, deliver: deliverCurrentBlock };
