@@ -7,6 +7,7 @@
  * --into: writes the block's values into this stack's credentials in job configs (files, or directories of
  * *.json and *.hjson files), leaving everything else in them as it was.
  * --check: writes nothing; says which of this stack's credentials in job configs are stale.
+ * A target runner:<base URL> is the connector product's jobs, read and changed through its REST API (./runner.ts).
  * Relative paths are relative to the directory the command was run from.
  * Exit codes: 0 done; 1 a file could not be processed, a credential is stale (--check), or the stack could not
  * be read; 2 usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
@@ -29,6 +30,8 @@ export const USAGE = [
   "  -s, --stack <name>        the stack (default: the selected one)",
   "  --into <file|dir>...      write the block's values into this stack's credentials in job configs instead",
   "  --check <file|dir>...     write nothing; say which of this stack's credentials in job configs are stale",
+  "                            runner:<base URL> instead of a file: the connector product's jobs, through its API",
+  "                            (key: the stack's secret runnerApiKey, else RUNNER_API_KEY; docs/delivery.md)",
   "  --json                    with --check: one JSON document on standard output, nothing else",
   "  --dry-run                 say what would be written; write nothing",
   "  --format hjson|json       the file's format (json: a named credential's content)",
