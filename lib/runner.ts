@@ -18,6 +18,8 @@ import {
   HttpAnswer,
   isLoopback,
   parseJson,
+  proxyFor,
+  ProxySettingError,
   realSleep,
   retryWhilePropagating,
   RetrySettings,
@@ -122,6 +124,23 @@ export async function runnerApiKeyOf(stack: Pick<PulumiStack, "readConfig">, env
   return fromEnv ? { ok: true, apiKey: fromEnv, source: RUNNER_API_KEY_ENV } : { ok: true };
 }
 
+/**
+ * Why a target cannot be used with the proxy settings, if it cannot: plain http (loopback only) through a proxy
+ * would hand the proxy the API key in the clear. Put the host in NO_PROXY.
+ */
+export function proxyProblem(target: RunnerTarget): string | undefined {
+  if (!target.apiRoot.startsWith("http:")) return undefined;
+  try {
+    const proxy = proxyFor(target.apiRoot);
+    return proxy
+      ? `${target.display}: plain http:// would go through the proxy ${showUrl(proxy)}, which would see the API key; add ${new URL(target.apiRoot).hostname} to NO_PROXY`
+      : undefined;
+  } catch (error) {
+    if (error instanceof ProxySettingError) return `${target.display}: ${error.message}`;
+    throw error;
+  }
+}
+
 export interface RunnerSettings {
   timeoutMs: number;
   retry: RetrySettings;
@@ -221,6 +240,7 @@ export class RunnerClient {
   /** Every job, through all pages. */
   async listJobs(): Promise<JobSummary[]> {
     const jobs: JobSummary[] = [];
+    const seen = new Set<string>();
     let offset = 0;
     for (let page = 0; page < MAX_PAGES; page++) {
       const answer = (await this.request("POST", "/v2/jobs/search", { offset: String(offset), limit: String(RUNNER_PAGE_SIZE) }, {})) as {
@@ -229,13 +249,19 @@ export class RunnerClient {
       } | null;
       const what = `POST ${this.shown("/v2/jobs/search")}`;
       if (!answer || !Array.isArray(answer.jobs)) throw new RunnerFailure("failed", `${what}: the answer has no jobs list`);
+      let added = 0;
       for (const job of answer.jobs as unknown[]) {
         const id = (job as { id?: unknown })?.id;
         if (typeof id !== "number" && typeof id !== "string") throw new RunnerFailure("failed", `${what}: a job without an id in the answer`);
         const name = (job as { name?: unknown }).name;
+        // A job listed twice (the list shifted between two pages) is read once.
+        if (seen.has(String(id))) continue;
+        seen.add(String(id));
+        added++;
         jobs.push({ id, ...(typeof name === "string" ? { name } : {}) });
       }
       if (answer.pagination?.more_pages !== true || answer.jobs.length === 0) return jobs;
+      if (added === 0) throw new RunnerFailure("failed", `${what}: says there are more pages but repeats jobs already listed; stopped`);
       const from = typeof answer.pagination.offset === "number" ? answer.pagination.offset : offset;
       offset = from + answer.jobs.length;
     }

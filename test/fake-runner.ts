@@ -44,6 +44,8 @@ export class FakeRunner extends LoopbackServer {
   dropPatches = false;
   /** Misbehave on every request of this kind. */
   misbehaviour?: { on: "search" | "get" | "patch"; kind: Misbehaviour };
+  /** The search ignores `offset` (always the first page) while saying there are more pages. */
+  ignoreOffset = false;
   /** Answer this status (once each) to the next requests, before answering normally: 429, 503... */
   failNext: number[] = [];
 
@@ -93,7 +95,7 @@ export class FakeRunner extends LoopbackServer {
     if (this.misbehaviour?.on === kind) return misbehave(this.misbehaviour.kind, res, { trickleIntervalMs: 200 });
 
     if (kind === "search") {
-      const offset = Number(query.offset ?? 0);
+      const offset = this.ignoreOffset ? 0 : Number(query.offset ?? 0);
       const limit = Math.min(Number(query.limit ?? 50), PAGE_SIZE);
       const page = this.jobs.slice(offset, offset + limit);
       return json(200, {

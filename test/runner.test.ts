@@ -305,6 +305,33 @@ describe("npm run credentials -- --into runner:<url>", function () {
     );
   });
 
+  it("plain http through a proxy is refused (the proxy would see the key), and goes direct with NO_PROXY; a listing that repeats itself stops", async () => {
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY };
+    try {
+      process.env.HTTP_PROXY = "http://127.0.0.1:9";
+      delete process.env.NO_PROXY;
+      const proxied = await run(["--into", `runner:${runner.url}`, "--dry-run"]);
+      assert.equal(proxied.code, 1, proxied.out);
+      assert.match(
+        proxied.out,
+        /plain http:\/\/ would go through the proxy http:\/\/127\.0\.0\.1:9\/, which would see the API key; add 127\.0\.0\.1 to NO_PROXY/,
+      );
+      assert.equal(runner.requests.length, 0);
+      process.env.NO_PROXY = "127.0.0.1";
+      assert.equal((await run(["--into", `runner:${runner.url}`, "--dry-run"])).code, 0);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    runner.ignoreOffset = true;
+    const looping = await run(["--into", `runner:${runner.url}`, "--dry-run"]);
+    assert.equal(looping.code, 1, looping.out);
+    assert.match(looping.out, /says there are more pages but repeats jobs already listed; stopped; left as it is/);
+    assert.equal(runner.patches().length, 0);
+  });
+
   it("429 and 503 are waited out; a stalled, trickling or garbage peer fails in bounded time, saying so", async () => {
     runner.failNext = [429, 503];
     const retried = await run(["--into", `runner:${runner.url}`, "--dry-run"]);

@@ -309,7 +309,8 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
     report.failed.push(display);
     print(`${display}: ${why}; left as it is`);
   };
-  const runnerTargets = targets.filter(isRunnerTarget);
+  // Each product once, however often it is named.
+  const runnerTargets = [...new Set(targets.filter(isRunnerTarget).map((t) => t.trim()))];
   const backups = new BackupDirectory(opts.runner?.env ?? process.env);
   for (const target of runnerTargets) {
     const counts = await deliverToRunner(target, {

@@ -21,6 +21,7 @@ import {
   RUNNER_API_KEY_CONFIG,
   RUNNER_API_KEY_ENV,
   RUNNER_CONCURRENCY,
+  proxyProblem,
   RunnerClient,
   RunnerFailure,
   runnerSettings,
@@ -171,6 +172,12 @@ export async function deliverToRunner(text: string, opts: RunnerDeliveryOptions)
     return counts;
   }
   const target = parsed.target;
+  const proxied = proxyProblem(target);
+  if (proxied) {
+    counts.failed.push(target.display);
+    opts.print(`${proxied}; left as it is`);
+    return counts;
+  }
   if (opts.apiKey === undefined && !target.inContainer) {
     counts.failed.push(target.display);
     opts.print(`${target.display}: no API key: set it with pulumi config set --secret ${RUNNER_API_KEY_CONFIG}, or in ${RUNNER_API_KEY_ENV}; left as it is`);
