@@ -277,6 +277,16 @@ describe("npm run credentials -- --into runner:<url>", function () {
     assertNoKey(out);
   });
 
+  it("a target that is not a usable URL: refused before any request, its password and query never shown", async () => {
+    const { code, out } = await run(["--into", "runner:https://me:pa55word@connector.example.com/?API_KEY=pasted-key-0000", "runner:http://192.0.2.1"]);
+    assert.equal(code, 1, out);
+    assert.match(out, /^runner:https:\/\/\*\*\*:\*\*\*@connector\.example\.com\/\?API_KEY=\*\*\*: holds a user name or password/m);
+    assert.match(out, /runner:http:\/\/192\.0\.2\.1\/: plain http:\/\/ to another machine/);
+    assert.match(out, /2 targets or jobs not processed/);
+    assert.ok(!out.includes("pa55word") && !out.includes("pasted-key-0000"), out);
+    assert.equal(runner.requests.length, 0);
+  });
+
   it("no key at all: says where to set it; a plain-text runnerApiKey is refused", async () => {
     cli.update("acme", (s) => {
       delete s.config["sp-api-iam:runnerApiKey"];

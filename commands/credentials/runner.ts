@@ -21,7 +21,9 @@ import {
   RUNNER_API_KEY_CONFIG,
   RUNNER_API_KEY_ENV,
   RUNNER_CONCURRENCY,
+  maskedUrl,
   proxyProblem,
+  RUNNER_PREFIX,
   RunnerClient,
   RunnerFailure,
   runnerSettings,
@@ -167,7 +169,8 @@ export async function deliverToRunner(text: string, opts: RunnerDeliveryOptions)
   const counts: RunnerCounts = { jobsRead: 0, updated: 0, current: 0, stale: 0, otherCustomers: 0, named: 0, failed: [] };
   const parsed = parseRunnerTarget(text);
   if (!parsed.ok) {
-    counts.failed.push(text.split("?")[0]!);
+    // Named without a query, user name or password: those may hold a key.
+    counts.failed.push(`${RUNNER_PREFIX}${maskedUrl(text.slice(RUNNER_PREFIX.length).trim()).split("?")[0]}`);
     opts.print(`${parsed.problem}; left as it is`);
     return counts;
   }
