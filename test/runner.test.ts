@@ -236,12 +236,18 @@ describe("npm run credentials -- --into runner:<url>", function () {
     assert.match(check.out, /job 2 "amazon-orders-eu": input\.credentials: current/);
   });
 
-  it("--check before delivery: the two jobs stale (client_secret), exit 1; nothing sent", async () => {
+  it("--check (and --check --json) before delivery: the two jobs stale (client_secret), exit 1; nothing sent", async () => {
     const { code, out } = await run(["--check", `runner:${runner.url}`]);
     assert.equal(code, 1, out);
     assert.match(out, /job 1 "amazon-orders-na": input\.credentials: stale: client_secret \(a different LWA client secret\)/);
     assert.equal(runner.patches().length, 0);
     assertNoKey(out);
+    const json = await run(["--check", `runner:${runner.url}`, "--json"]);
+    assert.equal(json.code, 1);
+    const report = JSON.parse(json.out) as { stale: number; jobsRead: number; findings: string[] };
+    assert.equal(report.stale, 2);
+    assert.equal(report.jobsRead, 5);
+    assertNoKey(json.out);
   });
 
   it("a PATCH answered 2xx and not kept: each job named, exit 1", async () => {
