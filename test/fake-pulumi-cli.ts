@@ -91,17 +91,33 @@ export function stackFile(stateDir: string, name: string): string {
   return path.join(stateDir, "stacks", `${encodeURIComponent(name)}.json`);
 }
 
+/**
+ * The stack as the backend holds it, secrets decrypted. On disk, as in a real checkpoint, a secret output and a key's
+ * secret are ciphertext: a secret is in plain text nowhere the stand-in keeps things.
+ */
 export function readStack(stateDir: string, name: string): StackState | undefined {
+  let stored: StackState;
   try {
-    return JSON.parse(fs.readFileSync(stackFile(stateDir, name), "utf8")) as StackState;
+    stored = JSON.parse(fs.readFileSync(stackFile(stateDir, name), "utf8")) as StackState;
   } catch {
     return undefined;
   }
+  for (const o of Object.values(stored.outputs)) if (o.secret) o.value = JSON.parse(decryptSecret((o as unknown as { ciphertext: string }).ciphertext));
+  for (const o of Object.values(stored.outputs)) delete (o as { ciphertext?: string }).ciphertext;
+  for (const key of Object.values(stored.keys)) if (key) key.secret = decryptSecret(key.secret);
+  return stored;
 }
 
 export function writeStack(stateDir: string, name: string, state: StackState): void {
   const file = stackFile(stateDir, name);
-  fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(state, null, 2));
+  const stored = {
+    ...state,
+    outputs: Object.fromEntries(
+      Object.entries(state.outputs).map(([k, o]) => [k, o.secret ? { secret: true, ciphertext: encryptSecret(JSON.stringify(o.value)) } : o]),
+    ),
+    keys: Object.fromEntries(Object.entries(state.keys).map(([slot, key]) => [slot, key && { ...key, secret: encryptSecret(key.secret) }])),
+  };
+  fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(stored, null, 2));
   fs.renameSync(`${file}.${process.pid}`, file);
 }
 
