@@ -443,6 +443,8 @@ function compareVersions(a: string, b: string): number {
 
 export interface CallIo {
   cwd: string;
+  /** PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE is set: a passphrase stack's secrets can be used. */
+  passphrase: boolean;
   /** Standard input, read only by the commands that take a value from it (the CLI's own rule). */
   readStdin(): Promise<string>;
 }
@@ -516,6 +518,13 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
     writeConfigFile(file, contents);
   };
 
+  /** The passphrase secrets provider: anything that encrypts or decrypts needs the passphrase, as with the real CLI. */
+  const needPassphrase = () => {
+    if (!io.passphrase) {
+      throw new CliExit(255, "error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables");
+    }
+  };
+
   const tagsSupported = () => {
     if (compareVersions(version, "3.211.0") < 0) throw new CliExit(255, "error: stack tags not supported in --local mode");
   };
@@ -556,6 +565,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
           if (!exists) {
             if (!create) throw new CliExit(255, `error: no stack named '${name}' found`);
             const dir = needProject();
+            needPassphrase();
             const state = newBackendStack();
             writeStack(stateDir, name, state);
             // A passphrase stack's salt goes into its file at once, beside any config already there.
@@ -574,6 +584,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
         } else if (sub === "output") {
           const { state } = needStack();
           const show = flags.has("--show-secrets");
+          if (show) needPassphrase();
           const shown = (o: { value: unknown; secret: boolean }) => (o.secret && !show ? "[secret]" : o.value);
           const only = words[2];
           if (only !== undefined) {
@@ -586,7 +597,10 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
         } else if (sub === "history" || sub === "hist") {
           const { state } = needStack();
           const show = flags.has("--show-secrets");
-          if (show) needProject();
+          if (show) {
+            needProject();
+            needPassphrase();
+          }
           const pageSize = Number(flags.get("--page-size") ?? 10);
           const page = Math.max(1, Number(flags.get("--page") ?? 1));
           const newestFirst = [...state.history].reverse();
@@ -648,6 +662,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
           const { name } = needStack();
           const { contents } = configFileOf(name);
           const show = flags.has("--show-secrets");
+          if (show) needPassphrase();
           const keys = Object.keys(contents.config).sort();
           if (flags.has("--json") || flags.has("-j")) {
             out.push(
@@ -683,6 +698,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
           const target = flags.has("--path") ? parsePath(rawKey) : { key: fullKey(rawKey), steps: [] };
           const raw = getAtPath(contents.config[target.key], target.steps);
           if (raw === undefined) throw new CliExit(255, `error: configuration key '${rawKey}' not found for stack '${name}'`);
+          if (viewOf(raw, false).secret) needPassphrase();
           const v = viewOf(raw, true);
           out.push(
             flags.has("--json") || flags.has("-j")
@@ -693,6 +709,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
           const { name, state } = needStack();
           const rawKey = words[2];
           if (!rawKey) throw new CliExit(255, "error: accepts between 1 and 2 arg(s), received 0");
+          if (flags.has("--secret")) needPassphrase();
           let value = words[3];
           if (value === undefined) {
             stdin = await io.readStdin();
@@ -704,6 +721,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
         } else if (sub === "set-all") {
           const { name, state } = needStack();
           if (flags.has("--json")) throw new CliExit(2, "error: fake pulumi: unsupported command: config set-all --json");
+          if (pairs.some((x) => x.secret)) needPassphrase();
           const { file, contents } = configFileOf(name);
           // The CLI sets every --plaintext pair, then every --secret pair.
           for (const secret of [false, true]) {
@@ -753,6 +771,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
         const dir = needProject();
         const { name, state } = needStack();
         if (!flags.has("--yes") && !flags.has("-y")) throw new CliExit(255, "error: --yes must be passed in to proceed when running in non-interactive mode");
+        needPassphrase();
         // The backend's update lock, as a DIY backend holds it: a second `up` of the stack while one runs fails.
         const lock = `${stackFile(stateDir, name)}.update-lock`;
         try {
@@ -883,7 +902,8 @@ function historyJson(u: UpdateRecord, show: boolean): unknown {
 /**
  * The daemon behind the `pulumi` shim: one node process per FakePulumi answers every call, so a call costs a bash
  * start and a loopback round trip instead of a node start (a rotation makes about ten calls). The shim writes the
- * arguments to <request>.args (NUL-separated) and sends "<request> <cwd>" on a line; the daemon answers "STDIN" when
+ * arguments to <request>.args (NUL-separated) and sends "<request> <passphrase> <cwd>" on a line (<passphrase>: "-"
+ * when neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE is set); the daemon answers "STDIN" when
  * the command reads standard input (the shim then writes it to <request>.stdin and says "GO"), then
  * "DONE <code>" once <request>.out and <request>.err hold what to print. State stays in the files (the backend's, the projects' stack files).
  * It exits when its parent (the test run) is gone, or after a minute without a call.
@@ -905,12 +925,13 @@ function serve(stateDir: string): void {
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
         if (request === undefined) {
-          const space = line.indexOf(" ");
-          request = line.slice(0, space);
-          const cwd = line.slice(space + 1);
+          const [id, passphrase] = line.split(" ", 2) as [string, string];
+          request = id;
+          const cwd = line.slice(id.length + passphrase.length + 2);
           const argv = fs.readFileSync(`${request}.args`, "utf8").split("\0").slice(0, -1);
           const io: CallIo = {
             cwd,
+            passphrase: passphrase !== "-",
             readStdin: () =>
               new Promise((resolve) => {
                 stdinWaiter = resolve;
@@ -962,7 +983,8 @@ if (require.main === module) {
     serve(stateDir);
   } else {
     // Run directly (debugging): one call, standard input read when the command needs it.
-    const io: CallIo = { cwd: process.cwd(), readStdin: async () => fs.readFileSync(0, "utf8") };
+    const passphrase = process.env.PULUMI_CONFIG_PASSPHRASE !== undefined || process.env.PULUMI_CONFIG_PASSPHRASE_FILE !== undefined;
+    const io: CallIo = { cwd: process.cwd(), passphrase, readStdin: async () => fs.readFileSync(0, "utf8") };
     void handleCall(stateDir, process.argv.slice(2), io).then((r) => {
       process.stdout.write(r.stdout);
       process.stderr.write(r.stderr);

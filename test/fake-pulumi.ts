@@ -267,7 +267,7 @@ for _ in $(seq 1 1000); do [ -s "$state/port" ] && break; sleep 0.01; done
 request="$state/requests/$$-$RANDOM$RANDOM"
 printf '%s\\0' "$@" > "$request.args"
 exec 3<>"/dev/tcp/127.0.0.1/$(cat "$state/port")" || { echo "fake pulumi: its daemon is gone" >&2; exit 98; }
-printf '%s %s\\n' "$request" "$PWD" >&3
+printf '%s %s %s\\n' "$request" "\${PULUMI_CONFIG_PASSPHRASE+p}\${PULUMI_CONFIG_PASSPHRASE_FILE+f}-" "$PWD" >&3
 code=99
 while IFS= read -r line <&3; do
   case "$line" in
