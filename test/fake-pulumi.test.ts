@@ -4,7 +4,7 @@
  * that a fresh clone loses every rotation). Each case is a behaviour of the real CLI the kit relies on or must face.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -80,6 +80,33 @@ describe("the stand-in Pulumi CLI, as the real one on a DIY backend", function (
     } finally {
       fs.rmSync(other, { recursive: true, force: true });
     }
+  });
+
+  it("needs the passphrase for whatever encrypts or decrypts (a secret set or shown, up), not to list config without secrets", () => {
+    const env = cli.env();
+    delete env.PULUMI_CONFIG_PASSPHRASE;
+    const run = (args: string[], input?: string) => spawnSync(path.join(cli.binDir, "pulumi"), args, { env, cwd: cli.projectDir, input, encoding: "utf8" });
+    const NO_PASSPHRASE = /passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE/;
+    for (const [args, input] of [
+      [["config", "set", "--secret", "lwaRefreshToken", "--stack", "acme"], TOKEN],
+      [["config", "--show-secrets", "--json", "--stack", "acme"]],
+      [["config", "get", "lwaClientSecret", "--stack", "acme"]],
+      [["stack", "output", "--json", "--show-secrets", "--stack", "acme"]],
+      [["up", "--yes", "--stack", "acme"]],
+    ] as [string[], string?][]) {
+      const r = run(args, input);
+      assert.equal(r.status, 255, args.join(" "));
+      assert.match(r.stderr, NO_PASSPHRASE, args.join(" "));
+    }
+    assert.equal(run(["config", "--json", "--stack", "acme"]).status, 0);
+    assert.equal(run(["stack", "output", "--json", "--stack", "acme"]).status, 0);
+    assert.equal(
+      spawnSync(path.join(cli.binDir, "pulumi"), ["up", "--yes", "--stack", "acme"], {
+        env: { ...env, PULUMI_CONFIG_PASSPHRASE_FILE: "/dev/null" },
+        cwd: cli.projectDir,
+      }).status,
+      0,
+    );
   });
 
   it("config set --path and set-all write nested YAML as the real CLI does (true/false and integers typed), plaintexts before secrets", () => {
