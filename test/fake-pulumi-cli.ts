@@ -513,8 +513,8 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
   };
 
   /** Writes the file, giving it the stack's salt first if it has none (the CLI does when it encrypts). */
-  const saveConfigFile = (file: string, contents: StackConfigFile, state: StackState) => {
-    contents.header.encryptionsalt ??= state.encryptionSalt;
+  const saveConfigFile = (file: string, contents: StackConfigFile, state: StackState, encrypted: boolean) => {
+    if (encrypted) contents.header.encryptionsalt ??= state.encryptionSalt;
     writeConfigFile(file, contents);
   };
 
@@ -717,7 +717,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
           }
           const { file, contents } = configFileOf(name);
           setValue(contents, rawKey, value, flags.has("--secret"), flags.has("--path"));
-          saveConfigFile(file, contents, state);
+          saveConfigFile(file, contents, state, flags.has("--secret"));
         } else if (sub === "set-all") {
           const { name, state } = needStack();
           if (flags.has("--json")) throw new CliExit(2, "error: fake pulumi: unsupported command: config set-all --json");
@@ -731,7 +731,12 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
               setValue(contents, p.pair.slice(0, eq), p.pair.slice(eq + 1), secret, flags.has("--path"));
             }
           }
-          saveConfigFile(file, contents, state);
+          saveConfigFile(
+            file,
+            contents,
+            state,
+            pairs.some((x) => x.secret),
+          );
         } else if (sub === "rm") {
           const { name, state } = needStack();
           const rawKey = words[2];
@@ -743,7 +748,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
             if (target.steps.length === 0) delete contents.config[target.key];
             else contents.config[target.key] = removeAtPath(current, target.steps);
           }
-          saveConfigFile(file, contents, state);
+          saveConfigFile(file, contents, state, false);
         } else if (sub === "refresh") {
           const { name, state } = needStack();
           const latest = state.history[state.history.length - 1];

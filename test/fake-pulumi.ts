@@ -407,7 +407,7 @@ exit "$code"
       const unchanged = was && was.value === entry.value && was.secret === entry.secret;
       config[key] = unchanged ? contents.config[key]! : entry.secret ? { secure: encryptSecret(entry.value) } : entry.value;
     }
-    contents.header.encryptionsalt ??= this.stack(name)?.encryptionSalt;
+    if (Object.values(config).some(isSecure)) contents.header.encryptionsalt ??= this.stack(name)?.encryptionSalt;
     writeConfigFile(file, { header: contents.header, config });
   }
 
