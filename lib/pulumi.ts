@@ -254,7 +254,7 @@ class AutomationStack implements PulumiStack {
 
 function sessionFor(opts: PulumiOptions): WorkspaceSession {
   const env = opts.env ?? process.env;
-  return new WorkspaceSession(findPulumiCli(env), env, opts.workDir ?? REPO_ROOT);
+  return new WorkspaceSession(findPulumiCli(env), env, opts.workDir ?? (env.SP_API_IAM_PROJECT_DIR || REPO_ROOT));
 }
 
 /** The project's stacks in the current backend, through one workspace: one CLI check for a whole fleet. */

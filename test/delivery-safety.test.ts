@@ -431,7 +431,7 @@ describe("maintain's job configs and block directory", () => {
     try {
       cli.addStack("acme", { selected: true });
       // Set after the deployment, as a user would (the fake's own `up` would refuse it, as the program does).
-      cli.update("acme", (state) => (state.config["sp-api-iam:jobConfigs"] = { value: "jobs/acme/", secret: false }));
+      cli.setConfig("acme", "jobConfigs", "jobs/acme/");
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { main } = require("../commands/maintain/cli") as typeof import("../commands/maintain/cli");
       let stdout = "";
