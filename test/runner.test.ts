@@ -267,9 +267,7 @@ describe("npm run credentials -- --into runner:<url>", function () {
   });
 
   it("a wrong key: one line saying the key was refused; exit 1; no key in the output", async () => {
-    cli.update("acme", (s) => {
-      delete s.config["sp-api-iam:runnerApiKey"];
-    });
+    cli.removeConfig("acme", "runnerApiKey");
     const { code, out } = await run(["--into", `runner:${runner.url}`], { RUNNER_API_KEY: "the-wrong-key-00000000" });
     assert.equal(code, 1, out);
     const refused = out.split("\n").filter((l) => /refused/.test(l));
@@ -294,16 +292,12 @@ describe("npm run credentials -- --into runner:<url>", function () {
   });
 
   it("no key at all: says where to set it; a plain-text runnerApiKey is refused", async () => {
-    cli.update("acme", (s) => {
-      delete s.config["sp-api-iam:runnerApiKey"];
-    });
+    cli.removeConfig("acme", "runnerApiKey");
     const none = await run(["--into", `runner:${runner.url}`], { RUNNER_API_KEY: "" });
     assert.equal(none.code, 1);
     assert.match(none.out, /no API key: set it with pulumi config set --secret runnerApiKey, or in RUNNER_API_KEY/);
     assert.equal(runner.requests.length, 0);
-    cli.update("acme", (s) => {
-      s.config["sp-api-iam:runnerApiKey"] = { value: "plain-text-api-key-0000", secret: false };
-    });
+    cli.setConfig("acme", "runnerApiKey", "plain-text-api-key-0000");
     const plain = await run(["--into", `runner:${runner.url}`]);
     assert.equal(plain.code, 1);
     assert.match(plain.out, /runnerApiKey: stored in plain text/);
