@@ -76,13 +76,14 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
       }
       case "pulumi:pulumi:StackReference":
         if (this.options.lastOutputs === "unreadable") throw new Error("the backend did not answer (offline stand-in)");
+        const lastOutputs = this.options.lastOutputs ?? {};
         // The outputs the program exports as secrets arrive as secrets, as a real reference reads them.
         return {
           id: inputs.name,
           state: {
             name: inputs.name,
-            outputs: this.options.lastOutputs ?? {},
-            secretOutputNames: ["credentials", "operationalSecrets"].filter((n) => n in (this.options.lastOutputs ?? {})),
+            outputs: lastOutputs,
+            secretOutputNames: ["credentials", "operationalSecrets"].filter((n) => n in lastOutputs),
           },
         };
       default:

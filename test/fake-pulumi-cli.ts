@@ -169,6 +169,8 @@ export interface CallIo {
   cwd: string;
   /** Standard input, read only by the commands that take a value from it (the CLI's own rule). */
   readStdin(): Promise<string>;
+  /** SP_API_IAM_STATE_BASE as the call was given it: the program's compare-and-set reads it at `up`. */
+  stateBase?: string;
 }
 
 export interface CallResult {
@@ -351,7 +353,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
       else writeStack(stateDir, name, { ...latest, outputs: state.outputs, keys: state.keys, lastUpdate: now.toISOString(), history });
     };
     try {
-      runEngine(state, now);
+      runEngine(state, now, io.stateBase);
     } catch (error) {
       if (!(error instanceof EngineError)) throw error;
       save("failed");
@@ -391,8 +393,10 @@ function serve(stateDir: string): void {
           request = line.slice(0, space);
           const cwd = line.slice(space + 1);
           const argv = fs.readFileSync(`${request}.args`, "utf8").split("\0").slice(0, -1);
+          const base = `${request}.base`;
           const io: CallIo = {
             cwd,
+            ...(fs.existsSync(base) ? { stateBase: fs.readFileSync(base, "utf8") } : {}),
             readStdin: () =>
               new Promise((resolve) => {
                 stdinWaiter = resolve;
