@@ -348,6 +348,24 @@ class AutomationStack implements PulumiStack {
     await this.writeRemove(key);
   }
 
+  /**
+   * Another run deployed since this one read the state. When it deployed exactly the operational values this working
+   * copy holds (two runs taking the same step), the step is done: its outputs are returned. Otherwise this working
+   * copy's write lost: stateRevision goes back to the base, below the deployed revision, so the stale values it holds
+   * are never taken for the newest (src/state.ts), and the refusal stands.
+   */
+  private async afterConflict(base: number): Promise<Record<string, OutputValue> | undefined> {
+    const [local, outputs] = await Promise.all([this.readWorkingCopy(true), this.fetchOutputs(true)]);
+    const deployed = deployedStateFrom(outputs[STATE_OUTPUT]?.value, outputs[SECRETS_OUTPUT]?.value);
+    const same =
+      deployed !== undefined &&
+      String(deployed.revision) === local.values[STATE_REVISION_KEY] &&
+      OPERATIONAL_KEYS.every((key) => (deployed.values[key] ?? deployed.secrets?.[key]) === local.values[key]);
+    if (same) return outputs;
+    await this.writePlain(STATE_REVISION_KEY, String(base));
+    return undefined;
+  }
+
   async up(onOutput?: (line: string) => void): Promise<Record<string, OutputValue>> {
     let pending = "";
     const emit = (chunk: string) => {
@@ -365,6 +383,12 @@ class AutomationStack implements PulumiStack {
     let result;
     try {
       result = await this.guard("pulumi up", () => this.stack.up({ onOutput: onOutput ? emit : undefined }));
+    } catch (error) {
+      if (error instanceof PulumiError && error.reason === "state-conflict" && base !== undefined) {
+        const settled = await this.afterConflict(base);
+        if (settled) return settled;
+      }
+      throw error;
     } finally {
       // Done or refused, the next write reads the state again.
       this.stateBase = undefined;
