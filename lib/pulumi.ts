@@ -207,6 +207,8 @@ class WorkspaceSession {
 class AutomationStack implements PulumiStack {
   /** The deployed revision this session's operational writes started from: set by the first one, cleared by `up`. */
   private stateBase?: number;
+  /** The operational values this session wrote since then (undefined: removed), to tell after a refusal whether it matters. */
+  private written = new Map<string, string | undefined>();
   /** Outputs a readConfig just fetched, for the readOutputs that usually follows it (one CLI call, not two). */
   private fetched?: { secrets: boolean; outputs: Promise<Record<string, OutputValue>> };
 
@@ -314,6 +316,7 @@ class AutomationStack implements PulumiStack {
     const base = deployed?.revision ?? 0;
     await this.writePlain(STATE_REVISION_KEY, String(base + 1));
     this.stateBase = base;
+    this.written.clear();
   }
 
   private async writePlain(key: string, value: string): Promise<void> {
@@ -333,6 +336,7 @@ class AutomationStack implements PulumiStack {
     if (isOperationalKey(key)) await this.prepareStateWrite();
     this.fetched = undefined;
     await this.writePlain(key, value);
+    if (isOperationalKey(key)) this.written.set(key, value);
   }
 
   async setSecret(key: string, value: string): Promise<void> {
@@ -340,27 +344,27 @@ class AutomationStack implements PulumiStack {
     if (isOperationalKey(key)) await this.prepareStateWrite();
     this.fetched = undefined;
     await this.writeSecret(key, value);
+    if (isOperationalKey(key)) this.written.set(key, value);
   }
 
   async removeConfig(key: string): Promise<void> {
     if (isOperationalKey(key)) await this.prepareStateWrite();
     this.fetched = undefined;
     await this.writeRemove(key);
+    if (isOperationalKey(key)) this.written.set(key, undefined);
   }
 
   /**
-   * Another run deployed since this one read the state. When it deployed exactly the operational values this working
-   * copy holds (two runs taking the same step), the step is done: its outputs are returned. Otherwise this working
+   * Another run deployed since this one read the state. When it deployed exactly the operational values this session
+   * wrote (two runs taking the same step), the step is done: its outputs are returned. Otherwise this working
    * copy's write lost: stateRevision goes back to the base, below the deployed revision, so the stale values it holds
    * are never taken for the newest (src/state.ts), and the refusal stands.
    */
   private async afterConflict(base: number): Promise<Record<string, OutputValue> | undefined> {
-    const [local, outputs] = await Promise.all([this.readWorkingCopy(true), this.fetchOutputs(true)]);
+    const written = [...this.written];
+    const outputs = await this.fetchOutputs(true);
     const deployed = deployedStateFrom(outputs[STATE_OUTPUT]?.value, outputs[SECRETS_OUTPUT]?.value);
-    const same =
-      deployed !== undefined &&
-      String(deployed.revision) === local.values[STATE_REVISION_KEY] &&
-      OPERATIONAL_KEYS.every((key) => (deployed.values[key] ?? deployed.secrets?.[key]) === local.values[key]);
+    const same = deployed !== undefined && written.length > 0 && written.every(([key, value]) => (deployed.values[key] ?? deployed.secrets?.[key]) === value);
     if (same) return outputs;
     await this.writePlain(STATE_REVISION_KEY, String(base));
     return undefined;
@@ -392,6 +396,7 @@ class AutomationStack implements PulumiStack {
     } finally {
       // Done or refused, the next write reads the state again.
       this.stateBase = undefined;
+      this.written.clear();
       delete (ws as { envVars?: unknown }).envVars;
     }
     if (pending) onOutput?.(this.session.redactor.scrub(pending));
