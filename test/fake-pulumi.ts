@@ -279,8 +279,6 @@ exit "$code"
       PULUMI_CONFIG_PASSPHRASE: "test-passphrase",
       // The commands' locks (lib/lock.ts): this harness's own, never the user's ~/.sp-api-iam.
       SP_API_IAM_LOCK_DIR: path.join(this.dir, "locks"),
-      // rotate-lwa reads its rotation record back after 2 s (for other machines' runs); the tests that need it set it.
-      SP_API_ROTATE_LWA_SETTLE_MS: "0",
       ...extra,
     };
   }
