@@ -74,7 +74,7 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
         const url = `https://sqs.${region}.amazonaws.com/${this.accountId}/${queueName}`;
         return { id: url, state: { ...inputs, name: queueName, arn: `arn:aws:sqs:${region}:${this.accountId}:${queueName}`, url } };
       }
-      case "pulumi:pulumi:StackReference":
+      case "pulumi:pulumi:StackReference": {
         if (this.options.lastOutputs === "unreadable") throw new Error("the backend did not answer (offline stand-in)");
         const lastOutputs = this.options.lastOutputs ?? {};
         // The outputs the program exports as secrets arrive as secrets, as a real reference reads them.
@@ -86,6 +86,7 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
             secretOutputNames: ["credentials", "operationalSecrets"].filter((n) => n in lastOutputs),
           },
         };
+      }
       default:
         return { id: `${args.name}-id`, state: inputs };
     }
