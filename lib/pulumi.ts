@@ -74,9 +74,10 @@ export interface PulumiStack {
    * the working copy's or the last deployment's by the rule of src/state.ts.
    * `secrets: false` reads without decrypting (no passphrase or secrets provider needed): secret keys are listed
    * in secretKeys with no value, secret outputs read "[secret]"; the non-secret operational state is still read.
-   * Default: with secrets.
+   * Default: with secrets. `workingCopyOnly` reads the working copy alone (one CLI call fewer): enough for the keys a
+   * person sets (lwaClientId, lwaRotation, jobConfigs...), never for the ones the commands write.
    */
-  readConfig(opts?: { secrets?: boolean }): Promise<StackConfigView>;
+  readConfig(opts?: { secrets?: boolean; workingCopyOnly?: boolean }): Promise<StackConfigView>;
   readOutputs(opts?: { secrets?: boolean }): Promise<Record<string, OutputValue>>;
   /**
    * Sets a plain value (a project key, without the prefix). A write of an operational key (src/state.ts) first brings a
@@ -273,7 +274,8 @@ class AutomationStack implements PulumiStack {
     return { local, deployed, resolution };
   }
 
-  async readConfig({ secrets = true }: { secrets?: boolean } = {}): Promise<StackConfigView> {
+  async readConfig({ secrets = true, workingCopyOnly = false }: { secrets?: boolean; workingCopyOnly?: boolean } = {}): Promise<StackConfigView> {
+    if (workingCopyOnly) return this.readWorkingCopy(secrets);
     const outputs = this.fetchOutputs(secrets);
     outputs.catch(() => undefined);
     this.fetched = { secrets, outputs };
