@@ -264,6 +264,20 @@ describe("npm run rotate-lwa", function () {
     assert.equal(fake.calls.filter((c) => c.service === "rotation").length, 1, "only the first, unanswered request");
   });
 
+  it("the rotation record's up fails: nothing is asked, the record taken back, the next run asks (issue 20)", async () => {
+    addStack();
+    cli.failNext(STACK, "up", { stderr: "error: the provider could not reach AWS (injected)" });
+    const first = await run();
+    assert.equal(first.result.exitCode, 1);
+    assert.match(first.lines.join("\n"), /the provider could not reach AWS[^]*Nothing was asked/);
+    assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no token, no rotation request");
+    assert.equal(config().lwaRotationRequestedAt, undefined, "the record taken back from the working copy");
+    assert.equal((cli.stack(STACK).outputs.operationalState!.value as { values: Record<string, string> }).values.lwaRotationRequestedAt, undefined);
+    const second = await run();
+    assert.equal(second.result.exitCode, 0, second.lines.join("\n"));
+    assert.equal(fake.rotations().length, 1);
+  });
+
   it("pulumi up fails: the message is kept (visible at once); the rerun finishes without storing or rotating again", async () => {
     // The request recorded (and deployed) by an earlier run, its secret waiting: the `up` that fails is the one after storing it.
     addStack({ lwaRotationRequestedAt: new Date(Date.now() - 60_000).toISOString() });

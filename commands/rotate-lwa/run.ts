@@ -528,9 +528,8 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
             "waiting",
           );
         }
-        await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt"))
-          .then(() => stack.up())
-          .catch(() => undefined);
+        // Not deployed: the working copy's record goes back, so this working copy's next up does not deploy it.
+        await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt")).catch(() => undefined);
         if (error instanceof PulumiError) throw new StepFailure({ cause: error.message, fix: "fix the cause, then run again. Nothing was asked." });
         throw error;
       }
