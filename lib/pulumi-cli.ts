@@ -14,7 +14,8 @@ export const REPO_ROOT = path.resolve(__dirname, "..");
 /** Key rotation relies on the replacementTrigger resource option, which the engine honours from 3.208 on. */
 export const MIN_PULUMI_VERSION = "3.208.0";
 
-export type PulumiErrorReason = "no-cli" | "no-stack-selected" | "stack-not-found" | "busy" | "failed";
+/** "state-conflict": the program refused the commands' compare-and-set, since another run deployed first (src/state.ts). */
+export type PulumiErrorReason = "no-cli" | "no-stack-selected" | "stack-not-found" | "busy" | "state-conflict" | "failed";
 
 export class PulumiError extends Error {
   constructor(

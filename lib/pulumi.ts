@@ -9,6 +9,18 @@
 import { spawn } from "child_process";
 import { CommandError, ConcurrentUpdateError, LocalWorkspace, PulumiCommand, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { PROJECT } from "../src/config";
+import {
+  deployedStateFrom,
+  isOperationalKey,
+  OPERATIONAL_KEYS,
+  resolveState,
+  SECRETS_OUTPUT,
+  STATE_BASE_ENV,
+  STATE_CONFLICT_MARK,
+  STATE_OUTPUT,
+  STATE_REVISION_KEY,
+  type WorkingCopy,
+} from "../src/state";
 import { errorLine, helpText, usageErrorText } from "./cli";
 import { Redactor } from "./output";
 import { checkedPulumiVersion, findPulumiCli, PulumiError, REPO_ROOT } from "./pulumi-cli";
@@ -27,6 +39,11 @@ export interface StackConfigView {
   secretKeys: Set<string>;
   /** The AWS provider's settings, which choose the operator's credentials as `pulumi up` does. */
   provider: { profile?: string; region?: string };
+  /**
+   * Operational keys whose stale working-copy value was ignored: the working copy is behind the last deployment, whose
+   * values are in `values` (src/state.ts). Names only.
+   */
+  staleKeys?: string[];
 }
 
 /** Every secret value a stack's config and outputs hold, for a Redactor to scrub from whatever is printed. */
@@ -39,7 +56,7 @@ export function secretsOf(view?: StackConfigView, outputs?: Record<string, Outpu
 export interface PulumiOptions {
   /** The environment the CLI runs with (default process.env): PATH, PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE... */
   env?: NodeJS.ProcessEnv;
-  /** The project directory, holding Pulumi.yaml (default: this repository). */
+  /** The project directory, holding Pulumi.yaml and the Pulumi.<stack>.yaml files (default: SP_API_IAM_PROJECT_DIR, else this repository). */
   workDir?: string;
 }
 
@@ -53,12 +70,20 @@ export interface StackSummary {
 export interface PulumiStack {
   readonly name: string;
   /**
+   * The config to act on: the working copy's (Pulumi.<stack>.yaml) person settings with the newest operational state,
+   * the working copy's or the last deployment's by the rule of src/state.ts.
    * `secrets: false` reads without decrypting (no passphrase or secrets provider needed): secret keys are listed
-   * in secretKeys with no value, secret outputs read "[secret]". Default: with secrets.
+   * in secretKeys with no value, secret outputs read "[secret]"; the non-secret operational state is still read.
+   * Default: with secrets. `workingCopyOnly` reads the working copy alone (one CLI call fewer): enough for the keys a
+   * person sets (lwaClientId, lwaRotation, jobConfigs...), never for the ones the commands write.
    */
-  readConfig(opts?: { secrets?: boolean }): Promise<StackConfigView>;
+  readConfig(opts?: { secrets?: boolean; workingCopyOnly?: boolean }): Promise<StackConfigView>;
   readOutputs(opts?: { secrets?: boolean }): Promise<Record<string, OutputValue>>;
-  /** Sets a plain value (a project key, without the prefix). */
+  /**
+   * Sets a plain value (a project key, without the prefix). A write of an operational key (src/state.ts) first brings a
+   * stale working copy up to the last deployment's state and sets stateRevision one past it; the next `up` then
+   * deploys it only if no other run deployed meanwhile (SP_API_IAM_STATE_BASE; else PulumiError "state-conflict").
+   */
   setConfig(key: string, value: string): Promise<void>;
   /** Sets a secret: `pulumi config set --secret`, the value on standard input, never in a process's arguments. */
   setSecret(key: string, value: string): Promise<void>;
@@ -99,6 +124,14 @@ function toPulumiError(error: unknown, what: string, stackName: string | undefin
   const busy = error instanceof CliFailure && BUSY.some((text) => error.stderr.includes(text));
   if (error instanceof ConcurrentUpdateError || busy) {
     return new PulumiError("busy", `${what}${on}: another update of this stack is in progress. Fix: wait for it to finish, then run again.`);
+  }
+  const result = (error as { commandResult?: { stdout?: string; stderr?: string } }).commandResult;
+  const said = error instanceof CliFailure ? error.stderr : `${result?.stderr ?? ""}\n${result?.stdout ?? ""}`;
+  if ((error instanceof CommandError || error instanceof CliFailure) && said.includes(STATE_CONFLICT_MARK)) {
+    return new PulumiError(
+      "state-conflict",
+      `${what}${on}: ${STATE_CONFLICT_MARK} (another run deployed since this one read it); nothing was changed. Fix: run again.`,
+    );
   }
   if (error instanceof CommandError || error instanceof CliFailure) {
     return new PulumiError("failed", `${what}${on} failed: ${cliReason(error, redactor)}`);
@@ -173,6 +206,13 @@ class WorkspaceSession {
 }
 
 class AutomationStack implements PulumiStack {
+  /** The deployed revision this session's operational writes started from: set by the first one, cleared by `up`. */
+  private stateBase?: number;
+  /** The operational values this session wrote since then (undefined: removed), to tell after a refusal whether it matters. */
+  private written = new Map<string, string | undefined>();
+  /** Outputs a readConfig just fetched, for the readOutputs that usually follows it (one CLI call, not two). */
+  private fetched?: { secrets: boolean; outputs: Promise<Record<string, OutputValue>> };
+
   constructor(
     private readonly stack: Stack,
     private readonly session: WorkspaceSession,
@@ -190,7 +230,8 @@ class AutomationStack implements PulumiStack {
     }
   }
 
-  async readConfig({ secrets = true }: { secrets?: boolean } = {}): Promise<StackConfigView> {
+  /** The working copy's config as the CLI holds it (Pulumi.<stack>.yaml), prefix stripped. */
+  private async readWorkingCopy(secrets: boolean): Promise<StackConfigView> {
     const all: Record<string, { value?: string; secret: boolean }> = secrets
       ? await this.guard("reading the config", () => this.stack.getAllConfig())
       : JSON.parse(await this.guard("reading the config", () => this.session.run(["config", "--json", "--stack", this.name])));
@@ -211,30 +252,124 @@ class AutomationStack implements PulumiStack {
     return view;
   }
 
-  async readOutputs({ secrets = true }: { secrets?: boolean } = {}): Promise<Record<string, OutputValue>> {
-    if (!secrets) {
-      const masked = JSON.parse(await this.guard("reading the outputs", () => this.session.run(["stack", "output", "--json", "--stack", this.name]))) as Record<
-        string,
-        unknown
-      >;
-      return Object.fromEntries(Object.entries(masked).map(([k, value]) => [k, { value, secret: value === "[secret]" }]));
-    }
-    const outputs = await this.guard("reading the outputs", () => this.stack.outputs());
-    for (const { value, secret } of Object.values(outputs)) if (secret && typeof value === "string") this.session.redactor.addSecret(value);
-    return outputs;
+  private fetchOutputs(secrets: boolean): Promise<Record<string, OutputValue>> {
+    return this.guard("reading the outputs", async () => {
+      if (!secrets) {
+        const masked = JSON.parse(await this.session.run(["stack", "output", "--json", "--stack", this.name])) as Record<string, unknown>;
+        return Object.fromEntries(Object.entries(masked).map(([k, value]) => [k, { value, secret: value === "[secret]" }]));
+      }
+      const outputs = await this.stack.outputs();
+      for (const { value, secret } of Object.values(outputs)) if (secret && typeof value === "string") this.session.redactor.addSecret(value);
+      return outputs;
+    });
   }
 
-  async setConfig(key: string, value: string): Promise<void> {
+  /** The working copy and the last deployment's state, resolved (no base: a read never refuses). */
+  private async resolved(secrets: boolean, outputs: Promise<Record<string, OutputValue>>) {
+    const [local, last] = await Promise.all([this.readWorkingCopy(secrets), outputs]);
+    const deployed = deployedStateFrom(last[STATE_OUTPUT]?.value, last[SECRETS_OUTPUT]?.value);
+    for (const v of Object.values(deployed?.secrets ?? {})) this.session.redactor.addSecret(v);
+    const resolution = resolveState({ local: local as WorkingCopy, deployed });
+    if (resolution.kind === "conflict") throw new PulumiError("failed", resolution.message); // no base given: cannot happen
+    return { local, deployed, resolution };
+  }
+
+  async readConfig({ secrets = true, workingCopyOnly = false }: { secrets?: boolean; workingCopyOnly?: boolean } = {}): Promise<StackConfigView> {
+    if (workingCopyOnly) return this.readWorkingCopy(secrets);
+    const outputs = this.fetchOutputs(secrets);
+    outputs.catch(() => undefined);
+    this.fetched = { secrets, outputs };
+    const { local, resolution } = await this.resolved(secrets, outputs);
+    return {
+      values: resolution.values,
+      secretKeys: resolution.secretKeys,
+      provider: local.provider,
+      ...(resolution.ignored.length > 0 ? { staleKeys: resolution.ignored } : {}),
+    };
+  }
+
+  async readOutputs({ secrets = true }: { secrets?: boolean } = {}): Promise<Record<string, OutputValue>> {
+    const fetched = this.fetched;
+    this.fetched = undefined;
+    if (fetched && fetched.secrets === secrets) return fetched.outputs;
+    return this.fetchOutputs(secrets);
+  }
+
+  /**
+   * Before the first operational write of this session: a stale working copy (behind the last deployment) is brought
+   * up to the deployed state, key by key (secrets on standard input), and stateRevision set one past the deployed
+   * revision, which the next `up` names as its base.
+   */
+  private async prepareStateWrite(): Promise<void> {
+    if (this.stateBase !== undefined) return;
+    this.fetched = undefined;
+    const { local, deployed, resolution } = await this.resolved(true, this.fetchOutputs(true));
+    if (resolution.kind !== "resolved") return;
+    if (resolution.source === "deployed") {
+      for (const key of OPERATIONAL_KEYS) {
+        const target = resolution.values[key];
+        const secret = resolution.secretKeys.has(key);
+        if (target === local.values[key] && secret === local.secretKeys.has(key)) continue;
+        if (target === undefined) await this.writeRemove(key);
+        else if (secret) await this.writeSecret(key, target);
+        else await this.writePlain(key, target);
+      }
+    }
+    const base = deployed?.revision ?? 0;
+    await this.writePlain(STATE_REVISION_KEY, String(base + 1));
+    this.stateBase = base;
+    this.written.clear();
+  }
+
+  private async writePlain(key: string, value: string): Promise<void> {
     await this.guard(`setting ${key}`, () => this.stack.setConfig(projectKey(key), { value }));
   }
 
-  async setSecret(key: string, value: string): Promise<void> {
+  private async writeSecret(key: string, value: string): Promise<void> {
     this.session.redactor.addSecret(value);
     await this.guard(`setting the secret ${key}`, () => this.session.runWithInput(["config", "set", "--secret", "--stack", this.name, projectKey(key)], value));
   }
 
-  async removeConfig(key: string): Promise<void> {
+  private async writeRemove(key: string): Promise<void> {
     await this.guard(`removing ${key}`, () => this.stack.removeConfig(projectKey(key)));
+  }
+
+  async setConfig(key: string, value: string): Promise<void> {
+    if (isOperationalKey(key)) await this.prepareStateWrite();
+    this.fetched = undefined;
+    await this.writePlain(key, value);
+    if (isOperationalKey(key)) this.written.set(key, value);
+  }
+
+  async setSecret(key: string, value: string): Promise<void> {
+    this.session.redactor.addSecret(value);
+    if (isOperationalKey(key)) await this.prepareStateWrite();
+    this.fetched = undefined;
+    await this.writeSecret(key, value);
+    if (isOperationalKey(key)) this.written.set(key, value);
+  }
+
+  async removeConfig(key: string): Promise<void> {
+    if (isOperationalKey(key)) await this.prepareStateWrite();
+    this.fetched = undefined;
+    await this.writeRemove(key);
+    if (isOperationalKey(key)) this.written.set(key, undefined);
+  }
+
+  /**
+   * Another run deployed since this one read the state. When it deployed exactly the operational values this session
+   * wrote (two runs taking the same step), the step is done: its outputs are returned. Otherwise this working
+   * copy's write lost: stateRevision goes back to the base, below the deployed revision, so the stale values it holds
+   * are never taken for the newest (src/state.ts), and the refusal stands.
+   */
+  private async afterConflict(base: number): Promise<Record<string, OutputValue> | undefined> {
+    const written = [...this.written];
+    const outputs = await this.fetchOutputs(true);
+    const deployed = deployedStateFrom(outputs[STATE_OUTPUT]?.value, outputs[SECRETS_OUTPUT]?.value);
+    const same = deployed !== undefined && written.length > 0 && written.every(([key, value]) => (deployed.values[key] ?? deployed.secrets?.[key]) === value);
+    if (same) return outputs;
+    await this.writePlain(STATE_REVISION_KEY, String(base));
+    return undefined;
   }
 
   async up(onOutput?: (line: string) => void): Promise<Record<string, OutputValue>> {
@@ -245,16 +380,44 @@ class AutomationStack implements PulumiStack {
       pending = lines.pop() ?? "";
       for (const line of lines) onOutput?.(this.session.redactor.scrub(line));
     };
-    const result = await this.guard("pulumi up", () => this.stack.up({ onOutput: onOutput ? emit : undefined }));
+    this.fetched = undefined;
+    // The compare-and-set: this stack's own workspace (see PulumiWorkspace.open) carries the base to this `up` alone.
+    const ws = this.stack.workspace as LocalWorkspace;
+    const base = this.stateBase;
+    ws.envVars = { ...Object.getPrototypeOf(ws).envVars };
+    if (base !== undefined) ws.envVars[STATE_BASE_ENV] = String(base);
+    let result;
+    try {
+      result = await this.guard("pulumi up", () => this.stack.up({ onOutput: onOutput ? emit : undefined }));
+    } catch (error) {
+      if (error instanceof PulumiError && error.reason === "state-conflict" && base !== undefined) {
+        const settled = await this.afterConflict(base);
+        if (settled) return settled;
+      }
+      throw error;
+    } finally {
+      // Done or refused, the next write reads the state again.
+      this.stateBase = undefined;
+      this.written.clear();
+      delete (ws as { envVars?: unknown }).envVars;
+    }
     if (pending) onOutput?.(this.session.redactor.scrub(pending));
     for (const { value, secret } of Object.values(result.outputs)) if (secret && typeof value === "string") this.session.redactor.addSecret(value);
     return result.outputs;
   }
 }
 
+/**
+ * The project directory the commands run Pulumi in: it holds Pulumi.yaml and the stacks' Pulumi.<stack>.yaml (the
+ * working copy of their config). This repository, unless SP_API_IAM_PROJECT_DIR names another one.
+ */
+export function projectDir(opts: PulumiOptions = {}, env: NodeJS.ProcessEnv = opts.env ?? process.env): string {
+  return opts.workDir ?? (env.SP_API_IAM_PROJECT_DIR?.trim() ? env.SP_API_IAM_PROJECT_DIR.trim() : REPO_ROOT);
+}
+
 function sessionFor(opts: PulumiOptions): WorkspaceSession {
   const env = opts.env ?? process.env;
-  return new WorkspaceSession(findPulumiCli(env), env, opts.workDir ?? (env.SP_API_IAM_PROJECT_DIR || REPO_ROOT));
+  return new WorkspaceSession(findPulumiCli(env), env, projectDir(opts, env));
 }
 
 /** The project's stacks in the current backend, through one workspace: one CLI check for a whole fleet. */
@@ -301,7 +464,9 @@ export class PulumiWorkspace {
       }
     }
     try {
-      return new AutomationStack(await Stack.select(wanted, this.workspace), this.session);
+      // Each stack gets a workspace of its own (inheriting everything from the shared one), so the environment of one
+      // stack's `up` (its compare-and-set base) never reaches another's running beside it.
+      return new AutomationStack(await Stack.select(wanted, Object.create(this.workspace) as LocalWorkspace), this.session);
     } catch (error) {
       throw toPulumiError(error, "opening the stack", wanted, this.session.redactor);
     }

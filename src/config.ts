@@ -148,6 +148,19 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
     fix: "pulumi config rm lwaRotationSetAside (once you have looked into it: docs/running-unattended.md)",
     optional: true,
   },
+  lwaRotationSetAsideSecret: {
+    allowed:
+      "the newest new LWA client secret LWA refused (amzn1.oa2-cs.v1. followed by hex), kept as a secret until an operator clears it; npm run rotate-lwa sets it",
+    fix: "pulumi config rm lwaRotationSetAsideSecret (only once you know the secret is not needed)",
+    secret: true,
+    optional: true,
+  },
+  stateRevision: {
+    allowed:
+      "a whole number from 0 up: the revision of the operational state (the keys the commands write) this working copy holds; " +
+      "every command's write sets it one past the last deployment's, and a working copy behind the last deployment uses the deployed values",
+    fix: "pulumi config rm stateRevision (the last deployment's operational state is then used)",
+  },
   keyRotationLeadDays: {
     allowed:
       "a whole number of days from 0 to 3650, less than maxAccessKeyAgeDays: npm run rotate-key -- --if-due starts a rotation this many days before the key is due",
@@ -324,6 +337,11 @@ function schema(today: Date) {
     lwaRotationRequestedAt: isoTime(),
     lwaClientSecretIssuedAt: isoTime(),
     lwaRotationSetAside: isoTime(),
+    lwaRotationSetAsideSecret: z
+      .string()
+      .refine((s) => LWA_CLIENT_SECRET.test(s) || LWA_LEGACY_CLIENT_SECRET.test(s), "not an LWA client secret")
+      .optional(),
+    stateRevision: z.number().int().min(0).max(999_999_999).default(0),
     keyRotationLeadDays: z.number().int().min(0).max(3650).default(14),
     keyQuietHours: z.number().int().min(24).max(8760).default(48),
     keyInactiveDays: z.number().int().min(1).max(365).default(7),
@@ -350,6 +368,7 @@ const JSON_VALUED = new Set<ConfigKey>([
   "accessKeyGeneration",
   "maxAccessKeyAgeDays",
   "lwaRotation",
+  "stateRevision",
   "keyRotationLeadDays",
   "keyQuietHours",
   "keyInactiveDays",

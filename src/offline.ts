@@ -74,9 +74,19 @@ export class OfflineCloud implements pulumi.runtime.Mocks {
         const url = `https://sqs.${region}.amazonaws.com/${this.accountId}/${queueName}`;
         return { id: url, state: { ...inputs, name: queueName, arn: `arn:aws:sqs:${region}:${this.accountId}:${queueName}`, url } };
       }
-      case "pulumi:pulumi:StackReference":
+      case "pulumi:pulumi:StackReference": {
         if (this.options.lastOutputs === "unreadable") throw new Error("the backend did not answer (offline stand-in)");
-        return { id: inputs.name, state: { name: inputs.name, outputs: this.options.lastOutputs ?? {}, secretOutputNames: [] } };
+        const lastOutputs = this.options.lastOutputs ?? {};
+        // The outputs the program exports as secrets arrive as secrets, as a real reference reads them.
+        return {
+          id: inputs.name,
+          state: {
+            name: inputs.name,
+            outputs: lastOutputs,
+            secretOutputNames: ["credentials", "operationalSecrets"].filter((n) => n in lastOutputs),
+          },
+        };
+      }
       default:
         return { id: `${args.name}-id`, state: inputs };
     }

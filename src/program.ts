@@ -5,8 +5,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { SellingPartnerApiAccess } from "./component";
-import { ConfigError, type ConnectorAuth, RawConfig, validateConfig } from "./config";
+import { ConfigError, type ConnectorAuth, PROJECT, RawConfig, validateConfig } from "./config";
 import { type DeployedIam, lwaSecretStatus, lwaSwitchRefusal, RotationError, SlotRecord } from "./lifecycle";
+import {
+  type DeployedState,
+  deployedStateFrom,
+  type OperationalStateOutput,
+  operationalOutputs,
+  resolveState,
+  SECRETS_OUTPUT,
+  STATE_BASE_ENV,
+  STATE_OUTPUT,
+} from "./state";
 
 /** The SDK tells secret config keys apart with this function; it is marked internal, so it is reached this way. */
 const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret(key: string): boolean }).isConfigSecret;
@@ -34,6 +44,8 @@ interface LastDeployment {
   /** Undefined on a first deployment, on a connectorAuth lwa stack, or when the outputs cannot be read. */
   keySlots?: SlotRecord[];
   iam: DeployedIam;
+  /** The operational state it exported; undefined before the first deployment that exported one. */
+  state?: DeployedState;
 }
 
 /**
@@ -44,9 +56,13 @@ async function readLastDeployment(): Promise<LastDeployment> {
   const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
   try {
     const ref = new pulumi.StackReference("last-deployment", { name: self });
-    const [slots, userName, createdAt] = await Promise.all(
-      ["accessKeySlots", "userName", "accessKeyCreatedAt"].map(async (name) => (await ref.getOutputDetails(name)).value as unknown),
+    const [slots, userName, createdAt, state, secrets] = await Promise.all(
+      ["accessKeySlots", "userName", "accessKeyCreatedAt", STATE_OUTPUT, SECRETS_OUTPUT].map(async (name) => {
+        const details = await ref.getOutputDetails(name);
+        return (details.value ?? details.secretValue) as unknown;
+      }),
     );
+    const deployedState = deployedStateFrom(state, secrets);
     const keySlots = Array.isArray(slots) && slots.length > 0 ? (slots as SlotRecord[]) : undefined;
     return {
       keySlots,
@@ -56,11 +72,12 @@ async function readLastDeployment(): Promise<LastDeployment> {
         ...(typeof userName === "string" ? { userName } : {}),
         ...(typeof createdAt === "string" ? { accessKeyCreatedAt: createdAt } : {}),
       },
+      ...(deployedState ? { state: deployedState } : {}),
     };
   } catch (err) {
     pulumi.log.warn(
       `Could not read this stack's last outputs (${(err as Error).message}); the rotation guard is off: ` +
-        "bump accessKeyGeneration by exactly one at a time.",
+        "bump accessKeyGeneration by exactly one at a time; the working copy's operational state is used as it is.",
     );
     return { iam: { readable: false, why: (err as Error).message } };
   }
@@ -83,6 +100,26 @@ export interface StackOutputs {
   lwaNotificationQueueUrl?: pulumi.Output<string>;
   /** An adopted stack's deployed properties, "as-found" or "kit": npm run adopt reads it as evidence of a step. */
   adoptionDeployed?: string;
+  /** The operational state this deployment used (src/state.ts): its revision and the non-secret keys the commands write. */
+  operationalState: OperationalStateOutput;
+  /** The secret operational keys (the LWA secret after a rotation, a set-aside secret), as one Pulumi secret. */
+  operationalSecrets: pulumi.Output<Record<string, string>>;
+}
+
+/** A refusal of the state: another run deployed since this one read it, or the base cannot be checked. */
+class StateError extends Error {}
+
+/** SP_API_IAM_STATE_BASE: the revision a command's `up` started from (its compare-and-set), or undefined. */
+function expectedBase(): number | undefined {
+  const raw = process.env[STATE_BASE_ENV];
+  if (raw === undefined || raw.trim() === "") return undefined;
+  if (!/^\d{1,9}$/.test(raw.trim())) {
+    throw new StateError(
+      `${STATE_BASE_ENV}: ${JSON.stringify(raw.slice(0, 40))} is not a whole number; nothing was changed. ` +
+        `Allowed: the state revision a command read (the commands set it themselves). Fix: unset ${STATE_BASE_ENV} and run again.`,
+    );
+  }
+  return Number(raw.trim());
 }
 
 export async function runProgram(): Promise<StackOutputs> {
@@ -91,14 +128,27 @@ export async function runProgram(): Promise<StackOutputs> {
   } catch (err) {
     // A refusal of the config or of a rotation is a RunError: Pulumi prints its message alone, without a
     // stack trace of the program.
-    if (err instanceof ConfigError || err instanceof RotationError) throw new pulumi.RunError(err.message);
+    if (err instanceof ConfigError || err instanceof RotationError || err instanceof StateError) throw new pulumi.RunError(err.message);
     throw err;
   }
 }
 
 async function buildStack(): Promise<StackOutputs> {
-  const { config, warnings } = validateConfig(readRawConfig());
+  const raw = readRawConfig();
+  const base = expectedBase();
+  // Before validation: the config to validate is the working copy's person settings with the newest operational state.
+  const last = await readLastDeployment();
+  if (base !== undefined && !last.iam.readable) {
+    throw new StateError(
+      `${PROJECT}: could not read the last deployment's state to check that no other run changed it (${last.iam.why}); nothing was changed. Fix: run the command again once the backend answers.`,
+    );
+  }
+  const resolution = resolveState({ local: raw, deployed: last.state, expectedBase: base });
+  if (resolution.kind === "conflict") throw new StateError(resolution.message);
+  for (const warning of resolution.warnings) pulumi.log.warn(warning);
+  const { config, warnings } = validateConfig({ ...raw, values: resolution.values, secretKeys: resolution.secretKeys });
   for (const warning of warnings) pulumi.log.warn(warning);
+  const operational = operationalOutputs(resolution.values, resolution.secretKeys, resolution.revision);
 
   let lwaClientSecretExpiresOn: string | undefined;
   if (config.lwaClientSecretIssuedOn) {
@@ -107,7 +157,6 @@ async function buildStack(): Promise<StackOutputs> {
     if (status.warning) pulumi.log.warn(status.warning);
   }
 
-  const last = await readLastDeployment();
   if (config.connectorAuth === "lwa") {
     // Before anything is declared: with lwa the program declares no user, so an IAM user in the last deployment
     // would be deleted at this pulumi up.
@@ -157,5 +206,8 @@ async function buildStack(): Promise<StackOutputs> {
     ...(access.lwaNotificationQueueArn ? { lwaNotificationQueueArn: access.lwaNotificationQueueArn } : {}),
     ...(access.lwaNotificationQueueUrl ? { lwaNotificationQueueUrl: access.lwaNotificationQueueUrl } : {}),
     ...(access.adoptionDeployed ? { adoptionDeployed: access.adoptionDeployed } : {}),
+    operationalState: operational.state,
+    // pulumi.secret here, not additionalSecretOutputs: the mocks (and so the tests) ignore resource options on the stack.
+    operationalSecrets: pulumi.secret(operational.secrets),
   };
 }

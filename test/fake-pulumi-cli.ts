@@ -447,6 +447,8 @@ export interface CallIo {
   passphrase: boolean;
   /** Standard input, read only by the commands that take a value from it (the CLI's own rule). */
   readStdin(): Promise<string>;
+  /** SP_API_IAM_STATE_BASE as the call was given it: the program's compare-and-set reads it at `up`. */
+  stateBase?: string;
 }
 
 export interface CallResult {
@@ -827,7 +829,7 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
       else writeStack(stateDir, name, { ...latest, outputs: state.outputs, keys: state.keys, lastUpdate: now.toISOString(), history, tags });
     };
     try {
-      runEngine(state, plain, now);
+      runEngine(state, plain, now, io.stateBase);
     } catch (error) {
       if (!(error instanceof EngineError)) throw error;
       save("failed");
@@ -934,9 +936,11 @@ function serve(stateDir: string): void {
           request = id;
           const cwd = line.slice(id.length + passphrase.length + 2);
           const argv = fs.readFileSync(`${request}.args`, "utf8").split("\0").slice(0, -1);
+          const base = `${request}.base`;
           const io: CallIo = {
             cwd,
             passphrase: passphrase !== "-",
+            ...(fs.existsSync(base) ? { stateBase: fs.readFileSync(base, "utf8") } : {}),
             readStdin: () =>
               new Promise((resolve) => {
                 stdinWaiter = resolve;

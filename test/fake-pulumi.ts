@@ -21,6 +21,7 @@ import * as os from "os";
 import * as path from "path";
 import { ConfigError, PROJECT, validateConfig } from "../src/config";
 import { renderCredentials, renderLwaOnlyCredentials, PLACEHOLDERS } from "../src/credentials";
+import { deployedStateFrom, operationalOutputs, resolveState } from "../src/state";
 import { accessKeyRotateBy, lwaSecretStatus, lwaSwitchRefusal, planAccessKeys, RotationError, slotRecord, SlotRecord } from "../src/lifecycle";
 import { awsRegionOf } from "../policies/regions";
 import {
@@ -63,16 +64,33 @@ function newKey(generation: number, now: Date): FakeKey {
 
 export class EngineError extends Error {}
 
-/** What `pulumi up` would leave: the stack's new outputs (and keys). Throws EngineError as a failed update would. */
-export function runEngine(state: StackState, stackConfig: Record<string, ConfigEntry>, now: Date): void {
-  const values: Record<string, string> = {};
-  const secretKeys = new Set<string>();
+/**
+ * What `pulumi up` would leave: the stack's new outputs (and keys). Throws EngineError as a failed update would.
+ * `stateBase` is SP_API_IAM_STATE_BASE as the `up` was given it (the commands' compare-and-set).
+ */
+export function runEngine(state: StackState, stackConfig: Record<string, ConfigEntry>, now: Date, stateBase?: string): void {
+  const local: Record<string, string> = {};
+  const localSecrets = new Set<string>();
   for (const [fullKey, entry] of Object.entries(stackConfig)) {
     if (!fullKey.startsWith(`${PROJECT}:`)) continue;
     const key = fullKey.slice(PROJECT.length + 1);
-    values[key] = entry.value;
-    if (entry.secret) secretKeys.add(key);
+    local[key] = entry.value;
+    if (entry.secret) localSecrets.add(key);
   }
+  // The program's state rule (src/state.ts), over the last deployment's outputs, before validation.
+  const deployedState = deployedStateFrom(state.outputs.operationalState?.value, state.outputs.operationalSecrets?.value);
+  const resolution = resolveState({
+    local: { values: local, secretKeys: localSecrets },
+    deployed: deployedState,
+    ...(stateBase?.trim() ? { expectedBase: Number(stateBase) } : {}),
+  });
+  if (resolution.kind === "conflict") throw new EngineError(resolution.message);
+  const { values, secretKeys } = resolution;
+  const operational = operationalOutputs(values, secretKeys, resolution.revision);
+  const stateOutputs: StackState["outputs"] = {
+    operationalState: { value: operational.state, secret: false },
+    operationalSecrets: { value: operational.secrets, secret: true },
+  };
   let config;
   try {
     config = validateConfig({ values, secretKeys, providerRegion: stackConfig["aws:region"]?.value }, now).config;
@@ -81,7 +99,7 @@ export function runEngine(state: StackState, stackConfig: Record<string, ConfigE
     throw error;
   }
   const deployed = state.outputs.accessKeySlots?.value as SlotRecord[] | undefined;
-  if (config.connectorAuth === "lwa") return runLwaOnlyEngine(state, stackConfig, config, now);
+  if (config.connectorAuth === "lwa") return runLwaOnlyEngine(state, stackConfig, config, now, stateOutputs);
   let plan;
   try {
     plan = planAccessKeys({
@@ -137,7 +155,7 @@ export function runEngine(state: StackState, stackConfig: Record<string, ConfigE
   // `plan`, `state` and `now`, with the project's own pure functions where there are some.
   addLwaOutputs(state, stackConfig, config, outputs, now);
   if (config.adoption) outputs.adoptionDeployed = plain(config.adoption.phase === "import" ? "as-found" : "kit");
-  state.outputs = outputs;
+  state.outputs = { ...outputs, ...stateOutputs };
 }
 
 type EngineConfig = ReturnType<typeof validateConfig>["config"];
@@ -158,7 +176,13 @@ function addLwaOutputs(state: StackState, stackConfig: Record<string, ConfigEntr
 }
 
 /** connectorAuth lwa, as the program does it: the switch rule first, then no key and no IAM output, the three-field block. */
-function runLwaOnlyEngine(state: StackState, stackConfig: Record<string, ConfigEntry>, config: EngineConfig, now: Date): void {
+function runLwaOnlyEngine(
+  state: StackState,
+  stackConfig: Record<string, ConfigEntry>,
+  config: EngineConfig,
+  now: Date,
+  stateOutputs: StackState["outputs"],
+): void {
   const last = state.outputs;
   const userName = last.userName?.value;
   const createdAt = last.accessKeyCreatedAt?.value;
@@ -185,7 +209,7 @@ function runLwaOnlyEngine(state: StackState, stackConfig: Record<string, ConfigE
   );
   const outputs: StackState["outputs"] = { connectorAuth: { value: "lwa", secret: false }, credentials: { value: credentials, secret: true } };
   addLwaOutputs(state, stackConfig, config, outputs, now);
-  state.outputs = outputs;
+  state.outputs = { ...outputs, ...stateOutputs };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -266,6 +290,7 @@ state=${JSON.stringify(state)}
 for _ in $(seq 1 1000); do [ -s "$state/port" ] && break; sleep 0.01; done
 request="$state/requests/$$-$RANDOM$RANDOM"
 printf '%s\\0' "$@" > "$request.args"
+printf '%s' "\${SP_API_IAM_STATE_BASE-}" > "$request.base"
 exec 3<>"/dev/tcp/127.0.0.1/$(cat "$state/port")" || { echo "fake pulumi: its daemon is gone" >&2; exit 98; }
 printf '%s %s %s\\n' "$request" "\${PULUMI_CONFIG_PASSPHRASE+p}\${PULUMI_CONFIG_PASSPHRASE_FILE+f}-" "$PWD" >&3
 code=99
@@ -317,8 +342,6 @@ exit "$code"
       SP_API_IAM_PROJECT_DIR: this.projectDir,
       // The commands' locks (lib/lock.ts): this harness's own, never the user's ~/.sp-api-iam.
       SP_API_IAM_LOCK_DIR: path.join(this.dir, "locks"),
-      // rotate-lwa reads its rotation record back after 2 s (for other machines' runs); the tests that need it set it.
-      SP_API_ROTATE_LWA_SETTLE_MS: "0",
       ...extra,
     };
   }

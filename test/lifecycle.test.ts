@@ -155,6 +155,29 @@ describe("rotation through the real program, generations 1 to 4", () => {
     ]);
   });
 
+  it("a stale working copy (the committed generation 1) after rotations to generation 3 deploys 3 and replaces no key", async () => {
+    // Each command's write: stateRevision one past the deployed one; each `up` exports the state it used.
+    let lastOutputs: Record<string, unknown> = {};
+    let slots: SlotRecord[] = [];
+    for (const [generation, previous, revision] of [
+      [1, "active", "0"],
+      [2, "active", "1"],
+      [3, "active", "2"],
+    ] as const) {
+      const run = await runOffline({ accessKeyGeneration: String(generation), previousAccessKey: previous, stateRevision: revision }, [], {
+        keyFor: (slot) => ({ id: issued(slot, generation), secret: `secret-${slot}-${generation}`, createDate: new Date().toISOString() }),
+        lastOutputs,
+      });
+      assert.equal(run.error, undefined, run.error?.message);
+      slots = run.outputs!.accessKeySlots!;
+      lastOutputs = { accessKeySlots: slots, operationalState: run.outputs!.operationalState };
+    }
+    const clone = await runOffline({ accessKeyGeneration: "1", previousAccessKey: "active" }, [], { lastOutputs });
+    assert.equal(clone.error, undefined, clone.error?.message);
+    assert.deepEqual(clone.outputs!.accessKeySlots, slots, "the same slots and generations: nothing replaced, nothing rolled back");
+    assert.ok(clone.warnings.some((w) => /accessKeyGeneration/.test(w) && /older than the last deployment's/.test(w)));
+  });
+
   it("stops, before anything is declared, when the generation jumps past the deployed one", async () => {
     const first = await deploy(1, "active");
     const run = await runOffline({ accessKeyGeneration: "3" }, [], { lastOutputs: { accessKeySlots: first.outputs!.accessKeySlots } });
@@ -356,6 +379,10 @@ describe("PGP: the key secret never in state", () => {
   it("a malformed pgpKey is refused before anything is declared", async () => {
     const run = await runOffline({ pgpKey: "not a key" });
     assert.match(run.error!.message, /pgpKey/);
-    assert.deepEqual(run.cloud.resources, []);
+    // Only the read of the last deployment's state precedes the refusal.
+    assert.deepEqual(
+      run.cloud.resources.map((r) => r.type),
+      ["pulumi:pulumi:StackReference"],
+    );
   });
 });

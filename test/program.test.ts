@@ -297,7 +297,12 @@ describe("program under mocks: bad input stops it before anything is declared", 
       for (const pattern of c.expect) assert.match(run.error!.message, pattern);
       assert.match(run.error!.message, /nothing was created/);
       if (c.hidden) assert.ok(!run.error!.message.includes(c.hidden), "the message repeats a secret");
-      assert.deepEqual(run.cloud.resources, [], "a resource was declared");
+      // Only the read of the last deployment (its operational state) precedes the refusal: nothing is created.
+      assert.deepEqual(
+        run.cloud.resources.map((r) => r.type),
+        ["pulumi:pulumi:StackReference"],
+        "a resource was declared",
+      );
     });
   }
 
@@ -342,5 +347,106 @@ describe("config: the LWA secret's issue date and time zones", () => {
     );
     const morning = new Date("2026-11-26T05:00:00Z"); // 2026-11-26 19:00 in UTC+14: the 27th is still ahead everywhere
     assert.throws(() => validateConfig({ values: { lwaClientSecretIssuedOn: "2026-11-27" }, secretKeys: new Set() }, morning), /future/);
+  });
+});
+
+describe("program under mocks: the operational state (issue 20)", () => {
+  const OLD_SECRET = "amzn1.oa2-cs.v1.0000000000000000000000000000000000000000000000000000000000000001";
+  const NEW_SECRET = "amzn1.oa2-cs.v1.0000000000000000000000000000000000000000000000000000000000000002";
+  const committed = { lwaClientId: CLIENT_ID, lwaClientSecret: OLD_SECRET, lwaRefreshToken: REFRESH_TOKEN };
+  const secretKeys = ["lwaClientSecret", "lwaRefreshToken"];
+  /** What the last deployment left, as a reference to the stack reads it back: a command rotated both secrets. */
+  let last: Record<string, unknown>;
+
+  before(async () => {
+    const first = await runOffline({ ...committed }, secretKeys, { keyFor });
+    assert.equal(first.error, undefined, first.error?.message);
+    // A command's write (stateRevision one past the deployed 0) and its `up`: generation 2 and the new LWA secret.
+    const rotated = await runOffline(
+      { ...committed, lwaClientSecret: NEW_SECRET, accessKeyGeneration: "2", lwaClientSecretIssuedAt: "2026-12-01T10:00:00Z", stateRevision: "1" },
+      secretKeys,
+      { keyFor, lastOutputs: { accessKeySlots: first.outputs!.accessKeySlots, operationalState: first.outputs!.operationalState } },
+    );
+    assert.equal(rotated.error, undefined, rotated.error?.message);
+    last = {
+      accessKeySlots: rotated.outputs!.accessKeySlots,
+      userName: await value(rotated.outputs!.userName),
+      operationalState: rotated.outputs!.operationalState,
+      operationalSecrets: await value(rotated.outputs!.operationalSecrets),
+    };
+  });
+
+  afterEach(() => delete process.env.SP_API_IAM_STATE_BASE);
+
+  it("exports the state's revision and non-secret keys in plain sight, the secret keys only in the secret output", async () => {
+    const state = last.operationalState as { revision: number; values: Record<string, string>; secretKeys: string[] };
+    assert.deepEqual(state, {
+      revision: 1,
+      values: { accessKeyGeneration: "2", lwaClientSecretIssuedAt: "2026-12-01T10:00:00Z" },
+      secretKeys: ["lwaClientSecret"],
+    });
+    assert.deepEqual(last.operationalSecrets, { lwaClientSecret: NEW_SECRET });
+    const run = await runOffline({ ...committed, stateRevision: "0" }, secretKeys, { keyFor, lastOutputs: last });
+    assert.equal(run.error, undefined, run.error?.message);
+    assert.equal(await isSecret(run.outputs!.operationalSecrets), true);
+    for (const [name, output] of Object.entries(run.outputs!)) {
+      if (name === "credentials" || name === "operationalSecrets") continue;
+      const shown = typeof output === "object" && output && "apply" in output ? await value(output as any) : output;
+      for (const secret of [NEW_SECRET, OLD_SECRET, REFRESH_TOKEN]) assert.ok(!JSON.stringify(shown ?? "").includes(secret), `${name} holds a secret`);
+    }
+  });
+
+  it("a stale working copy (a fresh clone) deploys the deployed secret and key generation, and warns naming the keys, never a value", async () => {
+    const run = await runOffline({ ...committed }, secretKeys, { keyFor, lastOutputs: last });
+    assert.equal(run.error, undefined, run.error?.message);
+    const block = Hjson.parse(await value(run.outputs!.credentials)).credentials;
+    assert.equal(block.client_secret, NEW_SECRET, "the new secret, not the committed one");
+    assert.equal(run.outputs!.accessKeySlots!.find((s) => s.status === "Active" && s.generation === 2)?.generation, 2, "generation 2 stays");
+    assert.equal(run.outputs!.operationalState.revision, 1);
+    const warning = run.warnings.find((w) => /older than the last deployment's/.test(w));
+    assert.ok(warning, run.warnings.join("\n"));
+    assert.match(warning!, /lwaClientSecret/);
+    assert.ok(!warning!.includes(OLD_SECRET) && !warning!.includes(NEW_SECRET));
+  });
+
+  it("a person's own setting in that stale working copy is kept beside the deployed state", async () => {
+    const run = await runOffline({ ...committed, roleName: "MyOwnRole", spApiRegion: "eu" }, secretKeys, { keyFor, lastOutputs: last });
+    assert.equal(run.error, undefined, run.error?.message);
+    assert.equal(byType(run).get("aws:iam/role:Role")![0].inputs.name, "MyOwnRole");
+    const block = Hjson.parse(await value(run.outputs!.credentials)).credentials;
+    assert.equal(block.region, "eu-west-1");
+    assert.equal(block.client_secret, NEW_SECRET);
+  });
+
+  it("a command's up whose base is no longer the deployed revision is refused before anything is declared, naming the fix", async () => {
+    process.env.SP_API_IAM_STATE_BASE = "0";
+    const run = await runOffline({ ...committed, stateRevision: "1", accessKeyGeneration: "3" }, secretKeys, { keyFor, lastOutputs: last });
+    assert.ok(run.error);
+    assert.equal(run.error!.constructor.name, "RunError");
+    assert.match(run.error!.message, /another run changed this stack's state/);
+    assert.match(run.error!.message, /Fix: run the command again/);
+    assert.deepEqual(
+      run.cloud.resources.map((r) => r.type),
+      ["pulumi:pulumi:StackReference"],
+    );
+  });
+
+  it("a command's up from the deployed revision goes ahead with its write (L = D + 1)", async () => {
+    process.env.SP_API_IAM_STATE_BASE = "1";
+    const run = await runOffline(
+      { ...committed, lwaClientSecret: NEW_SECRET, stateRevision: "2", accessKeyGeneration: "2", lwaRotationRequestedAt: "2026-12-02T10:00:00Z" },
+      secretKeys,
+      { keyFor, lastOutputs: last },
+    );
+    assert.equal(run.error, undefined, run.error?.message);
+    assert.equal(run.outputs!.operationalState.revision, 2);
+    assert.equal(run.outputs!.operationalState.values.lwaRotationRequestedAt, "2026-12-02T10:00:00Z");
+    assert.equal(run.outputs!.operationalState.values.lwaClientSecretIssuedAt, undefined, "removed by the write");
+  });
+
+  it("a base that is not a whole number is refused, naming SP_API_IAM_STATE_BASE", async () => {
+    process.env.SP_API_IAM_STATE_BASE = "latest";
+    const run = await runOffline({ ...committed }, secretKeys, { keyFor, lastOutputs: last });
+    assert.match(run.error!.message, /SP_API_IAM_STATE_BASE: "latest" is not a whole number/);
   });
 });

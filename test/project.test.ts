@@ -29,6 +29,8 @@ const OUTPUTS = [
   "lwaNotificationQueueArn",
   "lwaNotificationQueueUrl",
   "adoptionDeployed",
+  "operationalState",
+  "operationalSecrets",
 ];
 
 describe("project files", () => {

@@ -202,6 +202,114 @@ describe("lib/pulumi: stacks through the Automation API and the stand-in CLI", (
   });
 });
 
+describe("lib/pulumi: the operational state (issue 20)", () => {
+  const NEW = SECRET.replace(/abcdef/g, "fedcba");
+  let cli: FakePulumi;
+  beforeEach(async () => {
+    cli = FakePulumi.create();
+    cli.addStack("acme", { config: { spApiRegion: "eu", lwaClientId: CLIENT_ID }, secrets: { lwaClientSecret: SECRET }, selected: true });
+    // A command rotated: the new secret and generation 2, deployed at state revision 1.
+    const stack = await openStack("acme", { env: cli.env() });
+    await stack.setSecret("lwaClientSecret", NEW);
+    await stack.setConfig("accessKeyGeneration", "2");
+    await stack.up();
+  });
+  afterEach(() => cli.cleanup());
+
+  /** The working copy as a fresh clone of the committed file has it: the old secret, generation 1, no stateRevision. */
+  function freshClone(): void {
+    cli.editConfig("acme", (c) => {
+      c["sp-api-iam:lwaClientSecret"] = { value: SECRET, secret: true };
+      delete c["sp-api-iam:accessKeyGeneration"];
+      delete c["sp-api-iam:stateRevision"];
+    });
+  }
+  const deployedRevision = () => (cli.stack("acme").outputs.operationalState!.value as { revision: number }).revision;
+
+  it("the commands' write and up deploy state revision 1, the secret only in the secret output", () => {
+    assert.equal(deployedRevision(), 1);
+    assert.equal(cli.config("acme").stateRevision!.value, "1");
+    assert.equal(cli.stack("acme").outputs.operationalSecrets!.secret, true);
+    assert.ok(!JSON.stringify(cli.stack("acme").outputs.operationalState).includes(NEW));
+  });
+
+  it("readConfig of a stale working copy gives the deployed state and names the stale keys; without decryption too", async () => {
+    freshClone();
+    const stack = await openStack("acme", { env: cli.env() });
+    const view = await stack.readConfig();
+    assert.equal(view.values.lwaClientSecret, NEW);
+    assert.equal(view.values.accessKeyGeneration, "2");
+    assert.equal(view.values.spApiRegion, "eu", "the person's own settings");
+    assert.deepEqual(view.staleKeys!.sort(), ["lwaClientSecret"], "a key the clone lacks is not 'ignored'");
+    const masked = await (await openStack("acme", { env: cli.env() })).readConfig({ secrets: false });
+    assert.equal(masked.values.accessKeyGeneration, "2");
+    assert.equal(masked.values.lwaClientSecret, undefined);
+    assert.ok(masked.secretKeys.has("lwaClientSecret"));
+  });
+
+  it("a write of an operational key brings the stale working copy up first (secrets on stdin, never set-all) and sets stateRevision D+1", async () => {
+    freshClone();
+    const before = cli.calls().length;
+    const stack = await openStack("acme", { env: cli.env() });
+    await stack.setConfig("lwaRotationRequestedAt", "2026-12-06T00:00:00Z");
+    const config = cli.config("acme");
+    assert.deepEqual(config.lwaClientSecret, { value: NEW, secret: true });
+    assert.equal(config.accessKeyGeneration!.value, "2");
+    assert.equal(config.stateRevision!.value, "2");
+    assert.equal(config.lwaRotationRequestedAt!.value, "2026-12-06T00:00:00Z");
+    const calls = cli.calls().slice(before);
+    assert.equal(calls.filter((c) => c.argv.includes("set-all")).length, 0);
+    assert.equal(calls.find((c) => c.argv.includes("--secret"))!.stdin, NEW);
+    for (const call of calls) assert.ok(!call.argv.join(" ").includes(NEW), "a secret in a process's arguments");
+    await stack.up();
+    assert.equal(deployedRevision(), 2);
+  });
+
+  it("a person's write of their own key does not touch the operational state", async () => {
+    const stack = await openStack("acme", { env: cli.env() });
+    await stack.setConfig("spApiRegion", "na");
+    assert.equal(cli.config("acme").stateRevision!.value, "1");
+  });
+
+  it("up after another run deployed: refused as state-conflict, and the working copy falls behind so its values are not taken as newest", async () => {
+    const mine = await openStack("acme", { env: cli.env() });
+    const theirs = await openStack("acme", { env: cli.env() });
+    await mine.setConfig("lwaRotationRequestedAt", "2026-12-06T00:00:00Z");
+    await theirs.setConfig("lwaRotationRequestedAt", "2026-12-06T00:00:05Z");
+    await theirs.up();
+    const error = await rejection(mine.up());
+    assert.equal(error.reason, "state-conflict");
+    assert.match(error.message, /another run changed this stack's state.*Fix: run again/);
+    assert.equal(deployedRevision(), 2);
+    assert.equal(cli.config("acme").stateRevision!.value, "1", "back to the base, below the deployed revision");
+    assert.equal((await mine.readConfig()).values.lwaRotationRequestedAt, "2026-12-06T00:00:05Z");
+  });
+
+  it("up after another run deployed exactly this session's write (the same step): done, not refused", async () => {
+    const a = await openStack("acme", { env: cli.env() });
+    const b = await openStack("acme", { env: cli.env() });
+    await a.setConfig("iamKeysUnusedAt", "2026-12-06T00:00:00Z");
+    await b.setConfig("iamKeysUnusedAt", "2026-12-06T00:00:00Z");
+    await b.up();
+    const outputs = await a.up();
+    assert.equal((outputs.operationalState!.value as { values: Record<string, string> }).values.iamKeysUnusedAt, "2026-12-06T00:00:00Z");
+  });
+
+  it("SP_API_IAM_PROJECT_DIR names the project directory the CLI runs in (where Pulumi.<stack>.yaml lives)", async () => {
+    const project = fs.mkdtempSync(path.join(os.tmpdir(), "project-dir-"));
+    try {
+      fs.copyFileSync(path.join(__dirname, "..", "Pulumi.yaml"), path.join(project, "Pulumi.yaml"));
+      const before = cli.calls().length;
+      await (await openStack("acme", { env: cli.env({ SP_API_IAM_PROJECT_DIR: project }) })).readConfig();
+      const calls = cli.calls().slice(before);
+      assert.ok(calls.length > 0);
+      for (const call of calls) assert.equal(fs.realpathSync(call.cwd), fs.realpathSync(project));
+    } finally {
+      fs.rmSync(project, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("lib/files", () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "files-"))));

@@ -593,10 +593,14 @@ describe("npm run rotate-key", function () {
         print: () => undefined,
       });
       // Wait until the config is set and up has been reached, then leave the run there, as a killed process would.
-      while (cli.callsOf("config set", "x").length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      // (The first config set may be stateRevision, which a write of the operational state sets first.)
+      while (!cli.callsOf("config set", "x").some((c) => c.argv.some((a) => a.endsWith("accessKeyGeneration")))) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       void abandoned;
       assert.deepEqual(rotationConfig("x"), { generation: "2", previous: undefined });
       assert.equal(ups("x"), 0);
+      const setsBefore = cli.callsOf("config set", "x").length;
 
       const { report, text } = await run("x");
       assert.deepEqual([report.step, report.took, report.resumed, report.exitCode], ["start", true, true, 0]);
@@ -604,7 +608,7 @@ describe("npm run rotate-key", function () {
       assert.match(text, /finishing an interrupted run/);
       assert.deepEqual(rotationConfig("x"), { generation: "2", previous: undefined }, "generation deployed + 1, not + 2");
       assert.equal(ups("x"), 1);
-      assert.equal(cli.callsOf("config set", "x").length, 1, "only the interrupted run set config");
+      assert.equal(cli.callsOf("config set", "x").length, setsBefore, "only the interrupted run set config");
       assert.ok(fs.existsSync(path.join(dir, "block.hjson")));
     });
 

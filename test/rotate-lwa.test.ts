@@ -150,8 +150,9 @@ describe("npm run rotate-lwa", function () {
     assert.equal(config().lwaClientSecretIssuedOn!.value, today());
     assert.match(config().lwaClientSecretExpiresAt!.value, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
 
+    // Two deployments: the rotation record before Amazon's request (so every machine sees it), then the new secret.
     const ups = callsOf("up");
-    assert.equal(ups.length, 1);
+    assert.equal(ups.length, 2);
     const block = Hjson.parse(fs.readFileSync(blockFile(), "utf8")).credentials;
     assert.equal(block.client_secret, newSecret);
     assert.equal(block.refresh_token, REFRESH_TOKEN);
@@ -190,7 +191,10 @@ describe("npm run rotate-lwa", function () {
       ),
     );
     assert.equal(secretSets().length, 0);
-    assert.equal(callsOf("up").length, 0);
+    // The record was deployed before the request, and its removal after Amazon's refusal too.
+    assert.equal(callsOf("up").length, 2);
+    assert.equal(config().lwaRotationRequestedAt, undefined);
+    assert.equal((cli.stack(STACK).outputs.operationalState!.value as { values: Record<string, string> }).values.lwaRotationRequestedAt, undefined);
     assert.deepEqual(fake.live(), [], "no note of a request Amazon refused");
     assert.ok(!fs.existsSync(blockFile()));
     assertNoSecretLeaked(lines);
@@ -260,8 +264,24 @@ describe("npm run rotate-lwa", function () {
     assert.equal(fake.calls.filter((c) => c.service === "rotation").length, 1, "only the first, unanswered request");
   });
 
-  it("pulumi up fails: the message is kept (visible at once); the rerun finishes without storing or rotating again", async () => {
+  it("the rotation record's up fails: nothing is asked, the record taken back, the next run asks (issue 20)", async () => {
     addStack();
+    cli.failNext(STACK, "up", { stderr: "error: the provider could not reach AWS (injected)" });
+    const first = await run();
+    assert.equal(first.result.exitCode, 1);
+    assert.match(first.lines.join("\n"), /the provider could not reach AWS[^]*Nothing was asked/);
+    assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no token, no rotation request");
+    assert.equal(config().lwaRotationRequestedAt, undefined, "the record taken back from the working copy");
+    assert.equal((cli.stack(STACK).outputs.operationalState!.value as { values: Record<string, string> }).values.lwaRotationRequestedAt, undefined);
+    const second = await run();
+    assert.equal(second.result.exitCode, 0, second.lines.join("\n"));
+    assert.equal(fake.rotations().length, 1);
+  });
+
+  it("pulumi up fails: the message is kept (visible at once); the rerun finishes without storing or rotating again", async () => {
+    // The request recorded (and deployed) by an earlier run, its secret waiting: the `up` that fails is the one after storing it.
+    addStack({ lwaRotationRequestedAt: new Date(Date.now() - 60_000).toISOString() });
+    fake.rotate();
     cli.failNext(STACK, "up", { stderr: "error: the provider could not reach AWS (injected)" });
     const first = await run();
     assert.equal(first.result.exitCode, 1);
@@ -275,7 +295,7 @@ describe("npm run rotate-lwa", function () {
     const second = await run();
     assert.equal(second.result.exitCode, 0, second.lines.join("\n"));
     assert.match(second.lines.join("\n"), /stack acme already holds the new secret/);
-    assert.equal(fake.rotations().length, 1);
+    assert.equal(fake.rotations().length, 0, "no request: the recorded one was answered");
     assert.equal(secretSets().length, 1, "the secret was set once");
     assert.equal(callsOf("up").length, 2);
     assert.equal(Hjson.parse(fs.readFileSync(blockFile(), "utf8")).credentials.client_secret, fake.issued[0]);
@@ -309,12 +329,21 @@ describe("npm run rotate-lwa", function () {
     const { result, lines } = await run({ waitSeconds: 1 });
     assert.equal(result.exitCode, 1);
     const text = lines.join("\n");
-    assert.match(text, /set aside a new-secret message sent .*: LWA refused it .*Recorded in lwaRotationSetAside; nothing was stored/);
+    assert.match(
+      text,
+      /set aside a new-secret message sent .*: LWA refused it .*Recorded in lwaRotationSetAside \(the secret kept in lwaRotationSetAsideSecret\); nothing else was stored/,
+    );
     assert.match(text, /A new-secret message that LWA refused was set aside/);
     assert.deepEqual(config().lwaClientSecret, { value: OLD_SECRET, secret: true });
     assert.ok(config().lwaRotationSetAside, "recorded for status");
-    assert.equal(secretSets().length, 0);
-    assert.equal(callsOf("up").length, 0);
+    // The refused secret is kept, as a secret (on standard input), never as the stack's secret (issue 20).
+    assert.deepEqual(config().lwaRotationSetAsideSecret, { value: fake.issued[0], secret: true });
+    assert.deepEqual(
+      secretSets().map((c) => c.argv.find((a) => a.startsWith("sp-api-iam:"))),
+      ["sp-api-iam:lwaRotationSetAsideSecret"],
+    );
+    // Two deployments: the rotation record before Amazon's request, and the set-aside record.
+    assert.equal(callsOf("up").length, 2);
     assert.deepEqual(newSecretMessages(), [], "removed from the queue");
 
     // Another bad message (forged, superseded) arrives; a not-due --if-due run sets it aside and exits 0.
@@ -464,7 +493,9 @@ describe("npm run rotate-lwa", function () {
         assert.match(lines.join("\n"), c.says);
         assert.ok(!lines.join("\n").includes("<html>") && !lines.join("\n").includes("\x1b"), "the peer's body is not shown");
         assert.equal(fake.issued.length, 0);
-        assert.equal(secretSets().length + callsOf("up").length, 0);
+        // Nothing stored; the only deployments are the rotation record and, when Amazon surely did not act, its removal.
+        assert.equal(secretSets().length, 0);
+        assert.ok(callsOf("up").length <= 2);
       });
     }
   });
@@ -475,11 +506,14 @@ describe("npm run rotate-lwa", function () {
     try {
       for (const endpoint of ["SP_API_LWA_ENDPOINT", "SP_API_ENDPOINT"]) {
         addStack();
+        const upsBefore = callsOf("up").length;
         const { result, lines } = await run({ env: env({ [endpoint]: redirector.url }) });
         assert.equal(result.exitCode, 1, lines.join("\n"));
         assert.match(lines.join("\n"), /HTTP 307/, endpoint);
         assert.equal(fake.issued.length, 0);
-        assert.equal(secretSets().length + callsOf("up").length, 0);
+        // Nothing stored; the only deployments are the rotation record and, when Amazon surely did not act, its removal.
+        assert.equal(secretSets().length, 0);
+        assert.ok(callsOf("up").length - upsBefore <= 2);
       }
       assert.equal(redirector.requests, 2);
       assert.equal(elsewhere.requests, 0, "a request followed the redirect");

@@ -257,27 +257,31 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     assertOneRotationFinished();
   });
 
-  it("another machine sharing the backend records its request just after this run's: this run does not ask", async () => {
+  it("another machine sharing the backend records and deploys its request just after this run's write: this run's up is refused, it does not ask", async () => {
     addStack();
     const stack = await openStack(STACK, { env: env() });
+    const otherMachine = await openStack(STACK, { env: env() });
     const other = new Date(Date.now() + 500).toISOString();
-    // The other machine's write lands between this run's write and its read-back (no lock spans machines).
+    // The other machine's record and its `up` land between this run's write and its own `up` (no lock spans machines).
     const racing = Object.assign(Object.create(stack) as typeof stack, {
       setConfig: async (key: string, value: string) => {
         await stack.setConfig(key, value);
-        if (key === "lwaRotationRequestedAt") cli.run(["config", "set", "lwaRotationRequestedAt", other, "--stack", STACK]);
+        if (key === "lwaRotationRequestedAt") {
+          await otherMachine.setConfig("lwaRotationRequestedAt", other);
+          await otherMachine.up();
+        }
       },
     });
     const lines: string[] = [];
     const result = await rotateLwa(racing, { ifDue: false, waitSeconds: 1, out: "creds.hjson", env: env(), print: (l) => lines.push(l) });
     printed.push(...lines);
     assert.equal(result.outcome, "waiting", lines.join("\n"));
-    assert.match(
-      lines.join("\n"),
-      /another run recorded a rotation request \(lwaRotationRequestedAt .*\) just after this one: it asks Amazon, this run does not/,
-    );
+    assert.match(lines.join("\n"), /another run changed this stack's state .* just before this one: it acts, this run does not ask/);
     assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no token, no rotation request");
-    assert.equal(config().lwaRotationRequestedAt!.value, other);
+    const deployed = cli.stack(STACK).outputs.operationalState!.value as { values: Record<string, string> };
+    assert.equal(deployed.values.lwaRotationRequestedAt, other, "the other machine's record is the deployed one");
+    // This run's `up` was refused by the program's compare-and-set (SP_API_IAM_STATE_BASE), not skipped.
+    assert.equal(callsOf("up", STACK).length, 2);
   });
 
   it("concurrent rotate-key on one stack (maintain --stack dev --stack dev): one run at a time; maintain drops the duplicate", async () => {
@@ -407,7 +411,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
         const sets = secretSets(name);
         assert.equal(sets.length, 1, `${name}: the secret set once`);
         assert.equal(sets[0]!.stdin, secret, `${name}: through standard input`);
-        assert.equal(callsOf("up", name).length, 1);
+        assert.equal(callsOf("up", name).length, name === STACK ? 2 : 1, `${name}: the rotating stack also deploys its rotation record`);
         assert.equal(config(name).lwaClientSecretIssuedAt!.value, config("acme").lwaClientSecretIssuedAt!.value);
       }
     });

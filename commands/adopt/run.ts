@@ -483,6 +483,8 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     }
     for (const line of report.removed) print(`  ${line}`);
     await stack.setConfig("adoption", JSON.stringify(decision.record));
+    // Deployed at once, so every run sharing the backend sees the adoption done (src/state.ts).
+    await stack.up((line) => print(`  | ${line}`));
     report.took = true;
     print("Done: the adoption is complete; the stack manages the user and role like any other.");
     return finish(0);

@@ -155,7 +155,8 @@ export function lanes(stacks: readonly { name: string; lwaClientId?: string; lwa
 
 async function appOf(workspace: PulumiWorkspace, name: string): Promise<{ name: string; lwaClientId?: string; lwaRotation: boolean }> {
   try {
-    const view = await (await workspace.open(name)).readConfig({ secrets: false });
+    // Person-set keys only: the working copy is enough, without reading the deployed state.
+    const view = await (await workspace.open(name)).readConfig({ secrets: false, workingCopyOnly: true });
     return { name, lwaClientId: view.values.lwaClientId, lwaRotation: view.values.lwaRotation === "true" };
   } catch (error) {
     // A stack that cannot be read gets a lane of its own; oneStack reports why.

@@ -532,8 +532,9 @@ export interface CheckUnusedOptions {
 /**
  * `--check-unused`: reads IAM's record of the user's keys and, when every active one has gone unused for keyQuietHours
  * (the rule rotate-key applies before deactivating a key), records the time in iamKeysUnusedAt: the evidence the
- * program asks for before a switch to connectorAuth lwa deletes the user. One config write, no pulumi up: a run killed
- * at any line leaves either the old record or the new one, and running it again is harmless.
+ * program asks for before a switch to connectorAuth lwa deletes the user. One config write, then (on an iam stack) a
+ * pulumi up that deploys it, so every run sharing the backend sees it (src/state.ts): a run killed at any line leaves
+ * either the old record or the new one, and running it again is harmless.
  */
 export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions): Promise<UnusedCheckReport> {
   const env = opts.env ?? process.env;
@@ -610,6 +611,8 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
       if (!opts.dryRun) {
         try {
           await stack.removeConfig("iamKeysUnusedAt");
+          // Deployed at once, so no run on any machine acts on the record this evidence contradicts.
+          if (connectorAuth === "iam") await stack.up();
         } catch (error) {
           const r = finish(1, `${verdict.reason}; removing the earlier record iamKeysUnusedAt ${previousRecord} failed: ${(error as Error).message}`);
           print(errorLine("rotate-key", r.reason));
@@ -628,6 +631,9 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
   if (!opts.dryRun) {
     try {
       await stack.setConfig("iamKeysUnusedAt", at);
+      // Deployed at once, so every run sharing the backend sees it. Not when this working copy already says lwa: that
+      // `up` is the switch itself, which is the operator's to run (below).
+      if (connectorAuth === "iam") await stack.up();
     } catch (error) {
       const r = finish(1, `${verdict.reason}; recording iamKeysUnusedAt failed: ${(error as Error).message}`);
       print(errorLine("rotate-key", r.reason));

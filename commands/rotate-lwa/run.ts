@@ -83,13 +83,6 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
  */
 export const HOLD_SECONDS = 15 * 60;
 const DAY_MS = 86_400_000;
-/** How long after writing the record it is read back (SP_API_ROTATE_LWA_SETTLE_MS): another machine's record lands within it. */
-export const DEFAULT_RECORD_SETTLE_MS = 2000;
-const recordSettleMs = (env: NodeJS.ProcessEnv) => {
-  const value = Number(env.SP_API_ROTATE_LWA_SETTLE_MS);
-  return env.SP_API_ROTATE_LWA_SETTLE_MS?.trim() && Number.isFinite(value) && value >= 0 ? value : DEFAULT_RECORD_SETTLE_MS;
-};
-
 interface Held {
   message: Received;
   notification: Notification;
@@ -563,10 +556,16 @@ async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Pr
     say(`  would set aside a new-secret message sent ${sent}: ${why}`);
   } else {
     await pulumiStep(async () => {
-      if (!config.lwaRotationSetAside || config.lwaRotationSetAside < sent) await stack.setConfig("lwaRotationSetAside", sent);
+      if (!config.lwaRotationSetAside || config.lwaRotationSetAside < sent) {
+        await stack.setConfig("lwaRotationSetAside", sent);
+        // The refused secret is kept (a secret, beside its time) until an operator clears it; deployed at once.
+        if (shaped) await stack.setSecret("lwaRotationSetAsideSecret", n.newClientSecret);
+        await stack.up();
+      }
     }, "run again.");
     await inbox.remove(h).catch(() => inbox.release(h));
-    say(`  ! set aside a new-secret message sent ${sent}: ${why}. Recorded in lwaRotationSetAside; nothing was stored.`);
+    const kept = shaped ? " (the secret kept in lwaRotationSetAsideSecret)" : "";
+    say(`  ! set aside a new-secret message sent ${sent}: ${why}. Recorded in lwaRotationSetAside${kept}; nothing else was stored.`);
   }
   inbox.forget(h);
   inbox.setAside.push(sent);
@@ -706,27 +705,35 @@ async function askForRotation(run: Run, stack: PulumiStack, amazon: AmazonAccess
 }
 
 /**
- * 7. The request recorded in the stack's lwaRotationRequestedAt before it is sent. Runs on other machines sharing
- * the backend are not held by this machine's locks: the record is read back after a moment, and a run whose record
- * was overwritten by another's leaves the request to that run.
+ * 7. The request recorded in the stack's lwaRotationRequestedAt before it is sent, and deployed at once, so every run
+ * on every machine sharing the backend sees it. The `up` is a compare-and-set (lib/pulumi.ts): if another run
+ * deployed since this one read the state, it is refused and this run leaves the request to that run.
  */
 async function recordRequest(run: Run, stack: PulumiStack, config: StackConfig): Promise<{ requestedAt: string; previous?: string }> {
-  const { env, now, say } = run;
+  const { now, say } = run;
   const requestedAt = now().toISOString();
   const previous = config.lwaRotationRequestedAt;
   await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", requestedAt), "fix the cause, then run again. Nothing was asked.");
   say(`  recorded the request in lwaRotationRequestedAt (${requestedAt}) before sending it`);
-  await new Promise((resolve) => setTimeout(resolve, recordSettleMs(env)));
-  const readBack = (await pulumiStep(() => stack.readConfig({ secrets: false }), "run again. Nothing was asked.")).values.lwaRotationRequestedAt;
-  if (readBack !== requestedAt) {
-    throw new StepFailure(
-      {
-        cause: `another run recorded a rotation request (lwaRotationRequestedAt ${readBack ?? "removed"}) just after this one: it asks Amazon, this run does not.`,
-        fix: "nothing to do: the next run picks up the new secret from the queue.",
-      },
-      "waiting",
-    );
+  try {
+    await stack.up();
+  } catch (error) {
+    if (error instanceof PulumiError && error.reason === "state-conflict") {
+      throw new StepFailure(
+        {
+          cause:
+            "another run changed this stack's state (a rotation request recorded, or a secret stored) just before this one: it acts, this run does not ask.",
+          fix: "nothing to do: the next run picks up the new secret from the queue.",
+        },
+        "waiting",
+      );
+    }
+    // Not deployed: the working copy's record goes back, so this working copy's next up does not deploy it.
+    await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt")).catch(() => undefined);
+    if (error instanceof PulumiError) throw new StepFailure({ cause: error.message, fix: "fix the cause, then run again. Nothing was asked." });
+    throw error;
   }
+  say("  deployed the record (pulumi up): every run sharing the backend sees it");
   return { requestedAt, previous };
 }
 
@@ -736,9 +743,9 @@ async function sendRequest(run: Run, stack: PulumiStack, amazon: AmazonAccess, p
   const { settings, httpTimeoutMs } = amazon;
   // Amazon said no (or was never reached): the record goes back to what it was, so the next run may ask.
   const unrecord = async () => {
-    await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt")).catch(() =>
-      say("  ! could not take the record back: the next run treats the request as unanswered (--request-again clears it)."),
-    );
+    await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt"))
+      .then(() => stack.up())
+      .catch(() => say("  ! could not take the record back: the next run treats the request as unanswered (--request-again clears it)."));
   };
   say(`  requesting a new client secret from Amazon (${pre.spApiEndpoint})`);
   const token = await grantlessToken(settings.lwaEndpoint, pre.clientId, pre.clientSecret, httpTimeoutMs);
