@@ -377,6 +377,30 @@ function printReport(report: AdoptReport, print: (line: string) => void): void {
   print(`Reason: ${report.reason}`);
 }
 
+/**
+ * The leftovers step: the removals first, judged from IAM's lists, and only then the record of the end, so a run
+ * killed in between leaves phase kit, and the next run removes whatever is left.
+ */
+async function removeLeftovers(
+  stack: PulumiStack,
+  iam: Iam,
+  names: { userName: string; roleName: string },
+  adoption: AdoptionRecord,
+  decision: Decision,
+  report: AdoptReport,
+  print: (line: string) => void,
+): Promise<void> {
+  const attachedNow = new Set(decision.leftovers);
+  for (const leftover of adoption.leftovers) {
+    report.removed.push(...(await removeLeftover(iam, leftover, attachedNow.has(leftover), names.userName, names.roleName)));
+  }
+  for (const line of report.removed) print(`  ${line}`);
+  await stack.setConfig("adoption", JSON.stringify(decision.record));
+  // Deployed at once, so every run sharing the backend sees the adoption done (src/state.ts).
+  await stack.up((line) => print(`  | ${line}`));
+  report.took = true;
+}
+
 export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<AdoptReport> {
   const env = opts.env ?? process.env;
   const redactor = new Redactor();
@@ -474,18 +498,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
       return finish(0);
     }
 
-    // The leftovers step: the removals first, judged from IAM's lists, and only then the record of the end, so a
-    // run killed in between leaves phase kit, and the next run removes whatever is left.
-    const recorded = adoption!.leftovers;
-    const attachedNow = new Set(decision.leftovers);
-    for (const leftover of recorded) {
-      report.removed.push(...(await removeLeftover(iam!, leftover, attachedNow.has(leftover), names!.userName, names!.roleName)));
-    }
-    for (const line of report.removed) print(`  ${line}`);
-    await stack.setConfig("adoption", JSON.stringify(decision.record));
-    // Deployed at once, so every run sharing the backend sees the adoption done (src/state.ts).
-    await stack.up((line) => print(`  | ${line}`));
-    report.took = true;
+    await removeLeftovers(stack, iam!, names!, adoption!, decision, report, print);
     print("Done: the adoption is complete; the stack manages the user and role like any other.");
     return finish(0);
   } catch (error) {
