@@ -828,14 +828,17 @@ export async function handleCall(stateDir: string, argv: string[], io: CallIo): 
       if (result === "failed") writeStack(stateDir, name, { ...latest, history, tags });
       else writeStack(stateDir, name, { ...latest, outputs: state.outputs, keys: state.keys, lastUpdate: now.toISOString(), history, tags });
     };
+    let warnings: string[];
     try {
-      runEngine(state, plain, now, io.stateBase);
+      warnings = runEngine(state, plain, now, io.stateBase);
     } catch (error) {
       if (!(error instanceof EngineError)) throw error;
       save("failed");
       throw new CliExit(255, `error: ${error.message}`);
     }
     save("succeeded");
+    // The program's warnings, as the CLI prints a stack's diagnostics.
+    if (warnings.length > 0) out.push("Diagnostics:", `  pulumi:pulumi:Stack (${PROJECT}-${name}):`, ...warnings.map((w) => `    warning: ${w}`), "");
     out.push("Resources:", `    ${Object.keys(state.keys).length + 7} unchanged`, "Update succeeded");
   }
 

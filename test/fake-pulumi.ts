@@ -66,9 +66,10 @@ export class EngineError extends Error {}
 
 /**
  * What `pulumi up` would leave: the stack's new outputs (and keys). Throws EngineError as a failed update would.
- * `stateBase` is SP_API_IAM_STATE_BASE as the `up` was given it (the commands' compare-and-set).
+ * `stateBase` is SP_API_IAM_STATE_BASE as the `up` was given it (the commands' compare-and-set). Returns the
+ * state rule's warnings (the stale keys a working copy behind the deployment holds), as the program logs them.
  */
-export function runEngine(state: StackState, stackConfig: Record<string, ConfigEntry>, now: Date, stateBase?: string): void {
+export function runEngine(state: StackState, stackConfig: Record<string, ConfigEntry>, now: Date, stateBase?: string): string[] {
   const local: Record<string, string> = {};
   const localSecrets = new Set<string>();
   for (const [fullKey, entry] of Object.entries(stackConfig)) {
@@ -99,7 +100,10 @@ export function runEngine(state: StackState, stackConfig: Record<string, ConfigE
     throw error;
   }
   const deployed = state.outputs.accessKeySlots?.value as SlotRecord[] | undefined;
-  if (config.connectorAuth === "lwa") return runLwaOnlyEngine(state, stackConfig, config, now, stateOutputs);
+  if (config.connectorAuth === "lwa") {
+    runLwaOnlyEngine(state, stackConfig, config, now, stateOutputs);
+    return resolution.warnings;
+  }
   let plan;
   try {
     plan = planAccessKeys({
@@ -156,6 +160,7 @@ export function runEngine(state: StackState, stackConfig: Record<string, ConfigE
   addLwaOutputs(state, stackConfig, config, outputs, now);
   if (config.adoption) outputs.adoptionDeployed = plain(config.adoption.phase === "import" ? "as-found" : "kit");
   state.outputs = { ...outputs, ...stateOutputs };
+  return resolution.warnings;
 }
 
 type EngineConfig = ReturnType<typeof validateConfig>["config"];
