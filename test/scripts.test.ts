@@ -8,6 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { main as benchMain, sample, StepFailed } from "../tools/bench";
+import { openStack } from "../lib/pulumi";
+import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -122,6 +124,39 @@ describe("npm run up", () => {
     assert.match(result.stderr, /remove it from PATH to use the one the pulumi npm package provides/);
     assert.deepEqual(calls(log), ["version"], "nothing ran after the check");
     assert.deepEqual(calls(decoyLog), []);
+  });
+});
+
+describe("npm run up from a stale working copy (issue 20)", () => {
+  const SECRET = "amzn1.oa2-cs.v1.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const NEW = SECRET.replace(/abcdef/g, "fedcba");
+  const CLIENT_ID = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
+  let cli: FakePulumi;
+  beforeEach(() => (cli = FakePulumi.create()));
+  afterEach(() => cli.cleanup());
+
+  it("a plain pulumi up from a fresh clone with a setting changed deploys the newest state and the change, naming the stale keys", async () => {
+    cli.addStack("acme", { config: { lwaClientId: CLIENT_ID }, secrets: { lwaClientSecret: SECRET }, selected: true });
+    cli.commit();
+    // A command rotated since: the new secret and key generation 2, deployed, never committed.
+    const stack = await openStack("acme", { env: cli.env() });
+    await stack.setSecret("lwaClientSecret", NEW);
+    await stack.setConfig("accessKeyGeneration", "2");
+    await stack.up();
+    const clone = cli.cloneProject();
+    cli.setConfig("acme", "keyInactiveDays", "10", { projectDir: clone.dir });
+    const result = spawnSync("bash", [path.join(ROOT, "tools", "up.sh"), "acme", "--yes"], { cwd: os.tmpdir(), env: clone.env(), encoding: "utf8" });
+    assert.equal(result.status, 0, result.stderr + result.stdout);
+    const output = result.stdout + result.stderr;
+    assert.match(output, /lwaClientSecret/, "the stale key named");
+    assert.ok(!output.includes(SECRET) && !output.includes(NEW), "never a value");
+    const up = cli.callsOf("up").pop()!;
+    assert.equal(fs.realpathSync(up.cwd), fs.realpathSync(clone.dir), "pulumi ran in SP_API_IAM_PROJECT_DIR");
+    const outputs = cli.stack("acme").outputs;
+    assert.equal((outputs.operationalSecrets!.value as Record<string, string>).lwaClientSecret, NEW);
+    assert.equal((outputs.operationalState!.value as { values: Record<string, string> }).values.accessKeyGeneration, "2");
+    assert.ok(String(outputs.credentials!.value).includes(NEW), "the block deployed holds the new secret");
+    assert.equal(cli.stack("acme").history.at(-1)!.config["sp-api-iam:keyInactiveDays"], "10", "the person's change deployed");
   });
 });
 

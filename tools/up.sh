@@ -3,7 +3,9 @@
 # From a fresh clone to a deployed stack: installs the dependencies, logs in to Pulumi's local backend
 # (state under ~/.pulumi; no Pulumi Cloud account) unless a backend is already chosen, selects or creates
 # the stack, and runs `pulumi up`. Uses the user's own pulumi CLI, else the one the `pulumi` npm package
-# downloads on first use.
+# downloads on first use. Pulumi runs in the project directory: this repository, unless SP_API_IAM_PROJECT_DIR
+# names another (the commands' own rule, lib/pulumi.ts). A plain `pulumi up`: the program itself deploys the newest
+# operational state when this working copy is behind the last deployment (src/state.ts), keeping your settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stack="${1:-dev}"
@@ -20,6 +22,7 @@ pulumi=$(node -r ./tools/register.js lib/pulumi-cli.ts) || exit 1
 if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! "$pulumi" whoami >/dev/null 2>&1; then
   "$pulumi" login --local
 fi
+if [ -n "${SP_API_IAM_PROJECT_DIR:-}" ]; then cd "$SP_API_IAM_PROJECT_DIR"; fi
 "$pulumi" stack select --create "$stack"
 "$pulumi" up "$@"
 echo

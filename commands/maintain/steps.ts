@@ -6,7 +6,8 @@
 import { blockFromOutputs, BlockError } from "../credentials/block";
 import { deliverBlock, type DeliveryReport } from "../credentials/run";
 import { dayFromToday } from "../../lib/output";
-import { PulumiError, REPO_ROOT } from "../../lib/pulumi-cli";
+import { PulumiError } from "../../lib/pulumi-cli";
+import { projectDir } from "../../lib/pulumi";
 import { parseJobConfigs } from "../../src/config";
 import { isRunnerTarget, runnerApiKeyOf } from "../../lib/runner";
 import { rotateKey } from "../rotate-key/run";
@@ -51,7 +52,12 @@ async function manualDeliveryOf(ctx: StepContext, jobConfigsValue: string | unde
     const runner = await runnerOptions(ctx, jobConfigs.targets);
     if (!runner.ok) return runner.problem;
     // runner: targets are read too (no PATCH in a dry run): a stack whose jobs are all reachable counts as automated.
-    const report = await deliverBlock(block, jobConfigs.targets, { dryRun: true, print: () => undefined, baseDir: REPO_ROOT, runner: runner.options });
+    const report = await deliverBlock(block, jobConfigs.targets, {
+      dryRun: true,
+      print: () => undefined,
+      baseDir: projectDir({}, ctx.env),
+      runner: runner.options,
+    });
     return deliveryGap(report);
   } catch (error) {
     // Not knowing is treated as not automated (the later date); rotate-lwa then reports its own view of the stack.
@@ -125,8 +131,9 @@ async function deliverCurrentBlock(ctx: StepContext): Promise<StepOutcome> {
   }
   const runner = await runnerOptions(ctx, targets);
   if (!runner.ok) return { status: "failed", detail: runner.problem };
-  // jobConfigs are relative to the project directory, wherever the scheduler runs from.
-  const report = await deliverBlock(block, targets, { dryRun: ctx.dryRun, print: ctx.print, baseDir: REPO_ROOT, runner: runner.options });
+  // jobConfigs are relative to the project directory (SP_API_IAM_PROJECT_DIR, else this repository), wherever the
+  // scheduler runs from.
+  const report = await deliverBlock(block, targets, { dryRun: ctx.dryRun, print: ctx.print, baseDir: projectDir({}, ctx.env), runner: runner.options });
   if (report.exitCode !== 0) return { status: "failed", detail: `could not process ${report.failed.join(", ")}` };
   if (report.stale > 0) return { status: "waiting", detail: `${report.stale} object(s) of this stack could not be brought up to date (see the log)` };
   if (report.named > 0) {

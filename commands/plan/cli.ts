@@ -14,6 +14,8 @@ import { userPath } from "../../lib/files";
 import { readStackFile, StackFileError } from "./stack-file";
 
 const PROJECT_DIR = path.resolve(__dirname, "..", "..");
+/** The project directory a stack name is looked up in: this repository, unless SP_API_IAM_PROJECT_DIR names another. */
+const projectDirOf = (env: NodeJS.ProcessEnv) => env.SP_API_IAM_PROJECT_DIR?.trim() || PROJECT_DIR;
 
 function documentOrValue(value: unknown): string {
   if (typeof value === "string") {
@@ -163,7 +165,7 @@ export interface PlanIo {
 
 /** The command: exit code 0 with the plan, 1 for a file or config refused, 2 for a usage error. */
 export async function runPlanCommand(args: string[], io: PlanIo): Promise<number> {
-  const parsed = parsePlanArgs(args, userPath(".", io.env));
+  const parsed = parsePlanArgs(args, userPath(".", io.env), projectDirOf(io.env));
   if ("help" in parsed) {
     io.stdout(helpText(USAGE));
     return 0;
