@@ -120,14 +120,19 @@ describe("issue 20: the state outlives the working copy (the CI model, a person'
     });
   }
 
-  /** One scheduled run of docs/fleet.md's CI job: a fresh clone, a fresh HOME, `npm run maintain -- --all`, day `day`. */
-  async function ciRun(day: number): Promise<{ code: number | null; text: string }> {
+  /**
+   * One scheduled run of docs/fleet.md's CI job on day `day`: a fresh clone, a fresh HOME, `npm run maintain -- --all`,
+   * then (with `status`) `npm run status`, whose exit code is the job's.
+   */
+  async function ciRun(day: number, opts: { status?: boolean } = {}): Promise<{ code: number | null; text: string; status?: number | null }> {
     const at = t0 + day * DAY + (Date.now() - t0);
     cli.setNow(new Date(at).toISOString());
     mirrorIam(at);
     const clone = cli.cloneProject();
-    const result = await runThroughNpm("maintain", ["--all"], { cwd: clone.dir, env: runnerEnv(clone, at - Date.now()) });
-    return { code: result.code, text: `${result.stdout}\n${result.stderr}` };
+    const env = runnerEnv(clone, at - Date.now());
+    const result = await runThroughNpm("maintain", ["--all"], { cwd: clone.dir, env });
+    const status = opts.status ? await runThroughNpm("status", [], { cwd: clone.dir, env }) : undefined;
+    return { code: result.code, text: `${result.stdout}\n${result.stderr}${status ? `\n${status.stdout}\n${status.stderr}` : ""}`, status: status?.code };
   }
 
   /** A day has passed for the queue: any hold a run put on a message (15 minutes) is long over. */
@@ -168,13 +173,16 @@ describe("issue 20: the state outlives the working copy (the CI model, a person'
     const days = [0, 0, 1, 8];
     const texts: string[] = [];
     for (const day of days) {
-      const { code, text } = await ciRun(day);
+      const { code, text, status } = await ciRun(day, { status: true });
       texts.push(text);
       assert.equal(code, 0, `day ${day}:\n${text}`);
+      assert.equal(status, 0, `day ${day}: npm run status:\n${text}`);
       assert.equal(lwa.rotations().length, 1, `day ${day}: one rotation request to Amazon in all:\n${text}`);
     }
     const newSecret = lwa.issued[0]!;
     assert.match(texts[0]!, /lwa: rotated/);
+    // Day 8's status, from its fresh clone, reads the new secret's expiry (Amazon's, deployed), not the old one's.
+    assert.match(texts[3]!, /1 stack: 0 expired, 0 overdue, 0 due, 1 ok/);
     assertNeverBack();
     // The backend holds the state: the new secret, its times, key generation 2, the old key made inactive on day 8.
     assert.equal(deployedSecret(), newSecret);
