@@ -12,6 +12,8 @@ import { PROJECT } from "./config";
 
 /** Operational keys held in plain text (operationalState). Written by the commands, never by hand in normal use. */
 export const OPERATIONAL_PLAIN_KEYS = [
+  // A person's until the first rotation, like lwaClientSecret: rotate-lwa writes it with the new secret.
+  "lwaClientSecretIssuedOn",
   "lwaClientSecretIssuedAt",
   "lwaClientSecretExpiresAt",
   "lwaRotationRequestedAt",

@@ -201,6 +201,30 @@ describe("issue 20: the state outlives the working copy (the CI model, a person'
     assert.equal(committed.stateRevision, undefined);
   });
 
+  it("the CI model when Amazon's new-secret message gives no expiry: day 8's fresh clone goes by the deployed issue day, not the committed one", async () => {
+    // The new secret's message without newClientSecretExpiryTime: the stack then knows its expiry only from the issue
+    // day rotate-lwa records (lwaClientSecretIssuedOn), which the committed file still holds 170 days old.
+    lwa.deliverNewSecret = "later";
+    const day0 = ciRun(0, { status: true });
+    while (lwa.rotations().length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    const parsed = JSON.parse(lwa.pending.shift()!);
+    delete parsed.payload.applicationOAuthClientNewSecret.newClientSecretExpiryTime;
+    lwa.send(JSON.stringify(parsed));
+    const first = await day0;
+    assert.equal(first.code, 0, first.text);
+    for (const day of [1, 8]) {
+      const { code, status, text } = await ciRun(day, { status: true });
+      assert.equal(code, 0, `day ${day}:\n${text}`);
+      assert.equal(status, 0, `day ${day}: npm run status:\n${text}`);
+      assert.equal(lwa.rotations().length, 1, `day ${day}: no second rotation:\n${text}`);
+      // status: nothing overdue; the secret tracked from the deployed issue day, 180 days on (not 10 days from day 0).
+      const table = text.slice(text.lastIndexOf("STACK"));
+      assert.match(table, /1 stack: 0 expired, 0 overdue/, `day ${day}: ${table}`);
+      assert.match(table, new RegExp(`${addDays(today(), 180)} \\(tracked\\)`), `day ${day}: ${table}`);
+    }
+    assert.equal(deployedState().lwaClientSecretIssuedOn, today());
+  });
+
   it("a person's up from a fresh clone with a setting changed keeps their change and the rotations: the commands' up and a plain pulumi up", async () => {
     assert.equal((await ciRun(0)).code, 0);
     const newSecret = lwa.issued[0]!;

@@ -871,10 +871,12 @@ async function storeInGroup(
   const fix = FINISH_FROM_QUEUE;
   const kept = " The new secret stays in the queue.";
   const targets: Target[] = [];
+  // The stack's values as they are now: this run may have recorded Amazon's expiry time since it first read them.
+  const now = await pulumiStep(() => stack.readConfig({ secrets: false }), fix, kept);
   targets.push({
     stack,
     outputs: read.outputs,
-    changed: await pulumiStep(() => storeSecret(run, stack, { secret: read.pre.clientSecret, values: read.view.values }, message, times), fix, kept),
+    changed: await pulumiStep(() => storeSecret(run, stack, { secret: read.pre.clientSecret, values: now.values }, message, times), fix, kept),
     file,
   });
   for (const name of members) {
