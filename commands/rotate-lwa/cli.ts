@@ -18,7 +18,8 @@ export const USAGE = `Usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [
                      secret is under 7 days old: only when you know Amazon did not rotate (docs/running-unattended.md)
 Environment: SP_API_LWA_ENDPOINT, SP_API_ENDPOINT, AWS_ENDPOINT_URL_SQS point at other endpoints;
 SP_API_ROTATE_LWA_TIMEOUT_MS bounds each LWA and SP-API request, SP_API_AWS_TIMEOUT_MS each SQS request;
-SP_API_IAM_LOCK_DIR holds the locks (default ~/.sp-api-iam/locks), SP_API_IAM_LOCK_WAIT_MS bounds the wait for one.`;
+SP_API_IAM_LOCK_DIR holds the locks (default /tmp/sp-api-iam-locks, shared by every user of the host);
+SP_API_IAM_LOCK_WAIT_MS bounds the wait for one.`;
 
 export interface CliArgs {
   stack?: string;

@@ -15,7 +15,7 @@
  */
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, type StackConfig } from "../../src/config";
 import { awsEndpoint, readSettings, SettingsError, type Settings } from "../../lib/net";
-import { acquireLocks, type HeldLocks, LockBusy, lwaAppLock, stackLock } from "../../lib/lock";
+import { acquireLocks, type HeldLocks, LockBusy, LockDirError, lwaAppLock, stackLock } from "../../lib/lock";
 import { blockFileName, gitExposureWarning, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { mapWithConcurrency, PulumiError, PulumiWorkspace, secretsOf, type OutputValue, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -368,13 +368,13 @@ async function readAppGroup(
 /** 4. The locks of the app and of every stack of the group; busy fails the run. */
 async function lockRun(run: Run, stackName: string, clientId: string, members: string[]): Promise<HeldLocks> {
   try {
-    return await acquireLocks([lwaAppLock(clientId), ...[stackName, ...members].map(stackLock)], {
+    return await acquireLocks([lwaAppLock(clientId), ...[stackName, ...members].map((name) => stackLock(name, run.env))], {
       env: run.env,
       command: `rotate-lwa --stack ${stackName}`,
       onCompromised: (what) => run.say(`  ! the lock on ${what} was lost (another process broke it); the rotation record still stops a second request`),
     });
   } catch (error) {
-    if (error instanceof LockBusy) throw new StepFailure({ cause: error.message, fix: "" });
+    if (error instanceof LockBusy || error instanceof LockDirError) throw new StepFailure({ cause: error.message, fix: "" });
     throw error;
   }
 }
