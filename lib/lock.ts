@@ -159,7 +159,10 @@ export function backendOf(env: NodeJS.ProcessEnv, workDir: string = env.SP_API_I
 
 /** A file-name-safe key: a readable prefix (at most 48 characters of [A-Za-z0-9._-]) and 16 hex of the full key's hash. */
 function keyName(kind: string, readable: string, full: string): string {
-  const prefix = readable.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[.]+/, "_").slice(0, 48);
+  const prefix = readable
+    .replace(/[^A-Za-z0-9._-]+/g, "_")
+    .replace(/^[.]+/, "_")
+    .slice(0, 48);
   const hash = crypto.createHash("sha256").update(`${kind}\0${full}`).digest("hex").slice(0, 16);
   return `${kind}-${prefix}-${hash}`;
 }
@@ -222,6 +225,12 @@ function checkWritable(dir: string, stat: fs.Stats): void {
   }
 }
 
+/** A directory every user of the host adds to and no one user owns exclusively: created 1777, sticky as /tmp. */
+export function makeSharedDir(dir: string): string {
+  ensureDir(dir, 0o1777);
+  return dir;
+}
+
 /**
  * The lock directory, created when missing: the default one mode 1777 (every user of the host adds to it), one
  * SP_API_IAM_LOCK_DIR names as the operator's umask makes it (they chose where; its mode is theirs). Throws
@@ -230,10 +239,7 @@ function checkWritable(dir: string, stat: fs.Stats): void {
  */
 export function prepareLockDir(env: NodeJS.ProcessEnv): string {
   const dir = lockDir(env);
-  if (!env.SP_API_IAM_LOCK_DIR?.trim()) {
-    ensureDir(dir, 0o1777);
-    return dir;
-  }
+  if (!env.SP_API_IAM_LOCK_DIR?.trim()) return makeSharedDir(dir);
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (error) {
@@ -275,6 +281,7 @@ function writeHolder(file: string, holder: Holder): void {
   const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
   try {
     fs.writeFileSync(temp, JSON.stringify(holder), { mode: 0o644 });
+    fs.chmodSync(temp, 0o644); // whatever the umask: a waiting run of another user reads it
     fs.renameSync(temp, file);
   } catch {
     // Only the message a waiting run prints needs it ("another process" without it).
@@ -295,6 +302,8 @@ export interface HeldLocks {
 /** One lock held: what proper-lockfile set last, so that ownership can be checked and a lost lock left alone. */
 class OneLock {
   mtime?: Date;
+  ino = 0;
+  birthtimeMs = 0;
   refreshedAt = 0;
   compromised = false;
   lost = false;
@@ -308,26 +317,25 @@ class OneLock {
     readonly lockPath: string,
     readonly staleAfterMs: number,
   ) {
-    const self = this;
     this.fs = {
       mkdir: fs.mkdir,
       stat: fs.stat,
       realpath: fs.realpath,
-      utimes(file: string, atime: Date, mtime: Date, callback: (error: NodeJS.ErrnoException | null) => void) {
+      utimes: (file: string, atime: Date, mtime: Date, callback: (error: NodeJS.ErrnoException | null) => void) => {
         fs.utimes(file, atime, mtime, (error) => {
-          if (!error && file === self.lockPath && self.held && !self.lost) {
-            self.mtime = mtime;
-            self.refreshedAt = Date.now();
+          if (!error && file === this.lockPath && this.held && !this.lost) {
+            this.mtime = mtime;
+            this.refreshedAt = Date.now();
           }
           callback(error);
         });
       },
-      rmdir(file: string, callback: (error: NodeJS.ErrnoException | null) => void) {
-        if (file === self.lockPath && self.held && !self.owned()) return callback(null);
+      rmdir: (file: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
+        if (file === this.lockPath && this.held && !this.owned()) return callback(null);
         fs.rmdir(file, callback);
       },
-      rmdirSync(file: string) {
-        if (file === self.lockPath && self.held && !self.owned()) return;
+      rmdirSync: (file: string) => {
+        if (file === this.lockPath && this.held && !this.owned()) return;
         fs.rmdirSync(file);
       },
     };
@@ -338,17 +346,29 @@ class OneLock {
     if (this.lost || this.compromised) return false;
     if (Date.now() - this.refreshedAt > this.staleAfterMs) return false;
     const stat = fs.statSync(this.lockPath, { throwIfNoEntry: false });
-    return stat !== undefined && this.mtime !== undefined && stat.mtime.getTime() === this.mtime.getTime();
+    // The same directory (another run's new one has its own inode and creation time), refreshed last by this run.
+    return (
+      stat !== undefined &&
+      stat.ino === this.ino &&
+      stat.birthtimeMs === this.birthtimeMs &&
+      this.mtime !== undefined &&
+      stat.mtime.getTime() === this.mtime.getTime()
+    );
   }
 
   /** Right after proper-lockfile took it: its mtime is this run's. */
   taken(release: () => Promise<void>): void {
     this.release = release;
-    this.mtime = fs.statSync(this.lockPath).mtime;
+    const stat = fs.statSync(this.lockPath);
+    this.mtime = stat.mtime;
+    this.ino = stat.ino;
+    this.birthtimeMs = stat.birthtimeMs;
     this.refreshedAt = Date.now();
     this.held = true;
   }
 }
+
+let acquisitions = 0;
 
 /**
  * Takes every lock, in a fixed order (so two runs wanting the same two never deadlock), waiting up to the bounded
@@ -379,7 +399,9 @@ export async function acquireLocks(
       try {
         // The key's own directory, 0777 and not sticky, so any user may break a stale lock in it.
         ensureDir(paths.dir, 0o777);
-        const release = await lockfile.lock(paths.holder, {
+        // The first argument is only the library's name for this lock within the process (nothing is made there):
+        // one per acquisition, so that a lock broken and taken again in this process is a separate entry.
+        const release = await lockfile.lock(path.join(paths.dir, `#${process.pid}-${++acquisitions}`), {
           realpath: false,
           lockfilePath: paths.lock,
           stale,

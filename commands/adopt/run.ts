@@ -389,7 +389,19 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
   const env = opts.env ?? process.env;
   const refuse = (reason: string): AdoptReport => {
     opts.print(errorLine("adopt", reason));
-    return { stack: stack.name, phase: "unknown", step: "none", took: false, dryRun: opts.dryRun, reason, resumed: false, comparison: [], leftovers: [], removed: [], exitCode: 1 };
+    return {
+      stack: stack.name,
+      phase: "unknown",
+      step: "none",
+      took: false,
+      dryRun: opts.dryRun,
+      reason,
+      resumed: false,
+      comparison: [],
+      leftovers: [],
+      removed: [],
+      exitCode: 1,
+    };
   };
   let locks: HeldLocks;
   try {

@@ -5,6 +5,7 @@
  * 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
  */
 import { errorLine, helpText, parseCommandLine, runCommand, UsageError, usageErrorText } from "../../lib/cli";
+import { prepareLockDir } from "../../lib/lock";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "./run";
 
@@ -84,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const print = (line: string) => process.stdout.write(`${line}\n`);
+  // Before anything is read: a lock directory that cannot be made is one line (runCommand prints it), exit 1.
+  if (!args.dryRun) prepareLockDir(process.env);
   let stack;
   try {
     stack = await openStack(args.stack);
