@@ -27,6 +27,7 @@ import {
 } from "../lib/lock";
 import type { SlotRecord } from "../src/lifecycle";
 import { FakeIam } from "./fake-iam";
+import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { FakePulumi } from "./fake-pulumi";
 
 const REPO = path.resolve(__dirname, "..");
@@ -375,6 +376,94 @@ describe("a holder whose lock was broken while it was suspended stops before its
       );
       assert.equal(writes(), 0, "no config set, no config rm, no up after the lock was lost");
       second.assertHeld("anything"); // the first run's exit left the second's lock alone
+    } finally {
+      first.child.kill("SIGCONT");
+      first.child.kill("SIGKILL");
+      await second?.release();
+    }
+  });
+});
+
+/** The fake LWA, SP-API and SQS, keeping the first LWA token request made once `when` holds unanswered until told. */
+class HoldingLwa extends FakeLwaRotation {
+  private holding?: { when: () => boolean; resolve: (release: () => void) => void };
+  holdNextToken(when: () => boolean): Promise<() => void> {
+    return new Promise((resolve) => (this.holding = { when, resolve }));
+  }
+  protected override handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const hold = this.holding;
+    if (hold && (req.url ?? "").startsWith("/auth/o2/token") && hold.when()) {
+      this.holding = undefined;
+      hold.resolve(() => super.handle(req, res));
+      return;
+    }
+    super.handle(req, res);
+  }
+}
+
+describe("rotate-lwa: a holder whose lock was broken while it was suspended does not ask Amazon (issue 20)", function () {
+  this.timeout(60_000);
+  const fake = new HoldingLwa();
+  let cli: FakePulumi;
+  let work: string;
+  before(async () => {
+    fake.longPollScale = 0.05;
+    await fake.start();
+  });
+  after(() => fake.stop());
+  beforeEach(() => {
+    cli = FakePulumi.create();
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "locks-"));
+  });
+  afterEach(() => {
+    cli.cleanup();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it("SIGSTOPped after recording the request, while LWA answers the token; another run takes the lock; SIGCONT: no rotation request, the record kept, no up", async () => {
+    const issuedOn = new Date(Date.now() - 170 * DAY).toISOString().slice(0, 10);
+    cli.addStack("acme", {
+      config: { spApiRegion: "eu", lwaRotation: true, lwaClientId: CLIENT_ID, lwaClientSecretIssuedOn: issuedOn },
+      secrets: { lwaClientSecret: OLD_SECRET, lwaRefreshToken: REFRESH_TOKEN },
+      provider: { region: REGION },
+      selected: true,
+    });
+    const env = cli.env({
+      SP_API_LWA_ENDPOINT: fake.url,
+      SP_API_ENDPOINT: fake.url,
+      AWS_ENDPOINT_URL_SQS: fake.url,
+      AWS_ACCESS_KEY_ID: "AKIAOPERATOR7EXAMPLE",
+      AWS_SECRET_ACCESS_KEY: "opErAtOr/SeCrEt+KeY=0123456789abcdefABCD",
+      SP_API_AWS_TIMEOUT_MS: "30000",
+      SP_API_ROTATE_LWA_TIMEOUT_MS: "30000",
+      SP_API_IAM_LOCK_STALE_MS: "2000",
+      INIT_CWD: work,
+    });
+    const recorded = () => cli.config("acme").lwaRotationRequestedAt?.value;
+    const held = fake.holdNextToken(() => recorded() !== undefined);
+    const first = tsProcess([path.join(REPO, "commands", "rotate-lwa", "cli.ts"), "--stack", "acme", "--wait", "3"], { env, cwd: work });
+    const answer = await held; // the request is recorded; the grantless token is on its way back
+    first.child.kill("SIGSTOP");
+    let second: HeldLocks | undefined;
+    try {
+      const ups = () => cli.callsOf("up", "acme").length;
+      const record = recorded();
+      second = await acquireLocks([lwaAppLock(CLIENT_ID), stackLock("acme", env)], {
+        env: { ...env, SP_API_IAM_LOCK_WAIT_MS: "30000" },
+        command: "rotate-lwa (the other run)",
+      });
+      first.child.kill("SIGCONT");
+      answer();
+      const { code } = await first.done;
+      assert.equal(code, 1, first.out);
+      assert.match(
+        first.out,
+        /✗ the lock on (LWA app \S+|stack acme) was lost while this run was suspended \(another run may hold it now\); stopped before the rotation request\. Run again/,
+      );
+      assert.equal(fake.rotations().length, 0, "Amazon was not asked");
+      assert.equal(recorded(), record, "the record stays: taking it back could erase the other run's");
+      assert.equal(ups(), 0);
+      second.assertHeld("anything");
     } finally {
       first.child.kill("SIGCONT");
       first.child.kill("SIGKILL");
