@@ -17,8 +17,8 @@
  * by user B; inside the key's own 0777 directory it can, so a killed run of one user never blocks another's.
  *
  * A holder that was suspended (SIGSTOP, a laptop's sleep) past the stale time may have had its lock broken and
- * taken by another run. HeldLocks.assertHeld(next) is called before each side effect: it throws LockLost, naming
- * the step not taken, when the lock is no longer provably this run's. A lock found lost is never removed on
+ * taken by another run. HeldLocks.assertHeld(next) is awaited before each side effect: it rejects with LockLost,
+ * naming the step not taken, when the lock is no longer this run's. A lock found lost is never removed on
  * release (it may be the new holder's).
  *
  * These locks are per host. Runs on several hosts sharing one backend (S3) are kept from asking Amazon twice by
@@ -189,17 +189,22 @@ export function lockPaths(key: LockKey, env: NodeJS.ProcessEnv): { dir: string; 
 }
 
 /**
- * Creates `dir` when missing, mode `mode` whatever the umask (mkdir's mode is masked, so chmod after), and checks
+ * Creates `dir` when missing, mode `mode` whatever the umask (the sticky bit is set by chmod after), and checks
  * that this user can write it. A symbolic link or anything but a directory is refused: a link planted in the shared
  * directory must not steer this run's writes elsewhere. Throws LockDirError naming `dir`.
  */
 function ensureDir(dir: string, mode: number): void {
   let created = false;
+  // Made with its mode at once (umask 0 for this one synchronous call): another user must never find it with the
+  // umask's narrower mode, between the mkdir and a chmod.
+  const umask = process.umask(0);
   try {
     fs.mkdirSync(dir, { mode });
     created = true;
   } catch (error) {
     if (errno(error) !== "EEXIST") throw new LockDirError(dir, `${errno(error)} creating it`);
+  } finally {
+    process.umask(umask);
   }
   const stat = fs.lstatSync(dir, { throwIfNoEntry: false });
   if (!stat) throw new LockDirError(dir, "it vanished as it was created");
@@ -291,11 +296,13 @@ function writeHolder(file: string, holder: Holder): void {
 
 export interface HeldLocks {
   /**
-   * Throws LockLost when any of the locks is no longer provably this run's: proper-lockfile found it compromised,
-   * it was not refreshed within the stale time (the process was suspended: another run may have broken it), or
-   * its directory is gone or carries another holder's mtime. `next` names the side effect about to be taken.
+   * Rejects with LockLost when any of the locks is no longer this run's: proper-lockfile found it compromised, or
+   * its directory is gone, is another (inode, creation time) or carries another holder's mtime. A lock still this
+   * run's but not refreshed within the stale time (the process was suspended, or starved: another run may break it
+   * at any moment) is first refreshed by proper-lockfile, whose update is then overdue: this waits for that, and
+   * judges again. `next` names the side effect about to be taken.
    */
-  assertHeld(next: string): void;
+  assertHeld(next: string): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -305,6 +312,8 @@ class OneLock {
   ino = 0;
   birthtimeMs = 0;
   refreshedAt = 0;
+  /** Woken by each refresh this run makes and by proper-lockfile finding the lock compromised. */
+  private waiters: (() => void)[] = [];
   compromised = false;
   lost = false;
   held = false;
@@ -326,6 +335,7 @@ class OneLock {
           if (!error && file === this.lockPath && this.held && !this.lost) {
             this.mtime = mtime;
             this.refreshedAt = Date.now();
+            this.wake();
           }
           callback(error);
         });
@@ -344,7 +354,6 @@ class OneLock {
   /** Still this run's: not found lost, refreshed within the stale time, and the directory's mtime the one set last. */
   owned(): boolean {
     if (this.lost || this.compromised) return false;
-    if (Date.now() - this.refreshedAt > this.staleAfterMs) return false;
     const stat = fs.statSync(this.lockPath, { throwIfNoEntry: false });
     // The same directory (another run's new one has its own inode and creation time), refreshed last by this run.
     return (
@@ -354,6 +363,26 @@ class OneLock {
       this.mtime !== undefined &&
       stat.mtime.getTime() === this.mtime.getTime()
     );
+  }
+
+  /** Not refreshed within the stale time: another run may judge it stale and break it at any moment. */
+  overdue(): boolean {
+    return Date.now() - this.refreshedAt > this.staleAfterMs;
+  }
+
+  wake(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** The next refresh (or compromise), at most the stale time from now. */
+  nextRefresh(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.staleAfterMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Right after proper-lockfile took it: its mtime is this run's. */
@@ -411,6 +440,7 @@ export async function acquireLocks(
           // assertHeld stops it before its next side effect.
           onCompromised: () => {
             lock.compromised = true;
+            lock.wake();
             opts.onCompromised?.(key.what);
           },
         });
@@ -438,9 +468,10 @@ export async function acquireLocks(
     writeHolder(paths.holder, { pid: process.pid, command: opts.command, since: new Date().toISOString(), host: os.hostname(), user: userName() });
   }
   return {
-    assertHeld(next: string) {
+    async assertHeld(next: string) {
       for (const lock of held) {
-        if (lock.owned()) continue;
+        if (lock.owned() && lock.overdue()) await lock.nextRefresh();
+        if (lock.owned() && !lock.overdue()) continue;
         lock.lost = true;
         throw new LockLost(lock.key.what, next);
       }

@@ -258,7 +258,7 @@ exit "$code"
       ...env,
       PATH: `${this.binDir}${path.delimiter}${process.env.PATH}`,
       PULUMI_CONFIG_PASSPHRASE: "test-passphrase",
-      // The commands' locks (lib/lock.ts): this harness's own, never the user's ~/.sp-api-iam.
+      // The commands' locks (lib/lock.ts): this harness's own, never the host's shared /tmp/sp-api-iam-locks.
       SP_API_IAM_LOCK_DIR: path.join(this.dir, "locks"),
       // rotate-lwa reads its rotation record back after 2 s (for other machines' runs); the tests that need it set it.
       SP_API_ROTATE_LWA_SETTLE_MS: "0",

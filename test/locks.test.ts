@@ -187,28 +187,39 @@ describe("locks: keyed by backend and stack, never by the user (issue 20)", () =
     };
     const key = stackLock("acme", env);
     const first = await acquireLocks([key], { env, command: "first" });
-    first.assertHeld("anything");
+    await first.assertHeld("anything");
     // What a suspension past the stale time looks like to another run: a lock not refreshed for longer than that.
     const old = new Date(Date.now() - 60_000);
     fs.utimesSync(lockPaths(key, env).lock, old, old);
     const second = await acquireLocks([key], { env, command: "second" });
-    assert.throws(
-      () => first.assertHeld("pulumi up"),
-      (error: unknown) => {
-        assert.ok(error instanceof LockLost);
-        assert.equal(
-          error.message,
-          "the lock on stack acme was lost while this run was suspended (another run may hold it now); stopped before pulumi up. Run again: the next run reads what the other left and carries on from there",
-        );
-        return true;
-      },
-    );
+    await assert.rejects(first.assertHeld("pulumi up"), (error: unknown) => {
+      assert.ok(error instanceof LockLost);
+      assert.equal(
+        error.message,
+        "the lock on stack acme was lost while this run was suspended (another run may hold it now); stopped before pulumi up. Run again: the next run reads what the other left and carries on from there",
+      );
+      return true;
+    });
     await first.release();
     assert.ok(fs.existsSync(lockPaths(key, env).lock), "the first run's release did not remove the second's lock");
-    second.assertHeld("anything");
+    await second.assertHeld("anything");
     await assert.rejects(acquireLocks([key], { env, command: "third" }), LockBusy);
     await second.release();
     assert.ok(!fs.existsSync(lockPaths(key, env).lock));
+  });
+
+  it("a holder starved past the stale time whose lock nobody broke carries on: assertHeld waits for its overdue refresh", async () => {
+    const env = { SP_API_IAM_LOCK_DIR: path.join(tmp, "locks"), PULUMI_BACKEND_URL: "file:///srv/state", SP_API_IAM_LOCK_STALE_MS: "2000" };
+    const held = await acquireLocks([stackLock("acme", env)], { env, command: "starved" });
+    try {
+      // The event loop blocked past the stale time (as a suspension would leave it): no refresh could run.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+      await held.assertHeld("pulumi up");
+      await held.assertHeld("pulumi up");
+    } finally {
+      await held.release();
+    }
+    assert.ok(!fs.existsSync(lockPaths(stackLock("acme", env), env).lock), "released as usual");
   });
 
   it("two users of the host (uid 1234 and 4321, their own HOME) contend for one stack's lock; a killed one's stale lock is broken by the other", async function () {
@@ -375,7 +386,7 @@ describe("a holder whose lock was broken while it was suspended stops before its
         /rotate-key: error: the lock on stack acme was lost while this run was suspended \(another run may hold it now\); stopped before setting \w+\. Run again/,
       );
       assert.equal(writes(), 0, "no config set, no config rm, no up after the lock was lost");
-      second.assertHeld("anything"); // the first run's exit left the second's lock alone
+      await second.assertHeld("anything"); // the first run's exit left the second's lock alone
     } finally {
       first.child.kill("SIGCONT");
       first.child.kill("SIGKILL");
@@ -463,7 +474,7 @@ describe("rotate-lwa: a holder whose lock was broken while it was suspended does
       assert.equal(fake.rotations().length, 0, "Amazon was not asked");
       assert.equal(recorded(), record, "the record stays: taking it back could erase the other run's");
       assert.equal(ups(), 0);
-      second.assertHeld("anything");
+      await second.assertHeld("anything");
     } finally {
       first.child.kill("SIGCONT");
       first.child.kill("SIGKILL");

@@ -320,7 +320,7 @@ async function readIam(iam: Iam, userName: string, roleName: string, redactor: R
 async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, userName: string, roleName: string, locks: HeldLocks): Promise<string[]> {
   const done: string[] = [];
   const gone = async (permission: string, command: object) => {
-    locks.assertHeld(permission);
+    await locks.assertHeld(permission);
     return (await iam.call(permission, command, true)) !== undefined;
   };
   switch (leftover.kind) {
@@ -507,11 +507,11 @@ async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLo
 
     // The config first: a run killed after it is finished by the next one, which sees the deployment missing.
     if (decision.record && decision.step !== "leftovers") {
-      locks.assertHeld("recording the adoption");
+      await locks.assertHeld("recording the adoption");
       await stack.setConfig("adoption", JSON.stringify(decision.record));
     }
     if (decision.step === "import" || decision.step === "kit") {
-      locks.assertHeld("pulumi up");
+      await locks.assertHeld("pulumi up");
       print("Running pulumi up...");
       await stack.up((line) => print(`  | ${line}`));
       report.took = true;
@@ -533,7 +533,7 @@ async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLo
       report.removed.push(...(await removeLeftover(iam!, leftover, attachedNow.has(leftover), names!.userName, names!.roleName, locks)));
     }
     for (const line of report.removed) print(`  ${line}`);
-    locks.assertHeld("recording the adoption as done");
+    await locks.assertHeld("recording the adoption as done");
     await stack.setConfig("adoption", JSON.stringify(decision.record));
     report.took = true;
     print("Done: the adoption is complete; the stack manages the user and role like any other.");

@@ -381,7 +381,7 @@ async function restoreConfig(run: KeyRun, stack: PulumiStack, decision: Decision
   try {
     if (decision.restore.length > 0) {
       for (const change of decision.restore) {
-        locks.assertHeld(`putting back ${change.key}`);
+        await locks.assertHeld(`putting back ${change.key}`);
         await stack.setConfig(change.key, change.value);
       }
       print(`Put back: ${decision.restore.map((c) => `${c.key} ${c.value}`).join(", ")} (not deployed; matches the last deployment)`);
@@ -410,10 +410,10 @@ async function takeStep(
   let outputs;
   try {
     for (const change of decision.changes) {
-      locks.assertHeld(`setting ${change.key}`);
+      await locks.assertHeld(`setting ${change.key}`);
       await stack.setConfig(change.key, change.value);
     }
-    locks.assertHeld("pulumi up");
+    await locks.assertHeld("pulumi up");
     print("Running pulumi up...");
     outputs = await stack.up((line) => print(`  | ${line}`));
   } catch (error) {
@@ -480,7 +480,7 @@ async function retireAdoptedKey(
   const { client, timeoutMs } = iamClient(view, env);
   try {
     if (adoption) {
-      locks.assertHeld("recording the adoption");
+      await locks.assertHeld("recording the adoption");
       await stack.setConfig("adoption", JSON.stringify(adoption));
     }
     if (decision.step === "deactivate" || decision.step === "delete") {
@@ -491,7 +491,7 @@ async function retireAdoptedKey(
           ? new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: keyId })
           : new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: keyId, Status: "Inactive" });
       const signal = AbortSignal.timeout(timeoutMs);
-      locks.assertHeld(permission);
+      await locks.assertHeld(permission);
       try {
         await client.send(command as never, { abortSignal: signal });
       } catch (error) {
@@ -500,7 +500,7 @@ async function retireAdoptedKey(
       report.took = true;
       print(`Done: ${STEP_TEXT[decision.step]} (the adopted key ${maskKeyId(keyId)}).`);
       if (decision.viaIam!.adoptionAfter) {
-        locks.assertHeld("recording the adoption");
+        await locks.assertHeld("recording the adoption");
         await stack.setConfig("adoption", JSON.stringify(decision.viaIam!.adoptionAfter));
       }
     }
@@ -660,7 +660,7 @@ async function checkUnusedLocked(stack: PulumiStack, opts: CheckUnusedOptions, l
     // A record this evidence contradicts must not let a later pulumi up delete a key in use.
     if (previousRecord) {
       if (!opts.dryRun) {
-        locks.assertHeld("removing iamKeysUnusedAt");
+        await locks.assertHeld("removing iamKeysUnusedAt");
         try {
           await stack.removeConfig("iamKeysUnusedAt");
         } catch (error) {
@@ -679,7 +679,7 @@ async function checkUnusedLocked(stack: PulumiStack, opts: CheckUnusedOptions, l
 
   const at = now.toISOString().replace(/\.\d{3}Z$/, "Z");
   if (!opts.dryRun) {
-    locks.assertHeld("recording iamKeysUnusedAt");
+    await locks.assertHeld("recording iamKeysUnusedAt");
     try {
       await stack.setConfig("iamKeysUnusedAt", at);
     } catch (error) {

@@ -172,7 +172,7 @@ interface Run {
   redactor: Redactor;
   say: (line: string) => void;
   /** Before each side effect (a config write, a queue change, a request, an up), naming it: LockLost stops the run. */
-  guard: (next: string) => void;
+  guard: (next: string) => Promise<void>;
 }
 
 /** How Amazon is reached (LWA's endpoint) and how long each call may take. */
@@ -206,7 +206,7 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
   let inbox: Inbox | undefined;
   let locks: HeldLocks | undefined;
   let lost = false;
-  const run: Run = { opts, env, now, redactor, say, guard: (next) => locks?.assertHeld(next) };
+  const run: Run = { opts, env, now, redactor, say, guard: async (next) => locks?.assertHeld(next) };
 
   try {
     say(`rotate-lwa: stack ${stack.name}${opts.dryRun ? " (dry run: decides and prints, changes nothing)" : ""}`);
@@ -515,12 +515,12 @@ async function settleQueue(
     const time = newestExpiry.notification.clientSecretExpiryTime;
     try {
       if (config.lwaClientSecretExpiresAt !== time) {
-        run.guard("recording lwaClientSecretExpiresAt");
+        await run.guard("recording lwaClientSecretExpiresAt");
         await stack.setConfig("lwaClientSecretExpiresAt", time);
         say(`  recorded Amazon's expiry time in lwaClientSecretExpiresAt (${time})`);
       }
       for (const h of expiryMessages) {
-        run.guard("deleting an expiry message from the queue");
+        await run.guard("deleting an expiry message from the queue");
         await inbox.remove(h);
       }
     } catch (error) {
@@ -531,7 +531,7 @@ async function settleQueue(
   for (const h of inbox.ours("discard")) {
     say(`  ${opts.dryRun ? "would delete" : "deleted"} a message of this app ${printable((h.disposition as { reason: string }).reason, 300)}`);
     if (!opts.dryRun) {
-      run.guard("deleting a stale message from the queue");
+      await run.guard("deleting a stale message from the queue");
       await inbox.remove(h).catch(() => inbox.release(h));
     }
   }
@@ -540,13 +540,13 @@ async function settleQueue(
   const marker = newest(markers, (h) => h.notification.requestedAt)?.notification.requestedAt;
   if (marker && !opts.dryRun) {
     if (!pendingSince || marker > pendingSince) {
-      run.guard("recording lwaRotationRequestedAt");
+      await run.guard("recording lwaRotationRequestedAt");
       await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", marker), "run again.");
       pendingSince = marker;
       say(`  recorded the rotation requested at ${marker} (noted in the queue by an earlier version) in lwaRotationRequestedAt`);
     }
     for (const h of markers) {
-      run.guard("deleting a request marker from the queue");
+      await run.guard("deleting a request marker from the queue");
       await inbox.remove(h).catch(() => inbox.release(h));
     }
   } else if (marker && !pendingSince) {
@@ -583,11 +583,11 @@ async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Pr
   if (opts.dryRun) {
     say(`  would set aside a new-secret message sent ${sent}: ${why}`);
   } else {
-    run.guard("recording lwaRotationSetAside");
+    await run.guard("recording lwaRotationSetAside");
     await pulumiStep(async () => {
       if (!config.lwaRotationSetAside || config.lwaRotationSetAside < sent) await stack.setConfig("lwaRotationSetAside", sent);
     }, "run again.");
-    run.guard("deleting the set-aside message from the queue");
+    await run.guard("deleting the set-aside message from the queue");
     await inbox.remove(h).catch(() => inbox.release(h));
     say(`  ! set aside a new-secret message sent ${sent}: ${why}. Recorded in lwaRotationSetAside; nothing was stored.`);
   }
@@ -737,7 +737,7 @@ async function recordRequest(run: Run, stack: PulumiStack, config: StackConfig):
   const { env, now, say } = run;
   const requestedAt = now().toISOString();
   const previous = config.lwaRotationRequestedAt;
-  run.guard("recording the rotation request");
+  await run.guard("recording the rotation request");
   await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", requestedAt), "fix the cause, then run again. Nothing was asked.");
   say(`  recorded the request in lwaRotationRequestedAt (${requestedAt}) before sending it`);
   await new Promise((resolve) => setTimeout(resolve, recordSettleMs(env)));
@@ -760,12 +760,12 @@ async function sendRequest(run: Run, stack: PulumiStack, amazon: AmazonAccess, p
   const { settings, httpTimeoutMs } = amazon;
   // Amazon said no (or was never reached): the record goes back to what it was, so the next run may ask.
   const unrecord = async () => {
-    run.guard("taking the request's record back");
+    await run.guard("taking the request's record back");
     await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt")).catch(() =>
       say("  ! could not take the record back: the next run treats the request as unanswered (--request-again clears it)."),
     );
   };
-  run.guard("the rotation request");
+  await run.guard("the rotation request");
   say(`  requesting a new client secret from Amazon (${pre.spApiEndpoint})`);
   const token = await grantlessToken(settings.lwaEndpoint, pre.clientId, pre.clientSecret, httpTimeoutMs);
   if (token.kind === "ok") redactor.addSecret(token.value);
@@ -774,7 +774,7 @@ async function sendRequest(run: Run, stack: PulumiStack, amazon: AmazonAccess, p
     await unrecord();
     throw new StepFailure(tokenFailure);
   }
-  run.guard("the rotation request");
+  await run.guard("the rotation request");
   const answer = await requestRotation(pre.spApiEndpoint, (token as { value: string }).value, httpTimeoutMs);
   if (answer.kind === "http" && answer.message) answer.message = redactor.scrub(answer.message);
   const rotationFailure = judgeRotationRequest(answer, { queueArn: pre.queueArn, spApiEndpoint: pre.spApiEndpoint });
@@ -842,7 +842,7 @@ async function storeSecret(
 ): Promise<boolean> {
   let changed = false;
   if (current.secret !== message.newClientSecret) {
-    run.guard(`storing the new secret in stack ${target.name}`);
+    await run.guard(`storing the new secret in stack ${target.name}`);
     await target.setSecret("lwaClientSecret", message.newClientSecret);
     changed = true;
     run.say(`  stored the new secret in stack ${target.name}'s config (lwaClientSecret, encrypted)`);
@@ -857,7 +857,7 @@ async function storeSecret(
   ];
   for (const [key, value] of plain) {
     if (current.values[key] === value) continue;
-    run.guard(`storing ${key} in stack ${target.name}`);
+    await run.guard(`storing ${key} in stack ${target.name}`);
     if (value === undefined) await target.removeConfig(key);
     else await target.setConfig(key, value);
     changed = true;
@@ -882,7 +882,7 @@ async function storeInGroup(
 ): Promise<{ targets: Target[]; sentAt: string }> {
   const message = candidate.notification;
   const { stack, read, file } = own;
-  run.guard("hiding the new secret's message in the queue");
+  await run.guard("hiding the new secret's message in the queue");
   try {
     await inbox.queue.setVisibility(candidate.message, HOLD_SECONDS);
   } catch (error) {
@@ -928,7 +928,7 @@ async function deliver(run: Run, targets: Target[], message: NewSecret): Promise
     let newOutputs = t.outputs;
     if (deployed) say(`  stack ${t.stack.name} is already deployed with the new secret (an earlier run ran pulumi up)`);
     else {
-      run.guard(`pulumi up --stack ${t.stack.name}`);
+      await run.guard(`pulumi up --stack ${t.stack.name}`);
       say(`  pulumi up --stack ${t.stack.name}`);
       newOutputs = await pulumiStep(
         () =>
@@ -965,7 +965,7 @@ async function deliver(run: Run, targets: Target[], message: NewSecret): Promise
 async function removeNewSecrets(run: Run, inbox: Inbox): Promise<boolean> {
   let leftover = false;
   for (const h of inbox.newSecrets()) {
-    run.guard("deleting the new secret's message from the queue");
+    await run.guard("deleting the new secret's message from the queue");
     try {
       await inbox.remove(h);
     } catch {
