@@ -381,7 +381,7 @@ async function lockRun(run: Run, stackName: string, clientId: string, members: s
     return await acquireLocks([lwaAppLock(clientId), ...[stackName, ...members].map((name) => stackLock(name, run.env))], {
       env: run.env,
       command: `rotate-lwa --stack ${stackName}`,
-      onCompromised: (what) => run.say(`  ! the lock on ${what} was lost (another process broke it); the rotation record still stops a second request`),
+      onCompromised: (what) => run.say(`  ! the lock on ${what} was lost (another process broke it); this run stops before its next step`),
     });
   } catch (error) {
     if (error instanceof LockBusy || error instanceof LockDirError) throw new StepFailure({ cause: error.message, fix: "" });
