@@ -496,6 +496,27 @@ async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLo
     ...(keyId ? { adoptedKey: maskKeyId(keyId) } : {}),
   });
   printReport(report, print);
+  return takeStep({ stack, opts, locks, decision, iam: iam!, names: names!, adoption, report, redactor, print, finish });
+}
+
+/**
+ * The step decided: nothing (refused, a dry run, none), or the record and a deployment (import, kit), or the
+ * leftovers removed through IAM and then the record of the end. The stack's lock is checked before each effect.
+ */
+async function takeStep(ctx: {
+  stack: PulumiStack;
+  opts: AdoptOptions;
+  locks: HeldLocks;
+  decision: Decision;
+  iam: Iam;
+  names: { userName: string; roleName: string };
+  adoption: AdoptionRecord | undefined;
+  report: AdoptReport;
+  redactor: Redactor;
+  print: (line: string) => void;
+  finish: (exitCode: 0 | 1 | 2, reason?: string) => AdoptReport;
+}): Promise<AdoptReport> {
+  const { stack, opts, locks, decision, iam, names, adoption, report, redactor, print, finish } = ctx;
   try {
     if (decision.refused) return finish(1);
     if (opts.dryRun) {
@@ -530,7 +551,7 @@ async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLo
     const recorded = adoption!.leftovers;
     const attachedNow = new Set(decision.leftovers);
     for (const leftover of recorded) {
-      report.removed.push(...(await removeLeftover(iam!, leftover, attachedNow.has(leftover), names!.userName, names!.roleName, locks)));
+      report.removed.push(...(await removeLeftover(iam, leftover, attachedNow.has(leftover), names.userName, names.roleName, locks)));
     }
     for (const line of report.removed) print(`  ${line}`);
     await locks.assertHeld("recording the adoption as done");
@@ -549,6 +570,6 @@ async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLo
     }
     throw error;
   } finally {
-    iam!.destroy();
+    iam.destroy();
   }
 }
