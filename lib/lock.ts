@@ -309,6 +309,8 @@ export interface HeldLocks {
 /** One lock held: what proper-lockfile set last, so that ownership can be checked and a lost lock left alone. */
 class OneLock {
   mtime?: Date;
+  /** The time a refresh is setting right now (its callback not yet run). */
+  settingMtime?: Date;
   ino = 0;
   birthtimeMs = 0;
   refreshedAt = 0;
@@ -331,7 +333,10 @@ class OneLock {
       stat: fs.stat,
       realpath: fs.realpath,
       utimes: (file: string, atime: Date, mtime: Date, callback: (error: NodeJS.ErrnoException | null) => void) => {
+        // In flight, the directory may already carry the new time before this callback runs: both are this run's.
+        if (file === this.lockPath) this.settingMtime = mtime;
         fs.utimes(file, atime, mtime, (error) => {
+          if (file === this.lockPath) this.settingMtime = undefined;
           if (!error && file === this.lockPath && this.held && !this.lost) {
             this.mtime = mtime;
             this.refreshedAt = Date.now();
@@ -360,8 +365,7 @@ class OneLock {
       stat !== undefined &&
       stat.ino === this.ino &&
       stat.birthtimeMs === this.birthtimeMs &&
-      this.mtime !== undefined &&
-      stat.mtime.getTime() === this.mtime.getTime()
+      [this.mtime, this.settingMtime].some((mtime) => mtime !== undefined && mtime.getTime() === stat.mtime.getTime())
     );
   }
 

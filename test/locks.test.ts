@@ -208,6 +208,27 @@ describe("locks: keyed by backend and stack, never by the user (issue 20)", () =
     assert.ok(!fs.existsSync(lockPaths(key, env).lock));
   });
 
+  it("a refresh in flight (the directory's new time set, its callback not yet run) is the run's own, not a loss", async () => {
+    const env = { SP_API_IAM_LOCK_DIR: path.join(tmp, "locks"), PULUMI_BACKEND_URL: "file:///srv/state", SP_API_IAM_LOCK_STALE_MS: "2000" };
+    const held = await acquireLocks([stackLock("acme", env)], { env, command: "checking" });
+    try {
+      // Checked as often as the event loop allows across three refreshes: some check falls between a refresh's
+      // utimes and its callback (before the fix, one did within a few hundred thousand checks, every time).
+      const refreshes = lockPaths(stackLock("acme", env), env).lock;
+      const first = fs.statSync(refreshes).mtimeMs;
+      let seen = 0;
+      let last = first;
+      while (seen < 3) {
+        await held.assertHeld("the next step");
+        await new Promise((resolve) => setImmediate(resolve));
+        const now = fs.statSync(refreshes).mtimeMs;
+        if (now !== last) [seen, last] = [seen + 1, now];
+      }
+    } finally {
+      await held.release();
+    }
+  });
+
   it("a holder starved past the stale time whose lock nobody broke carries on: assertHeld waits for its overdue refresh", async () => {
     const env = { SP_API_IAM_LOCK_DIR: path.join(tmp, "locks"), PULUMI_BACKEND_URL: "file:///srv/state", SP_API_IAM_LOCK_STALE_MS: "2000" };
     const held = await acquireLocks([stackLock("acme", env)], { env, command: "starved" });
