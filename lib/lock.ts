@@ -378,10 +378,10 @@ class OneLock {
     for (const wake of this.waiters.splice(0)) wake();
   }
 
-  /** The next refresh (or compromise), at most the stale time from now. */
+  /** The next refresh (or compromise): proper-lockfile either refreshes, retries each second, or gives up; bounded at twice the stale time. */
   nextRefresh(): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.staleAfterMs);
+      const timer = setTimeout(resolve, 2 * this.staleAfterMs);
       this.waiters.push(() => {
         clearTimeout(timer);
         resolve();
