@@ -356,7 +356,7 @@ class OneLock {
     };
   }
 
-  /** Still this run's: not found lost, refreshed within the stale time, and the directory's mtime the one set last. */
+  /** Still this run's: not found lost or compromised, the same directory, and its mtime the one this run set last (or is setting). */
   owned(): boolean {
     if (this.lost || this.compromised) return false;
     const stat = fs.statSync(this.lockPath, { throwIfNoEntry: false });
