@@ -15,7 +15,7 @@
  * (exit 2) when npm kept one of the command's flags for itself (flagsNpmSwallowed). Exit codes it adds to the
  * command's own: 1 when whoever reads the output goes away (`| head -1`): the command stops at once and
  * quietly, not having said all it would have (so not a success); 3 on an internal error, for which only the
- * error's type is printed, never its message (it could hold a value).
+ * error's type is printed, never its message (it could hold a value); a CommandFailure's own line and code.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -37,6 +37,21 @@ export function helpText(usage: string): string {
 /** "<cmd>: error: <message>": the one form of an error line, in every command. */
 export function errorLine(command: string, message: string): string {
   return `${command}: error: ${message}`;
+}
+
+/**
+ * A failure whose message is written for the user and holds no value (a lock directory that cannot be created, a
+ * lock lost while suspended): runCommand prints it as the one error line and exits with its code, where any other
+ * error is an internal one, printed by its type only.
+ */
+export class CommandFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 1,
+  ) {
+    super(message);
+    this.name = "CommandFailure";
+  }
 }
 
 /**
@@ -205,6 +220,11 @@ export function runCommand(name: string, main: () => number | Promise<number>, a
         process.exitCode = code;
       },
       (error: unknown) => {
+        if (error instanceof CommandFailure) {
+          process.stderr.write(`${errorLine(name, printable(error.message, 2000))}\n`);
+          process.exitCode = error.exitCode;
+          return;
+        }
         process.stderr.write(`${errorLine(name, `internal error (${error instanceof Error ? error.name : typeof error})`)}\n`);
         process.exitCode = 3;
       },

@@ -327,16 +327,16 @@ describe("npm run adopt", function () {
     );
   });
 
-  it("two runs at once (cron overlapping) take each step once between them and end in the same place", async () => {
-    for (let i = 0; i < 2; i++) {
-      const pair = await Promise.all([run(), run()]);
-      for (const r of pair) assert.equal(r.report.exitCode, 0, r.report.reason);
-    }
+  it("two runs at once (cron overlapping): the second waits for the first's lock, then takes the next step: each step once", async () => {
+    const pair = await Promise.all([run(), run()]);
+    for (const r of pair) assert.equal(r.report.exitCode, 0, r.report.reason);
+    assert.deepEqual(pair.map((r) => r.report.step).sort(), ["import", "kit"]);
     assert.equal(adoption()!.phase, "kit");
     assert.deepEqual(Object.keys(cli.stack("acme").keys), ["a"], "one new key between them");
     iam.applyKitGrants(USER, ROLE);
-    const pair = await Promise.all([run(), run()]);
-    for (const r of pair) assert.equal(r.report.exitCode, 0, r.report.reason);
+    const last = await Promise.all([run(), run()]);
+    for (const r of last) assert.equal(r.report.exitCode, 0, r.report.reason);
+    assert.deepEqual(last.map((r) => r.report.step).sort(), ["leftovers", "none"]);
     assert.equal(adoption()!.phase, "done");
     assert.equal(iam.account.policies[POLICY_ARN], undefined);
     assert.deepEqual(iam.account.roles[ROLE]!.attached, []);

@@ -315,7 +315,7 @@ exit "$code"
       PULUMI_CONFIG_PASSPHRASE: "test-passphrase",
       // The project directory the commands work in: this harness's, never the repository's own stack files.
       SP_API_IAM_PROJECT_DIR: this.projectDir,
-      // The commands' locks (lib/lock.ts): this harness's own, never the user's ~/.sp-api-iam.
+      // The commands' locks (lib/lock.ts): this harness's own, never the host's shared /tmp/sp-api-iam-locks.
       SP_API_IAM_LOCK_DIR: path.join(this.dir, "locks"),
       // rotate-lwa reads its rotation record back after 2 s (for other machines' runs); the tests that need it set it.
       SP_API_ROTATE_LWA_SETTLE_MS: "0",

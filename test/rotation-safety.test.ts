@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
 import { addDays } from "../src/lifecycle";
-import { acquireLocks, lockDir, LockBusy, stackLock } from "../lib/lock";
+import { acquireLocks, lockDir, LockBusy, lockPaths, stackLock } from "../lib/lock";
 import { openStack } from "../lib/pulumi";
 import { groupOf, manualDeliveryReason, rotateLwa, type LwaRotationResult } from "../commands/rotate-lwa/run";
 import { lanes } from "../commands/maintain/run";
@@ -232,7 +232,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
 
   it("a second run that cannot wait exits 1 naming the lock's holder (pid, command, since when)", async () => {
     addStack();
-    const held = await acquireLocks([stackLock(STACK)], { env: env(), command: "rotate-lwa --stack acme" });
+    const held = await acquireLocks([stackLock(STACK, env())], { env: env(), command: "rotate-lwa --stack acme" });
     try {
       const { result, text } = await run({ env: env({ SP_API_IAM_LOCK_WAIT_MS: "0" }) });
       assert.equal(result.exitCode, 1);
@@ -245,13 +245,11 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
 
   it("a lock left by a killed process is broken once stale, and the run goes on", async () => {
     addStack();
-    const dir = lockDir(env());
-    fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, encodeURIComponent(`stack-${STACK}`));
-    fs.mkdirSync(`${file}.lock`);
-    fs.writeFileSync(file, JSON.stringify({ pid: 999_999, command: "rotate-lwa", since: "2026-01-01T00:00:00Z", host: os.hostname() }));
+    const paths = lockPaths(stackLock(STACK, env()), env());
+    fs.mkdirSync(paths.lock, { recursive: true });
+    fs.writeFileSync(paths.holder, JSON.stringify({ pid: 999_999, command: "rotate-lwa", since: "2026-01-01T00:00:00Z", host: os.hostname() }));
     const old = new Date(Date.now() - 60_000);
-    fs.utimesSync(`${file}.lock`, old, old);
+    fs.utimesSync(paths.lock, old, old);
     const { result, text } = await run();
     assert.equal(result.exitCode, 0, text);
     assertOneRotationFinished();
@@ -283,7 +281,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
   it("concurrent rotate-key on one stack (maintain --stack dev --stack dev): one run at a time; maintain drops the duplicate", async () => {
     assert.deepEqual((parseMaintainArgs(["--stack", "dev", "--stack", "dev", "--stack", "prod"]) as { stacks: string[] }).stacks, ["dev", "prod"]);
     addStack();
-    const held = await acquireLocks([stackLock(STACK)], { env: env(), command: "rotate-key --stack acme" });
+    const held = await acquireLocks([stackLock(STACK, env())], { env: env(), command: "rotate-key --stack acme" });
     try {
       const stack = await openStack(STACK, { env: env() });
       const lines: string[] = [];
@@ -477,10 +475,10 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
 
   it("locks: a held lock refuses a second taker; released, it can be taken again", async () => {
     const fast = env({ SP_API_IAM_LOCK_WAIT_MS: "0" });
-    const held = await acquireLocks([stackLock("acme")], { env: fast, command: "test" });
-    await assert.rejects(acquireLocks([stackLock("acme")], { env: fast, command: "test" }), LockBusy);
+    const held = await acquireLocks([stackLock("acme", fast)], { env: fast, command: "test" });
+    await assert.rejects(acquireLocks([stackLock("acme", fast)], { env: fast, command: "test" }), LockBusy);
     await held.release();
-    const again = await acquireLocks([stackLock("acme")], { env: fast, command: "test" });
+    const again = await acquireLocks([stackLock("acme", fast)], { env: fast, command: "test" });
     await again.release();
   });
 });

@@ -32,6 +32,7 @@ import {
 } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig, type AdoptionRecord, type Leftover } from "../../src/config";
 import { errorLine } from "../../lib/cli";
+import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, stackLock } from "../../lib/lock";
 import { awsClientConfig, iamSigningRegion } from "../../lib/net";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -316,9 +317,12 @@ async function readIam(iam: Iam, userName: string, roleName: string, redactor: R
  * Removes one leftover, judged by what IAM lists now: detached only if still attached, a customer-managed policy
  * deleted only when nothing else uses it (its non-default versions first, as IAM requires). Returns what was done.
  */
-async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, userName: string, roleName: string): Promise<string[]> {
+async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, userName: string, roleName: string, locks: HeldLocks): Promise<string[]> {
   const done: string[] = [];
-  const gone = async (permission: string, command: object) => (await iam.call(permission, command, true)) !== undefined;
+  const gone = async (permission: string, command: object) => {
+    await locks.assertHeld(permission);
+    return (await iam.call(permission, command, true)) !== undefined;
+  };
   switch (leftover.kind) {
     case "role-inline-policy":
       if (attached && (await gone("iam:DeleteRolePolicy", new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: leftover.name }))))
@@ -357,7 +361,7 @@ async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, u
     )
   ).flatMap((p) => p.Versions ?? []);
   for (const v of versions)
-    if (!v.IsDefaultVersion) await iam.call("iam:DeletePolicyVersion", new DeletePolicyVersionCommand({ PolicyArn: arn, VersionId: v.VersionId }), true);
+    if (!v.IsDefaultVersion) await gone("iam:DeletePolicyVersion", new DeletePolicyVersionCommand({ PolicyArn: arn, VersionId: v.VersionId }));
   if (await gone("iam:DeletePolicy", new DeletePolicyCommand({ PolicyArn: arn }))) done.push(`deleted ${arn} (nothing else used it)`);
   return done;
 }
@@ -377,7 +381,50 @@ function printReport(report: AdoptReport, print: (line: string) => void): void {
   print(`Reason: ${report.reason}`);
 }
 
+/**
+ * One run per stack at a time (lib/lock.ts, the lock rotate-key and rotate-lwa take too): a second run waits, then
+ * decides from what the first left. A run whose lock was broken while it was suspended stops before its next step.
+ */
 export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<AdoptReport> {
+  const env = opts.env ?? process.env;
+  const refuse = (reason: string): AdoptReport => {
+    opts.print(errorLine("adopt", reason));
+    return {
+      stack: stack.name,
+      phase: "unknown",
+      step: "none",
+      took: false,
+      dryRun: opts.dryRun,
+      reason,
+      resumed: false,
+      comparison: [],
+      leftovers: [],
+      removed: [],
+      exitCode: 1,
+    };
+  };
+  let locks: HeldLocks;
+  try {
+    locks = await acquireLocks([stackLock(stack.name, env)], {
+      env,
+      command: "adopt",
+      onCompromised: (what) => opts.print(`! the lock on ${what} was lost; this run stops before its next step`),
+    });
+  } catch (error) {
+    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(error.message);
+    throw error;
+  }
+  try {
+    return await adoptLocked(stack, opts, locks);
+  } catch (error) {
+    if (error instanceof LockLost) return refuse(error.message);
+    throw error;
+  } finally {
+    await locks.release();
+  }
+}
+
+async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLocks): Promise<AdoptReport> {
   const env = opts.env ?? process.env;
   const redactor = new Redactor();
   const print = (line: string) => opts.print(redactor.scrub(line));
@@ -449,6 +496,27 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     ...(keyId ? { adoptedKey: maskKeyId(keyId) } : {}),
   });
   printReport(report, print);
+  return takeStep({ stack, opts, locks, decision, iam: iam!, names: names!, adoption, report, redactor, print, finish });
+}
+
+/**
+ * The step decided: nothing (refused, a dry run, none), or the record and a deployment (import, kit), or the
+ * leftovers removed through IAM and then the record of the end. The stack's lock is checked before each effect.
+ */
+async function takeStep(ctx: {
+  stack: PulumiStack;
+  opts: AdoptOptions;
+  locks: HeldLocks;
+  decision: Decision;
+  iam: Iam;
+  names: { userName: string; roleName: string };
+  adoption: AdoptionRecord | undefined;
+  report: AdoptReport;
+  redactor: Redactor;
+  print: (line: string) => void;
+  finish: (exitCode: 0 | 1 | 2, reason?: string) => AdoptReport;
+}): Promise<AdoptReport> {
+  const { stack, opts, locks, decision, iam, names, adoption, report, redactor, print, finish } = ctx;
   try {
     if (decision.refused) return finish(1);
     if (opts.dryRun) {
@@ -459,8 +527,12 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     if (decision.step === "none") return finish(0);
 
     // The config first: a run killed after it is finished by the next one, which sees the deployment missing.
-    if (decision.record && decision.step !== "leftovers") await stack.setConfig("adoption", JSON.stringify(decision.record));
+    if (decision.record && decision.step !== "leftovers") {
+      await locks.assertHeld("recording the adoption");
+      await stack.setConfig("adoption", JSON.stringify(decision.record));
+    }
     if (decision.step === "import" || decision.step === "kit") {
+      await locks.assertHeld("pulumi up");
       print("Running pulumi up...");
       await stack.up((line) => print(`  | ${line}`));
       report.took = true;
@@ -479,9 +551,10 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     const recorded = adoption!.leftovers;
     const attachedNow = new Set(decision.leftovers);
     for (const leftover of recorded) {
-      report.removed.push(...(await removeLeftover(iam!, leftover, attachedNow.has(leftover), names!.userName, names!.roleName)));
+      report.removed.push(...(await removeLeftover(iam, leftover, attachedNow.has(leftover), names.userName, names.roleName, locks)));
     }
     for (const line of report.removed) print(`  ${line}`);
+    await locks.assertHeld("recording the adoption as done");
     await stack.setConfig("adoption", JSON.stringify(decision.record));
     report.took = true;
     print("Done: the adoption is complete; the stack manages the user and role like any other.");
@@ -497,6 +570,6 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     }
     throw error;
   } finally {
-    iam!.destroy();
+    iam.destroy();
   }
 }

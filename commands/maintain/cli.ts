@@ -6,6 +6,7 @@
  */
 import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import { userPath } from "../../lib/files";
+import { LockDirError, prepareLockDir } from "../../lib/lock";
 import { fitLine, namesThatFit, outputWidth, printable, wrapLine } from "../../lib/output";
 import { PulumiError, PulumiWorkspace } from "../../lib/pulumi";
 import { maintain, maintainExitCode, STEP_NAMES, type MaintainSteps, type Progress, type StackReport, type StepName, type StepOutcome } from "./run";
@@ -226,6 +227,8 @@ export async function main(argv: string[], io: MaintainIo): Promise<number> {
   }
   let reports: StackReport[];
   try {
+    // Once, before any stack: a lock directory that cannot be made would fail every stack's steps alike.
+    prepareLockDir(io.env);
     const workspace = await PulumiWorkspace.connect({ env: io.env });
     const stacks = args.stacks === "all" ? (await workspace.list()).map((s) => s.name) : args.stacks;
     // With --json, standard output holds the document alone: what a person reads goes to standard error.
@@ -241,7 +244,7 @@ export async function main(argv: string[], io: MaintainIo): Promise<number> {
       progress,
     });
   } catch (error) {
-    if (!(error instanceof PulumiError)) throw error;
+    if (!(error instanceof PulumiError || error instanceof LockDirError)) throw error;
     io.stderr.write(`${errorLine("maintain", error.message)}\n`);
     if (args.json) io.stdout.write(JSON.stringify({ dryRun: args.dryRun, exitCode: 1, error: error.message }, null, 2) + "\n");
     return 1;

@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { CommandFailure } from "../../lib/cli";
 import { blockFileName } from "../../lib/files";
 import { mapWithConcurrency, PulumiError, type PulumiStack, type PulumiWorkspace } from "../../lib/pulumi";
 
@@ -116,7 +117,10 @@ async function oneStack(workspace: PulumiWorkspace, name: string, steps: Maintai
       outcome = await perform[step](ctx);
     } catch (error) {
       // A step maps its own failures; anything else is reported by its type only (its text may hold a value).
-      const reason = error instanceof PulumiError ? error.message : `internal error (${error instanceof Error ? error.name : typeof error})`;
+      const reason =
+        error instanceof PulumiError || error instanceof CommandFailure
+          ? error.message
+          : `internal error (${error instanceof Error ? error.name : typeof error})`;
       outcome = { status: "failed", detail: reason };
     }
     report.steps[step] = outcome;

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand, UpdateAccessKeyCommand } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig } from "../../src/config";
 import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
-import { acquireLocks, type HeldLocks, LockBusy, stackLock } from "../../lib/lock";
+import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, stackLock } from "../../lib/lock";
 import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from "../../lib/net";
 import { errorLine } from "../../lib/cli";
 import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
@@ -212,7 +212,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
       resumed: false,
       exitCode,
     };
-    opts.print(`Error: ${report.reason}`);
+    opts.print(errorLine("rotate-key", report.reason));
     return report;
   };
   try {
@@ -223,13 +223,21 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
   }
   let locks: HeldLocks;
   try {
-    locks = await acquireLocks([stackLock(stack.name)], { env, command: "rotate-key", onCompromised: (what) => opts.print(`! the lock on ${what} was lost`) });
+    locks = await acquireLocks([stackLock(stack.name, env)], {
+      env,
+      command: "rotate-key",
+      onCompromised: (what) => opts.print(`! the lock on ${what} was lost; this run stops before its next step`),
+    });
   } catch (error) {
-    if (error instanceof LockBusy) return refuse(1, error.message);
+    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(1, error.message);
     throw error;
   }
   try {
-    return await rotateKeyLocked(stack, opts);
+    return await rotateKeyLocked(stack, opts, locks);
+  } catch (error) {
+    // Nothing more is done, not even a put-back: the run that holds the lock now decides.
+    if (error instanceof LockLost) return refuse(1, error.message);
+    throw error;
   } finally {
     await locks.release();
   }
@@ -241,12 +249,14 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
  */
 interface KeyRun {
   report: KeyRotationReport;
+  /** The stack's lock: assertHeld before each side effect (a LockLost goes up to rotateKey). */
+  locks: HeldLocks;
   redactor: Redactor;
   print: (line: string) => void;
   finish: (exitCode: 0 | 1 | 2, reason?: string) => KeyRotationReport;
 }
 
-async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Promise<KeyRotationReport> {
+async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions, locks: HeldLocks): Promise<KeyRotationReport> {
   const env = opts.env ?? process.env;
   const now = (opts.now ?? (() => new Date()))();
   const redactor = new Redactor();
@@ -269,7 +279,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     report.exitCode = exitCode;
     return report;
   };
-  const run: KeyRun = { report, redactor, print, finish };
+  const run: KeyRun = { report, locks, redactor, print, finish };
   print(`Access key rotation, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
 
   const outFile = userPath(opts.out, env);
@@ -295,7 +305,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
   });
   printReport(report, print);
   if (decision.refused) return finish(1);
-  if (decision.viaIam) return retireAdoptedKey(stack, view, env, decision, opts.dryRun, redactor, report, print, finish);
+  if (decision.viaIam) return retireAdoptedKey(stack, view, env, decision, opts.dryRun, redactor, report, print, finish, locks);
 
   if (opts.dryRun) {
     if (decision.restore.length > 0) print(`Dry run: would put back ${decision.restore.map((c) => `${c.key} ${c.value}`).join(", ")}`);
@@ -367,13 +377,17 @@ async function readAndDecide(
 
 /** The config an interrupted run left undeployed, put back in the stack (decision.restore); the report if that failed. */
 async function restoreConfig(run: KeyRun, stack: PulumiStack, decision: Decision): Promise<KeyRotationReport | undefined> {
-  const { report, print, finish } = run;
+  const { report, locks, print, finish } = run;
   try {
     if (decision.restore.length > 0) {
-      for (const change of decision.restore) await stack.setConfig(change.key, change.value);
+      for (const change of decision.restore) {
+        await locks.assertHeld(`putting back ${change.key}`);
+        await stack.setConfig(change.key, change.value);
+      }
       print(`Put back: ${decision.restore.map((c) => `${c.key} ${c.value}`).join(", ")} (not deployed; matches the last deployment)`);
     }
   } catch (error) {
+    if (error instanceof LockLost) throw error;
     const r = finish(1, `${report.reason}; putting the config back failed: ${(error as Error).message}`);
     print(errorLine("rotate-key", r.reason));
     return r;
@@ -391,14 +405,21 @@ async function takeStep(
   view: StackConfigView,
   decision: Decision,
 ): Promise<{ outputs: Record<string, OutputValue> } | { done: KeyRotationReport }> {
-  const { report, redactor, print, finish } = run;
+  const { report, locks, redactor, print, finish } = run;
   const before = new Map(decision.changes.map((c) => [c.key, view.values[c.key]]));
   let outputs;
   try {
-    for (const change of decision.changes) await stack.setConfig(change.key, change.value);
+    for (const change of decision.changes) {
+      await locks.assertHeld(`setting ${change.key}`);
+      await stack.setConfig(change.key, change.value);
+    }
+    await locks.assertHeld("pulumi up");
     print("Running pulumi up...");
     outputs = await stack.up((line) => print(`  | ${line}`));
   } catch (error) {
+    // Lost before `up`: the config this run set stays (the next run sees it undeployed and finishes or reverts it);
+    // putting it back now could undo what the run holding the lock has just set.
+    if (error instanceof LockLost) throw error;
     const cause = error instanceof PulumiError ? error.message : `${(error as Error).name}: ${printable((error as Error).message ?? "")}`;
     const restored = await putBack(stack, before);
     const r = finish(1, `${report.reason}; the step failed: ${cause}. ${restored}`);
@@ -447,6 +468,7 @@ async function retireAdoptedKey(
   report: KeyRotationReport,
   print: (line: string) => void,
   finish: (exitCode: 0 | 1 | 2, reason?: string) => KeyRotationReport,
+  locks: HeldLocks,
 ): Promise<KeyRotationReport> {
   const { keyId, adoption } = decision.viaIam!;
   redactor.addKeyId(keyId);
@@ -457,7 +479,10 @@ async function retireAdoptedKey(
   }
   const { client, timeoutMs } = iamClient(view, env);
   try {
-    if (adoption) await stack.setConfig("adoption", JSON.stringify(adoption));
+    if (adoption) {
+      await locks.assertHeld("recording the adoption");
+      await stack.setConfig("adoption", JSON.stringify(adoption));
+    }
     if (decision.step === "deactivate" || decision.step === "delete") {
       const permission = decision.step === "delete" ? "iam:DeleteAccessKey" : "iam:UpdateAccessKey";
       const userName = String((await stack.readOutputs({ secrets: false })).userName?.value ?? "");
@@ -466,6 +491,7 @@ async function retireAdoptedKey(
           ? new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: keyId })
           : new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: keyId, Status: "Inactive" });
       const signal = AbortSignal.timeout(timeoutMs);
+      await locks.assertHeld(permission);
       try {
         await client.send(command as never, { abortSignal: signal });
       } catch (error) {
@@ -473,7 +499,10 @@ async function retireAdoptedKey(
       }
       report.took = true;
       print(`Done: ${STEP_TEXT[decision.step]} (the adopted key ${maskKeyId(keyId)}).`);
-      if (decision.viaIam!.adoptionAfter) await stack.setConfig("adoption", JSON.stringify(decision.viaIam!.adoptionAfter));
+      if (decision.viaIam!.adoptionAfter) {
+        await locks.assertHeld("recording the adoption");
+        await stack.setConfig("adoption", JSON.stringify(decision.viaIam!.adoptionAfter));
+      }
     }
     return finish(0);
   } catch (error) {
@@ -536,6 +565,29 @@ export interface CheckUnusedOptions {
  * at any line leaves either the old record or the new one, and running it again is harmless.
  */
 export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions): Promise<UnusedCheckReport> {
+  const env = opts.env ?? process.env;
+  const refuse = (reason: string): UnusedCheckReport => {
+    opts.print(errorLine("rotate-key", reason));
+    return { stack: stack.name, unused: false, dryRun: opts.dryRun, reason, evidence: [], exitCode: 1 };
+  };
+  let locks: HeldLocks;
+  try {
+    locks = await acquireLocks([stackLock(stack.name, env)], { env, command: "rotate-key --check-unused" });
+  } catch (error) {
+    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(error.message);
+    throw error;
+  }
+  try {
+    return await checkUnusedLocked(stack, opts, locks);
+  } catch (error) {
+    if (error instanceof LockLost) return refuse(error.message);
+    throw error;
+  } finally {
+    await locks.release();
+  }
+}
+
+async function checkUnusedLocked(stack: PulumiStack, opts: CheckUnusedOptions, locks: HeldLocks): Promise<UnusedCheckReport> {
   const env = opts.env ?? process.env;
   const now = (opts.now ?? (() => new Date()))();
   const redactor = new Redactor();
@@ -608,6 +660,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
     // A record this evidence contradicts must not let a later pulumi up delete a key in use.
     if (previousRecord) {
       if (!opts.dryRun) {
+        await locks.assertHeld("removing iamKeysUnusedAt");
         try {
           await stack.removeConfig("iamKeysUnusedAt");
         } catch (error) {
@@ -626,6 +679,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
 
   const at = now.toISOString().replace(/\.\d{3}Z$/, "Z");
   if (!opts.dryRun) {
+    await locks.assertHeld("recording iamKeysUnusedAt");
     try {
       await stack.setConfig("iamKeysUnusedAt", at);
     } catch (error) {

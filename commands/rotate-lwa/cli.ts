@@ -5,6 +5,7 @@
  * 2 a usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
  */
 import { errorLine, helpText, parseCommandLine, runCommand, UsageError, usageErrorText } from "../../lib/cli";
+import { prepareLockDir } from "../../lib/lock";
 import { openStack, PulumiError } from "../../lib/pulumi";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "./run";
 
@@ -18,7 +19,8 @@ export const USAGE = `Usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [
                      secret is under 7 days old: only when you know Amazon did not rotate (docs/running-unattended.md)
 Environment: SP_API_LWA_ENDPOINT, SP_API_ENDPOINT, AWS_ENDPOINT_URL_SQS point at other endpoints;
 SP_API_ROTATE_LWA_TIMEOUT_MS bounds each LWA and SP-API request, SP_API_AWS_TIMEOUT_MS each SQS request;
-SP_API_IAM_LOCK_DIR holds the locks (default ~/.sp-api-iam/locks), SP_API_IAM_LOCK_WAIT_MS bounds the wait for one.`;
+SP_API_IAM_LOCK_DIR holds the locks (default /tmp/sp-api-iam-locks, shared by every user of the host);
+SP_API_IAM_LOCK_WAIT_MS bounds the wait for one.`;
 
 export interface CliArgs {
   stack?: string;
@@ -83,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const print = (line: string) => process.stdout.write(`${line}\n`);
+  // Before anything is read: a lock directory that cannot be made is one line (runCommand prints it), exit 1.
+  if (!args.dryRun) prepareLockDir(process.env);
   let stack;
   try {
     stack = await openStack(args.stack);

@@ -15,7 +15,7 @@
  */
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, type StackConfig } from "../../src/config";
 import { awsEndpoint, readSettings, SettingsError, type Settings } from "../../lib/net";
-import { acquireLocks, type HeldLocks, LockBusy, lwaAppLock, stackLock } from "../../lib/lock";
+import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, lwaAppLock, stackLock } from "../../lib/lock";
 import { blockFileName, gitExposureWarning, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { mapWithConcurrency, PulumiError, PulumiWorkspace, secretsOf, type OutputValue, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -160,7 +160,8 @@ async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<
 
 /**
  * What every phase of one run shares, none of it an effect beyond printing: the options, the environment, the
- * clock, the redactor (which learns each secret the run meets) and the printer that scrubs with it. The effects
+ * clock, the redactor (which learns each secret the run meets), the printer that scrubs with it, and the lock check
+ * every side effect is preceded by (`guard`: throws LockLost when the run's locks were broken). The effects
  * are in the phases' other parameters: a PulumiStack is read or written, a PulumiWorkspace opens the other stacks
  * of the app, an Inbox receives, hides, releases and deletes messages, AmazonAccess calls LWA or the SP-API.
  */
@@ -170,6 +171,8 @@ interface Run {
   now: () => Date;
   redactor: Redactor;
   say: (line: string) => void;
+  /** Before each side effect (a config write, a queue change, a request, an up), naming it: LockLost stops the run. */
+  guard: (next: string) => Promise<void>;
 }
 
 /** How Amazon is reached (LWA's endpoint) and how long each call may take. */
@@ -200,9 +203,10 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
   const now = opts.now ?? (() => new Date());
   const redactor = new Redactor();
   const say = (line: string) => opts.print(redactor.scrub(line));
-  const run: Run = { opts, env, now, redactor, say };
   let inbox: Inbox | undefined;
   let locks: HeldLocks | undefined;
+  let lost = false;
+  const run: Run = { opts, env, now, redactor, say, guard: async (next) => locks?.assertHeld(next) };
 
   try {
     say(`rotate-lwa: stack ${stack.name}${opts.dryRun ? " (dry run: decides and prints, changes nothing)" : ""}`);
@@ -245,17 +249,23 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     // 10. pulumi up, then the block, for each stack.
     await deliver(run, targets, message);
     // 11. Only now: the message can go, with any older new-secret messages.
-    const leftover = await removeNewSecrets(inbox);
+    const leftover = await removeNewSecrets(run, inbox);
     // 12. The summary.
     return summarize(run, pre.clientId, { message, sentAt, targets, file, members }, leftover);
   } catch (error) {
+    if (error instanceof LockLost) {
+      // Nothing more, not even the messages made visible again: the run holding the lock now may hold them.
+      lost = true;
+      say(`✗ ${error.message}`);
+      return { outcome: "failed", detail: redactor.scrub(error.message), exitCode: 1 };
+    }
     if (!(error instanceof StepFailure)) throw error;
     say(`✗ ${error.failure.cause}`);
     if (error.failure.fix) say(`  Fix: ${error.failure.fix}`);
     return { outcome: error.outcome === "not-due" ? "not-due" : error.outcome, detail: redactor.scrub(error.failure.cause), exitCode: error.exitCode };
   } finally {
     // Whatever was received and is not done with goes back at once, for the next run.
-    await inbox?.releaseAll();
+    if (!lost) await inbox?.releaseAll();
     inbox?.close();
     await locks?.release();
   }
@@ -368,13 +378,13 @@ async function readAppGroup(
 /** 4. The locks of the app and of every stack of the group; busy fails the run. */
 async function lockRun(run: Run, stackName: string, clientId: string, members: string[]): Promise<HeldLocks> {
   try {
-    return await acquireLocks([lwaAppLock(clientId), ...[stackName, ...members].map(stackLock)], {
+    return await acquireLocks([lwaAppLock(clientId), ...[stackName, ...members].map((name) => stackLock(name, run.env))], {
       env: run.env,
       command: `rotate-lwa --stack ${stackName}`,
-      onCompromised: (what) => run.say(`  ! the lock on ${what} was lost (another process broke it); the rotation record still stops a second request`),
+      onCompromised: (what) => run.say(`  ! the lock on ${what} was lost (another process broke it); this run stops before its next step`),
     });
   } catch (error) {
-    if (error instanceof LockBusy) throw new StepFailure({ cause: error.message, fix: "" });
+    if (error instanceof LockBusy || error instanceof LockDirError) throw new StepFailure({ cause: error.message, fix: "" });
     throw error;
   }
 }
@@ -505,10 +515,14 @@ async function settleQueue(
     const time = newestExpiry.notification.clientSecretExpiryTime;
     try {
       if (config.lwaClientSecretExpiresAt !== time) {
+        await run.guard("recording lwaClientSecretExpiresAt");
         await stack.setConfig("lwaClientSecretExpiresAt", time);
         say(`  recorded Amazon's expiry time in lwaClientSecretExpiresAt (${time})`);
       }
-      for (const h of expiryMessages) await inbox.remove(h);
+      for (const h of expiryMessages) {
+        await run.guard("deleting an expiry message from the queue");
+        await inbox.remove(h);
+      }
     } catch (error) {
       if (error instanceof PulumiError || error instanceof QueueError) throw new StepFailure({ cause: error.message, fix: "run again." });
       throw error;
@@ -516,18 +530,25 @@ async function settleQueue(
   }
   for (const h of inbox.ours("discard")) {
     say(`  ${opts.dryRun ? "would delete" : "deleted"} a message of this app ${printable((h.disposition as { reason: string }).reason, 300)}`);
-    if (!opts.dryRun) await inbox.remove(h).catch(() => inbox.release(h));
+    if (!opts.dryRun) {
+      await run.guard("deleting a stale message from the queue");
+      await inbox.remove(h).catch(() => inbox.release(h));
+    }
   }
   // A request noted in the queue by an older version of this command becomes the config record, then goes.
   const markers = inbox.ours("pending") as (Held & { notification: Extract<Notification, { kind: "rotation-requested" }> })[];
   const marker = newest(markers, (h) => h.notification.requestedAt)?.notification.requestedAt;
   if (marker && !opts.dryRun) {
     if (!pendingSince || marker > pendingSince) {
+      await run.guard("recording lwaRotationRequestedAt");
       await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", marker), "run again.");
       pendingSince = marker;
       say(`  recorded the rotation requested at ${marker} (noted in the queue by an earlier version) in lwaRotationRequestedAt`);
     }
-    for (const h of markers) await inbox.remove(h).catch(() => inbox.release(h));
+    for (const h of markers) {
+      await run.guard("deleting a request marker from the queue");
+      await inbox.remove(h).catch(() => inbox.release(h));
+    }
   } else if (marker && !pendingSince) {
     pendingSince = marker;
   }
@@ -562,9 +583,11 @@ async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Pr
   if (opts.dryRun) {
     say(`  would set aside a new-secret message sent ${sent}: ${why}`);
   } else {
+    await run.guard("recording lwaRotationSetAside");
     await pulumiStep(async () => {
       if (!config.lwaRotationSetAside || config.lwaRotationSetAside < sent) await stack.setConfig("lwaRotationSetAside", sent);
     }, "run again.");
+    await run.guard("deleting the set-aside message from the queue");
     await inbox.remove(h).catch(() => inbox.release(h));
     say(`  ! set aside a new-secret message sent ${sent}: ${why}. Recorded in lwaRotationSetAside; nothing was stored.`);
   }
@@ -714,6 +737,7 @@ async function recordRequest(run: Run, stack: PulumiStack, config: StackConfig):
   const { env, now, say } = run;
   const requestedAt = now().toISOString();
   const previous = config.lwaRotationRequestedAt;
+  await run.guard("recording the rotation request");
   await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", requestedAt), "fix the cause, then run again. Nothing was asked.");
   say(`  recorded the request in lwaRotationRequestedAt (${requestedAt}) before sending it`);
   await new Promise((resolve) => setTimeout(resolve, recordSettleMs(env)));
@@ -736,10 +760,12 @@ async function sendRequest(run: Run, stack: PulumiStack, amazon: AmazonAccess, p
   const { settings, httpTimeoutMs } = amazon;
   // Amazon said no (or was never reached): the record goes back to what it was, so the next run may ask.
   const unrecord = async () => {
+    await run.guard("taking the request's record back");
     await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt")).catch(() =>
       say("  ! could not take the record back: the next run treats the request as unanswered (--request-again clears it)."),
     );
   };
+  await run.guard("the rotation request");
   say(`  requesting a new client secret from Amazon (${pre.spApiEndpoint})`);
   const token = await grantlessToken(settings.lwaEndpoint, pre.clientId, pre.clientSecret, httpTimeoutMs);
   if (token.kind === "ok") redactor.addSecret(token.value);
@@ -748,6 +774,7 @@ async function sendRequest(run: Run, stack: PulumiStack, amazon: AmazonAccess, p
     await unrecord();
     throw new StepFailure(tokenFailure);
   }
+  await run.guard("the rotation request");
   const answer = await requestRotation(pre.spApiEndpoint, (token as { value: string }).value, httpTimeoutMs);
   if (answer.kind === "http" && answer.message) answer.message = redactor.scrub(answer.message);
   const rotationFailure = judgeRotationRequest(answer, { queueArn: pre.queueArn, spApiEndpoint: pre.spApiEndpoint });
@@ -815,6 +842,7 @@ async function storeSecret(
 ): Promise<boolean> {
   let changed = false;
   if (current.secret !== message.newClientSecret) {
+    await run.guard(`storing the new secret in stack ${target.name}`);
     await target.setSecret("lwaClientSecret", message.newClientSecret);
     changed = true;
     run.say(`  stored the new secret in stack ${target.name}'s config (lwaClientSecret, encrypted)`);
@@ -829,6 +857,7 @@ async function storeSecret(
   ];
   for (const [key, value] of plain) {
     if (current.values[key] === value) continue;
+    await run.guard(`storing ${key} in stack ${target.name}`);
     if (value === undefined) await target.removeConfig(key);
     else await target.setConfig(key, value);
     changed = true;
@@ -853,6 +882,7 @@ async function storeInGroup(
 ): Promise<{ targets: Target[]; sentAt: string }> {
   const message = candidate.notification;
   const { stack, read, file } = own;
+  await run.guard("hiding the new secret's message in the queue");
   try {
     await inbox.queue.setVisibility(candidate.message, HOLD_SECONDS);
   } catch (error) {
@@ -898,6 +928,7 @@ async function deliver(run: Run, targets: Target[], message: NewSecret): Promise
     let newOutputs = t.outputs;
     if (deployed) say(`  stack ${t.stack.name} is already deployed with the new secret (an earlier run ran pulumi up)`);
     else {
+      await run.guard(`pulumi up --stack ${t.stack.name}`);
       say(`  pulumi up --stack ${t.stack.name}`);
       newOutputs = await pulumiStep(
         () =>
@@ -931,9 +962,10 @@ async function deliver(run: Run, targets: Target[], message: NewSecret): Promise
 }
 
 /** 11. Every new-secret message deleted from the queue. Returns whether one could not be. */
-async function removeNewSecrets(inbox: Inbox): Promise<boolean> {
+async function removeNewSecrets(run: Run, inbox: Inbox): Promise<boolean> {
   let leftover = false;
   for (const h of inbox.newSecrets()) {
+    await run.guard("deleting the new secret's message from the queue");
     try {
       await inbox.remove(h);
     } catch {
