@@ -84,6 +84,11 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly encryptedSecretAccessKey?: pulumi.Output<string>;
   /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation (none with lwa). */
   readonly keySlots: SlotRecord[] = [];
+  /**
+   * Every access key id of the stack, the newest first: the slots' keys, and a key an adoption recorded (the
+   * customer's own, until npm run rotate-key retires it). Delivery gives an object holding one of them the newest pair.
+   */
+  readonly accessKeyIds?: pulumi.Output<string[]>;
   /** With lwaRotation: the queue Amazon delivers a rotated LWA client secret to, and its policy. */
   readonly lwaNotificationQueue?: sqs.Queue;
   readonly lwaNotificationQueuePolicy?: sqs.QueuePolicy;
@@ -216,6 +221,10 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     this.userName = this.user.name;
     this.roleArn = this.role.arn;
     this.accessKeyId = currentKey.id;
+    const others = keyPlan.slots.filter((s) => s.slot !== current.slot).map((s) => this.accessKeys[s.slot]!.id);
+    this.accessKeyIds = pulumi
+      .all([currentKey.id, ...others])
+      .apply((ids) => [...new Set([...ids, ...(args.adoption?.accessKeyId ? [args.adoption.accessKeyId] : [])].filter(Boolean))]);
     this.accessKeyCreatedAt = currentKey.createDate;
     this.accessKeyRotateBy = currentKey.createDate.apply((created) => accessKeyRotateBy(created, maxAgeDays));
     currentKey.createDate.apply((created) => {
@@ -263,6 +272,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       userName: this.userName,
       roleArn: this.roleArn,
       accessKeyId: this.accessKeyId,
+      accessKeyIds: this.accessKeyIds,
       accessKeyCreatedAt: this.accessKeyCreatedAt,
       accessKeyRotateBy: this.accessKeyRotateBy,
       credentials: this.credentials,

@@ -76,6 +76,8 @@ export interface StackOutputs {
   accessKeyCreatedAt?: pulumi.Output<string>;
   accessKeyRotateBy?: pulumi.Output<string>;
   accessKeySlots?: SlotRecord[];
+  /** Every access key id of the stack, the newest first (delivery's field rule: commands/credentials/decide.ts). */
+  accessKeyIds?: pulumi.Output<string[]>;
   credentials: pulumi.Output<string>;
   encryptedSecretAccessKey?: pulumi.Output<string>;
   lwaClientSecretExpiresOn?: string;
@@ -146,6 +148,7 @@ async function buildStack(): Promise<StackOutputs> {
           accessKeyCreatedAt: access.accessKeyCreatedAt,
           accessKeyRotateBy: access.accessKeyRotateBy,
           accessKeySlots: access.keySlots,
+          ...(access.accessKeyIds ? { accessKeyIds: access.accessKeyIds } : {}),
         }
       : {};
   return {

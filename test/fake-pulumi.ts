@@ -116,6 +116,13 @@ export function runEngine(state: StackState, now: Date): void {
     accessKeyRotateBy: plain(accessKeyRotateBy(currentKey.createDate, config.maxAccessKeyAgeDays)),
     // The program's own records (slotRecord), which carry inactiveSince from the last deployment.
     accessKeySlots: plain(plan.slots.map(slotRecord)),
+    accessKeyIds: plain([
+      ...new Set([
+        currentKey.id,
+        ...plan.slots.filter((s) => s !== current).map((s) => keys[s.slot]!.id),
+        ...(config.adoption?.accessKeyId ? [config.adoption.accessKeyId] : []),
+      ]),
+    ]),
     credentials: { value: credentials, secret: true },
   };
   // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,

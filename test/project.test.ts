@@ -23,6 +23,7 @@ const OUTPUTS = [
   "accessKeyCreatedAt",
   "accessKeyRotateBy",
   "accessKeySlots",
+  "accessKeyIds",
   "credentials",
   "encryptedSecretAccessKey",
   "lwaClientSecretExpiresOn",

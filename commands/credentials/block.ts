@@ -42,7 +42,7 @@ export function blockValues(hjson: string): BlockValues {
 
 /**
  * Who the block belongs to: its role, and its LWA client id unless that is still a placeholder. An LWA-only block
- * names no role: its objects are recognised by client id and refresh token together (decide.ts, ownerOf).
+ * names no role: its objects are recognised by client id (decide.ts, fieldChanges).
  */
 export function blockIdentity(values: BlockValues): { roleArn?: string; lwaClientId?: string } {
   const lwaClientId = values.client_id === undefined || isPlaceholder(values.client_id) ? undefined : values.client_id;
@@ -59,6 +59,10 @@ export interface DeliveryBlock {
   /** Absent for an LWA-only block. */
   roleArn?: string;
   lwaClientId?: string;
+  /** The stack's other access key ids (previous, adopted): objects holding one get the current pair. */
+  keyIds?: readonly string[];
+  /** role_arn values recorded as the stack's earlier role. */
+  formerRoleArns?: readonly string[];
 }
 
 /** The block from a stack's outputs (PulumiStack.readOutputs() or up()). Throws BlockError, naming the stack. */
@@ -69,7 +73,9 @@ export function blockFromOutputs(stack: string, outputs: Record<string, { value:
   const identity = blockIdentity(values);
   const roleArn = outputs.roleArn?.value;
   if (identity.roleArn !== undefined && typeof roleArn === "string") identity.roleArn = roleArn;
-  return { hjson, values, fields: blockFields(values), ...identity };
+  const ids = outputs.accessKeyIds?.value;
+  const keyIds = Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [];
+  return { hjson, values, fields: blockFields(values), ...identity, ...(keyIds.length ? { keyIds } : {}) };
 }
 
 /** The block as the connector's docs show a named credential's content: a JSON object of the block's fields. */
