@@ -48,6 +48,18 @@ export interface SellingPartnerApiAccessArgs {
   lwaRotation?: boolean;
   /** An adopted manual setup (npm run adopt): the user and role are imported, then given the kit's properties. */
   adoption?: AdoptionRecord;
+  /**
+   * Further authorizations of the app beside the default one (spApiRegion, lwaRefreshToken): another marketplace
+   * region of the seller, another seller of the app. Each gets its own block; the role may invoke each one's region.
+   */
+  authorizations?: AuthorizationArgs[];
+}
+
+export interface AuthorizationArgs {
+  name: string;
+  spApiRegion: SpApiRegion;
+  /** Unset: the block holds a placeholder. */
+  refreshToken?: pulumi.Input<string>;
 }
 
 /**
@@ -80,6 +92,10 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly accessKeyRotateBy?: pulumi.Output<string>;
   /** The connector's HJSON credentials block (secret). */
   readonly credentials: pulumi.Output<string>;
+  /** A secret map from each further authorization's name to its block (its region's AWS region, its token). */
+  readonly authorizationCredentials?: pulumi.Output<Record<string, string>>;
+  /** Each further authorization's SP-API region, by name: not secret (status and verify read it). */
+  readonly authorizationRegions?: Record<string, SpApiRegion>;
   /** The PGP-encrypted key secret (base64), when pgpKey is set for the newest key (secret). */
   readonly encryptedSecretAccessKey?: pulumi.Output<string>;
   /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation (none with lwa). */
@@ -115,6 +131,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
         : undefined;
     super(COMPONENT_TYPE, name, {}, opts);
     this.connectorAuth = connectorAuth;
+    const authorizations = args.authorizations ?? [];
+    if (authorizations.length > 0) this.authorizationRegions = Object.fromEntries(authorizations.map((a) => [a.name, a.spApiRegion]));
     const parent = { parent: this };
     const path = args.path ?? "/";
     const tags = args.tags ?? {};
@@ -150,17 +168,14 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     if (!keyPlan) {
       // connectorAuth lwa: the connector sends the LWA token alone, so nothing in IAM is declared; the block holds
       // only the three LWA values.
-      this.credentials = pulumi.secret(
+      const lwaBlock = (region: SpApiRegion, token: pulumi.Input<string> | undefined) =>
         pulumi
-          .all([
-            args.lwaClientId ?? PLACEHOLDERS.client_id,
-            args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-            args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-          ])
+          .all([args.lwaClientId ?? PLACEHOLDERS.client_id, args.lwaClientSecret ?? PLACEHOLDERS.client_secret, token ?? PLACEHOLDERS.refresh_token])
           .apply(([clientId, clientSecret, refreshToken]) =>
-            renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, args.spApiRegion),
-          ),
-      );
+            renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, region),
+          );
+      this.credentials = pulumi.secret(lwaBlock(args.spApiRegion, args.lwaRefreshToken));
+      if (authorizations.length > 0) this.authorizationCredentials = authorizationBlocks(authorizations, lwaBlock);
       this.registerOutputs(this.outputRecord());
       return;
     }
@@ -189,7 +204,9 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
         {
           role: this.role.name,
           name: "SellingPartnerAPI",
-          policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
+          policy: toPolicyJson(
+            sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, [...(args.spApiRegions ?? []), ...authorizations.map((a) => a.spApiRegion)])),
+          ),
         },
         parent,
       );
@@ -235,20 +252,21 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     const secretAccessKey = current.pgpKey ? pulumi.output(ENCRYPTED_SECRET_PLACEHOLDER) : pulumi.secret(currentKey.secret);
     if (current.pgpKey) this.encryptedSecretAccessKey = pulumi.secret(currentKey.encryptedSecret);
 
-    this.credentials = pulumi.secret(
+    // One block per authorization: the same app, role and key; its own region and refresh token.
+    const block = (region: SpApiRegion, token: pulumi.Input<string> | undefined) =>
       pulumi
         .all([
-          this.role.arn,
+          this.role!.arn,
           currentKey.id,
           secretAccessKey,
           args.lwaClientId ?? PLACEHOLDERS.client_id,
           args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-          args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
+          token ?? PLACEHOLDERS.refresh_token,
         ])
         .apply(([roleArn, keyId, keySecret, clientId, clientSecret, refreshToken]) =>
           renderCredentials(
             {
-              region: awsRegionOf(args.spApiRegion),
+              region: awsRegionOf(region),
               role_arn: roleArn,
               aws_access_key_id: keyId,
               aws_secret_access_key: keySecret,
@@ -256,10 +274,11 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
               client_secret: clientSecret,
               refresh_token: refreshToken,
             },
-            args.spApiRegion,
+            region,
           ),
-        ),
-    );
+        );
+    this.credentials = pulumi.secret(block(args.spApiRegion, args.lwaRefreshToken));
+    if (authorizations.length > 0) this.authorizationCredentials = authorizationBlocks(authorizations, block);
 
     this.registerOutputs(this.outputRecord());
   }
@@ -276,6 +295,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       accessKeyCreatedAt: this.accessKeyCreatedAt,
       accessKeyRotateBy: this.accessKeyRotateBy,
       credentials: this.credentials,
+      authorizationCredentials: this.authorizationCredentials,
+      authorizationRegions: this.authorizationRegions,
       encryptedSecretAccessKey: this.encryptedSecretAccessKey,
       lwaNotificationQueueArn: this.lwaNotificationQueueArn,
       lwaNotificationQueueUrl: this.lwaNotificationQueueUrl,
@@ -293,4 +314,16 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       { parent: this, replacementTrigger: String(plan.generation), deleteBeforeReplace: true },
     );
   }
+}
+
+/** The secret map of the further authorizations' blocks, name to block, made by `render`. */
+function authorizationBlocks(
+  authorizations: readonly AuthorizationArgs[],
+  render: (region: SpApiRegion, token: pulumi.Input<string> | undefined) => pulumi.Output<string>,
+): pulumi.Output<Record<string, string>> {
+  return pulumi.secret(
+    pulumi
+      .all(authorizations.map((a) => render(a.spApiRegion, a.refreshToken)))
+      .apply((blocks) => Object.fromEntries(authorizations.map((a, i) => [a.name, blocks[i]!]))),
+  );
 }

@@ -860,6 +860,33 @@ describe("npm run credentials: the command", () => {
     assert.deepEqual(Object.keys(JSON.parse(document.join("\n"))), ["stack", "exitCode", "error"], "--json: a document even then");
   });
 
+  it("--authorization <name> writes that authorization's block: its region and token, the same app and key; an unknown one is named", async () => {
+    const EU_TOKEN = "Atzr|IwEBI-the-EU-authorization-0123456789";
+    cli.addStack("seller", {
+      config: { lwaClientId: CLIENT_ID },
+      secrets: { lwaClientSecret: SECRET, lwaRefreshToken: REFRESH, authorizations: JSON.stringify({ eu: { spApiRegion: "eu", refreshToken: EU_TOKEN } }) },
+      account: "111111111111",
+    });
+    const written = await run(["--stack", "seller", "--authorization", "eu", "eu.hjson"]);
+    assert.equal(written.code, 0, written.out);
+    const eu = Hjson.parse(read(dir, "eu.hjson")).credentials;
+    const na = Hjson.parse(cli.stack("seller").outputs.credentials!.value as string).credentials;
+    assert.deepEqual(eu, { ...na, region: "eu-west-1", refresh_token: EU_TOKEN });
+    assert.equal(fs.statSync(path.join(dir, "eu.hjson")).mode & 0o777, 0o600);
+    assert.ok(!written.out.includes(EU_TOKEN));
+
+    const unknown = await run(["--stack", "seller", "--authorization", "fe", "fe.hjson"]);
+    assert.equal(unknown.code, 1);
+    assert.match(
+      unknown.out,
+      /Stack seller has no authorization "fe" deployed \(its authorizations: eu\)\. Add it: pulumi config set --path 'authorizations\.fe\.spApiRegion'/,
+    );
+    assert.ok(!fs.existsSync(path.join(dir, "fe.hjson")));
+    const withInto = await run(["--stack", "seller", "--authorization", "eu", "--into", "orders.json"]);
+    assert.equal(withInto.code, 2);
+    assert.match(withInto.out, /--authorization picks the block written to a file; --into and --check need none/);
+  });
+
   it("--into and --check deliver and check the stack's current block", async () => {
     const before = snapshot(dir);
     const oldReports = Hjson.parse(read(dir, "reports.hjson")).input.credentials;

@@ -65,9 +65,30 @@ export interface DeliveryBlock {
   formerRoleArns?: readonly string[];
 }
 
-/** The block from a stack's outputs (PulumiStack.readOutputs() or up()). Throws BlockError, naming the stack. */
-export function blockFromOutputs(stack: string, outputs: Record<string, { value: unknown }>): DeliveryBlock {
-  const hjson = outputs.credentials?.value;
+/** The names of the stack's further authorizations (output `authorizations`), sorted. */
+export function authorizationNames(outputs: Record<string, { value: unknown }>): string[] {
+  const regions = outputs.authorizations?.value;
+  return regions !== null && typeof regions === "object" ? Object.keys(regions).sort() : [];
+}
+
+/**
+ * The block from a stack's outputs (PulumiStack.readOutputs() or up()): the default authorization's (`credentials`),
+ * or with `authorization` that authorization's (`authorizationCredentials`). Throws BlockError, naming the stack.
+ */
+export function blockFromOutputs(stack: string, outputs: Record<string, { value: unknown }>, authorization?: string): DeliveryBlock {
+  let hjson = outputs.credentials?.value;
+  if (authorization !== undefined) {
+    const blocks = outputs.authorizationCredentials?.value as Record<string, unknown> | undefined;
+    hjson = blocks !== null && typeof blocks === "object" && Object.prototype.hasOwnProperty.call(blocks, authorization) ? blocks[authorization] : undefined;
+    if (typeof hjson !== "string") {
+      const names = authorizationNames(outputs);
+      throw new BlockError(
+        `Stack ${stack} has no authorization ${JSON.stringify(authorization)} deployed (${names.length ? `its authorizations: ${names.join(", ")}` : "it has none beside the default one"}). ` +
+          `Add it: pulumi config set --path 'authorizations.${authorization}.spApiRegion' <na|eu|fe> --stack ${stack} && ` +
+          `pulumi config set --secret --path 'authorizations.${authorization}.refreshToken' --stack ${stack}, then npm run up -- ${stack}.`,
+      );
+    }
+  }
   if (typeof hjson !== "string") throw new BlockError(`Stack ${stack} has no credentials output yet: run \`npm run up -- ${stack}\` first.`);
   const values = blockValues(hjson);
   const identity = blockIdentity(values);

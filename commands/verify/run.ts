@@ -31,6 +31,11 @@ export interface VerifyOptions {
   expectUser?: string;
   /** Replaced by tests that should not wait in real time. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * The stack's further authorizations' blocks (output authorizationCredentials), by name: each one's refresh
+   * token is exchanged at LWA once, after the five steps of the main block (the same app, role and key).
+   */
+  authorizations?: readonly { name: string; input: string }[];
 }
 
 const TITLES = {
@@ -100,6 +105,7 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
     ] as const) {
       report(n, title, { status: "not-run", reason: "step 1 failed" });
     }
+    (options.authorizations ?? []).forEach((a, i) => report(6 + i, authorizationTitle(a.name), { status: "not-run", reason: "step 1 failed" }));
     return finish();
   }
   const block = parsed.block;
@@ -172,7 +178,41 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
   } else {
     report(5, TITLES.spApi, await callMarketplaceParticipations(block, accessToken, session, settings));
   }
+
+  // Steps 6 on: each further authorization's refresh token, one LWA exchange each. The app's values are the main
+  // block's; a token LWA refuses is that authorization's alone (invalid_grant: the seller authorizes again).
+  let number = 6;
+  for (const authorization of options.authorizations ?? []) {
+    const title = authorizationTitle(authorization.name);
+    const other = parseCredentialsBlock(authorization.input);
+    redactor.addSecret(...other.hide.secrets);
+    redactor.addKeyId(...other.hide.keyIds);
+    if (!other.ok) {
+      report(number++, title, { status: "failed", cause: `its block does not parse: ${other.problems.join("; ")}`, fix: "run pulumi up, then verify again." });
+      continue;
+    }
+    const placeholders = placeholdersAmong(other.block, LWA_FIELDS);
+    if (placeholders.length > 0) {
+      report(number++, title, { status: "skipped", reason: `placeholder in ${placeholders.join(", ")}` });
+      continue;
+    }
+    const exchanged = await exchangeRefreshToken(other.block, settings);
+    redactor.addSecret(exchanged.accessToken);
+    const outcome = exchanged.outcome;
+    report(
+      number++,
+      title,
+      outcome.status === "passed"
+        ? { ...outcome, summary: `${outcome.summary}; region ${other.block.values.region} (SP-API ${other.block.spApiRegion})` }
+        : outcome,
+    );
+  }
   return finish();
+}
+
+function authorizationTitle(name: string): string {
+  // Not "Authorization ...": no printed line may look like an HTTP authorization header (verify's own guard).
+  return `Refresh token of ${printable(name)} (LWA token exchange)`;
 }
 
 function blockOutcome(block: CredentialsBlock, settings: Settings): StepOutcome {
