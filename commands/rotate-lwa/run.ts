@@ -16,7 +16,7 @@
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, type StackConfig } from "../../src/config";
 import { awsEndpoint, readSettings, SettingsError, type Settings } from "../../lib/net";
 import { acquireLocks, type HeldLocks, LockBusy, lwaAppLock, stackLock } from "../../lib/lock";
-import { blockFileName, gitExposureWarning, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
+import { blockFileName, DEFAULT_BLOCK_DIR, gitExposureWarning, preparePrivateDir, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { mapWithConcurrency, PulumiError, PulumiWorkspace, secretsOf, type OutputValue, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import * as path from "path";
@@ -41,6 +41,7 @@ import {
   type Step,
   type StoredSecret,
   UNANSWERED_EVIDENCE_DAYS,
+  outCollision,
 } from "./decide";
 import { currentExpiry, type Expiry, isoTime, OLD_SECRET_GRACE_DAYS, unansweredRequest } from "../../src/lifecycle";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
@@ -59,6 +60,11 @@ export interface RotateLwaOptions {
   ifDue: boolean;
   waitSeconds: number;
   out: string;
+  /**
+   * Where each other stack of a shared app gets its block: `<memberDir>/<stack>.hjson`, its own place in the kit's
+   * private credentials directory (default `credentials/`, as `npm run maintain` writes it), never beside --out.
+   */
+  memberDir?: string;
   dryRun?: boolean;
   /** --request-again: ask Amazon although a recorded request is unanswered, or the stored secret is under 7 days old. */
   requestAgain?: boolean;
@@ -170,6 +176,11 @@ interface Run {
   now: () => Date;
   redactor: Redactor;
   say: (line: string) => void;
+}
+
+/** Where another stack of the app gets its block: its own file in the private credentials directory. */
+function memberFile(run: Run, member: string): string {
+  return path.join(run.opts.memberDir ?? userPath(DEFAULT_BLOCK_DIR, run.env), blockFileName(member));
 }
 
 /** How Amazon is reached (LWA's endpoint) and how long each call may take. */
@@ -353,11 +364,24 @@ async function readAppGroup(
   }
   const members = group.filter((m) => m.name !== stackName).map((m) => m.name);
   if (members.length > 0) say(`  LWA app group: ${[stackName, ...members].join(", ")} (the new secret goes to every one)`);
+  // Another stack's block goes only to its own place; a --out that would be taken for it is refused first.
+  const collision = outCollision(file, members, (m) => memberFile(run, m), blockFileName);
+  if (collision) {
+    throw new StepFailure(
+      {
+        cause: `${collision}. Nothing was asked or changed.`,
+        fix: `give --out a file named for stack ${stackName} (e.g. ${blockFileName(stackName)}); the other stacks' blocks go to ${path.dirname(memberFile(run, members[0]!))}.`,
+      },
+      "failed",
+      2,
+    );
+  }
+  if (members.length > 0 && !opts.dryRun) preparePrivateDir(path.dirname(memberFile(run, members[0]!)));
   for (const member of members) {
-    const problem = unwritableBlockFile(path.join(path.dirname(file), blockFileName(member)), { dryRun: opts.dryRun });
+    const problem = unwritableBlockFile(memberFile(run, member), { dryRun: opts.dryRun });
     if (problem)
       throw new StepFailure(
-        { cause: `the block of ${member}: ${problem}. Nothing was asked or changed.`, fix: "give --out a file in a directory you can write." },
+        { cause: `the block of ${member}: ${problem}. Nothing was asked or changed.`, fix: "make the private credentials directory writable." },
         "failed",
         2,
       );
@@ -880,7 +904,7 @@ async function storeInGroup(
       fix,
       kept,
     );
-    targets.push({ stack: member, outputs: memberOutputs, changed, file: path.join(path.dirname(file), blockFileName(name)) });
+    targets.push({ stack: member, outputs: memberOutputs, changed, file: memberFile(run, name) });
   }
   return { targets, sentAt };
 }
