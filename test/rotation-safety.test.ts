@@ -448,6 +448,25 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
       assert.equal(Hjson.parse(fs.readFileSync(path.join(work, "credentials", "globex.hjson"), "utf8")).credentials.refresh_token, GLOBEX_TOKEN);
     });
 
+    it("the proof may use any authorization's token: the default one revoked (invalid_grant), the EU one accepted: rotated", async () => {
+      cli.addStack(STACK, {
+        config: { spApiRegion: "na", lwaRotation: true, lwaClientId: CLIENT_ID, lwaClientSecretIssuedOn: addDays(today(), -170), jobConfigs: ["jobs/a.json"] },
+        secrets: {
+          lwaClientSecret: OLD_SECRET,
+          lwaRefreshToken: "Atzr|IwEBI-revoked-by-the-seller-0123456789",
+          // The fake's LWA accepts REFRESH_TOKEN: here the seller's EU authorization.
+          authorizations: JSON.stringify({ eu: { spApiRegion: "eu", refreshToken: REFRESH_TOKEN } }),
+        },
+        provider: { region: REGION },
+        selected: true,
+      });
+      const { result, text } = await run();
+      assert.equal(result.exitCode, 0, text);
+      assertOneRotationFinished([STACK]);
+      const exchanges = fake.calls.filter((c) => c.service === "lwa" && c.action === "refresh_token");
+      assert.ok(exchanges.length >= 2, "the default token first, then the EU one");
+    });
+
     it("maintain orders an app's stacks in one lane, the rotating one first; a member's lwa step names it", () => {
       assert.deepEqual(
         lanes([

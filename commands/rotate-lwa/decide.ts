@@ -283,7 +283,13 @@ export function decideStep(input: DueInput): Step {
 export interface Prerequisites {
   clientId: string;
   clientSecret: string;
+  /** The default authorization's token, or the first further one's when the stack has no lwaRefreshToken. */
   refreshToken: string;
+  /**
+   * Every authorization's token, the default one first: the proof may use any (invalid_client is the app's answer,
+   * whichever token; invalid_grant is that token's alone, and the next one is tried).
+   */
+  refreshTokens: string[];
   spApiEndpoint: string;
   queueUrl: string;
   queueArn: string;
@@ -326,7 +332,13 @@ export function checkPrerequisites(
   const value = (v: string | undefined) => (v && !isPlaceholder(v) ? v : undefined);
   const clientId = value(config.lwaClientId);
   const clientSecret = value(config.lwaClientSecret);
-  const refreshToken = value(config.lwaRefreshToken);
+  const refreshTokens = [
+    value(config.lwaRefreshToken),
+    ...Object.keys(config.authorizations)
+      .sort()
+      .map((name) => value(config.authorizations[name]!.refreshToken)),
+  ].filter((t): t is string => t !== undefined);
+  const refreshToken = refreshTokens[0];
   if (!clientId) unset.push(`pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
   if (!clientSecret && !completing) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
   if (!refreshToken) unset.push(`pulumi config set --secret lwaRefreshToken${on}`);
@@ -348,6 +360,7 @@ export function checkPrerequisites(
       clientId: clientId!,
       clientSecret: clientSecret ?? "",
       refreshToken: refreshToken!,
+      refreshTokens,
       spApiEndpoint: spApiEndpointOverride ?? endpointOf(config.spApiRegion),
       queueUrl,
       queueArn: queueArn as string,

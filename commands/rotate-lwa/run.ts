@@ -565,14 +565,14 @@ async function settleQueue(
  */
 async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Prerequisites, inbox: Inbox, h: NewSecretHeld): Promise<"ok" | "set-aside"> {
   const { opts, now, redactor, say } = run;
-  const { settings, httpTimeoutMs } = amazon;
+  const { settings } = amazon;
   const config = pre.config;
   const n = h.notification;
   redactor.addSecret(n.newClientSecret);
   const shaped = LWA_CLIENT_SECRET.test(n.newClientSecret) || LWA_LEGACY_CLIENT_SECRET.test(n.newClientSecret);
   let answer: HttpAnswer<string> | undefined;
   if (shaped) {
-    answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, n.newClientSecret, pre.refreshToken, httpTimeoutMs);
+    answer = await exchangeWithAnyToken(amazon, pre, n.newClientSecret);
     if (answer.kind === "ok") {
       redactor.addSecret(answer.value);
       return "ok";
@@ -597,6 +597,20 @@ async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Pr
   return "set-aside";
 }
 
+/**
+ * The exchange every job makes, with `secret` and each of the stack's authorizations' refresh tokens in turn until
+ * one is accepted: a token refused (invalid_grant) is that authorization's (a seller who revoked it), not the
+ * app's, so the next is tried; any other answer (invalid_client: the app's; a network failure) is the answer.
+ */
+async function exchangeWithAnyToken(amazon: AmazonAccess, pre: Prerequisites, secret: string): Promise<HttpAnswer<string>> {
+  let answer: HttpAnswer<string> | undefined;
+  for (const token of pre.refreshTokens.length > 0 ? pre.refreshTokens : [pre.refreshToken]) {
+    answer = await refreshTokenExchange(amazon.settings.lwaEndpoint, pre.clientId, secret, token, amazon.httpTimeoutMs);
+    if (!(answer.kind === "http" && answer.code === "invalid_grant")) return answer;
+  }
+  return answer!;
+}
+
 /** The newest waiting new secret that LWA accepts, setting aside those it refuses. */
 async function provenCandidate(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Prerequisites, inbox: Inbox): Promise<NewSecretHeld | undefined> {
   for (;;) {
@@ -618,7 +632,7 @@ async function chooseStep(
   found: { group: GroupMember[]; expiry: Expiry; pendingSince?: string; issuedAt?: string; candidate?: NewSecretHeld },
 ): Promise<Step> {
   const { opts, now, redactor, say } = run;
-  const { settings, httpTimeoutMs } = amazon;
+  const { settings } = amazon;
   const { group, expiry, pendingSince, candidate } = found;
   const config = pre.config;
   const manualDelivery =
@@ -643,7 +657,7 @@ async function chooseStep(
   // Unanswered for more than 8 days: the stored secret is the evidence. Still accepted: Amazon did not rotate
   // (had it, the secret would have stopped 7 days later), so asking again retires nothing anyone uses.
   if (step.step === "check-unanswered") {
-    const answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, pre.clientSecret, pre.refreshToken, httpTimeoutMs);
+    const answer = await exchangeWithAnyToken(amazon, pre, pre.clientSecret);
     if (answer.kind === "ok") {
       redactor.addSecret(answer.value);
       say(
