@@ -92,10 +92,17 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly accessKeyRotateBy?: pulumi.Output<string>;
   /** The connector's HJSON credentials block (secret). */
   readonly credentials: pulumi.Output<string>;
-  /** A secret map from each further authorization's name to its block (its region's AWS region, its token). */
-  readonly authorizationCredentials?: pulumi.Output<Record<string, string>>;
-  /** Each further authorization's SP-API region, by name: not secret (status and verify read it). */
-  readonly authorizationRegions?: Record<string, SpApiRegion>;
+  /**
+   * With further authorizations: `blocks`, a secret map from each one's name to its block (its region's AWS region,
+   * its token), and `regions`, each one's SP-API region by name (not secret: status and verify read it).
+   */
+  readonly further: { blocks?: pulumi.Output<Record<string, string>>; regions?: Record<string, SpApiRegion> } = {};
+  get authorizationCredentials(): pulumi.Output<Record<string, string>> | undefined {
+    return this.further.blocks;
+  }
+  get authorizationRegions(): Record<string, SpApiRegion> | undefined {
+    return this.further.regions;
+  }
   /** The PGP-encrypted key secret (base64), when pgpKey is set for the newest key (secret). */
   readonly encryptedSecretAccessKey?: pulumi.Output<string>;
   /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation (none with lwa). */
@@ -131,8 +138,6 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
         : undefined;
     super(COMPONENT_TYPE, name, {}, opts);
     this.connectorAuth = connectorAuth;
-    const authorizations = args.authorizations ?? [];
-    if (authorizations.length > 0) this.authorizationRegions = Object.fromEntries(authorizations.map((a) => [a.name, a.spApiRegion]));
     const parent = { parent: this };
     const path = args.path ?? "/";
     const tags = args.tags ?? {};
@@ -168,14 +173,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     if (!keyPlan) {
       // connectorAuth lwa: the connector sends the LWA token alone, so nothing in IAM is declared; the block holds
       // only the three LWA values.
-      const lwaBlock = (region: SpApiRegion, token: pulumi.Input<string> | undefined) =>
-        pulumi
-          .all([args.lwaClientId ?? PLACEHOLDERS.client_id, args.lwaClientSecret ?? PLACEHOLDERS.client_secret, token ?? PLACEHOLDERS.refresh_token])
-          .apply(([clientId, clientSecret, refreshToken]) =>
-            renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, region),
-          );
-      this.credentials = pulumi.secret(lwaBlock(args.spApiRegion, args.lwaRefreshToken));
-      if (authorizations.length > 0) this.authorizationCredentials = authorizationBlocks(authorizations, lwaBlock);
+      ({ credentials: this.credentials, ...this.further } = blocksOf(args, (region, token) => lwaOnlyBlock(args, region, token)));
       this.registerOutputs(this.outputRecord());
       return;
     }
@@ -205,7 +203,9 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
           role: this.role.name,
           name: "SellingPartnerAPI",
           policy: toPolicyJson(
-            sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, [...(args.spApiRegions ?? []), ...authorizations.map((a) => a.spApiRegion)])),
+            sellingPartnerApiInvokePolicy(
+              servedRegions(args.spApiRegion, [...(args.spApiRegions ?? []), ...(args.authorizations ?? []).map((a) => a.spApiRegion)]),
+            ),
           ),
         },
         parent,
@@ -252,33 +252,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     const secretAccessKey = current.pgpKey ? pulumi.output(ENCRYPTED_SECRET_PLACEHOLDER) : pulumi.secret(currentKey.secret);
     if (current.pgpKey) this.encryptedSecretAccessKey = pulumi.secret(currentKey.encryptedSecret);
 
-    // One block per authorization: the same app, role and key; its own region and refresh token.
-    const block = (region: SpApiRegion, token: pulumi.Input<string> | undefined) =>
-      pulumi
-        .all([
-          this.role!.arn,
-          currentKey.id,
-          secretAccessKey,
-          args.lwaClientId ?? PLACEHOLDERS.client_id,
-          args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-          token ?? PLACEHOLDERS.refresh_token,
-        ])
-        .apply(([roleArn, keyId, keySecret, clientId, clientSecret, refreshToken]) =>
-          renderCredentials(
-            {
-              region: awsRegionOf(region),
-              role_arn: roleArn,
-              aws_access_key_id: keyId,
-              aws_secret_access_key: keySecret,
-              client_id: clientId,
-              client_secret: clientSecret,
-              refresh_token: refreshToken,
-            },
-            region,
-          ),
-        );
-    this.credentials = pulumi.secret(block(args.spApiRegion, args.lwaRefreshToken));
-    if (authorizations.length > 0) this.authorizationCredentials = authorizationBlocks(authorizations, block);
+    const iamValues = { roleArn: this.role.arn, keyId: currentKey.id, keySecret: secretAccessKey };
+    ({ credentials: this.credentials, ...this.further } = blocksOf(args, (region, token) => iamBlock(args, iamValues, region, token)));
 
     this.registerOutputs(this.outputRecord());
   }
@@ -326,4 +301,63 @@ function authorizationBlocks(
       .all(authorizations.map((a) => render(a.spApiRegion, a.refreshToken)))
       .apply((blocks) => Object.fromEntries(authorizations.map((a, i) => [a.name, blocks[i]!]))),
   );
+}
+
+/**
+ * The default authorization's block (`credentials`) and, with further authorizations, theirs and their regions: one
+ * block per authorization, the same app, role and key, each its own region and refresh token.
+ */
+function blocksOf(
+  args: SellingPartnerApiAccessArgs,
+  render: (region: SpApiRegion, token: pulumi.Input<string> | undefined) => pulumi.Output<string>,
+): { credentials: pulumi.Output<string>; blocks?: pulumi.Output<Record<string, string>>; regions?: Record<string, SpApiRegion> } {
+  const authorizations = args.authorizations ?? [];
+  const credentials = pulumi.secret(render(args.spApiRegion, args.lwaRefreshToken));
+  if (authorizations.length === 0) return { credentials };
+  return {
+    credentials,
+    blocks: authorizationBlocks(authorizations, render),
+    regions: Object.fromEntries(authorizations.map((a) => [a.name, a.spApiRegion])),
+  };
+}
+
+/** An LWA-only block (connectorAuth lwa) for one authorization: the app's values, its token. */
+function lwaOnlyBlock(args: SellingPartnerApiAccessArgs, region: SpApiRegion, token: pulumi.Input<string> | undefined): pulumi.Output<string> {
+  return pulumi
+    .all([args.lwaClientId ?? PLACEHOLDERS.client_id, args.lwaClientSecret ?? PLACEHOLDERS.client_secret, token ?? PLACEHOLDERS.refresh_token])
+    .apply(([clientId, clientSecret, refreshToken]) =>
+      renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, region),
+    );
+}
+
+/** The seven-field block for one authorization: the role and key, the app's values, its region's AWS region and its token. */
+function iamBlock(
+  args: SellingPartnerApiAccessArgs,
+  iam: { roleArn: pulumi.Input<string>; keyId: pulumi.Input<string>; keySecret: pulumi.Input<string> },
+  region: SpApiRegion,
+  token: pulumi.Input<string> | undefined,
+): pulumi.Output<string> {
+  return pulumi
+    .all([
+      iam.roleArn,
+      iam.keyId,
+      iam.keySecret,
+      args.lwaClientId ?? PLACEHOLDERS.client_id,
+      args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+      token ?? PLACEHOLDERS.refresh_token,
+    ])
+    .apply(([roleArn, keyId, keySecret, clientId, clientSecret, refreshToken]) =>
+      renderCredentials(
+        {
+          region: awsRegionOf(region),
+          role_arn: roleArn,
+          aws_access_key_id: keyId,
+          aws_secret_access_key: keySecret,
+          client_id: clientId,
+          client_secret: clientSecret,
+          refresh_token: refreshToken,
+        },
+        region,
+      ),
+    );
 }

@@ -161,6 +161,12 @@ describe("npm run verify", function () {
     assert.match(revoked.output, /^✗ 6\. Refresh token of eu \(LWA token exchange\): /m);
     assert.match(revoked.output, /^✓ 5\. /m, "the main block's steps pass");
     assert.match(revoked.output, /^FAILED: 5 passed, 1 failed \(step 6\)\.$/m);
+
+    const broken = await runVerify({ input: "not a block", env: fake.env(), out: { write: () => true }, authorizations: [{ name: "eu", input: eu }] });
+    assert.equal(broken, 1);
+    assert.deepEqual(parseArgs(["--stack", "seller"]), { kind: "run", file: undefined, stack: "seller", expectUser: undefined, json: false });
+    assert.deepEqual(parseArgs(["-s", "seller"]), { kind: "run", file: undefined, stack: "seller", expectUser: undefined, json: false });
+    assert.equal(parseArgs(["credentials.hjson", "--stack", "seller"]).kind, "error");
   });
 
   it("accepts the bare object as well as the credentials: wrapper, and checks --expect-user", async () => {
