@@ -437,6 +437,44 @@ describe("credentials delivery: what --into writes, what --check says (pure)", (
     );
   });
 
+  it("the field rule's invariants over 5000 random objects and blocks: never a token, region or client id; nothing in another's; once is enough", () => {
+    // A small seeded generator (no dependency): each field absent, the stack's value, another's, a placeholder or not a string.
+    let seed = 21;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+    const otherApp = "amzn1.application-oa2-client.ffffffffffffffffffffffffffffffff";
+    const pool: Record<string, unknown[]> = {
+      region: ["us-east-1", "eu-west-1", "<your-region>", 7],
+      role_arn: [ROLE, "arn:aws:iam::222222222222:role/Other", "<your-role-arn>"],
+      aws_access_key_id: ["AKIANEWKEYCCCCCCCCCC", OLD.aws_access_key_id, "AKIAGLOBEXKEYBBBBBBB", "<your-aws-access-key-id>", null],
+      aws_secret_access_key: [hostile.aws_secret_access_key, OLD.aws_secret_access_key, GLOBEX_SECRETS[0], ""],
+      client_id: [CLIENT_ID, otherApp, "<your-client-id>"],
+      client_secret: [hostile.client_secret, OLD.client_secret, GLOBEX_SECRETS[1], "<your-secret>", { nested: true }],
+      refresh_token: [OLD.refresh_token, GLOBEX_SECRETS[2], "<your-refresh-token>"],
+    };
+    for (let i = 0; i < 5000; i++) {
+      const object: Record<string, unknown> = {};
+      for (const field of CREDENTIAL_FIELDS) if (next() < 0.85) object[field] = pick(pool[field]!);
+      const values: CredentialValues = {
+        ...hostile,
+        ...(next() < 0.2 ? { aws_secret_access_key: ENCRYPTED_SECRET_PLACEHOLDER } : {}),
+        ...(next() < 0.2 ? PLACEHOLDERS : {}),
+      };
+      const plan = fieldChanges(object, IDENTITY, values);
+      const changed = plan.changes.map((c) => c.field);
+      for (const field of ["refresh_token", "region", "client_id"] as const)
+        assert.ok(!changed.includes(field), `${field} rewritten: ${JSON.stringify(object)}`);
+      if (plan.shares.length === 0) assert.deepEqual([changed, plan.stale], [[], []], "nothing in another customer's object");
+      if (changed.includes("client_secret")) assert.equal(object.client_id, CLIENT_ID);
+      if (changed.some((f) => f.startsWith("aws_") || f === "role_arn")) assert.ok(IDENTITY.keyIds!.includes(object.aws_access_key_id as string));
+      if (changed.includes("aws_access_key_id"))
+        assert.ok(changed.includes("aws_secret_access_key") || object.aws_secret_access_key === values.aws_secret_access_key, "the pair goes together");
+      for (const change of plan.changes) assert.ok(!/^<[^<>]*>$/.test(change.to), "never a placeholder");
+      const after = { ...object, ...Object.fromEntries(plan.changes.map((c) => [c.field, c.to])) };
+      assert.deepEqual(fieldChanges(after, IDENTITY, values).changes, [], "a second delivery writes nothing");
+    }
+  });
+
   it("takes the block from a stack's outputs, and says what to run when there is none", () => {
     const hjson = renderCredentials(hostile, "na");
     assert.deepEqual(blockFromOutputs("acme", { credentials: { value: hjson }, roleArn: { value: ROLE } }), {
