@@ -163,7 +163,8 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
     fix: "pulumi config set keyInactiveDays 7",
   },
   jobConfigs: {
-    allowed: "a list of job config files or directories (relative to the project directory) that npm run maintain delivers the new block into",
+    allowed:
+      "a list of job config files or directories (relative to the project directory), or runner:<base URL> (the connector product's jobs, through its API), that npm run maintain delivers the new block into",
     fix: "pulumi config set --path 'jobConfigs[0]' jobs/acme/",
   },
   authorizations: {
@@ -172,6 +173,13 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
       "(1 to 32 of a-z 0-9 - _, starting with a letter or digit; not default) to { spApiRegion: na, eu or fe; " +
       'refreshToken: that authorization\'s refresh token, starting "Atzr|", set as a secret }',
     fix: "pulumi config set --path 'authorizations.eu.spApiRegion' eu && pulumi config set --secret --path 'authorizations.eu.refreshToken'",
+    optional: true,
+  },
+  runnerApiKey: {
+    allowed:
+      "the connector product's API key (full admin rights in the product), for jobConfigs entries runner:<base URL>; set as a secret (else RUNNER_API_KEY is used)",
+    fix: "pulumi config set --secret runnerApiKey",
+    secret: true,
     optional: true,
   },
   adoption: {
@@ -360,6 +368,7 @@ function schema(today: Date) {
     keyInactiveDays: z.number().int().min(1).max(365).default(7),
     jobConfigs: z.array(z.string().min(1, "an empty path")).default([]),
     authorizations: authorizationsSchema.default({}),
+    runnerApiKey: z.string().min(8, "too short for an API key").optional(),
     adoption: adoptionSchema.optional(),
   });
 }

@@ -417,7 +417,7 @@ describe("npm run adopt", function () {
   });
 
   it("refuses on a connectorAuth lwa stack, which declares no IAM to adopt into, before reading IAM", async () => {
-    cli.update("acme", (st) => (st.config["sp-api-iam:connectorAuth"] = { value: "lwa", secret: false }));
+    cli.setConfig("acme", "connectorAuth", "lwa");
     const { report } = await run();
     assert.equal(report.exitCode, 1);
     assert.match(report.reason, /connectorAuth lwa, which declares no IAM user or role/);
@@ -774,7 +774,7 @@ describe("rotate-key and the adopted key", () => {
 
     it("deletes it with DeleteAccessKey keyInactiveDays later, then drops it from the record", async () => {
       const since = new Date(Date.now() - 8 * 24 * 3_600_000).toISOString().slice(0, 10);
-      cli.update("acme", (st) => (st.config["sp-api-iam:adoption"] = { value: JSON.stringify(record({ accessKeyInactiveSince: since })), secret: false }));
+      cli.setConfig("acme", "adoption", JSON.stringify(record({ accessKeyInactiveSince: since })));
       iam.keys[1]!.status = "Inactive";
       const { report } = await go(false);
       assert.equal(report.exitCode, 0, report.reason);

@@ -394,7 +394,8 @@ describe("maintain's job configs and block directory", () => {
     assert.deepEqual(plain, {
       ok: false,
       problem:
-        'sp-api-iam:jobConfigs: a single string, not a list; given "jobs/acme/". Allowed: a list of job config files or directories (relative to the project directory) ' +
+        'sp-api-iam:jobConfigs: a single string, not a list; given "jobs/acme/". Allowed: a list of job config files or directories (relative to the project directory), ' +
+        "or runner:<base URL> (the connector product's jobs, through its API), " +
         "that npm run maintain delivers the new block into. Fix: pulumi config rm jobConfigs && pulumi config set --path 'jobConfigs[0]' jobs/acme/",
     });
     assert.match((parseJobConfigs("jobs/my jobs/") as { problem: string }).problem, /--path 'jobConfigs\[0\]' 'jobs\/my jobs\/'$/);
@@ -415,7 +416,7 @@ describe("maintain's job configs and block directory", () => {
     try {
       cli.addStack("acme", { selected: true });
       // Set after the deployment, as a user would (the fake's own `up` would refuse it, as the program does).
-      cli.update("acme", (state) => (state.config["sp-api-iam:jobConfigs"] = { value: "jobs/acme/", secret: false }));
+      cli.setConfig("acme", "jobConfigs", "jobs/acme/");
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { main } = require("../commands/maintain/cli") as typeof import("../commands/maintain/cli");
       let stdout = "";

@@ -23,11 +23,26 @@ import { ConfigError, PROJECT, validateConfig } from "../src/config";
 import { renderCredentials, renderLwaOnlyCredentials, PLACEHOLDERS } from "../src/credentials";
 import { accessKeyRotateBy, lwaSecretStatus, lwaSwitchRefusal, planAccessKeys, RotationError, slotRecord, SlotRecord } from "../src/lifecycle";
 import { awsRegionOf, type SpApiRegion } from "../policies/regions";
-import { engineNow, FAKE_ACCOUNT, readStack, writeStack } from "./fake-pulumi-cli";
-import type { ConfigEntry, FakeKey, RecordedCall, StackState } from "./fake-pulumi-cli";
+import {
+  encryptSecret,
+  engineNow,
+  FAKE_ACCOUNT,
+  isSecure,
+  newBackendStack,
+  parseConfigFile,
+  readConfigFile,
+  readStack,
+  selectionFile,
+  stackConfigPath,
+  updateRecord,
+  viewOf,
+  writeConfigFile,
+  writeStack,
+} from "./fake-pulumi-cli";
+import type { ConfigEntry, FakeKey, RawValue, RecordedCall, StackState } from "./fake-pulumi-cli";
 
-export type { ConfigEntry, FakeKey, RecordedCall, StackState } from "./fake-pulumi-cli";
-export { CONFLICT, FAKE_ACCOUNT } from "./fake-pulumi-cli";
+export type { ConfigEntry, FakeKey, RawValue, RecordedCall, StackState, UpdateRecord } from "./fake-pulumi-cli";
+export { CONFLICT, FAKE_ACCOUNT, LOCKED } from "./fake-pulumi-cli";
 
 const REPO = path.resolve(__dirname, "..");
 
@@ -49,10 +64,10 @@ function newKey(generation: number, now: Date): FakeKey {
 export class EngineError extends Error {}
 
 /** What `pulumi up` would leave: the stack's new outputs (and keys). Throws EngineError as a failed update would. */
-export function runEngine(state: StackState, now: Date): void {
+export function runEngine(state: StackState, stackConfig: Record<string, ConfigEntry>, now: Date): void {
   const values: Record<string, string> = {};
   const secretKeys = new Set<string>();
-  for (const [fullKey, entry] of Object.entries(state.config)) {
+  for (const [fullKey, entry] of Object.entries(stackConfig)) {
     if (!fullKey.startsWith(`${PROJECT}:`)) continue;
     const key = fullKey.slice(PROJECT.length + 1);
     values[key] = entry.value;
@@ -60,13 +75,13 @@ export function runEngine(state: StackState, now: Date): void {
   }
   let config;
   try {
-    config = validateConfig({ values, secretKeys, providerRegion: state.config["aws:region"]?.value }, now).config;
+    config = validateConfig({ values, secretKeys, providerRegion: stackConfig["aws:region"]?.value }, now).config;
   } catch (error) {
     if (error instanceof ConfigError) throw new EngineError(error.message);
     throw error;
   }
   const deployed = state.outputs.accessKeySlots?.value as SlotRecord[] | undefined;
-  if (config.connectorAuth === "lwa") return runLwaOnlyEngine(state, config, now);
+  if (config.connectorAuth === "lwa") return runLwaOnlyEngine(state, stackConfig, config, now);
   let plan;
   try {
     plan = planAccessKeys({
@@ -130,7 +145,7 @@ export function runEngine(state: StackState, now: Date): void {
   };
   // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
   // `plan`, `state` and `now`, with the project's own pure functions where there are some.
-  addLwaOutputs(state, config, outputs, now);
+  addLwaOutputs(state, stackConfig, config, outputs, now);
   addAuthorizationOutputs(config, outputs, block);
   if (config.adoption) outputs.adoptionDeployed = plain(config.adoption.phase === "import" ? "as-found" : "kit");
   state.outputs = outputs;
@@ -139,14 +154,14 @@ export function runEngine(state: StackState, now: Date): void {
 type EngineConfig = ReturnType<typeof validateConfig>["config"];
 
 /** The outputs every kind of stack has: the LWA secret's expiry and, with lwaRotation, the queue. */
-function addLwaOutputs(state: StackState, config: EngineConfig, outputs: StackState["outputs"], now: Date): void {
+function addLwaOutputs(state: StackState, stackConfig: Record<string, ConfigEntry>, config: EngineConfig, outputs: StackState["outputs"], now: Date): void {
   const plain = (value: unknown) => ({ value, secret: false });
   if (config.lwaClientSecretIssuedOn) {
     outputs.lwaClientSecretExpiresOn = plain(lwaSecretStatus(config.lwaClientSecretIssuedOn, config.lwaExpiryWarningDays, now).expiresOn);
   }
   if (config.lwaRotation) {
     // The queue lives in the provider's region, as the real provider would create it; its name is auto-named.
-    const region = state.config["aws:region"]?.value ?? "us-east-1";
+    const region = stackConfig["aws:region"]?.value ?? "us-east-1";
     const queueName = "sp-api-lwa-secrets-5e1f0a2";
     outputs.lwaNotificationQueueArn = plain(`arn:aws:sqs:${region}:${state.account}:${queueName}`);
     outputs.lwaNotificationQueueUrl = plain(`https://sqs.${region}.amazonaws.com/${state.account}/${queueName}`);
@@ -166,7 +181,7 @@ function addAuthorizationOutputs(
 }
 
 /** connectorAuth lwa, as the program does it: the switch rule first, then no key and no IAM output, the three-field block. */
-function runLwaOnlyEngine(state: StackState, config: EngineConfig, now: Date): void {
+function runLwaOnlyEngine(state: StackState, stackConfig: Record<string, ConfigEntry>, config: EngineConfig, now: Date): void {
   const last = state.outputs;
   const userName = last.userName?.value;
   const createdAt = last.accessKeyCreatedAt?.value;
@@ -194,7 +209,7 @@ function runLwaOnlyEngine(state: StackState, config: EngineConfig, now: Date): v
     );
   const credentials = block(config.spApiRegion, config.lwaRefreshToken);
   const outputs: StackState["outputs"] = { connectorAuth: { value: "lwa", secret: false }, credentials: { value: credentials, secret: true } };
-  addLwaOutputs(state, config, outputs, now);
+  addLwaOutputs(state, stackConfig, config, outputs, now);
   addAuthorizationOutputs(config, outputs, block);
   state.outputs = outputs;
 }
@@ -204,23 +219,48 @@ function runLwaOnlyEngine(state: StackState, config: EngineConfig, now: Date): v
 // ---------------------------------------------------------------------------------------------------------------
 
 export interface StackSeed {
-  /** Project config by key without the prefix; numbers, booleans, lists and maps are stored as the CLI would (JSON). */
+  /**
+   * Project config by key without the prefix, written to the project's Pulumi.<stack>.yaml as a person writes it:
+   * text as text, numbers and booleans as their text (as `pulumi config set` stores them), lists and maps as
+   * nested YAML (as `pulumi config set --path` writes them).
+   */
   config?: Record<string, string | number | boolean | object>;
-  /** Secret project config by key. */
+  /** Secret project config by key: `secure:` in the file. */
   secrets?: Record<string, string>;
   /** Provider config: aws:region, aws:profile. */
   provider?: { region?: string; profile?: string };
   selected?: boolean;
-  /** Run the engine once, as if `pulumi up` had deployed the stack (default true). */
+  /** Run the engine once, as if `pulumi up` had deployed the stack with that config (default true). */
   deployed?: boolean;
   account?: string;
+}
+
+/** A project's stack config as the CLI reports it: full keys ("sp-api-iam:lwaClientId", "aws:region"), decrypted. */
+export type StackConfig = Record<string, ConfigEntry>;
+
+/** A second project directory for the same backend: what a fresh clone of the repository holds. */
+export interface FakeClone {
+  dir: string;
+  /** The environment of a command run from that clone (SP_API_IAM_PROJECT_DIR is the clone). */
+  env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+  /** A stack's project config in the clone, prefix stripped. */
+  config(stack: string): Record<string, ConfigEntry>;
 }
 
 /** Every harness not yet cleaned up: their daemons are stopped when the test run ends, whatever happened. */
 const LIVE = new Set<FakePulumi>();
 process.on("exit", () => LIVE.forEach((cli) => cli.cleanup()));
 
+const toRaw = (value: string | number | boolean | object): RawValue => (typeof value === "object" ? (value as RawValue) : String(value));
+
+/**
+ * The stand-in CLI and the places it keeps things, as on a DIY backend: `state/` is the backend (deployments, tags,
+ * the update lock); `project/` is the project directory commands run in (a copy of this repository's Pulumi.yaml,
+ * and each stack's Pulumi.<stack>.yaml: its config); `committed/` is what a fresh clone of it holds.
+ */
 export class FakePulumi {
+  private clones = 0;
+
   private constructor(
     readonly dir: string,
     private readonly daemon: ChildProcess,
@@ -232,6 +272,11 @@ export class FakePulumi {
     fs.mkdirSync(path.join(dir, "bin"));
     fs.mkdirSync(path.join(state, "stacks"), { recursive: true });
     fs.mkdirSync(path.join(state, "requests"));
+    fs.mkdirSync(path.join(state, "selected"));
+    for (const project of ["project", "committed"]) {
+      fs.mkdirSync(path.join(dir, project));
+      fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(dir, project, "Pulumi.yaml"));
+    }
     fs.writeFileSync(path.join(state, "version"), opts.version ?? "3.265.0");
     fs.writeFileSync(path.join(state, "calls.jsonl"), "");
     const daemon = spawn(process.execPath, ["-r", path.join(REPO, "tools", "register.js"), path.join(REPO, "test", "fake-pulumi-cli.ts"), "--serve"], {
@@ -248,7 +293,7 @@ for _ in $(seq 1 1000); do [ -s "$state/port" ] && break; sleep 0.01; done
 request="$state/requests/$$-$RANDOM$RANDOM"
 printf '%s\\0' "$@" > "$request.args"
 exec 3<>"/dev/tcp/127.0.0.1/$(cat "$state/port")" || { echo "fake pulumi: its daemon is gone" >&2; exit 98; }
-printf '%s %s\\n' "$request" "$PWD" >&3
+printf '%s %s %s\\n' "$request" "\${PULUMI_CONFIG_PASSPHRASE+p}\${PULUMI_CONFIG_PASSPHRASE_FILE+f}-" "$PWD" >&3
 code=99
 while IFS= read -r line <&3; do
   case "$line" in
@@ -276,6 +321,16 @@ exit "$code"
     return path.join(this.dir, "state");
   }
 
+  /** The project directory the commands run in (SP_API_IAM_PROJECT_DIR): Pulumi.yaml and the stacks' files. */
+  get projectDir(): string {
+    return path.join(this.dir, "project");
+  }
+
+  /** What a fresh clone holds: Pulumi.yaml and the stack files as seeded (or as commit() last took them). */
+  private get committedDir(): string {
+    return path.join(this.dir, "committed");
+  }
+
   /** The environment a command under test runs with: this CLI first on PATH, a passphrase, no real backend. */
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env };
@@ -284,6 +339,8 @@ exit "$code"
       ...env,
       PATH: `${this.binDir}${path.delimiter}${process.env.PATH}`,
       PULUMI_CONFIG_PASSPHRASE: "test-passphrase",
+      // The project directory the commands work in: this harness's, never the repository's own stack files.
+      SP_API_IAM_PROJECT_DIR: this.projectDir,
       // The commands' locks (lib/lock.ts): this harness's own, never the user's ~/.sp-api-iam.
       SP_API_IAM_LOCK_DIR: path.join(this.dir, "locks"),
       // rotate-lwa reads its rotation record back after 2 s (for other machines' runs); the tests that need it set it.
@@ -297,42 +354,123 @@ exit "$code"
     fs.writeFileSync(path.join(this.stateDir, "now"), iso);
   }
 
+  /**
+   * A stack in the backend, its config in the project's Pulumi.<name>.yaml (and in what a clone gets), deployed
+   * once with that config unless `deployed: false`.
+   */
   addStack(name: string, seed: StackSeed = {}): void {
-    const config: StackState["config"] = {};
-    for (const [key, value] of Object.entries(seed.config ?? {})) {
-      config[`${PROJECT}:${key}`] = { value: typeof value === "string" ? value : JSON.stringify(value), secret: false };
-    }
-    for (const [key, value] of Object.entries(seed.secrets ?? {})) config[`${PROJECT}:${key}`] = { value, secret: true };
-    if (seed.provider?.region) config["aws:region"] = { value: seed.provider.region, secret: false };
-    if (seed.provider?.profile) config["aws:profile"] = { value: seed.provider.profile, secret: false };
-    const state: StackState = { config, outputs: {}, keys: {}, account: seed.account ?? FAKE_ACCOUNT, history: [], failNext: [] };
+    const state: StackState = newBackendStack(seed.account ?? FAKE_ACCOUNT);
+    const config: Record<string, RawValue> = {};
+    for (const [key, value] of Object.entries(seed.config ?? {})) config[`${PROJECT}:${key}`] = toRaw(value);
+    for (const [key, value] of Object.entries(seed.secrets ?? {})) config[`${PROJECT}:${key}`] = { secure: encryptSecret(value) };
+    if (seed.provider?.region) config["aws:region"] = seed.provider.region;
+    if (seed.provider?.profile) config["aws:profile"] = seed.provider.profile;
+    const file = stackConfigPath(this.projectDir, name);
+    writeConfigFile(file, { header: { encryptionsalt: state.encryptionSalt }, config });
+    fs.copyFileSync(file, stackConfigPath(this.committedDir, name));
     if (seed.deployed ?? true) {
       const now = engineNow(this.stateDir);
-      runEngine(state, now);
+      runEngine(state, this.config(name, { prefixed: true }), now);
       state.lastUpdate = now.toISOString();
-      state.history.push({ version: 1, startTime: state.lastUpdate, endTime: state.lastUpdate, result: "succeeded" });
+      state.history.push(updateRecord(1, now, "succeeded", config, Object.keys(state.keys).length + 7));
+      state.tags = { "pulumi:project": PROJECT, "pulumi:runtime": "nodejs" };
     }
     writeStack(this.stateDir, name, state);
-    if (seed.selected) fs.writeFileSync(path.join(this.stateDir, "selected"), name);
+    if (seed.selected) this.select(name);
   }
 
-  /** A stack's state as the fake holds it now. */
+  /** Selects `name` in a project directory (default the harness's), as `pulumi stack select` does. */
+  select(name: string, projectDir: string = this.projectDir): void {
+    fs.writeFileSync(selectionFile(this.stateDir, projectDir), name);
+  }
+
+  /** Leaves no stack selected in a project directory (default the harness's). */
+  unselect(projectDir: string = this.projectDir): void {
+    fs.rmSync(selectionFile(this.stateDir, projectDir), { force: true });
+  }
+
+  /** A stack as the backend holds it now: outputs, keys, history (each update with its config), tags. */
   stack(name: string): StackState {
     return readStack(this.stateDir, name)!;
   }
 
-  /** Changes a stack's state in place (outputs a test wants, a delay for `up`). */
+  /** Changes a stack's backend state in place (outputs a test wants, a delay for `up`). Config is not there: see setConfig. */
   update(name: string, change: (state: StackState) => void): void {
     const state = this.stack(name);
     change(state);
     writeStack(this.stateDir, name, state);
   }
 
-  /** A stack's project config, prefix stripped. */
-  config(name: string): Record<string, ConfigEntry> {
-    const out: Record<string, ConfigEntry> = {};
-    for (const [key, entry] of Object.entries(this.stack(name).config)) if (key.startsWith(`${PROJECT}:`)) out[key.slice(PROJECT.length + 1)] = entry;
+  /**
+   * A stack's config as the project directory's Pulumi.<name>.yaml holds it, decrypted: prefix stripped (this
+   * project's keys only), or every key in full with `prefixed`.
+   */
+  config(name: string, opts: { projectDir?: string; prefixed?: boolean } = {}): StackConfig {
+    const { config } = readConfigFile(stackConfigPath(opts.projectDir ?? this.projectDir, name));
+    const out: StackConfig = {};
+    for (const [key, raw] of Object.entries(config)) {
+      const v = viewOf(raw, true);
+      const entry = { value: v.value ?? "", secret: v.secret };
+      if (opts.prefixed) out[key] = entry;
+      else if (key.startsWith(`${PROJECT}:`)) out[key.slice(PROJECT.length + 1)] = entry;
+    }
     return out;
+  }
+
+  /**
+   * Edits a stack's Pulumi.<name>.yaml by hand, as a person would: `change` gets the config by full key, decrypted;
+   * a value it adds or changes is written as text (or `secure:` when secret), a value it leaves alone keeps its form.
+   */
+  editConfig(name: string, change: (config: StackConfig) => void, projectDir: string = this.projectDir): void {
+    const file = stackConfigPath(projectDir, name);
+    const contents = readConfigFile(file);
+    const before = this.config(name, { projectDir, prefixed: true });
+    const after = structuredClone(before);
+    change(after);
+    const config: Record<string, RawValue> = {};
+    for (const [key, entry] of Object.entries(after)) {
+      const was = before[key];
+      const unchanged = was && was.value === entry.value && was.secret === entry.secret;
+      config[key] = unchanged ? contents.config[key]! : entry.secret ? { secure: encryptSecret(entry.value) } : entry.value;
+    }
+    if (Object.values(config).some(isSecure)) contents.header.encryptionsalt ??= this.stack(name)?.encryptionSalt;
+    writeConfigFile(file, { header: contents.header, config });
+  }
+
+  /** Sets one of this project's keys in the stack's file (a person's edit): `secret` writes it `secure:`. */
+  setConfig(name: string, key: string, value: string, opts: { secret?: boolean; projectDir?: string } = {}): void {
+    this.editConfig(name, (c) => (c[`${PROJECT}:${key}`] = { value, secret: opts.secret ?? false }), opts.projectDir);
+  }
+
+  /** Removes one of this project's keys from the stack's file. */
+  removeConfig(name: string, key: string, projectDir?: string): void {
+    this.editConfig(name, (c) => delete c[`${PROJECT}:${key}`], projectDir);
+  }
+
+  /** The stack file's text, as a test would read it from the project directory. */
+  configText(name: string, projectDir: string = this.projectDir): string {
+    return fs.readFileSync(stackConfigPath(projectDir, name), "utf8");
+  }
+
+  /** Takes the project directory's stack files as they are now as what a fresh clone gets (a commit and push). */
+  commit(): void {
+    for (const file of fs.readdirSync(this.projectDir)) {
+      if (/^Pulumi\.[^.]+\.yaml$/.test(file)) fs.copyFileSync(path.join(this.projectDir, file), path.join(this.committedDir, file));
+    }
+  }
+
+  /**
+   * A fresh clone of the project for the same backend: a new directory with the committed files only (Pulumi.yaml,
+   * and each stack's file as seeded or last committed), none of what commands wrote since in the project directory.
+   */
+  cloneProject(): FakeClone {
+    const dir = path.join(this.dir, `clone-${++this.clones}`);
+    fs.cpSync(this.committedDir, dir, { recursive: true });
+    return {
+      dir,
+      env: (extra: NodeJS.ProcessEnv = {}) => this.env({ SP_API_IAM_PROJECT_DIR: dir, ...extra }),
+      config: (stack: string) => this.config(stack, { projectDir: dir }),
+    };
   }
 
   failNext(name: string, command: string, failure: { stderr?: string; code?: number } = {}): void {
@@ -353,9 +491,9 @@ exit "$code"
     return this.calls().filter((c) => prefix.every((w, i) => c.argv[i] === w) && (stack === undefined || c.stack === stack));
   }
 
-  /** Runs the stand-in directly, as a test would run the real CLI. */
-  run(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-    return spawnSync(path.join(this.binDir, "pulumi"), args, { input, encoding: "utf8", env: this.env() });
+  /** Runs the stand-in directly, as a test would run the real CLI, in the project directory (or `cwd`). */
+  run(args: string[], input?: string, opts: { cwd?: string } = {}): { status: number | null; stdout: string; stderr: string } {
+    return spawnSync(path.join(this.binDir, "pulumi"), args, { input, encoding: "utf8", env: this.env(), cwd: opts.cwd ?? this.projectDir });
   }
 
   cleanup(): void {
@@ -363,4 +501,10 @@ exit "$code"
     LIVE.delete(this);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** True when the stack file's text holds `key` encrypted (`secure:`): a test's check that a secret is not in plain text. */
+export function isSecureIn(configText: string, key: string): boolean {
+  const { config } = parseConfigFile(configText, "Pulumi.<stack>.yaml");
+  return isSecure(config[key.includes(":") ? key : `${PROJECT}:${key}`]);
 }

@@ -100,7 +100,7 @@ describe("lib/pulumi: stacks through the Automation API and the stand-in CLI", (
   });
 
   it("without a selected stack, asks for --stack", async () => {
-    fs.rmSync(path.join(cli.dir, "state", "selected"));
+    cli.unselect();
     const error = await rejection(openStack(undefined, { env: cli.env() }));
     assert.equal(error.reason, "no-stack-selected");
     assert.match(error.message, /--stack <name>/);

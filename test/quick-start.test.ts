@@ -94,6 +94,8 @@ describe("README Quick start, on a fresh copy of the repository", function () {
     await amazon.start();
     try {
       let env: NodeJS.ProcessEnv = cli.env({ ...amazon.env(), SP_API_VERIFY_RETRY_BUDGET_MS: "0" });
+      // The user's project is the fresh copy itself (its Pulumi.dev.yaml holds the stack's config), not the harness's.
+      delete env.SP_API_IAM_PROJECT_DIR;
       const secretInput: Record<string, string> = { lwaClientSecret: SECRETS.clientSecret, lwaRefreshToken: SECRETS.refreshToken };
       const commands = quickStartCommands();
       for (const expected of ["npm ci", "npm run up", "npm run credentials", "npm run verify -- credentials.hjson"]) {

@@ -321,9 +321,9 @@ describe("npm run rotate-lwa", function () {
     fake.rejectNewSecrets = true;
     fake.rotate();
     const later = new Date(Date.now() + 60_000);
-    cli.update(STACK, (s) => {
-      s.config["sp-api-iam:lwaClientSecretIssuedOn"] = { value: addDays(today(), -10), secret: false };
-      delete s.config["sp-api-iam:lwaRotationRequestedAt"];
+    cli.editConfig(STACK, (c) => {
+      c["sp-api-iam:lwaClientSecretIssuedOn"] = { value: addDays(today(), -10), secret: false };
+      delete c["sp-api-iam:lwaRotationRequestedAt"];
     });
     const notDue = await run({ ifDue: true, now: later });
     assert.equal(notDue.result.exitCode, 0, notDue.lines.join("\n"));
@@ -382,7 +382,7 @@ describe("npm run rotate-lwa", function () {
     // whatever the hour this test runs at (it once read the wall clock and failed every afternoon).
     const now = new Date(`${today()}T06:00:00Z`);
     addStack({}, addDays(now.toISOString().slice(0, 10), -10));
-    const before = JSON.stringify(cli.stack(STACK).config);
+    const before = cli.configText(STACK);
     const { result, lines } = await run({ ifDue: true, now });
     assert.equal(result.exitCode, 0);
     assert.equal(result.outcome, "not-due");
@@ -390,7 +390,7 @@ describe("npm run rotate-lwa", function () {
     assert.match(lines.join("\n"), /not due: the secret expires .* \(in 170 days\); --if-due rotates from 7 days before \(stack acme lists no jobConfigs/);
     assert.equal(fake.calls.filter((c) => c.service !== "sqs").length, 0, "no LWA or rotation call");
     assert.equal(callsOf("config set").length + callsOf("up").length, 0);
-    assert.equal(JSON.stringify(cli.stack(STACK).config), before);
+    assert.equal(cli.configText(STACK), before);
     assert.ok(!fs.existsSync(blockFile()));
     assert.equal(fake.sqsCalls("DeleteMessage").length + fake.sqsCalls("SendMessage").length, 0);
   });
@@ -437,7 +437,7 @@ describe("npm run rotate-lwa", function () {
     assert.equal(off.result.exitCode, 1);
     assert.equal(off.result.outcome, "skipped");
     assert.match(off.lines.join("\n"), /lwaRotation is off for stack acme.*pulumi config set lwaRotation true --stack acme && npm run up -- acme/);
-    cli.update(STACK, (s) => (s.config["sp-api-iam:lwaRotation"] = { value: "true", secret: false }));
+    cli.setConfig(STACK, "lwaRotation", "true");
     const unset = await run();
     assert.equal(unset.result.exitCode, 1);
     assert.match(unset.lines.join("\n"), /Fix: pulumi config set --secret lwaRefreshToken --stack acme/);

@@ -209,7 +209,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
 
   it("killed while config set read the secret from stdin (the key left empty): the recorded rotation still completes from the queue", async () => {
     addStack("acme", { lwaRotationRequestedAt: new Date(Date.now() - 60_000).toISOString() });
-    cli.update(STACK, (s) => delete s.config["sp-api-iam:lwaClientSecret"]);
+    cli.removeConfig(STACK, "lwaClientSecret");
     const secret = fake.rotate();
     const { result, text } = await run();
     assert.equal(result.exitCode, 0, text);
