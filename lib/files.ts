@@ -231,6 +231,23 @@ export function blockFileName(stack: string): string {
  * Why a credentials block could not be written to `file`, checked before anything is changed (a rotation must not
  * store and deploy a secret and only then find its block has nowhere to go); undefined when it can be.
  */
+/**
+ * The directory for the blocks. Created with mode 700 when it does not exist (it will hold every customer's
+ * block); one that exists is the operator's and keeps its mode (a shared 1777 or 2775 directory narrowed to 700
+ * would break everyone else using it): each block in it is written mode 600 anyway.
+ */
+export function preparePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = fs.lstatSync(dir);
+  if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
+}
+
+/**
+ * Where the stacks' blocks go when no command line names a file: `<dir>/<stack>.hjson` in the kit's private
+ * credentials directory, `credentials/` (what `npm run maintain` writes, and its --out-dir's default).
+ */
+export const DEFAULT_BLOCK_DIR = "credentials";
+
 export function unwritableBlockFile(file: string, opts: { dryRun?: boolean } = {}): string | undefined {
   const existing = fs.lstatSync(file, { throwIfNoEntry: false });
   if (existing?.isDirectory()) return `${file} is a directory; give a file name (e.g. ${path.join(file, "credentials.hjson")})`;

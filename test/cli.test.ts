@@ -100,7 +100,8 @@ describe("lib/cli: one wording for every command", () => {
 
   it("the help says what every command takes, -s only where there is a --stack", () => {
     assert.match(helpText(STATUS_USAGE), /--version the kit's version; -s is short for --stack\.\n$/);
-    assert.match(helpText(VERIFY_USAGE), /--version the kit's version\.\n$/);
+    assert.match(helpText(VERIFY_USAGE), /--version the kit's version; -s is short for --stack\.\n$/);
+    assert.match(helpText(BENCH_USAGE), /--version the kit's version\.\n$/);
   });
 
   it("every flag a command takes is in the table of flags npm may keep, or is one npm cannot keep unseen", () => {

@@ -22,7 +22,7 @@ import * as path from "path";
 import { ConfigError, PROJECT, validateConfig } from "../src/config";
 import { renderCredentials, renderLwaOnlyCredentials, PLACEHOLDERS } from "../src/credentials";
 import { accessKeyRotateBy, lwaSecretStatus, lwaSwitchRefusal, planAccessKeys, RotationError, slotRecord, SlotRecord } from "../src/lifecycle";
-import { awsRegionOf } from "../policies/regions";
+import { awsRegionOf, type SpApiRegion } from "../policies/regions";
 import {
   encryptSecret,
   engineNow,
@@ -108,18 +108,21 @@ export function runEngine(state: StackState, stackConfig: Record<string, ConfigE
   // An adopted user and role keep the paths they were found with (src/adoption.ts).
   const roleArn = `arn:aws:iam::${state.account}:role${config.adoption?.role.path ?? config.path}${config.roleName}`;
   const userArn = `arn:aws:iam::${state.account}:user${config.adoption?.user.path ?? config.path}${config.userName}`;
-  const credentials = renderCredentials(
-    {
-      region: awsRegionOf(config.spApiRegion),
-      role_arn: roleArn,
-      aws_access_key_id: currentKey.id,
-      aws_secret_access_key: currentKey.secret,
-      client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
-      client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-      refresh_token: config.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-    },
-    config.spApiRegion,
-  );
+  // One block per authorization, as the program renders them: the same app, role and key; its region and token.
+  const block = (region: SpApiRegion, token: string | undefined) =>
+    renderCredentials(
+      {
+        region: awsRegionOf(region),
+        role_arn: roleArn,
+        aws_access_key_id: currentKey.id,
+        aws_secret_access_key: currentKey.secret,
+        client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
+        client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+        refresh_token: token ?? PLACEHOLDERS.refresh_token,
+      },
+      region,
+    );
+  const credentials = block(config.spApiRegion, config.lwaRefreshToken);
   const plain = (value: unknown) => ({ value, secret: false });
   const outputs: StackState["outputs"] = {
     connectorAuth: plain("iam"),
@@ -131,11 +134,19 @@ export function runEngine(state: StackState, stackConfig: Record<string, ConfigE
     accessKeyRotateBy: plain(accessKeyRotateBy(currentKey.createDate, config.maxAccessKeyAgeDays)),
     // The program's own records (slotRecord), which carry inactiveSince from the last deployment.
     accessKeySlots: plain(plan.slots.map(slotRecord)),
+    accessKeyIds: plain([
+      ...new Set([
+        currentKey.id,
+        ...plan.slots.filter((s) => s !== current).map((s) => keys[s.slot]!.id),
+        ...(config.adoption?.accessKeyId ? [config.adoption.accessKeyId] : []),
+      ]),
+    ]),
     credentials: { value: credentials, secret: true },
   };
   // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
   // `plan`, `state` and `now`, with the project's own pure functions where there are some.
   addLwaOutputs(state, stackConfig, config, outputs, now);
+  addAuthorizationOutputs(config, outputs, block);
   if (config.adoption) outputs.adoptionDeployed = plain(config.adoption.phase === "import" ? "as-found" : "kit");
   state.outputs = outputs;
 }
@@ -157,6 +168,18 @@ function addLwaOutputs(state: StackState, stackConfig: Record<string, ConfigEntr
   }
 }
 
+/** With authorizations: the secret map of their blocks and the plain map of their regions, as the program exports them. */
+function addAuthorizationOutputs(
+  config: EngineConfig,
+  outputs: StackState["outputs"],
+  block: (region: SpApiRegion, token: string | undefined) => string,
+): void {
+  const entries = Object.entries(config.authorizations);
+  if (entries.length === 0) return;
+  outputs.authorizationCredentials = { value: Object.fromEntries(entries.map(([name, a]) => [name, block(a.spApiRegion, a.refreshToken)])), secret: true };
+  outputs.authorizations = { value: Object.fromEntries(entries.map(([name, a]) => [name, a.spApiRegion])), secret: false };
+}
+
 /** connectorAuth lwa, as the program does it: the switch rule first, then no key and no IAM output, the three-field block. */
 function runLwaOnlyEngine(state: StackState, stackConfig: Record<string, ConfigEntry>, config: EngineConfig, now: Date): void {
   const last = state.outputs;
@@ -175,16 +198,19 @@ function runLwaOnlyEngine(state: StackState, stackConfig: Record<string, ConfigE
   });
   if (refusal) throw new EngineError(refusal);
   state.keys = {};
-  const credentials = renderLwaOnlyCredentials(
-    {
-      client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
-      client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-      refresh_token: config.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-    },
-    config.spApiRegion,
-  );
+  const block = (region: SpApiRegion, token: string | undefined) =>
+    renderLwaOnlyCredentials(
+      {
+        client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
+        client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+        refresh_token: token ?? PLACEHOLDERS.refresh_token,
+      },
+      region,
+    );
+  const credentials = block(config.spApiRegion, config.lwaRefreshToken);
   const outputs: StackState["outputs"] = { connectorAuth: { value: "lwa", secret: false }, credentials: { value: credentials, secret: true } };
   addLwaOutputs(state, stackConfig, config, outputs, now);
+  addAuthorizationOutputs(config, outputs, block);
   state.outputs = outputs;
 }
 

@@ -23,7 +23,10 @@ const OUTPUTS = [
   "accessKeyCreatedAt",
   "accessKeyRotateBy",
   "accessKeySlots",
+  "accessKeyIds",
   "credentials",
+  "authorizationCredentials",
+  "authorizations",
   "encryptedSecretAccessKey",
   "lwaClientSecretExpiresOn",
   "lwaNotificationQueueArn",
@@ -36,8 +39,8 @@ describe("project files", () => {
 
   it("Pulumi.yaml names the project sp-api-iam and declares every key with a type, a default and a description", () => {
     assert.equal(project.name, "sp-api-iam");
-    // tags is a map, which Pulumi's project schema cannot type: Pulumi.yaml explains it in a comment instead.
-    const declarable = Object.keys(CONFIG_KEYS).filter((k) => k !== "tags");
+    // tags and authorizations are maps, which Pulumi's project schema cannot type: Pulumi.yaml explains them in a comment instead.
+    const declarable = Object.keys(CONFIG_KEYS).filter((k) => k !== "tags" && k !== "authorizations");
     assert.deepEqual(Object.keys(project.config).sort(), declarable.sort());
     for (const [key, decl] of Object.entries(project.config)) {
       assert.ok(["string", "integer", "boolean", "array"].includes(decl.type), `${key}: type`);
@@ -49,6 +52,7 @@ describe("project files", () => {
       if (CONFIG_KEYS[key]!.optional) assert.equal(decl.default, "", `${key}: an optional key defaults to "" (unset)`);
     }
     assert.match(read("Pulumi.yaml"), /# tags: a map/);
+    assert.match(read("Pulumi.yaml"), /# authorizations: a map/);
   });
 
   it("Pulumi.yaml defaults, as the CLI hands them to the program, are the program's defaults", () => {

@@ -91,7 +91,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
   }
 
   async function run(
-    opts: { stack?: string; ifDue?: boolean; waitSeconds?: number; env?: NodeJS.ProcessEnv; now?: Date; requestAgain?: boolean } = {},
+    opts: { stack?: string; ifDue?: boolean; waitSeconds?: number; env?: NodeJS.ProcessEnv; now?: Date; requestAgain?: boolean; out?: string } = {},
   ): Promise<{ result: LwaRotationResult; text: string }> {
     const e = opts.env ?? env();
     const stack = await openStack(opts.stack ?? STACK, { env: e });
@@ -99,7 +99,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     const result = await rotateLwa(stack, {
       ifDue: opts.ifDue ?? false,
       waitSeconds: opts.waitSeconds ?? 3,
-      out: "creds.hjson",
+      out: opts.out ?? "creds.hjson",
       env: e,
       requestAgain: opts.requestAgain,
       ...(opts.now ? { now: () => opts.now! } : {}),
@@ -157,7 +157,8 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     assert.ok(fake.validSecrets.has(secret), "the stored secret is one LWA accepts");
     for (const name of names) {
       assert.deepEqual(config(name).lwaClientSecret, { value: secret, secret: true }, `${name} holds the newest secret`);
-      const file = name === STACK ? path.join(work, "creds.hjson") : path.join(work, `${name}.hjson`);
+      // Another stack of the app: its own block in the private credentials directory, never beside --out.
+      const file = name === STACK ? path.join(work, "creds.hjson") : path.join(work, "credentials", `${name}.hjson`);
       assert.equal(blockSecret(file), secret, `${name}'s block`);
       assert.equal(String(cli.stack(name).outputs.credentials!.value).includes(JSON.stringify(secret)), true, `${name} is deployed with it`);
     }
@@ -398,6 +399,13 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
       assert.match(text, /LWA app group: acme, globex/);
       assertOneRotationFinished(["acme", "globex"]);
       const secret = fake.issued[0]!;
+      // Globex's block in its own place, the private credentials directory; nothing of it beside --out.
+      const globexBlock = path.join(work, "credentials", "globex.hjson");
+      assert.equal(Hjson.parse(fs.readFileSync(globexBlock, "utf8")).credentials.client_secret, secret);
+      assert.equal(fs.statSync(globexBlock).mode & 0o777, 0o600);
+      assert.equal(fs.statSync(path.dirname(globexBlock)).mode & 0o777, 0o700);
+      assert.ok(!fs.existsSync(path.join(work, "globex.hjson")), "not beside --out");
+      assert.match(text, new RegExp(`wrote the new credentials block of globex to ${globexBlock.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(mode 600\\)`));
       const member = await run({ stack: "globex" });
       assert.match(member.text, /stack globex shares its LWA app with stack acme, which has lwaRotation.*\n.*Fix: npm run rotate-lwa -- --stack acme/);
       assert.equal(fake.rotations().length, 1);
@@ -408,6 +416,53 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
         assert.equal(callsOf("up", name).length, 1);
         assert.equal(config(name).lwaClientSecretIssuedAt!.value, config("acme").lwaClientSecretIssuedAt!.value);
       }
+    });
+
+    it("--out colliding with a member's name or file: refused before anything is asked; then --out's directory holds acme's block only", async () => {
+      const GLOBEX_TOKEN = "Atzr|IwEBI-globex-sellers-own-token-0123456789";
+      addStack("acme", { jobConfigs: ["jobs/a.json"] });
+      cli.addStack("globex", {
+        config: { spApiRegion: "eu", lwaClientId: CLIENT_ID, lwaClientSecretIssuedOn: addDays(today(), -170), jobConfigs: ["jobs/g.json"] },
+        secrets: { lwaClientSecret: OLD_SECRET, lwaRefreshToken: GLOBEX_TOKEN },
+      });
+      fs.mkdirSync(path.join(work, "acme-jobs"));
+      fs.mkdirSync(path.join(work, "credentials"), { mode: 0o700 });
+      for (const out of ["acme-jobs/globex.hjson", "credentials/globex.hjson"]) {
+        const { result, text } = await run({ out });
+        assert.equal(result.exitCode, 2, text);
+        assert.match(text, /--out .*globex\.hjson (is named for stack globex, which shares this LWA app|is where the block of stack globex goes)/);
+        assert.match(text, /Nothing was asked or changed\.\n {2}Fix: give --out a file named for stack acme \(e\.g\. acme\.hjson\)/);
+      }
+      assert.equal(fake.calls.length, 0, "nothing asked of LWA, Amazon or the queue");
+      assert.deepEqual(callsOf("config set", "acme"), []);
+      assert.deepEqual(fs.readdirSync(path.join(work, "acme-jobs")), [], "nothing written there");
+
+      const { result, text } = await run({ out: "acme-jobs/acme.hjson" });
+      assert.equal(result.exitCode, 0, text);
+      assert.deepEqual(fs.readdirSync(path.join(work, "acme-jobs")), ["acme.hjson"], "--out's directory: acme's block alone");
+      for (const name of fs.readdirSync(path.join(work, "acme-jobs"))) {
+        assert.ok(!fs.readFileSync(path.join(work, "acme-jobs", name), "utf8").includes(GLOBEX_TOKEN), "no other customer's token in --out's directory");
+      }
+      assert.equal(Hjson.parse(fs.readFileSync(path.join(work, "credentials", "globex.hjson"), "utf8")).credentials.refresh_token, GLOBEX_TOKEN);
+    });
+
+    it("the proof may use any authorization's token: the default one revoked (invalid_grant), the EU one accepted: rotated", async () => {
+      cli.addStack(STACK, {
+        config: { spApiRegion: "na", lwaRotation: true, lwaClientId: CLIENT_ID, lwaClientSecretIssuedOn: addDays(today(), -170), jobConfigs: ["jobs/a.json"] },
+        secrets: {
+          lwaClientSecret: OLD_SECRET,
+          lwaRefreshToken: "Atzr|IwEBI-revoked-by-the-seller-0123456789",
+          // The fake's LWA accepts REFRESH_TOKEN: here the seller's EU authorization.
+          authorizations: JSON.stringify({ eu: { spApiRegion: "eu", refreshToken: REFRESH_TOKEN } }),
+        },
+        provider: { region: REGION },
+        selected: true,
+      });
+      const { result, text } = await run();
+      assert.equal(result.exitCode, 0, text);
+      assertOneRotationFinished([STACK]);
+      const exchanges = fake.calls.filter((c) => c.service === "lwa" && c.action === "refresh_token");
+      assert.ok(exchanges.length >= 2, "the default token first, then the EU one");
     });
 
     it("maintain orders an app's stacks in one lane, the rotating one first; a member's lwa step names it", () => {

@@ -82,6 +82,18 @@ describe("status rows: the access key", () => {
   });
 });
 
+describe("status rows: authorizations", () => {
+  it("counts the default authorization and each further one, and shows every region served; none: the region alone", () => {
+    const row = statusRow(facts({ outputs: { authorizations: { eu: "eu", "agency-b": "na" } } }), NOW);
+    assert.deepEqual(row.authorizations, { count: 3, further: { eu: "eu", "agency-b": "na" } });
+    const table = formatTable([row], false, 200);
+    assert.match(table.split("\n")[1]!, /^s +na,eu \(3 authorizations\) /);
+    const plain = statusRow(facts(), NOW);
+    assert.equal(plain.authorizations, undefined);
+    assert.match(formatTable([plain], false, 200).split("\n")[1]!, /^s +na +123456789012/);
+  });
+});
+
 describe("status rows: the LWA secret", () => {
   const issued = (daysLeft: number) => ({ lwaClientSecretIssuedOn: addDays("2026-11-27", daysLeft - 180) });
 

@@ -20,7 +20,19 @@ import { maskKeyId, Redactor } from "../lib/output";
 import { backoffSchedule, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY, ENV_VARS, fetchWithDeadline, networkErrorCode, readSettings } from "../lib/net";
 import { runVerify } from "../commands/verify/run";
 import { readCapped, readInput } from "../commands/verify/input";
-import { FakeAmazon, GARBAGE_BODY, MARKETPLACES, MISBEHAVIOURS, MisbehavingPeer, REGION, ROLE_ARN, SECRETS, TERMINAL_ESCAPES, USER_ARN } from "./fake-amazon";
+import {
+  EU_REFRESH_TOKEN,
+  FakeAmazon,
+  GARBAGE_BODY,
+  MARKETPLACES,
+  MISBEHAVIOURS,
+  MisbehavingPeer,
+  REGION,
+  ROLE_ARN,
+  SECRETS,
+  TERMINAL_ESCAPES,
+  USER_ARN,
+} from "./fake-amazon";
 import { runThroughNpm, startThroughNpm } from "./through-npm";
 
 const REPO = path.join(__dirname, "..");
@@ -119,6 +131,42 @@ describe("npm run verify", function () {
     const [spApi] = fake.requests("sp-api");
     assert.deepStrictEqual(spApi.problems, [], "the fake SP-API found the request malformed");
     assert.strictEqual(spApi.keyId, SECRETS.sessionKeyId);
+  });
+
+  it("over a stack's two authorizations (NA default, EU): the five steps, then the EU token, one LWA exchange; a revoked one fails alone", async () => {
+    const eu = renderCredentials({ ...GOOD, region: "eu-west-1", refresh_token: EU_REFRESH_TOKEN }, "eu");
+    const run = async (authorizations: { name: string; input: string }[]) => {
+      let output = "";
+      fake.reset();
+      const code = await runVerify({
+        input: blockOf(),
+        source: "stack seller",
+        env: fake.env(),
+        out: { write: (t: string) => (output += t) },
+        authorizations,
+        sleep: async () => undefined,
+      });
+      assertNoSecrets(output);
+      assert.ok(!output.includes(EU_REFRESH_TOKEN), "the EU token is never shown");
+      return { code, output, exchanges: fake.seen.filter((r) => r.service === "lwa").map((r) => r.form!.refresh_token) };
+    };
+    const both = await run([{ name: "eu", input: eu }]);
+    assert.equal(both.code, 0, both.output);
+    assert.match(both.output, /^✓ 6\. Refresh token of eu \(LWA token exchange\): access token issued, valid 3600 s; region eu-west-1 \(SP-API eu\)$/m);
+    assert.match(both.output, /^OK: 6 passed\.$/m);
+    assert.deepEqual(both.exchanges, [SECRETS.refreshToken, EU_REFRESH_TOKEN], "one exchange per authorization");
+
+    const revoked = await run([{ name: "eu", input: eu.replace(JSON.stringify(EU_REFRESH_TOKEN), JSON.stringify("Atzr|IwEBI-revoked-by-the-seller-000")) }]);
+    assert.equal(revoked.code, 1);
+    assert.match(revoked.output, /^✗ 6\. Refresh token of eu \(LWA token exchange\): /m);
+    assert.match(revoked.output, /^✓ 5\. /m, "the main block's steps pass");
+    assert.match(revoked.output, /^FAILED: 5 passed, 1 failed \(step 6\)\.$/m);
+
+    const broken = await runVerify({ input: "not a block", env: fake.env(), out: { write: () => true }, authorizations: [{ name: "eu", input: eu }] });
+    assert.equal(broken, 1);
+    assert.deepEqual(parseArgs(["--stack", "seller"]), { kind: "run", file: undefined, stack: "seller", expectUser: undefined, json: false });
+    assert.deepEqual(parseArgs(["-s", "seller"]), { kind: "run", file: undefined, stack: "seller", expectUser: undefined, json: false });
+    assert.equal(parseArgs(["credentials.hjson", "--stack", "seller"]).kind, "error");
   });
 
   it("accepts the bare object as well as the credentials: wrapper, and checks --expect-user", async () => {

@@ -24,10 +24,11 @@ import { checkTargets, deliverBlock } from "./run";
 import { isRunnerTarget, RunnerKey, runnerApiKeyOf } from "../../lib/runner";
 
 export const USAGE = [
-  "Usage: npm run credentials -- [--stack <name>] [--into <file|dir>...] [--check <file|dir>... [--json]] [--dry-run] [--format hjson|json] [<file>]",
+  "Usage: npm run credentials -- [--stack <name>] [--authorization <name>] [--into <file|dir>...] [--check <file|dir>... [--json]] [--dry-run] [--format hjson|json] [<file>]",
   "  Writes the stack's credentials block to <file> (default credentials.hjson, or credentials.json with --format json),",
   "  readable by its owner only; <file> ends in .hjson or .json.",
   "  -s, --stack <name>        the stack (default: the selected one)",
+  "  --authorization <name>    write that authorization's block (config authorizations.<name>: its region, its token)",
   "  --into <file|dir>...      write the block's values into this stack's credentials in job configs instead",
   "  --check <file|dir>...     write nothing; say which of this stack's credentials in job configs are stale",
   "                            runner:<base URL> instead of a file: the connector product's jobs, through its API",
@@ -40,6 +41,7 @@ export const USAGE = [
 
 export interface CredentialsArgs {
   stack?: string;
+  authorization?: string;
   into: string[];
   check: string[];
   dryRun: boolean;
@@ -54,6 +56,7 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
     argv,
     {
       stack: { type: "string" },
+      authorization: { type: "string" },
       into: { type: "string", multiple: true },
       check: { type: "string", multiple: true },
       "dry-run": { type: "boolean" },
@@ -78,6 +81,7 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
   }
   const v = parsed.values;
   if (v.stack !== undefined) args.stack = v.stack;
+  if (v.authorization !== undefined) args.authorization = v.authorization;
   args.dryRun = v["dry-run"] ?? false;
   args.json = v.json ?? false;
   if (v.format !== undefined) {
@@ -90,6 +94,11 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
   if (delivering && args.format) throw new UsageError("--format applies to the file the block is written to, not to --into or --check");
   if (args.json && (args.check.length === 0 || args.into.length > 0)) throw new UsageError("--json goes with --check (and not with --into)");
   if (positional.length > 1) throw new UsageError("one output file at most");
+  if (delivering && args.authorization !== undefined) {
+    throw new UsageError(
+      "--authorization picks the block written to a file; --into and --check need none: delivery never writes a refresh token or a region (docs/delivery.md#the-field-rule)",
+    );
+  }
   args.file = positional[0];
   return args;
 }
@@ -142,7 +151,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   try {
     const opened = await openStack(args.stack, { env });
     stack = opened.name;
-    block = blockFromOutputs(stack, await opened.readOutputs());
+    block = blockFromOutputs(stack, await opened.readOutputs(), args.authorization);
     for (const field of SECRET_FIELDS) redactor.addSecret(block.values[field]);
     redactor.addKeyId(block.values.aws_access_key_id);
     // The product's API key, only when a runner: target needs it: the stack's runnerApiKey, else RUNNER_API_KEY.

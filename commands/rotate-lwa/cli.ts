@@ -13,7 +13,9 @@ export const USAGE = `Usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [
   -s, --stack <name> the stack (default: the selected one)
   --if-due           rotate only when the secret expires within lwaExpiryWarningDays (for a daily scheduler)
   --wait <seconds>   how long to wait for Amazon's new secret in the queue (default ${DEFAULT_WAIT_SECONDS}, at most 3600)
-  --out <file>       where to write the new credentials block, mode 600 (default credentials.hjson)
+  --out <file>       where to write the new credentials block, mode 600 (default credentials.hjson); for a shared
+                     app, each other stack's block goes only to credentials/<stack>.hjson (its own place, the
+                     directory 700), and an --out named for one of them is refused
   --dry-run          read and decide, print what would happen, change nothing
   --request-again    ask Amazon although a recorded request (lwaRotationRequestedAt) is unanswered or the stored
                      secret is under 7 days old: only when you know Amazon did not rotate (docs/running-unattended.md)

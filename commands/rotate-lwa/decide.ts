@@ -3,6 +3,7 @@
  * is due, which expiry to believe, and what each answer from Amazon means for the operator. The clock and every
  * piece of evidence come in as arguments; run.ts does the effects.
  */
+import * as path from "node:path";
 import { ConfigError, StackConfig, validateConfig } from "../../src/config";
 import { isPlaceholder } from "../../src/credentials";
 import {
@@ -282,7 +283,13 @@ export function decideStep(input: DueInput): Step {
 export interface Prerequisites {
   clientId: string;
   clientSecret: string;
+  /** The default authorization's token, or the first further one's when the stack has no lwaRefreshToken. */
   refreshToken: string;
+  /**
+   * Every authorization's token, the default one first: the proof may use any (invalid_client is the app's answer,
+   * whichever token; invalid_grant is that token's alone, and the next one is tried).
+   */
+  refreshTokens: string[];
   spApiEndpoint: string;
   queueUrl: string;
   queueArn: string;
@@ -325,7 +332,13 @@ export function checkPrerequisites(
   const value = (v: string | undefined) => (v && !isPlaceholder(v) ? v : undefined);
   const clientId = value(config.lwaClientId);
   const clientSecret = value(config.lwaClientSecret);
-  const refreshToken = value(config.lwaRefreshToken);
+  const refreshTokens = [
+    value(config.lwaRefreshToken),
+    ...Object.keys(config.authorizations)
+      .sort()
+      .map((name) => value(config.authorizations[name]!.refreshToken)),
+  ].filter((t): t is string => t !== undefined);
+  const refreshToken = refreshTokens[0];
   if (!clientId) unset.push(`pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
   if (!clientSecret && !completing) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
   if (!refreshToken) unset.push(`pulumi config set --secret lwaRefreshToken${on}`);
@@ -347,6 +360,7 @@ export function checkPrerequisites(
       clientId: clientId!,
       clientSecret: clientSecret ?? "",
       refreshToken: refreshToken!,
+      refreshTokens,
       spApiEndpoint: spApiEndpointOverride ?? endpointOf(config.spApiRegion),
       queueUrl,
       queueArn: queueArn as string,
@@ -513,4 +527,25 @@ export function plainTime(iso: string, now: Date): string {
 export function disagreementWords(days: number, issuedOn: string): string {
   const tracked = addDays(issuedOn, LWA_SECRET_LIFETIME_DAYS);
   return `Amazon's expiry is ${Math.abs(days)} day${Math.abs(days) === 1 ? "" : "s"} ${days < 0 ? "earlier" : "later"} than lwaClientSecretIssuedOn + 180 days (${tracked}); Amazon's is the one that counts.`;
+}
+
+/**
+ * Why `--out` cannot be this rotation's file when the app is shared: it names another stack of the group's block
+ * (`--out acme-jobs/globex.hjson`), or is the very file that stack's block goes to. Each other stack's block goes only
+ * to its own place (`memberFile`), never beside --out; a --out that looks like one of them would put this stack's
+ * block where that stack's is expected, or be overwritten by it. Pure.
+ */
+export function outCollision(
+  out: string,
+  members: readonly string[],
+  memberFile: (member: string) => string,
+  fileName: (stack: string) => string,
+): string | undefined {
+  for (const member of members) {
+    const theirs = memberFile(member);
+    if (path.resolve(out) === path.resolve(theirs)) return `--out ${out} is where the block of stack ${member} goes (it shares this LWA app)`;
+    if (path.basename(out) === fileName(member))
+      return `--out ${out} is named for stack ${member}, which shares this LWA app; its block goes only to ${theirs}`;
+  }
+  return undefined;
 }

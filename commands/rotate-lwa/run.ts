@@ -16,7 +16,7 @@
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, type StackConfig } from "../../src/config";
 import { awsEndpoint, readSettings, SettingsError, type Settings } from "../../lib/net";
 import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, lwaAppLock, stackLock } from "../../lib/lock";
-import { blockFileName, gitExposureWarning, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
+import { blockFileName, DEFAULT_BLOCK_DIR, gitExposureWarning, preparePrivateDir, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { mapWithConcurrency, PulumiError, PulumiWorkspace, secretsOf, type OutputValue, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import * as path from "path";
@@ -41,6 +41,7 @@ import {
   type Step,
   type StoredSecret,
   UNANSWERED_EVIDENCE_DAYS,
+  outCollision,
 } from "./decide";
 import { currentExpiry, type Expiry, isoTime, OLD_SECRET_GRACE_DAYS, unansweredRequest } from "../../src/lifecycle";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
@@ -59,6 +60,11 @@ export interface RotateLwaOptions {
   ifDue: boolean;
   waitSeconds: number;
   out: string;
+  /**
+   * Where each other stack of a shared app gets its block: `<memberDir>/<stack>.hjson`, its own place in the kit's
+   * private credentials directory (default `credentials/`, as `npm run maintain` writes it), never beside --out.
+   */
+  memberDir?: string;
   dryRun?: boolean;
   /** --request-again: ask Amazon although a recorded request is unanswered, or the stored secret is under 7 days old. */
   requestAgain?: boolean;
@@ -173,6 +179,11 @@ interface Run {
   say: (line: string) => void;
   /** Before each side effect (a config write, a queue change, a request, an up), naming it: LockLost stops the run. */
   guard: (next: string) => Promise<void>;
+}
+
+/** Where another stack of the app gets its block: its own file in the private credentials directory. */
+function memberFile(run: Run, member: string): string {
+  return path.join(run.opts.memberDir ?? userPath(DEFAULT_BLOCK_DIR, run.env), blockFileName(member));
 }
 
 /** How Amazon is reached (LWA's endpoint) and how long each call may take. */
@@ -363,11 +374,24 @@ async function readAppGroup(
   }
   const members = group.filter((m) => m.name !== stackName).map((m) => m.name);
   if (members.length > 0) say(`  LWA app group: ${[stackName, ...members].join(", ")} (the new secret goes to every one)`);
+  // Another stack's block goes only to its own place; a --out that would be taken for it is refused first.
+  const collision = outCollision(file, members, (m) => memberFile(run, m), blockFileName);
+  if (collision) {
+    throw new StepFailure(
+      {
+        cause: `${collision}. Nothing was asked or changed.`,
+        fix: `give --out a file named for stack ${stackName} (e.g. ${blockFileName(stackName)}); the other stacks' blocks go to ${path.dirname(memberFile(run, members[0]!))}.`,
+      },
+      "failed",
+      2,
+    );
+  }
+  if (members.length > 0 && !opts.dryRun) preparePrivateDir(path.dirname(memberFile(run, members[0]!)));
   for (const member of members) {
-    const problem = unwritableBlockFile(path.join(path.dirname(file), blockFileName(member)), { dryRun: opts.dryRun });
+    const problem = unwritableBlockFile(memberFile(run, member), { dryRun: opts.dryRun });
     if (problem)
       throw new StepFailure(
-        { cause: `the block of ${member}: ${problem}. Nothing was asked or changed.`, fix: "give --out a file in a directory you can write." },
+        { cause: `the block of ${member}: ${problem}. Nothing was asked or changed.`, fix: "make the private credentials directory writable." },
         "failed",
         2,
       );
@@ -562,14 +586,14 @@ async function settleQueue(
  */
 async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Prerequisites, inbox: Inbox, h: NewSecretHeld): Promise<"ok" | "set-aside"> {
   const { opts, now, redactor, say } = run;
-  const { settings, httpTimeoutMs } = amazon;
+  const { settings } = amazon;
   const config = pre.config;
   const n = h.notification;
   redactor.addSecret(n.newClientSecret);
   const shaped = LWA_CLIENT_SECRET.test(n.newClientSecret) || LWA_LEGACY_CLIENT_SECRET.test(n.newClientSecret);
   let answer: HttpAnswer<string> | undefined;
   if (shaped) {
-    answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, n.newClientSecret, pre.refreshToken, httpTimeoutMs);
+    answer = await exchangeWithAnyToken(amazon, pre, n.newClientSecret);
     if (answer.kind === "ok") {
       redactor.addSecret(answer.value);
       return "ok";
@@ -596,6 +620,20 @@ async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Pr
   return "set-aside";
 }
 
+/**
+ * The exchange every job makes, with `secret` and each of the stack's authorizations' refresh tokens in turn until
+ * one is accepted: a token refused (invalid_grant) is that authorization's (a seller who revoked it), not the
+ * app's, so the next is tried; any other answer (invalid_client: the app's; a network failure) is the answer.
+ */
+async function exchangeWithAnyToken(amazon: AmazonAccess, pre: Prerequisites, secret: string): Promise<HttpAnswer<string>> {
+  let answer: HttpAnswer<string> | undefined;
+  for (const token of pre.refreshTokens.length > 0 ? pre.refreshTokens : [pre.refreshToken]) {
+    answer = await refreshTokenExchange(amazon.settings.lwaEndpoint, pre.clientId, secret, token, amazon.httpTimeoutMs);
+    if (!(answer.kind === "http" && answer.code === "invalid_grant")) return answer;
+  }
+  return answer!;
+}
+
 /** The newest waiting new secret that LWA accepts, setting aside those it refuses. */
 async function provenCandidate(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Prerequisites, inbox: Inbox): Promise<NewSecretHeld | undefined> {
   for (;;) {
@@ -617,7 +655,7 @@ async function chooseStep(
   found: { group: GroupMember[]; expiry: Expiry; pendingSince?: string; issuedAt?: string; candidate?: NewSecretHeld },
 ): Promise<Step> {
   const { opts, now, redactor, say } = run;
-  const { settings, httpTimeoutMs } = amazon;
+  const { settings } = amazon;
   const { group, expiry, pendingSince, candidate } = found;
   const config = pre.config;
   const manualDelivery =
@@ -642,7 +680,7 @@ async function chooseStep(
   // Unanswered for more than 8 days: the stored secret is the evidence. Still accepted: Amazon did not rotate
   // (had it, the secret would have stopped 7 days later), so asking again retires nothing anyone uses.
   if (step.step === "check-unanswered") {
-    const answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, pre.clientSecret, pre.refreshToken, httpTimeoutMs);
+    const answer = await exchangeWithAnyToken(amazon, pre, pre.clientSecret);
     if (answer.kind === "ok") {
       redactor.addSecret(answer.value);
       say(
@@ -910,7 +948,7 @@ async function storeInGroup(
       fix,
       kept,
     );
-    targets.push({ stack: member, outputs: memberOutputs, changed, file: path.join(path.dirname(file), blockFileName(name)) });
+    targets.push({ stack: member, outputs: memberOutputs, changed, file: memberFile(run, name) });
   }
   return { targets, sentAt };
 }

@@ -50,7 +50,15 @@ const day = (iso: string | undefined) => iso?.slice(0, 16).replace("T", " ") ?? 
  */
 const COLUMNS: { head: string; dropOrder: number; cell: (row: StatusRow) => string }[] = [
   { head: "STACK", dropOrder: 0, cell: (row) => row.stack },
-  { head: "REGION", dropOrder: 3, cell: (row) => row.spApiRegion ?? "" },
+  {
+    head: "REGION",
+    dropOrder: 3,
+    // With further authorizations: every region served, and how many authorizations (a token each).
+    cell: (row) =>
+      row.authorizations
+        ? `${[...new Set([row.spApiRegion ?? "", ...Object.values(row.authorizations.further)])].join(",")} (${row.authorizations.count} authorizations)`
+        : (row.spApiRegion ?? ""),
+  },
   { head: "ACCOUNT", dropOrder: 0, cell: (row) => (row.connectorAuth === "lwa" ? "none (LWA only)" : accountOf(row.roleArn)) },
   { head: "KEY AGE", dropOrder: 5, cell: (row) => (row.key ? `${row.key.ageDays} d` : "") },
   { head: "ROTATE BY", dropOrder: 4, cell: (row) => row.key?.rotateBy ?? "" },

@@ -23,6 +23,11 @@ export interface StatusRow {
   /** As the last deployment declared it: "lwa" rows have no role and no key. */
   connectorAuth?: "iam" | "lwa";
   spApiRegion?: string;
+  /**
+   * How many authorizations of the app the stack holds: the default one and each of config authorizations (output
+   * `authorizations`), and the regions of the further ones, by name.
+   */
+  authorizations?: { count: number; further: Record<string, string> };
   roleArn?: string;
   key?: { createdAt: string; ageDays: number; rotateBy: string; phase: KeyPhase };
   lwa?: {
@@ -185,6 +190,11 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
   }
   const today = iso(now);
   row.spApiRegion = config.spApiRegion;
+  const further = facts.outputs.authorizations?.value;
+  if (further !== null && typeof further === "object" && !Array.isArray(further) && Object.keys(further).length > 0) {
+    const regions = Object.fromEntries(Object.entries(further as Record<string, unknown>).map(([name, region]) => [name, String(region)]));
+    row.authorizations = { count: 1 + Object.keys(regions).length, further: regions };
+  }
   // A runner URL holds no key (one that does is refused: lib/runner.ts); masked all the same.
   row.delivery = config.jobConfigs.map((t) => {
     if (!isRunnerTarget(t)) return t;

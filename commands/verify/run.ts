@@ -31,6 +31,11 @@ export interface VerifyOptions {
   expectUser?: string;
   /** Replaced by tests that should not wait in real time. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * The stack's further authorizations' blocks (output authorizationCredentials), by name: each one's refresh
+   * token is exchanged at LWA once, after the five steps of the main block (the same app, role and key).
+   */
+  authorizations?: readonly { name: string; input: string }[];
 }
 
 const TITLES = {
@@ -74,7 +79,10 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
     formatStep(entry).forEach(print);
     return outcome;
   };
-  const finish = () => {
+  const finish = async () => {
+    // Steps 6 on: each further authorization's refresh token, one LWA exchange each (not run when step 1 failed).
+    for (const [i, a] of (options.authorizations ?? []).entries())
+      report(6 + i, authorizationTitle(a.name), await checkAuthorization(a.input, settings, redactor, reports[0]!));
     const summary = summaryLine(reports);
     print(summary);
     const exitCode = exitCodeOf(reports);
@@ -92,14 +100,8 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
       cause: parsed.problems.join("; "),
       fix: `the block must hold ${CREDENTIAL_FIELDS.join(", ")}, each a quoted string (as npm run credentials writes it).`,
     });
-    for (const [n, title] of [
-      [2, TITLES.key],
-      [3, TITLES.role],
-      [4, TITLES.lwa],
-      [5, TITLES.spApi],
-    ] as const) {
-      report(n, title, { status: "not-run", reason: "step 1 failed" });
-    }
+    const notRun = { status: "not-run", reason: "step 1 failed" } as const;
+    [TITLES.key, TITLES.role, TITLES.lwa, TITLES.spApi].forEach((title, i) => report(2 + i, title, notRun));
     return finish();
   }
   const block = parsed.block;
@@ -172,7 +174,33 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
   } else {
     report(5, TITLES.spApi, await callMarketplaceParticipations(block, accessToken, session, settings));
   }
+
   return finish();
+}
+
+/**
+ * A further authorization's block: its refresh token exchanged at LWA once. The app's values are the main block's;
+ * a token LWA refuses is that authorization's alone (invalid_grant: the seller authorizes again).
+ */
+async function checkAuthorization(input: string, settings: Settings, redactor: Redactor, first: StepReport): Promise<StepOutcome> {
+  if (first.outcome.status === "failed") return { status: "not-run", reason: "step 1 failed" };
+  const other = parseCredentialsBlock(input);
+  redactor.addSecret(...other.hide.secrets);
+  redactor.addKeyId(...other.hide.keyIds);
+  if (!other.ok) return { status: "failed", cause: `its block does not parse: ${other.problems.join("; ")}`, fix: "run pulumi up, then verify again." };
+  const placeholders = placeholdersAmong(other.block, LWA_FIELDS);
+  if (placeholders.length > 0) return { status: "skipped", reason: `placeholder in ${placeholders.join(", ")}` };
+  const exchanged = await exchangeRefreshToken(other.block, settings);
+  redactor.addSecret(exchanged.accessToken);
+  const outcome = exchanged.outcome;
+  return outcome.status === "passed"
+    ? { ...outcome, summary: `${outcome.summary}; region ${other.block.values.region} (SP-API ${other.block.spApiRegion})` }
+    : outcome;
+}
+
+function authorizationTitle(name: string): string {
+  // Not "Authorization ...": no printed line may look like an HTTP authorization header (verify's own guard).
+  return `Refresh token of ${printable(name)} (LWA token exchange)`;
 }
 
 function blockOutcome(block: CredentialsBlock, settings: Settings): StepOutcome {
