@@ -318,19 +318,8 @@ export async function listStacks(opts: PulumiOptions = {}): Promise<StackSummary
   return (await PulumiWorkspace.connect(opts)).list();
 }
 
-/** Runs `work` over `items` with at most `limit` in flight at once; results in the items' order. */
-export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  return results;
-}
+/** Runs `work` over `items` with at most `limit` in flight (lib/net.ts; here too, where the commands have imported it from). */
+export { mapWithConcurrency } from "./net";
 
 /** A single-stack command's parsed command line, as far as its shell needs it. */
 export type StackCommandArgs = { kind: "help" } | { kind: "error"; message: string; json: boolean } | { kind: "run"; stack?: string; json: boolean };

@@ -163,8 +163,16 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
     fix: "pulumi config set keyInactiveDays 7",
   },
   jobConfigs: {
-    allowed: "a list of job config files or directories (relative to the project directory) that npm run maintain delivers the new block into",
+    allowed:
+      "a list of job config files or directories (relative to the project directory), or runner:<base URL> (the connector product's jobs, through its API), that npm run maintain delivers the new block into",
     fix: "pulumi config set --path 'jobConfigs[0]' jobs/acme/",
+  },
+  runnerApiKey: {
+    allowed:
+      "the connector product's API key (full admin rights in the product), for jobConfigs entries runner:<base URL>; set as a secret (else RUNNER_API_KEY is used)",
+    fix: "pulumi config set --secret runnerApiKey",
+    secret: true,
+    optional: true,
   },
   adoption: {
     allowed: "what npm run adopt found of a manual setup and how far the adoption is (JSON, written by npm run adopt; unset for a stack the kit created)",
@@ -320,6 +328,7 @@ function schema(today: Date) {
     keyQuietHours: z.number().int().min(24).max(8760).default(48),
     keyInactiveDays: z.number().int().min(1).max(365).default(7),
     jobConfigs: z.array(z.string().min(1, "an empty path")).default([]),
+    runnerApiKey: z.string().min(8, "too short for an API key").optional(),
     adoption: adoptionSchema.optional(),
   });
 }

@@ -409,7 +409,8 @@ describe("maintain's job configs and block directory", () => {
     assert.deepEqual(plain, {
       ok: false,
       problem:
-        'sp-api-iam:jobConfigs: a single string, not a list; given "jobs/acme/". Allowed: a list of job config files or directories (relative to the project directory) ' +
+        'sp-api-iam:jobConfigs: a single string, not a list; given "jobs/acme/". Allowed: a list of job config files or directories (relative to the project directory), ' +
+        "or runner:<base URL> (the connector product's jobs, through its API), " +
         "that npm run maintain delivers the new block into. Fix: pulumi config rm jobConfigs && pulumi config set --path 'jobConfigs[0]' jobs/acme/",
     });
     assert.match((parseJobConfigs("jobs/my jobs/") as { problem: string }).problem, /--path 'jobConfigs\[0\]' 'jobs\/my jobs\/'$/);

@@ -317,7 +317,7 @@ describe("npm run status over a fleet (stand-in CLI)", function () {
       const result = await runThroughNpm("status", ["-s", "fresh", "--stack", "old-key"], { cwd: elsewhere, env: cli.env({ COLUMNS: "250" }) });
       assert.equal(result.code, 1, result.stderr);
       const lines = result.stdout.trim().split("\n");
-      assert.match(lines[0]!, /^STACK +REGION +ACCOUNT +KEY AGE +ROTATE BY +KEY PHASE +LWA SECRET EXPIRES +LAST UPDATE +NEXT$/);
+      assert.match(lines[0]!, /^STACK +REGION +ACCOUNT +KEY AGE +ROTATE BY +KEY PHASE +LWA SECRET EXPIRES +LAST UPDATE +DELIVERY +NEXT$/);
       assert.match(lines[1]!, /^old-key +eu +123456789012 +95 d .* steady .*OVERDUE: rotate the access key/);
       assert.match(lines[2]!, /^fresh +fe /);
       assert.equal(lines[3], "2 stacks: 0 expired, 1 overdue, 0 due, 1 ok");

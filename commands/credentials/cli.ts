@@ -7,6 +7,7 @@
  * --into: writes the block's values into this stack's credentials in job configs (files, or directories of
  * *.json and *.hjson files), leaving everything else in them as it was.
  * --check: writes nothing; says which of this stack's credentials in job configs are stale.
+ * A target runner:<base URL> is the connector product's jobs, read and changed through its REST API (./runner.ts).
  * Relative paths are relative to the directory the command was run from.
  * Exit codes: 0 done; 1 a file could not be processed, a credential is stale (--check), or the stack could not
  * be read; 2 usage error; and runCommand's (lib/cli.ts): 1 the output's reader went away, 3 internal error.
@@ -20,6 +21,7 @@ import { openStack, PulumiError } from "../../lib/pulumi";
 import { blockAsJson, BlockError, blockFromOutputs, DeliveryBlock } from "./block";
 import { SECRET_FIELDS } from "./decide";
 import { checkTargets, deliverBlock } from "./run";
+import { isRunnerTarget, RunnerKey, runnerApiKeyOf } from "../../lib/runner";
 
 export const USAGE = [
   "Usage: npm run credentials -- [--stack <name>] [--into <file|dir>...] [--check <file|dir>... [--json]] [--dry-run] [--format hjson|json] [<file>]",
@@ -28,6 +30,8 @@ export const USAGE = [
   "  -s, --stack <name>        the stack (default: the selected one)",
   "  --into <file|dir>...      write the block's values into this stack's credentials in job configs instead",
   "  --check <file|dir>...     write nothing; say which of this stack's credentials in job configs are stale",
+  "                            runner:<base URL> instead of a file: the connector product's jobs, through its API",
+  "                            (key: the stack's secret runnerApiKey, else RUNNER_API_KEY; docs/delivery.md)",
   "  --json                    with --check: one JSON document on standard output, nothing else",
   "  --dry-run                 say what would be written; write nothing",
   "  --format hjson|json       the file's format (json: a named credential's content)",
@@ -134,12 +138,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const redactor = new Redactor();
   let block: DeliveryBlock;
   let stack: string;
+  let key: RunnerKey = { ok: true };
   try {
     const opened = await openStack(args.stack, { env });
     stack = opened.name;
     block = blockFromOutputs(stack, await opened.readOutputs());
     for (const field of SECRET_FIELDS) redactor.addSecret(block.values[field]);
     redactor.addKeyId(block.values.aws_access_key_id);
+    // The product's API key, only when a runner: target needs it: the stack's runnerApiKey, else RUNNER_API_KEY.
+    if ([...args.into, ...args.check].some(isRunnerTarget)) key = await runnerApiKeyOf(opened, env);
+    if (key.ok) redactor.addSecret(key.apiKey);
+    else throw new BlockError(key.problem);
   } catch (error) {
     if (error instanceof PulumiError || error instanceof BlockError) {
       const message = redactor.scrub(error.message);
@@ -154,7 +163,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   if (args.json) {
     // The lines that would have been printed become the document's findings: standard output holds the document alone.
     const findings: string[] = [];
-    const report = await checkTargets(block, args.check, { print: (line) => findings.push(line), baseDir, redactor });
+    const report = await checkTargets(block, args.check, { print: (line) => findings.push(line), baseDir, redactor, runner: { ...runnerKey(key), env } });
     out(JSON.stringify({ stack, roleArn: block.roleArn, ...report, findings }, null, 2));
     return report.exitCode;
   }
@@ -162,8 +171,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     let exitCode = 0;
     const print = (line: string) => out(line);
     print(`Stack ${stack}: role ${block.roleArn}`);
-    if (args.into.length > 0) exitCode = Math.max(exitCode, (await deliverBlock(block, args.into, { dryRun: args.dryRun, print, baseDir, redactor })).exitCode);
-    if (args.check.length > 0) exitCode = Math.max(exitCode, (await checkTargets(block, args.check, { print, baseDir, redactor })).exitCode);
+    if (args.into.length > 0)
+      exitCode = Math.max(
+        exitCode,
+        (await deliverBlock(block, args.into, { dryRun: args.dryRun, print, baseDir, redactor, runner: { ...runnerKey(key), env } })).exitCode,
+      );
+    if (args.check.length > 0)
+      exitCode = Math.max(exitCode, (await checkTargets(block, args.check, { print, baseDir, redactor, runner: { ...runnerKey(key), env } })).exitCode);
     return exitCode;
   }
 
@@ -192,6 +206,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       : `Wrote ${shown} (mode 600). Deliver it with \`npm run credentials -- --into <job config or directory>\`, or paste its credentials block into the job config; then delete the file or keep it private.`,
   );
   return 0;
+}
+
+function runnerKey(key: RunnerKey): { apiKey?: string } {
+  return key.ok && key.apiKey !== undefined ? { apiKey: key.apiKey } : {};
 }
 
 if (require.main === module) runCommand("credentials", () => main(process.argv.slice(2)));

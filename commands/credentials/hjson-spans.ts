@@ -103,75 +103,110 @@ export class HjsonTooDeep extends HjsonSyntaxError {}
  * where objects and arrays nest deeper than maxNesting.
  */
 export function parseHjsonSpans(text: string, maxNesting: number = MAX_NESTING): HjsonNode {
+  const reader = new SpanReader(text, maxNesting);
+  // The hjson package's default ("legacy") root: braces around the root object are optional.
+  reader.white();
+  if (reader.ch === "{") return reader.checkTrailing(reader.nested(() => reader.object(false)));
+  if (reader.ch === "[") return reader.checkTrailing(reader.nested(() => reader.array()));
+  try {
+    return reader.checkTrailing(reader.object(true));
+  } catch (error) {
+    reader.reset();
+    try {
+      return reader.checkTrailing(reader.value());
+    } catch {
+      throw error;
+    }
+  }
+}
+
+/** The reader's state over one text, and one method per rule of hjson-parse.js. */
+class SpanReader {
   // As in hjson-parse.js: `ch` is the current character, at offset `at - 1`; "" is the end of the text.
-  let at = 0;
-  let ch = " ";
-  let depth = 0;
+  at = 0;
+  ch = " ";
+  depth = 0;
 
-  const reset = () => {
-    at = 0;
-    ch = " ";
-    depth = 0;
-  };
-  const next = (): string => {
-    ch = text.charAt(at);
-    at++;
-    return ch;
-  };
-  const peek = (offset: number): string => text.charAt(at + offset);
+  constructor(
+    readonly text: string,
+    readonly maxNesting: number,
+  ) {}
+
+  reset() {
+    this.at = 0;
+    this.ch = " ";
+    this.depth = 0;
+  }
+
+  next(): string {
+    this.ch = this.text.charAt(this.at);
+    this.at++;
+    return this.ch;
+  }
+
+  peek(offset: number): string {
+    return this.text.charAt(this.at + offset);
+  }
+
   // The current character, read through a call: TypeScript would otherwise keep a comparison's narrowing across next().
-  const current = (): string => ch;
-  const here = () => at - 1;
+  current(): string {
+    return this.ch;
+  }
 
-  const fail = (reason: string, kind: typeof HjsonSyntaxError = HjsonSyntaxError): never => {
-    const offset = Math.max(0, Math.min(at - 1, text.length));
-    const before = text.slice(0, offset);
+  here() {
+    return this.at - 1;
+  }
+
+  fail(reason: string, kind: typeof HjsonSyntaxError = HjsonSyntaxError): never {
+    const offset = Math.max(0, Math.min(this.at - 1, this.text.length));
+    const before = this.text.slice(0, offset);
     const line = before.split("\n").length;
     const column = offset - (before.lastIndexOf("\n") + 1) + 1;
     throw new kind(reason, line, column);
-  };
+  }
 
-  const white = () => {
-    while (ch) {
-      while (ch && ch <= " ") next();
-      if (ch === "#" || (ch === "/" && peek(0) === "/")) {
-        while (ch && current() !== "\n") next();
-      } else if (ch === "/" && peek(0) === "*") {
-        next();
-        next();
-        while (ch && !(current() === "*" && peek(0) === "/")) next();
-        if (ch) {
-          next();
-          next();
+  white() {
+    while (this.ch) {
+      while (this.ch && this.ch <= " ") this.next();
+      if (this.ch === "#" || (this.ch === "/" && this.peek(0) === "/")) {
+        while (this.ch && this.current() !== "\n") this.next();
+      } else if (this.ch === "/" && this.peek(0) === "*") {
+        this.next();
+        this.next();
+        while (this.ch && !(this.current() === "*" && this.peek(0) === "/")) this.next();
+        if (this.ch) {
+          this.next();
+          this.next();
         }
       } else break;
     }
-  };
+  }
 
-  const multilineString = (): string => {
+  private skipIndent(indent: number) {
+    let skip = indent;
+    while (this.ch && this.ch <= " " && this.ch !== "\n" && skip-- > 0) this.next();
+  }
+
+  multilineString(): string {
     let value = "";
     let triple = 0;
     let indent = 0;
     for (;;) {
-      const c = peek(-indent - 5);
+      const c = this.peek(-indent - 5);
       if (!c || c === "\n") break;
       indent++;
     }
-    const skipIndent = () => {
-      let skip = indent;
-      while (ch && ch <= " " && ch !== "\n" && skip-- > 0) next();
-    };
-    while (ch && ch <= " " && ch !== "\n") next();
-    if (ch === "\n") {
-      next();
-      skipIndent();
+    while (this.ch && this.ch <= " " && this.ch !== "\n") this.next();
+    if (this.ch === "\n") {
+      this.next();
+      this.skipIndent(indent);
     }
     for (;;) {
-      if (!ch) {
-        fail("unterminated multi-line string");
-      } else if (ch === "'") {
+      if (!this.ch) {
+        this.fail("unterminated multi-line string");
+      } else if (this.ch === "'") {
         triple++;
-        next();
+        this.next();
         if (triple === 3) {
           if (value.slice(-1) === "\n") value = value.slice(0, -1);
           return value;
@@ -183,86 +218,87 @@ export function parseHjsonSpans(text: string, maxNesting: number = MAX_NESTING):
           triple--;
         }
       }
-      if (ch === "\n") {
+      if (this.ch === "\n") {
         value += "\n";
-        next();
-        skipIndent();
+        this.next();
+        this.skipIndent(indent);
       } else {
-        if (ch !== "\r") value += ch;
-        next();
+        if (this.ch !== "\r") value += this.ch;
+        this.next();
       }
     }
-  };
+  }
 
   /** A quoted string; with allowMultiline, ''' starts a multi-line one. ch is the opening quote. */
-  const quotedString = (allowMultiline: boolean): { value: string; multiline: boolean } => {
+  quotedString(allowMultiline: boolean): { value: string; multiline: boolean } {
     let value = "";
-    const quote = ch;
-    while (next()) {
-      if (ch === quote) {
-        next();
-        if (allowMultiline && quote === "'" && ch === "'" && value.length === 0) {
-          next();
-          return { value: multilineString(), multiline: true };
+    const quote = this.ch;
+    while (this.next()) {
+      if (this.ch === quote) {
+        this.next();
+        if (allowMultiline && quote === "'" && this.ch === "'" && value.length === 0) {
+          this.next();
+          return { value: this.multilineString(), multiline: true };
         }
         return { value, multiline: false };
       }
-      if (ch === "\\") {
-        next();
-        if (current() === "u") {
+      if (this.ch === "\\") {
+        this.next();
+        if (this.current() === "u") {
           let code = 0;
           for (let i = 0; i < 4; i++) {
-            next();
-            const hex = /^[0-9a-fA-F]$/.test(ch) ? parseInt(ch, 16) : fail("bad \\u escape in a string");
+            this.next();
+            const hex = /^[0-9a-fA-F]$/.test(this.ch) ? parseInt(this.ch, 16) : this.fail("bad \\u escape in a string");
             code = code * 16 + hex;
           }
           value += String.fromCharCode(code);
-        } else if (ESCAPES[ch] !== undefined) {
-          value += ESCAPES[ch];
+        } else if (ESCAPES[this.ch] !== undefined) {
+          value += ESCAPES[this.ch];
         } else break;
-      } else if (ch === "\n" || ch === "\r") {
-        fail("a quoted string holds a line break");
+      } else if (this.ch === "\n" || this.ch === "\r") {
+        this.fail("a quoted string holds a line break");
       } else {
-        value += ch;
+        value += this.ch;
       }
     }
-    return fail("bad string (an unknown escape or no closing quote)");
-  };
+    return this.fail("bad string (an unknown escape or no closing quote)");
+  }
 
-  const keyName = (): string => {
-    if (ch === '"' || ch === "'") return quotedString(false).value;
+  keyName(): string {
+    if (this.ch === '"' || this.ch === "'") return this.quotedString(false).value;
     let name = "";
-    const start = at;
+    const start = this.at;
     let space = -1;
     for (;;) {
-      if (ch === ":") {
-        if (!name) fail("found ':' but no key name");
+      if (this.ch === ":") {
+        if (!name) this.fail("found ':' but no key name");
         else if (space >= 0 && space !== name.length) {
-          at = start + space;
-          fail("whitespace in a key name (quote the key)");
+          this.at = start + space;
+          this.fail("whitespace in a key name (quote the key)");
         }
         return name;
-      } else if (ch <= " ") {
-        if (!ch) fail("end of input while looking for a key name");
+      } else if (this.ch <= " ") {
+        if (!this.ch) this.fail("end of input while looking for a key name");
         else if (space < 0) space = name.length;
-      } else if (isPunctuator(ch)) {
-        fail(`found '${ch}' where a key name was expected`);
+      } else if (isPunctuator(this.ch)) {
+        this.fail(`found '${this.ch}' where a key name was expected`);
       } else {
-        name += ch;
+        name += this.ch;
       }
-      next();
+      this.next();
     }
-  };
+  }
 
   /** true, false, null, a number, or a quoteless string (to the end of the line). */
-  const quoteless = (): HjsonNode => {
-    const start = here();
-    let value = ch;
-    if (isPunctuator(ch)) fail(`found '${ch}' where a value was expected`);
+  quoteless(): HjsonNode {
+    const start = this.here();
+    let value = this.ch;
+    if (isPunctuator(this.ch)) this.fail(`found '${this.ch}' where a value was expected`);
     for (;;) {
-      next();
+      this.next();
+      const ch = this.ch;
       const isEol = ch === "\r" || ch === "\n" || ch === "";
-      if (isEol || ch === "," || ch === "}" || ch === "]" || ch === "#" || (ch === "/" && (peek(0) === "/" || peek(0) === "*"))) {
+      if (isEol || ch === "," || ch === "}" || ch === "]" || ch === "#" || (ch === "/" && (this.peek(0) === "/" || this.peek(0) === "*"))) {
         const end = start + value.trimEnd().length;
         const word = value.trim();
         const first = value[0];
@@ -277,108 +313,93 @@ export function parseHjsonSpans(text: string, maxNesting: number = MAX_NESTING):
       }
       value += ch;
     }
-  };
+  }
 
-  const array = (): HjsonNode => {
-    const start = here();
+  array(): HjsonNode {
+    const start = this.here();
     const items: HjsonNode[] = [];
-    next();
-    white();
-    if (ch === "]") {
-      next();
-      return { kind: "array", items, start, end: here() };
+    this.next();
+    this.white();
+    if (this.ch === "]") {
+      this.next();
+      return { kind: "array", items, start, end: this.here() };
     }
-    while (ch) {
-      items.push(value());
-      white();
-      if (ch === ",") {
-        next();
-        white();
+    while (this.ch) {
+      items.push(this.value());
+      this.white();
+      if (this.ch === ",") {
+        this.next();
+        this.white();
       }
-      if (ch === "]") {
-        next();
-        return { kind: "array", items, start, end: here() };
+      if (this.ch === "]") {
+        this.next();
+        return { kind: "array", items, start, end: this.here() };
       }
-      white();
+      this.white();
     }
-    return fail("end of input inside an array (missing ']')");
-  };
+    return this.fail("end of input inside an array (missing ']')");
+  }
 
-  const object = (withoutBraces: boolean): HjsonNode => {
-    const start = here();
+  object(withoutBraces: boolean): HjsonNode {
+    const start = this.here();
     const members: HjsonMember[] = [];
-    if (!withoutBraces) next();
-    white();
-    if (ch === "}" && !withoutBraces) {
-      next();
-      return { kind: "object", members, start, end: here() };
+    if (!withoutBraces) this.next();
+    this.white();
+    if (this.ch === "}" && !withoutBraces) {
+      this.next();
+      return { kind: "object", members, start, end: this.here() };
     }
-    while (ch) {
-      const key = keyName();
-      white();
-      if (ch !== ":") fail(`expected ':' after the key`);
-      next();
-      const member = { key, value: value() };
+    while (this.ch) {
+      const key = this.keyName();
+      this.white();
+      if (this.ch !== ":") this.fail(`expected ':' after the key`);
+      this.next();
+      const member = { key, value: this.value() };
       members.push(member);
-      white();
-      if (ch === ",") {
-        next();
-        white();
+      this.white();
+      if (this.current() === ",") {
+        this.next();
+        this.white();
       }
-      if (ch === "}" && !withoutBraces) {
-        next();
-        return { kind: "object", members, start, end: here() };
+      if (this.current() === "}" && !withoutBraces) {
+        this.next();
+        return { kind: "object", members, start, end: this.here() };
       }
-      white();
+      this.white();
     }
     // A braceless root object is the whole document.
-    if (withoutBraces) return { kind: "object", members, start: 0, end: text.length };
-    return fail("end of input inside an object (missing '}')");
-  };
+    if (withoutBraces) return { kind: "object", members, start: 0, end: this.text.length };
+    return this.fail("end of input inside an object (missing '}')");
+  }
 
-  const nested = (read: () => HjsonNode): HjsonNode => {
-    if (++depth > maxNesting) fail(`nested deeper than ${maxNesting} levels`, HjsonTooDeep);
+  nested(read: () => HjsonNode): HjsonNode {
+    if (++this.depth > this.maxNesting) this.fail(`nested deeper than ${this.maxNesting} levels`, HjsonTooDeep);
     const node = read();
-    depth--;
+    this.depth--;
     return node;
-  };
+  }
 
-  const value = (): HjsonNode => {
-    white();
-    switch (ch) {
+  value(): HjsonNode {
+    this.white();
+    switch (this.ch) {
       case "{":
-        return nested(() => object(false));
+        return this.nested(() => this.object(false));
       case "[":
-        return nested(array);
+        return this.nested(() => this.array());
       case "'":
       case '"': {
-        const start = here();
-        const { value: text, multiline } = quotedString(true);
-        return { kind: "string", form: multiline ? "multiline" : "quoted", value: text, start, end: here() };
+        const start = this.here();
+        const { value: text, multiline } = this.quotedString(true);
+        return { kind: "string", form: multiline ? "multiline" : "quoted", value: text, start, end: this.here() };
       }
       default:
-        return quoteless();
+        return this.quoteless();
     }
-  };
+  }
 
-  const checkTrailing = (node: HjsonNode): HjsonNode => {
-    white();
-    if (ch) fail("unexpected text after the end of the document");
+  checkTrailing(node: HjsonNode): HjsonNode {
+    this.white();
+    if (this.ch) this.fail("unexpected text after the end of the document");
     return node;
-  };
-
-  // The hjson package's default ("legacy") root: braces around the root object are optional.
-  white();
-  if (ch === "{") return checkTrailing(nested(() => object(false)));
-  if (ch === "[") return checkTrailing(nested(array));
-  try {
-    return checkTrailing(object(true));
-  } catch (error) {
-    reset();
-    try {
-      return checkTrailing(value());
-    } catch {
-      throw error;
-    }
   }
 }

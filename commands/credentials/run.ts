@@ -13,6 +13,8 @@ import { blockFields, DeliveryBlock } from "./block";
 import { checkObject, findCredentials, FoundObject, maskedValue, ownerOf, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
 import { DocFormat, formatOf, formatPath, isJobConfigName, parseDocument } from "./documents";
 import { applyValueEdits, EditCheckFailed, ValueEdit } from "./edit";
+import { isRunnerTarget } from "../../lib/runner";
+import { BackupDirectory, deliverToRunner } from "./runner";
 
 export type { DeliveryBlock } from "./block";
 
@@ -23,6 +25,11 @@ export interface DeliveryOptions {
   baseDir?: string;
   /** Secrets already known to the caller; every secret found in a file is added to it. */
   redactor?: Redactor;
+  /**
+   * For `runner:<url>` targets: the product's API key (the stack's runnerApiKey, else RUNNER_API_KEY: see
+   * lib/runner.ts runnerApiKeyOf) and the environment its settings and proxies are read from.
+   */
+  runner?: { apiKey?: string; env?: NodeJS.ProcessEnv };
 }
 
 export type CheckOptions = Omit<DeliveryOptions, "dryRun">;
@@ -36,8 +43,12 @@ export interface DeliveryReport {
   stale: number;
   otherCustomers: number;
   named: number;
-  /** Files (as the user named them, or found in a directory) that could not be processed. */
+  /** Files (as the user named them, or found in a directory) that could not be processed; runner targets or jobs too. */
   failed: string[];
+  /** Jobs read from runner: targets. */
+  jobsRead: number;
+  /** Where the runner jobs' confs as read were saved before their first PATCH, when any was. */
+  backupDir?: string;
   exitCode: 0 | 1;
 }
 
@@ -58,7 +69,7 @@ interface JobFile {
 class NotProcessed extends Error {}
 
 function emptyReport(): DeliveryReport {
-  return { filesScanned: 0, updated: 0, current: 0, stale: 0, otherCustomers: 0, named: 0, failed: [], exitCode: 0 };
+  return { filesScanned: 0, updated: 0, current: 0, stale: 0, otherCustomers: 0, named: 0, failed: [], jobsRead: 0, exitCode: 0 };
 }
 
 function describeFsError(error: unknown): string {
@@ -270,12 +281,16 @@ function plural(n: number, one: string, many = `${one}s`): string {
 }
 
 export function summaryLine(report: DeliveryReport, dryRun = false): string {
+  const runner = report.jobsRead > 0 || report.failed.some((f) => f.startsWith("runner:"));
   const parts = [
-    `${plural(report.filesScanned, "file")} scanned`,
+    // A run over runner: targets alone does not say "0 files scanned".
+    ...(report.filesScanned > 0 || !runner ? [`${plural(report.filesScanned, "file")} scanned`] : []),
+    ...(report.jobsRead > 0 ? [`${plural(report.jobsRead, "runner job")} read`] : []),
     `objects: ${report.updated} ${dryRun ? "to update" : "updated"}, ${report.current} current, ${report.stale} stale, ${report.otherCustomers} another customer's`,
     plural(report.named, "named credential"),
   ];
-  if (report.failed.length) parts.push(`${plural(report.failed.length, "file")} not processed`);
+  if (report.failed.length)
+    parts.push(`${plural(report.failed.length, runner ? "target or job" : "file", runner ? "targets or jobs" : "files")} not processed`);
   return `Summary: ${parts.join("; ")}.`;
 }
 
@@ -294,7 +309,38 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
     report.failed.push(display);
     print(`${display}: ${why}; left as it is`);
   };
-  for (const job of expandTargets(targets, opts.baseDir ?? process.cwd(), fail)) {
+  // Each product once, however often it is named.
+  const runnerTargets = [...new Set(targets.filter(isRunnerTarget).map((t) => t.trim()))];
+  const backups = new BackupDirectory(opts.runner?.env ?? process.env);
+  for (const target of runnerTargets) {
+    const counts = await deliverToRunner(target, {
+      block,
+      identity,
+      mode,
+      print,
+      redactor,
+      ...(opts.runner?.apiKey !== undefined ? { apiKey: opts.runner.apiKey } : {}),
+      env: opts.runner?.env ?? process.env,
+      backups,
+    });
+    report.jobsRead += counts.jobsRead;
+    report.updated += counts.updated;
+    report.current += counts.current;
+    report.stale += counts.stale;
+    report.otherCustomers += counts.otherCustomers;
+    report.named += counts.named;
+    report.failed.push(...counts.failed);
+    await honourPendingSignals();
+  }
+  if (backups.path) {
+    report.backupDir = backups.path;
+    print(`Each changed job's conf as read was saved first in ${backups.path} (private; mode 600): to put one back, paste it into the job.`);
+  }
+  for (const job of expandTargets(
+    targets.filter((t) => !isRunnerTarget(t)),
+    opts.baseDir ?? process.cwd(),
+    fail,
+  )) {
     report.filesScanned++;
     try {
       for (const line of processFile(job, block, identity, mode, report, redactor)) print(line);
@@ -309,7 +355,7 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   if (report.updated + report.current + report.stale === 0) {
     // Said plainly: a check that found nothing to check is not a sign that no job holds old values.
     const whose = block.roleArn !== undefined ? `role ${block.roleArn}` : `LWA-only: its client id and refresh token`;
-    print(`No credentials of this stack (${whose}) in the files scanned.`);
+    print(`No credentials of this stack (${whose}) in the ${runnerTargets.length > 0 ? "jobs and files" : "files"} scanned.`);
   }
   report.exitCode = report.failed.length > 0 || (mode.kind === "check" && report.stale > 0) ? 1 : 0;
   print(summaryLine(report, mode.kind === "into" && mode.dryRun));

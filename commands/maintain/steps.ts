@@ -8,6 +8,7 @@ import { deliverBlock, type DeliveryReport } from "../credentials/run";
 import { dayFromToday } from "../../lib/output";
 import { PulumiError, REPO_ROOT } from "../../lib/pulumi-cli";
 import { parseJobConfigs } from "../../src/config";
+import { isRunnerTarget, runnerApiKeyOf } from "../../lib/runner";
 import { rotateKey } from "../rotate-key/run";
 import { currentExpiry } from "../../src/lifecycle";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "../rotate-lwa/run";
@@ -34,7 +35,7 @@ export function lwaByHandDetail(expiresAt: string | undefined, today: string): s
 export function deliveryGap(report: Pick<DeliveryReport, "named" | "failed" | "stale">): string | undefined {
   const gaps = [
     report.named > 0 ? `${report.named} job(s) in jobConfigs name a stored credential (updated by hand in the product)` : "",
-    report.failed.length > 0 ? `jobConfigs file(s) ${report.failed.join(", ")} cannot be processed` : "",
+    report.failed.length > 0 ? `jobConfigs file(s) or runner job(s) ${report.failed.join(", ")} cannot be processed` : "",
     report.stale > 0 ? `${report.stale} job credential(s) in jobConfigs cannot be brought up to date` : "",
   ].filter(Boolean);
   return gaps.length > 0 ? gaps.join("; ") : undefined;
@@ -47,7 +48,10 @@ async function manualDeliveryOf(ctx: StepContext, jobConfigsValue: string | unde
   if (jobConfigs.targets.length === 0) return undefined; // rotate-lwa itself holds back a stack without jobConfigs
   try {
     const block = blockFromOutputs(ctx.stack.name, await ctx.stack.readOutputs());
-    const report = await deliverBlock(block, jobConfigs.targets, { dryRun: true, print: () => undefined, baseDir: REPO_ROOT });
+    const runner = await runnerOptions(ctx, jobConfigs.targets);
+    if (!runner.ok) return runner.problem;
+    // runner: targets are read too (no PATCH in a dry run): a stack whose jobs are all reachable counts as automated.
+    const report = await deliverBlock(block, jobConfigs.targets, { dryRun: true, print: () => undefined, baseDir: REPO_ROOT, runner: runner.options });
     return deliveryGap(report);
   } catch (error) {
     // Not knowing is treated as not automated (the later date); rotate-lwa then reports its own view of the stack.
@@ -55,6 +59,18 @@ async function manualDeliveryOf(ctx: StepContext, jobConfigsValue: string | unde
     const why = error instanceof BlockError || error instanceof PulumiError ? error.message : `an internal error (${(error as Error)?.name ?? "unknown"})`;
     return `the job configs could not be checked: ${why}`;
   }
+}
+
+/** The API key and environment for a stack's runner: targets (none needed when it lists none). */
+async function runnerOptions(
+  ctx: StepContext,
+  targets: readonly string[],
+): Promise<{ ok: true; options: { apiKey?: string; env: NodeJS.ProcessEnv } } | { ok: false; problem: string }> {
+  const env = ctx.env;
+  if (!targets.some(isRunnerTarget)) return { ok: true, options: { env } };
+  const key = await runnerApiKeyOf(ctx.stack, env);
+  if (!key.ok) return { ok: false, problem: key.problem };
+  return { ok: true, options: { ...(key.apiKey !== undefined ? { apiKey: key.apiKey } : {}), env } };
 }
 
 async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
@@ -107,8 +123,10 @@ async function deliverCurrentBlock(ctx: StepContext): Promise<StepOutcome> {
     if (error instanceof BlockError) return { status: "failed", detail: error.message };
     throw error;
   }
+  const runner = await runnerOptions(ctx, targets);
+  if (!runner.ok) return { status: "failed", detail: runner.problem };
   // jobConfigs are relative to the project directory, wherever the scheduler runs from.
-  const report = await deliverBlock(block, targets, { dryRun: ctx.dryRun, print: ctx.print, baseDir: REPO_ROOT });
+  const report = await deliverBlock(block, targets, { dryRun: ctx.dryRun, print: ctx.print, baseDir: REPO_ROOT, runner: runner.options });
   if (report.exitCode !== 0) return { status: "failed", detail: `could not process ${report.failed.join(", ")}` };
   if (report.stale > 0) return { status: "waiting", detail: `${report.stale} object(s) of this stack could not be brought up to date (see the log)` };
   if (report.named > 0) {
@@ -118,8 +136,17 @@ async function deliverCurrentBlock(ctx: StepContext): Promise<StepOutcome> {
     };
   }
   if (report.updated > 0)
-    return { status: "done", detail: `${ctx.dryRun ? "would update" : "updated"} ${report.updated} job credential(s) in ${report.filesScanned} file(s)` };
+    return {
+      status: "done",
+      detail: `${ctx.dryRun ? "would update" : "updated"} ${report.updated} job credential(s) in ${whereDelivered(report)}`,
+    };
   return { status: "nothing", detail: `${report.current} job credential(s) already current` };
+}
+
+/** "2 file(s)", "5 runner job(s) read", or both. */
+function whereDelivered(report: DeliveryReport): string {
+  const runner = report.jobsRead > 0 ? `${report.jobsRead} runner job(s) read` : "";
+  return report.filesScanned > 0 || !runner ? `${report.filesScanned} file(s)${runner ? ` and ${runner}` : ""}` : runner;
 }
 
 export const realSteps: MaintainSteps = { rotateLwa: rotateLwaIfDue, rotateKey: rotateKeyIfDue, deliver: deliverCurrentBlock };

@@ -12,7 +12,7 @@ import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from ".
 import { errorLine } from "../../lib/cli";
 import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
-import { PulumiError, secretsOf, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
+import { PulumiError, secretsOf, type OutputValue, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import { decide, judgeUnused, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
 
 export interface KeyEvidenceLine {
@@ -235,6 +235,17 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
   }
 }
 
+/**
+ * One run's report as it is built, and its printing: what the phases of rotateKeyLocked share. `finish` sets the
+ * exit code (and the reason, scrubbed) and returns the report.
+ */
+interface KeyRun {
+  report: KeyRotationReport;
+  redactor: Redactor;
+  print: (line: string) => void;
+  finish: (exitCode: 0 | 1 | 2, reason?: string) => KeyRotationReport;
+}
+
 async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Promise<KeyRotationReport> {
   const env = opts.env ?? process.env;
   const now = (opts.now ?? (() => new Date()))();
@@ -258,6 +269,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     report.exitCode = exitCode;
     return report;
   };
+  const run: KeyRun = { report, redactor, print, finish };
   print(`Access key rotation, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
 
   const outFile = userPath(opts.out, env);
@@ -267,42 +279,9 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     return r;
   }
 
-  let view: StackConfigView;
-  let decision: Decision;
-  try {
-    view = await stack.readConfig();
-    redactor.addSecret(...secretsOf(view));
-    const outputs = await stack.readOutputs();
-    redactor.addSecret(...secretsOf(undefined, outputs));
-    const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys }, now);
-    const accessKeyId = typeof outputs.accessKeyId?.value === "string" ? outputs.accessKeyId.value : undefined;
-    const userName = typeof outputs.userName?.value === "string" ? outputs.userName.value : undefined;
-    redactor.addKeyId(accessKeyId);
-    if (config.connectorAuth === "lwa") {
-      report.phase = "no-key";
-      const pending = userName
-        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then pulumi up).`
-        : "";
-      const r = finish(0, `no access key: connectorAuth is lwa, so the stack declares no IAM user and no key; nothing to rotate.${pending}`);
-      print(`No key: ${r.reason}`);
-      return r;
-    }
-    if (!userName) {
-      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
-      print(errorLine("rotate-key", r.reason));
-      return r;
-    }
-    const slots = Array.isArray(outputs.accessKeySlots?.value) ? (outputs.accessKeySlots.value as SlotRecord[]) : undefined;
-    const iam = await readIamEvidence(view, env, userName, redactor);
-    decision = decide({ config, deployed: { slots, accessKeyId }, iam, now, ifDue: opts.ifDue });
-  } catch (error) {
-    if (error instanceof EvidenceError || error instanceof PulumiError || error instanceof ConfigError) {
-      const r = finish(1, error.message);
-      print(errorLine("rotate-key", r.reason));
-      return r;
-    }
-    throw error;
-  }
+  const read = await readAndDecide(run, stack, env, now, opts.ifDue);
+  if ("done" in read) return read.done;
+  const { view, decision } = read;
 
   Object.assign(report, {
     phase: decision.phase,
@@ -324,6 +303,71 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     return finish(0);
   }
 
+  const restoreFailed = await restoreConfig(run, stack, decision);
+  if (restoreFailed) return restoreFailed;
+  if (decision.step === "none") return finish(0);
+
+  const step = decision.step;
+  const taken = await takeStep(run, stack, view, decision);
+  if ("done" in taken) return taken.done;
+  const { outputs } = taken;
+  print(`Done: ${STEP_TEXT[step]}.`);
+
+  if (step === "start") return writeStartBlock(run, outputs, outFile, opts.out);
+  return finish(0);
+}
+
+/**
+ * The stack's config and outputs (their secrets taught to the redactor), IAM's evidence about the user's keys,
+ * and the decision over them. A stack that has nothing to rotate, or whose evidence cannot be read, is done.
+ */
+async function readAndDecide(
+  run: KeyRun,
+  stack: PulumiStack,
+  env: NodeJS.ProcessEnv,
+  now: Date,
+  ifDue: boolean,
+): Promise<{ view: StackConfigView; decision: Decision } | { done: KeyRotationReport }> {
+  const { report, redactor, print, finish } = run;
+  try {
+    const view = await stack.readConfig();
+    redactor.addSecret(...secretsOf(view));
+    const outputs = await stack.readOutputs();
+    redactor.addSecret(...secretsOf(undefined, outputs));
+    const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys }, now);
+    const accessKeyId = typeof outputs.accessKeyId?.value === "string" ? outputs.accessKeyId.value : undefined;
+    const userName = typeof outputs.userName?.value === "string" ? outputs.userName.value : undefined;
+    redactor.addKeyId(accessKeyId);
+    if (config.connectorAuth === "lwa") {
+      report.phase = "no-key";
+      const pending = userName
+        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then pulumi up).`
+        : "";
+      const r = finish(0, `no access key: connectorAuth is lwa, so the stack declares no IAM user and no key; nothing to rotate.${pending}`);
+      print(`No key: ${r.reason}`);
+      return { done: r };
+    }
+    if (!userName) {
+      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      print(errorLine("rotate-key", r.reason));
+      return { done: r };
+    }
+    const slots = Array.isArray(outputs.accessKeySlots?.value) ? (outputs.accessKeySlots.value as SlotRecord[]) : undefined;
+    const iam = await readIamEvidence(view, env, userName, redactor);
+    return { view, decision: decide({ config, deployed: { slots, accessKeyId }, iam, now, ifDue }) };
+  } catch (error) {
+    if (error instanceof EvidenceError || error instanceof PulumiError || error instanceof ConfigError) {
+      const r = finish(1, error.message);
+      print(errorLine("rotate-key", r.reason));
+      return { done: r };
+    }
+    throw error;
+  }
+}
+
+/** The config an interrupted run left undeployed, put back in the stack (decision.restore); the report if that failed. */
+async function restoreConfig(run: KeyRun, stack: PulumiStack, decision: Decision): Promise<KeyRotationReport | undefined> {
+  const { report, print, finish } = run;
   try {
     if (decision.restore.length > 0) {
       for (const change of decision.restore) await stack.setConfig(change.key, change.value);
@@ -334,9 +378,20 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     print(errorLine("rotate-key", r.reason));
     return r;
   }
-  if (decision.step === "none") return finish(0);
+  return undefined;
+}
 
-  const step = decision.step;
+/**
+ * The step: its config changes set in the stack, then `pulumi up`. When either fails, the changed keys are put
+ * back to what they were (`view`) and the run is done.
+ */
+async function takeStep(
+  run: KeyRun,
+  stack: PulumiStack,
+  view: StackConfigView,
+  decision: Decision,
+): Promise<{ outputs: Record<string, OutputValue> } | { done: KeyRotationReport }> {
+  const { report, redactor, print, finish } = run;
   const before = new Map(decision.changes.map((c) => [c.key, view.values[c.key]]));
   let outputs;
   try {
@@ -349,35 +404,32 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     const r = finish(1, `${report.reason}; the step failed: ${cause}. ${restored}`);
     print(errorLine("rotate-key", `the step failed: ${redactor.scrub(cause)}`));
     print(restored);
-    return r;
+    return { done: r };
   }
   report.took = true;
   redactor.addSecret(...secretsOf(undefined, outputs));
   redactor.addKeyId(typeof outputs.accessKeyId?.value === "string" ? outputs.accessKeyId.value : undefined);
-  print(`Done: ${STEP_TEXT[step]}.`);
+  return { outputs };
+}
 
-  if (step === "start") {
-    const block = outputs.credentials?.value;
-    if (typeof block !== "string") return finish(1, `${report.reason}; pulumi up gave no credentials output: write the block with npm run credentials`);
-    try {
-      writePrivateFile(outFile, block);
-    } catch (error) {
-      const r = finish(
-        1,
-        `${report.reason}; the new key exists, but writing ${outFile} failed (${(error as Error).message}): write it with npm run credentials`,
-      );
-      print(errorLine("rotate-key", r.reason));
-      return r;
-    }
-    report.wroteBlock = outFile;
-    print(`Wrote the new credentials block to ${outFile} (mode 600).`);
-    const exposed = gitExposureWarning(outFile);
-    if (exposed) print(exposed);
-    print(
-      `Hand it to every job that uses this stack's key: npm run credentials -- --into <job config> (or paste the block), then npm run verify -- ${opts.out}.`,
-    );
-    print("The old key stays active until a later run sees it unused for keyQuietHours.");
+/** A start step's new credentials block, from `up`'s outputs, written to the --out file (`outFile`, typed as `out`). */
+function writeStartBlock(run: KeyRun, outputs: Record<string, OutputValue>, outFile: string, out: string): KeyRotationReport {
+  const { report, print, finish } = run;
+  const block = outputs.credentials?.value;
+  if (typeof block !== "string") return finish(1, `${report.reason}; pulumi up gave no credentials output: write the block with npm run credentials`);
+  try {
+    writePrivateFile(outFile, block);
+  } catch (error) {
+    const r = finish(1, `${report.reason}; the new key exists, but writing ${outFile} failed (${(error as Error).message}): write it with npm run credentials`);
+    print(errorLine("rotate-key", r.reason));
+    return r;
   }
+  report.wroteBlock = outFile;
+  print(`Wrote the new credentials block to ${outFile} (mode 600).`);
+  const exposed = gitExposureWarning(outFile);
+  if (exposed) print(exposed);
+  print(`Hand it to every job that uses this stack's key: npm run credentials -- --into <job config> (or paste the block), then npm run verify -- ${out}.`);
+  print("The old key stays active until a later run sees it unused for keyQuietHours.");
   return finish(0);
 }
 

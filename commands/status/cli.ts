@@ -9,6 +9,7 @@ import { PulumiError, PulumiWorkspace } from "../../lib/pulumi";
 import { fitLine, outputWidth, printable, wrapLine } from "../../lib/output";
 import { statusExitCode, type StatusRow } from "./decide";
 import { collectStatus } from "./run";
+import { isRunnerTarget } from "../../lib/runner";
 
 export const USAGE = [
   "Usage: npm run status -- [--stack <name>...] [--json] [--warn-days <n>]",
@@ -66,12 +67,23 @@ const COLUMNS: { head: string; dropOrder: number; cell: (row: StatusRow) => stri
     },
   },
   { head: "LAST UPDATE", dropOrder: 1, cell: (row) => day(row.lastUpdate) },
+  { head: "DELIVERY", dropOrder: 7, cell: (row) => (row.problem ? "" : deliveryCell(row.delivery ?? [])) },
   {
     head: "NEXT",
     dropOrder: 0,
     cell: (row) => (row.problem ? `cannot read: ${row.problem}` : row.next ? `${row.next.date} ${row.next.urgency.toUpperCase()}: ${row.next.what}` : ""),
   },
 ];
+
+/** "runner:https://connector.example.com", "2 files", "by hand" (maintain delivers nothing): --json lists every target. */
+export function deliveryCell(targets: readonly string[]): string {
+  if (targets.length === 0) return "by hand";
+  const runners = targets.filter(isRunnerTarget);
+  const files = targets.length - runners.length;
+  const parts = [...(runners.length === 1 ? runners : runners.length > 1 ? [`${runners.length} runner targets`] : [])];
+  if (files > 0) parts.push(`${files} file${files === 1 ? "" : "s"}`);
+  return parts.join(" + ");
+}
 
 /** NEXT keeps at least this much room (its date and urgency, and the start of what to do) before columns go. */
 const NEXT_MIN_WIDTH = 40;

@@ -6,6 +6,7 @@ import { ConfigError, validateConfig, type StackConfig } from "../../src/config"
 import { addDays, keyPhaseOf, type KeyPhase, type SlotRecord } from "../../src/lifecycle";
 import type { OutputValue, StackConfigView } from "../../lib/pulumi";
 import { currentExpiry, rotationLeadDays, unansweredRequest } from "../../src/lifecycle";
+import { isRunnerTarget, maskedUrl, parseRunnerTarget, RUNNER_PREFIX } from "../../lib/runner";
 
 /** How urgent the next thing is: expired and overdue make `status` exit 1. */
 export type Urgency = "expired" | "overdue" | "due" | "ok";
@@ -36,6 +37,11 @@ export interface StatusRow {
     setAside?: string;
   };
   lastUpdate?: string;
+  /**
+   * Where maintain delivers each new block (jobConfigs): files and directories as listed, `runner:<base URL>` for the
+   * connector product's jobs through its API (lib/runner.ts). Empty: a person hands the block to the jobs.
+   */
+  delivery?: string[];
   next?: NextThing;
   /** Why the stack could not be read: the row then holds nothing else. */
   problem?: string;
@@ -179,6 +185,12 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
   }
   const today = iso(now);
   row.spApiRegion = config.spApiRegion;
+  // A runner URL holds no key (one that does is refused: lib/runner.ts); masked all the same.
+  row.delivery = config.jobConfigs.map((t) => {
+    if (!isRunnerTarget(t)) return t;
+    const parsed = parseRunnerTarget(t);
+    return parsed.ok ? parsed.target.display : `${RUNNER_PREFIX}${maskedUrl(t.slice(RUNNER_PREFIX.length))} (${parsed.problem})`;
+  });
   const roleArn = facts.outputs.roleArn?.value;
   if (typeof roleArn === "string") row.roleArn = roleArn;
 
