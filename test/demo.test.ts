@@ -5,7 +5,7 @@
  * from the throw-away directory --keep keeps; no secret the fakes issued (or the commands wrote) is in the output.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -15,6 +15,7 @@ import { OPERATOR } from "./fake-iam";
 import { OLD_SECRET } from "./fake-lwa-rotation";
 import type { StackState } from "./fake-pulumi";
 import { runThroughNpm, type NpmRunResult } from "./through-npm";
+import { parseDemoArgs, USAGE } from "../commands/demo/cli";
 
 const REPO = path.resolve(__dirname, "..");
 const SECRET_FIELDS = ["aws_secret_access_key", "client_secret", "refresh_token"];
@@ -161,6 +162,54 @@ describe("npm run demo", function () {
     } finally {
       fs.rmSync(kept, { recursive: true, force: true });
     }
+  });
+
+  it("stopped midway (SIGTERM), removes its directory and stops the stand-in's daemon all the same", async () => {
+    // The command itself, not npm: a terminal's Ctrl-C reaches it directly (npm passes a signal sent to npm alone on
+    // to nothing).
+    const child = spawn(process.execPath, ["-r", path.join(REPO, "tools", "register.js"), path.join(REPO, "commands", "demo", "cli.ts")], {
+      cwd: dirs.cwd,
+      env: env(),
+    });
+    let seen = "";
+    child.stdout.setEncoding("utf8");
+    await new Promise<void>((resolve) => {
+      child.stdout.on("data", (d: string) => {
+        seen += d;
+        if (seen.includes("\n== 3. ")) resolve();
+      });
+    });
+    const work = /in (\S+sp-api-iam-demo-\w+)/.exec(seen)![1]!;
+    assert.ok(fs.existsSync(work));
+    const closed = new Promise<number | null>((resolve) => child.on("close", (_code, signal) => resolve(signal === null ? _code : -1)));
+    child.kill("SIGTERM");
+    assert.notEqual(await closed, 0);
+    assert.ok(!seen.includes("== 9. "), "stopped before its end");
+    assert.deepEqual(filesUnder(dirs.tmp), [], "nothing left in the temporary directory");
+    // The stand-in's daemon (its state under the work directory) is gone too, once the signal it was sent lands.
+    const daemons = () =>
+      fs.readdirSync("/proc").filter((pid) => {
+        try {
+          return /^\d+$/.test(pid) && fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes(`FAKE_PULUMI_STATE=${work}`);
+        } catch {
+          return false;
+        }
+      });
+    for (let i = 0; i < 40 && daemons().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(daemons(), [], "the stand-in's daemon stopped");
+    assertUntouched();
+  });
+
+  it("a usage error: exit 2 before anything is made; --help says what it runs", async () => {
+    assert.deepEqual(parseDemoArgs(["--keep"]), { kind: "run", keep: true });
+    assert.deepEqual(parseDemoArgs([]), { kind: "run", keep: false });
+    assert.deepEqual(parseDemoArgs(["-h"]), { kind: "help" });
+    assert.match(USAGE, /against its own fakes/);
+    const wrong = await runThroughNpm("demo", ["--stack", "acme"], { cwd: dirs.cwd, env: env() });
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /^demo: error: unknown option --stack\nUsage: npm run demo -- \[--keep\]\n/);
+    assert.deepEqual(filesUnder(dirs.tmp), [], "no throw-away directory made");
+    assertUntouched();
   });
 
   it("without --keep, leaves nothing behind: its temporary directory is gone, the user's directories are empty", async () => {

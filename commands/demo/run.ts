@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
+import { onExit } from "signal-exit";
 import { FakeAmazon, SECRETS } from "../../test/fake-amazon";
 import { FakeIam, keysOfStack } from "../../test/fake-iam";
 import { FakeLwaRotation } from "../../test/fake-lwa-rotation";
@@ -194,7 +195,8 @@ async function rotateKey(demo: Demo): Promise<void> {
   header(demo, "6. The access key rotated, run 1 of 2 (the key is 80 days old)", `fake IAM on ${hostOf(iam.url)}`);
   await command(demo, "rotate-key", ["--stack", STACK, "--if-due", "--out", "credentials-key-rotated.hjson"]);
 
-  header(demo, "7. The new block delivered into a job config", `a copy of test/fixtures/jobs/${path.basename(FIXTURE)} (a sample job; no connector runs)`);
+  header(demo, "7. The new block delivered into a job config", `the stand-in Pulumi CLI's outputs (fake) into a sample job config`);
+  demo.print(`(jobs/orders.json: a copy of test/fixtures/jobs/${path.basename(FIXTURE)}, its role_arn set to the demo stack's role: the job is this stack's)`);
   const jobs = path.join(demo.work, "jobs");
   fs.mkdirSync(jobs);
   // The sample job is this stack's: it names the stack's role (the fixture names another account's).
@@ -236,6 +238,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   print(`(removed at the end${opts.keep ? ": kept, --keep" : "; --keep keeps it"}). Nothing reaches AWS, Amazon or a Pulumi backend of yours;`);
   print("no stack, file or setting of yours is read or changed. The values shown are the fakes'.");
   const demo = await startFakes(work, print, Math.max(opts.columns ?? 0, 160));
+  // Interrupted (Ctrl-C, a signal, an exit): the stand-in's daemon stopped, the directory removed all the same.
+  const removeExitHook = onExit(() => {
+    if (opts.keep) demo.cli.stop();
+    else {
+      demo.cli.cleanup();
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
   let code = 0;
   try {
     await makeStack(demo);
@@ -250,6 +260,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     print(`npm run demo: error: ${error.message}; the tour stops here.`);
     code = 1;
   } finally {
+    removeExitHook();
     await stopFakes(demo, opts.keep);
     if (!opts.keep) fs.rmSync(work, { recursive: true, force: true });
   }
