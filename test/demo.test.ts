@@ -156,7 +156,20 @@ describe("npm run demo", function () {
       assert.match(section(out, 9), /1 stack: 0 expired, 0 overdue, 0 due, 1 ok/);
       assert.match(section(out, 9), / 0 d /, "the key is new");
 
-      for (const secret of secretsOf(kept)) assert.ok(!out.includes(secret), `a secret or a whole key id in the output: ${secret.slice(0, 4)}…`);
+      // Nor in any argument list the stand-in CLI was given (the demo's own `config set --secret` included).
+      const argvs = fs
+        .readFileSync(path.join(kept, fake, "state", "calls.jsonl"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { argv: string[] }).argv.join(" "));
+      assert.ok(
+        argvs.some((a) => a.startsWith("config set --secret")),
+        "the stand-in's calls are read",
+      );
+      for (const secret of secretsOf(kept)) {
+        assert.ok(!out.includes(secret), `a secret or a whole key id in the output: ${secret.slice(0, 4)}…`);
+        if (!secret.startsWith("AKIA")) for (const argv of argvs) assert.ok(!argv.includes(secret), `a secret in an argument list: ${secret.slice(0, 4)}…`);
+      }
       assert.ok(!/Atz[ar]\|/.test(out), "something shaped like a token in the output");
       assertUntouched();
     } finally {
