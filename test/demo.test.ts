@@ -221,6 +221,10 @@ describe("npm run demo", function () {
     const wrong = await runThroughNpm("demo", ["--stack", "acme"], { cwd: dirs.cwd, env: env() });
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /^demo: error: unknown option --stack\nUsage: npm run demo -- \[--keep\]\n/);
+    // `npm run demo --keep`: npm keeps the flag; the demo refuses rather than remove what the user meant to keep.
+    const swallowed = await runThroughNpm("demo", [], { cwd: dirs.cwd, env: env(), beforeDashes: ["--keep"] });
+    assert.equal(swallowed.code, 2);
+    assert.match(swallowed.stderr, /^demo: error: npm kept --keep for itself .*npm run demo -- --keep/);
     assert.deepEqual(filesUnder(dirs.tmp), [], "no throw-away directory made");
     assertUntouched();
   });
