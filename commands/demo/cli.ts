@@ -12,7 +12,7 @@ export const USAGE = [
   "Usage: npm run demo -- [--keep]",
   "  Runs the kit's commands for real against its own fakes (a stand-in Pulumi CLI, fake IAM, STS, LWA, SP-API and",
   "  SQS on 127.0.0.1), in a throw-away directory: no AWS, Amazon or Pulumi backend of yours, none of your stacks,",
-  "  files or settings. Takes about 15 seconds.",
+  "  files or settings. Takes about 10 seconds (more on a busy machine).",
   "  --keep    keep the throw-away directory (its path is printed) to look at the files the commands wrote",
 ].join("\n");
 
