@@ -61,7 +61,8 @@ describe("npm run demo", function () {
       // npm's own cache and logs (not the demo's doing) kept out of the home that must stay empty.
       NPM_CONFIG_CACHE: dirs.npmCache,
       NPM_CONFIG_UPDATE_NOTIFIER: "false",
-      NODE_COMPILE_CACHE: path.join(dirs.npmCache, "node-compile-cache"),
+      // npm's own cache of compiled code would go to TMPDIR, which the demo must leave as it found it.
+      NODE_DISABLE_COMPILE_CACHE: "1",
     };
   }
 

@@ -57,7 +57,7 @@ function isForeign(name: string): boolean {
   return (
     /^(PULUMI_|AWS_|SP_API_|RUNNER_|npm_|NPM_CONFIG_)/i.test(name) ||
     /^(https?|all|no)_proxy$/i.test(name) ||
-    ["INIT_CWD", "HOME", "USERPROFILE", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "TMPDIR", "NODE_OPTIONS"].includes(name)
+    ["INIT_CWD", "HOME", "USERPROFILE", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "TMPDIR", "NODE_OPTIONS", "NODE_COMPILE_CACHE"].includes(name)
   );
 }
 
