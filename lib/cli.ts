@@ -88,6 +88,7 @@ export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   check_unused: "--check-unused",
   request_again: "--request-again",
   authorization: "--authorization",
+  keep: "--keep",
   // bench's --no-test: npm reads --no-<name> as <name> set to false and exports it empty (npm_config_test=).
   test: "--no-test",
   // npm's own settings (`npm install --dry-run`, `npm ls --json`, `npm ls --all`): false by default, and npm

@@ -16,6 +16,7 @@ import { USAGE as STATUS_USAGE } from "../commands/status/cli";
 import { USAGE as VERIFY_USAGE } from "../commands/verify/cli";
 import { USAGE as BENCH_USAGE } from "../tools/bench";
 import { USAGE as ADOPT_USAGE } from "../commands/adopt/cli";
+import { USAGE as DEMO_USAGE } from "../commands/demo/cli";
 import { dayFromToday, fitLine, namesThatFit, outputWidth, wrapLine } from "../lib/output";
 import { runThroughNpm } from "./through-npm";
 import { LEAKED } from "./fixtures/cli-command";
@@ -85,6 +86,7 @@ describe("lib/cli: one wording for every command", () => {
     maintain: MAINTAIN_USAGE,
     adopt: ADOPT_USAGE,
     bench: BENCH_USAGE,
+    demo: DEMO_USAGE,
   };
 
   it("every command's usage starts with its usage line, in one form", () => {

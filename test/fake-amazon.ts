@@ -262,6 +262,15 @@ export class FakeAmazon extends LoopbackServer {
     };
   }
 
+  /**
+   * STS knows the key of a block made elsewhere (by the stand-in Pulumi CLI), as AWS knows the one pulumi up made:
+   * it accepts that key, lets it assume the block's role, and names `userArn` as its caller.
+   */
+  acceptBlock(block: Record<string, string | undefined>, userArn: string): void {
+    this.behaviour.user = { keyId: block.aws_access_key_id!, keySecret: block.aws_secret_access_key!, roleArn: block.role_arn! };
+    this.behaviour.callerArn = userArn;
+  }
+
   requests(service: SeenRequest["service"], action?: string): SeenRequest[] {
     return this.seen.filter((r) => r.service === service && (action === undefined || r.action === action));
   }

@@ -266,8 +266,9 @@ export class FakePulumi {
     private readonly daemon: ChildProcess,
   ) {}
 
-  static create(opts: { version?: string } = {}): FakePulumi {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-pulumi-"));
+  /** `parent`: the directory to make its own in (default the system's temporary directory; npm run demo's is its own). */
+  static create(opts: { version?: string; parent?: string } = {}): FakePulumi {
+    const dir = fs.mkdtempSync(path.join(opts.parent ?? os.tmpdir(), "fake-pulumi-"));
     const state = path.join(dir, "state");
     fs.mkdirSync(path.join(dir, "bin"));
     fs.mkdirSync(path.join(state, "stacks"), { recursive: true });
@@ -496,9 +497,14 @@ exit "$code"
     return spawnSync(path.join(this.binDir, "pulumi"), args, { input, encoding: "utf8", env: this.env(), cwd: opts.cwd ?? this.projectDir });
   }
 
-  cleanup(): void {
+  /** Stops the daemon and keeps the directory (npm run demo -- --keep). */
+  stop(): void {
     this.daemon.kill();
     LIVE.delete(this);
+  }
+
+  cleanup(): void {
+    this.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -12,7 +12,7 @@ import { main, parseArgs } from "../commands/rotate-key/cli";
 import { rotateKey, type KeyRotationReport } from "../commands/rotate-key/run";
 import { openStack, type PulumiStack } from "../lib/pulumi";
 import { SECRETS } from "./fake-amazon";
-import { FakeIam, OPERATOR } from "./fake-iam";
+import { FakeIam, keysOfStack, OPERATOR } from "./fake-iam";
 import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
 import { decide, type DecideInput, type IamKey, type RotationConfig } from "../commands/rotate-key/decide";
@@ -325,14 +325,7 @@ describe("npm run rotate-key", function () {
 
   /** IAM as the stack's keys make it, each key last used `hoursAgo` (undefined: never). */
   function mirror(name: string, use: { current?: number; previous?: number } = {}): void {
-    const state = cli.stack(name);
-    const slots = state.outputs.accessKeySlots!.value as SlotRecord[];
-    const newest = Math.max(...slots.map((s) => s.generation));
-    iam.keys = slots.map((s) => {
-      const key = state.keys[s.slot]!;
-      const hours = s.generation === newest ? use.current : use.previous;
-      return { id: key.id, status: s.status ?? "Active", createDate: key.createDate, ...(hours === undefined ? {} : { lastUsed: lastUse(hours) }) };
-    });
+    iam.keys = keysOfStack(cli.stack(name), use);
   }
 
   function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
