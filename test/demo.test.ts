@@ -144,12 +144,15 @@ describe("npm run demo", function () {
       assert.match(config, /accessKeyGeneration: "?2"?/);
       assert.match(config, /previousAccessKey: inactive/);
 
-      // The job config holds the new values: the new key and the new LWA secret; the rest of it as it was.
-      assert.match(section(out, 7), /jobs\/orders\.json: input\.credentials: updated aws_access_key_id, aws_secret_access_key, client_secret, refresh_token/);
+      // The job config holds the new values: the new key and the new LWA secret (the field rule); its own refresh
+      // token (another authorization of the app) and region stay; the rest of it as it was.
+      assert.match(section(out, 7), /jobs\/orders\.json: input\.credentials: updated aws_access_key_id, aws_secret_access_key, client_secret$/m);
       const job = credentialsIn(path.join(kept, "jobs", "orders.json"));
-      for (const field of ["aws_access_key_id", "aws_secret_access_key", "client_secret", "refresh_token", "role_arn"]) {
+      for (const field of ["aws_access_key_id", "aws_secret_access_key", "client_secret", "role_arn"]) {
         assert.equal(job.input!.credentials[field], keyRotated[field], field);
       }
+      const fixture = credentialsIn(path.join(__dirname, "fixtures", "jobs", "orders.json"));
+      for (const field of ["refresh_token", "region"]) assert.equal(job.input!.credentials[field], fixture.input!.credentials[field], field);
       assert.equal(job.input!.credentials.client_secret, lwaRotated.client_secret);
       assert.equal((job as unknown as { output: { table: string } }).output.table, "orders");
 

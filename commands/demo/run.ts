@@ -196,13 +196,15 @@ async function rotateKey(demo: Demo): Promise<void> {
   await command(demo, "rotate-key", ["--stack", STACK, "--if-due", "--out", "credentials-key-rotated.hjson"]);
 
   header(demo, "7. The new block delivered into a job config", `the stand-in Pulumi CLI's outputs (fake) into a sample job config`);
-  demo.print(`(jobs/orders.json: a copy of test/fixtures/jobs/${path.basename(FIXTURE)}, its role_arn set to the demo stack's role: the job is this stack's)`);
+  demo.print(`(jobs/orders.json: a copy of test/fixtures/jobs/${path.basename(FIXTURE)} set up with the block of step 3, as a person`);
+  demo.print(" would have set it up; it keeps its own refresh token, another authorization of the same app)");
   const jobs = path.join(demo.work, "jobs");
   fs.mkdirSync(jobs);
-  // The sample job is this stack's: it names the stack's role (the fixture names another account's).
-  const role = demo.cli.stack(STACK).outputs.roleArn!.value as string;
-  const fixture = fs.readFileSync(FIXTURE, "utf8");
-  fs.writeFileSync(path.join(jobs, "orders.json"), fixture.replace(/arn:aws:iam::\d{12}:role\/[\w+=,.@/-]+/, role));
+  // The job holds the stack's first key and the app's client id: the field rule finds it by them, not by its role.
+  const job = JSON.parse(fs.readFileSync(FIXTURE, "utf8")) as { input: { credentials: Record<string, string> } };
+  const first = blockIn(path.join(demo.work, "credentials.hjson"));
+  for (const field of ["role_arn", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret"]) job.input.credentials[field] = first[field]!;
+  fs.writeFileSync(path.join(jobs, "orders.json"), `${JSON.stringify(job, null, 2)}\n`);
   await command(demo, "credentials", ["--stack", STACK, "--into", "jobs/orders.json"]);
 
   demo.print("");
