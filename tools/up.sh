@@ -9,13 +9,14 @@ cd "$(dirname "$0")/.."
 stack="${1:-dev}"
 shift || true
 
+node tools/check-node.js || exit 2 # an unsupported Node: one line, before npm ci
 [ -d node_modules/@pulumi/aws ] || npm ci
 
 # The CLI to run, version-checked: the user's own on PATH (skipping the node_modules/.bin dirs `npm run` puts
 # first, where the npm package's downloader answers to `pulumi`), else the package's. One rule with every other
 # command (lib/pulumi-cli.ts); it says why on standard error when none may run. Key rotation relies on the
 # replacementTrigger resource option, which older engines silently ignore.
-pulumi=$(node -r ./tools/register.js lib/pulumi-cli.ts) || exit 1
+pulumi=$(node -r ./tools/register.js lib/pulumi-cli.ts) || exit $? # 2: an unsupported Node (tools/check-node.js)
 
 if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! "$pulumi" whoami >/dev/null 2>&1; then
   "$pulumi" login --local
