@@ -10,7 +10,7 @@ import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
 import { acquireLocks, type HeldLocks, LockBusy, stackLock } from "../../lib/lock";
 import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from "../../lib/net";
 import { errorLine } from "../../lib/cli";
-import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
+import { gitExposureWarning, notABlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, secretsOf, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import { decide, judgeUnused, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
@@ -266,6 +266,12 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     print(errorLine("rotate-key", r.reason));
     return r;
   }
+  const notBlock = notABlockFile(outFile, opts.out);
+  if (notBlock) {
+    const r = finish(2, notBlock);
+    print(errorLine("rotate-key", r.reason));
+    return r;
+  }
 
   let view: StackConfigView;
   let decision: Decision;
@@ -359,8 +365,9 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
   if (step === "start") {
     const block = outputs.credentials?.value;
     if (typeof block !== "string") return finish(1, `${report.reason}; pulumi up gave no credentials output: write the block with npm run credentials`);
+    let previous: string | undefined;
     try {
-      writePrivateFile(outFile, block);
+      previous = writePrivateFile(outFile, block).previous;
     } catch (error) {
       const r = finish(
         1,
@@ -371,6 +378,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     }
     report.wroteBlock = outFile;
     print(`Wrote the new credentials block to ${outFile} (mode 600).`);
+    if (previous) print(`Kept the block it replaced as ${previous} (mode 600): the old key's values, until the old key is deleted.`);
     const exposed = gitExposureWarning(outFile);
     if (exposed) print(exposed);
     print(
