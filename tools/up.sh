@@ -21,7 +21,22 @@ pulumi=$(node -r ./tools/register.js lib/pulumi-cli.ts) || exit $? # 2: an unsup
 if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! "$pulumi" whoami >/dev/null 2>&1; then
   "$pulumi" login --local
 fi
+# The selection is left as it was: with several customers, a stack selected as a side effect of `npm run up -- hooli`
+# would be what a later bare command acts on (those that change anything refuse it: lib/stack-choice.ts). The stack
+# is selected for the up alone, and the previous selection put back afterwards, whatever up's outcome.
+previous=$("$pulumi" stack --show-name 2>/dev/null || true)
 "$pulumi" stack select --create "$stack"
+restore_selection() {
+  if [ -n "$previous" ] && [ "$previous" != "$stack" ]; then
+    "$pulumi" stack select "$previous" >/dev/null 2>&1 &&
+      echo "The selected stack is still $previous (npm run up does not change it): name this one with --stack $stack."
+  fi
+}
+trap restore_selection EXIT
 "$pulumi" up "$@"
 echo
-echo "Next: npm run credentials, then npm run verify -- credentials.hjson (README, Quick start)."
+if [ -n "$previous" ] && [ "$previous" != "$stack" ]; then
+  echo "Next: npm run credentials -- --stack $stack, then npm run verify -- credentials.hjson (README, Quick start)."
+else
+  echo "Next: npm run credentials, then npm run verify -- credentials.hjson (README, Quick start)."
+fi

@@ -6,6 +6,7 @@
  */
 import { errorLine, helpText, parseCommandLine, runCommand, UsageError, usageErrorText } from "../../lib/cli";
 import { openStack, PulumiError } from "../../lib/pulumi";
+import { implicitStackRefusal } from "../../lib/stack-choice";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "./run";
 
 export const USAGE = `Usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run] [--request-again]
@@ -83,6 +84,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const print = (line: string) => process.stdout.write(`${line}\n`);
+  // It changes the stack: the customer is named when the backend holds several (lib/stack-choice.ts).
+  const refusal = await implicitStackRefusal("rotate-lwa", args.stack);
+  if (refusal) {
+    process.stderr.write(usageErrorText("rotate-lwa", USAGE, refusal));
+    return 2;
+  }
   let stack;
   try {
     stack = await openStack(args.stack);
