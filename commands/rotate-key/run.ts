@@ -105,7 +105,7 @@ function evidenceFailure(error: unknown, permission: string, what: string, timeo
     return new EvidenceError(`IAM did not answer ${permission} within ${timeoutMs} ms (SP_API_AWS_TIMEOUT_MS); nothing was changed. Run again later`);
   }
   if (name === "CredentialsProviderError") {
-    return new EvidenceError(`no AWS credentials for IAM: ${message}. Fix: pulumi config set aws:profile <profile>, or the AWS_* environment`);
+    return new EvidenceError(`no AWS credentials for IAM: ${message}. Fix: npm run pulumi -- config set aws:profile <profile>, or the AWS_* environment`);
   }
   const code = (error as { code?: unknown })?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
@@ -179,7 +179,7 @@ function printReport(report: KeyRotationReport, print: (line: string) => void): 
       print(`  ${k.role.padEnd(8)} ${k.id}  ${gen}, ${k.status}${since}, created ${k.created.slice(0, 10)}, ${use}`);
     }
   }
-  const how = report.changes.map((c) => `pulumi config set ${c.key} ${c.value}`).join(" && ");
+  const how = report.changes.map((c) => `npm run pulumi -- config set ${c.key} ${c.value}`).join(" && ");
   const iamCall = report.step === "delete" ? "aws iam delete-access-key" : "aws iam update-access-key --status Inactive";
   const what =
     report.step === "none"
@@ -212,7 +212,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
       resumed: false,
       exitCode,
     };
-    opts.print(`Error: ${report.reason}`);
+    opts.print(errorLine("rotate-key", report.reason));
     return report;
   };
   try {
@@ -287,14 +287,14 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     if (config.connectorAuth === "lwa") {
       report.phase = "no-key";
       const pending = userName
-        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then pulumi up).`
+        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then npm run pulumi -- up).`
         : "";
       const r = finish(0, `no access key: connectorAuth is lwa, so the stack declares no IAM user and no key; nothing to rotate.${pending}`);
       print(`No key: ${r.reason}`);
       return r;
     }
     if (!userName) {
-      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      const r = finish(1, "the stack has no userName output: it has not been deployed; deploy it first (npm run pulumi -- up)");
       print(errorLine("rotate-key", r.reason));
       return r;
     }
@@ -524,7 +524,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
         print(r.reason);
         return r;
       }
-      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      const r = finish(1, "the stack has no userName output: it has not been deployed; deploy it first (npm run pulumi -- up)");
       print(errorLine("rotate-key", r.reason));
       return r;
     }
@@ -592,7 +592,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
   }
   report.recorded = at;
   const until = new Date(now.getTime() + IAM_UNUSED_RECORD_HOURS * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
-  const next = connectorAuth === "lwa" ? "pulumi up" : "pulumi config set connectorAuth lwa && pulumi up";
+  const next = connectorAuth === "lwa" ? "npm run pulumi -- up" : "npm run pulumi -- config set connectorAuth lwa && npm run pulumi -- up";
   const r = finish(0, verdict.reason);
   print(`Unused: ${r.reason}.`);
   print(`${opts.dryRun ? "Would record" : "Recorded"} iamKeysUnusedAt ${at}: until ${until}, pulumi up may switch this stack to connectorAuth lwa (${next}).`);
