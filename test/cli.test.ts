@@ -16,6 +16,7 @@ import { USAGE as STATUS_USAGE } from "../commands/status/cli";
 import { USAGE as VERIFY_USAGE } from "../commands/verify/cli";
 import { USAGE as BENCH_USAGE } from "../tools/bench";
 import { USAGE as ADOPT_USAGE } from "../commands/adopt/cli";
+import { USAGE as DOCTOR_USAGE } from "../commands/doctor/cli";
 import { dayFromToday, fitLine, namesThatFit, outputWidth, wrapLine } from "../lib/output";
 import { runThroughNpm } from "./through-npm";
 import { LEAKED } from "./fixtures/cli-command";
@@ -96,6 +97,7 @@ describe("lib/cli: one wording for every command", () => {
     status: STATUS_USAGE,
     maintain: MAINTAIN_USAGE,
     adopt: ADOPT_USAGE,
+    doctor: DOCTOR_USAGE,
     bench: BENCH_USAGE,
   };
 
