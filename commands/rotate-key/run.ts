@@ -186,7 +186,7 @@ function printReport(report: KeyRotationReport, print: (line: string) => void): 
       ? STEP_TEXT.none
       : report.viaIam
         ? `${STEP_TEXT[report.step]}, the adopted key, through IAM (${iamCall}): it is not in the stack's state`
-        : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}pulumi up)`;
+        : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}npm run pulumi -- up)`;
   print(`Decision: ${what}${report.resumed ? " [finishing an interrupted run]" : ""}`);
   print(`Reason: ${report.reason}`);
   print(`Next: ${report.nextDate ?? "when the evidence changes (run again; --if-due daily)"}`);
