@@ -135,6 +135,12 @@ export function swallowedFlagsLine(command: string, flags: readonly string[], en
   );
 }
 
+/** The refusal as one JSON document, in the shape npm's own --json errors take: {error: {code, summary, detail}}. */
+export function swallowedFlagsDocument(line: string): { error: { code: number; summary: string; detail: string } } {
+  const [summary, detail] = line.replace(/^[\w-]+: error: /, "").split(/; (?=nothing was done)/);
+  return { error: { code: 2, summary: summary!, detail: detail ?? "" } };
+}
+
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 const HELP = { help: { type: "boolean", short: "h" } } as const;
@@ -204,7 +210,11 @@ export function runCommand(name: string, main: () => number | Promise<number>, a
   // Before anything else: a flag npm kept would change what the command does (a dry run that rotates for real).
   const swallowed = flagsNpmSwallowed(process.env);
   if (swallowed.length > 0) {
-    process.stderr.write(swallowedFlagsLine(name, swallowed, process.env) + "\n");
+    const line = swallowedFlagsLine(name, swallowed, process.env);
+    // `npm run <command> --json`: npm, in its own JSON mode, answers the exit code with an error document of its own
+    // whose summary and detail are empty. Ours comes first on standard output, in npm's shape, saying what happened.
+    if (swallowed.includes("--json")) process.stdout.write(`${JSON.stringify(swallowedFlagsDocument(line), null, 2)}\n`);
+    process.stderr.write(line + "\n");
     process.exitCode = 2;
     return;
   }

@@ -49,7 +49,7 @@ describe("adopt: the decision (pure)", () => {
   it("without a user or role there is nothing to adopt, and it says how to start fresh", () => {
     const d = decide({ config: { userName: USER, roleName: ROLE, path: "/" }, deployed: {}, found: {} });
     assert.equal(d.refused, true);
-    assert.match(d.reason, /nothing to adopt.*pulumi up/);
+    assert.match(d.reason, /nothing to adopt.*npm run up/);
   });
 });
 

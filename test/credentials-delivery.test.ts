@@ -852,14 +852,73 @@ describe("npm run credentials: the command", () => {
 
   it("writes the stack's block to a file relative to where the user ran it, mode 600, replacing a too-open file", async () => {
     fs.mkdirSync(path.join(dir, "out"));
-    fs.writeFileSync(path.join(dir, "out", "mine.hjson"), "old", { mode: 0o644 });
+    const oldBlock = renderCredentials({ ...hostile, ...OLD }, "na");
+    fs.writeFileSync(path.join(dir, "out", "mine.hjson"), oldBlock, { mode: 0o644 });
     const result = await run(["out/mine.hjson"]);
     assert.equal(result.code, 0, result.out);
     assert.equal(read(dir, "out/mine.hjson"), stackBlock().hjson.endsWith("\n") ? stackBlock().hjson : `${stackBlock().hjson}\n`);
     assert.equal(fs.statSync(path.join(dir, "out", "mine.hjson")).mode & 0o777, 0o600);
-    assert.deepEqual(fs.readdirSync(path.join(dir, "out")), ["mine.hjson"], "no temporary file left");
+    assert.deepEqual(fs.readdirSync(path.join(dir, "out")).sort(), ["mine.hjson", "mine.hjson.previous"], "no temporary file left");
     assert.match(result.out, /^Wrote out\/mine\.hjson \(mode 600\)/);
     assertNoSecrets([result.out], secretsOfStack());
+  });
+
+  it("never writes a block over a job config or a file it did not write: exit 1, naming --into for a job config, before the stack is read", async () => {
+    const before = snapshot(dir);
+    // `npm run credentials -- --stack acme orders.json`: --into forgotten.
+    for (const [target, named] of [
+      ["orders.json", true],
+      ["reports.hjson", true],
+      ["two-customers.json", true],
+      ["tree/notes.txt.json", false],
+    ] as const) {
+      if (!named) fs.writeFileSync(path.join(dir, target), '{"a person\'s": "file"}\n');
+      const snap = snapshot(dir);
+      for (const argv of [[target], ["--stack", "acme", target], ["--dry-run", target]]) {
+        const result = await run(argv);
+        assert.equal(result.code, 1, `${argv.join(" ")}: ${result.out}`);
+        if (named)
+          assert.match(
+            result.out,
+            new RegExp(
+              `^credentials: error: ${target.replace(".", "\\.")} holds a job config, not a credentials block this kit wrote; it was left as it was\\. To write this stack's values into it, use --into: npm run credentials -- --stack <name> --into ${target.replace(".", "\\.")}\\.`,
+            ),
+          );
+        else
+          assert.match(
+            result.out,
+            /exists and is not a credentials block this kit wrote; it was left as it was\. Give another file name, or move it away first/,
+          );
+      }
+      assert.deepEqual(snapshot(dir), snap, `${target} left as it was`);
+    }
+    assert.deepEqual(cli.calls(), [], "refused before the stack was read");
+    assert.ok(before.size > 0);
+  });
+
+  it("replacing a block it wrote keeps the one it replaced as <file>.previous, mode 600 (and says so); the same block again keeps nothing", async () => {
+    const oldBlock = renderCredentials({ ...hostile, ...OLD }, "na");
+    fs.writeFileSync(path.join(dir, "credentials.hjson"), oldBlock, { mode: 0o600 });
+    const dry = await run(["--dry-run"]);
+    assert.equal(dry.code, 0, dry.out);
+    assert.match(dry.out, /^Would write credentials\.hjson \(mode 600\), keeping the block it holds as credentials\.hjson\.previous; wrote nothing\.$/);
+    const result = await run([]);
+    assert.equal(result.code, 0, result.out);
+    assert.equal(read(dir, "credentials.hjson.previous"), oldBlock);
+    assert.equal(fs.statSync(path.join(dir, "credentials.hjson.previous")).mode & 0o777, 0o600);
+    assert.match(result.out, /^Kept the block it replaced as credentials\.hjson\.previous \(mode 600\): delete it once no job uses its values\.$/m);
+    assertNoSecrets([result.out, dry.out], secretsOfStack());
+    // The JSON form of a named credential is a block the kit wrote too.
+    fs.writeFileSync(path.join(dir, "named.json"), blockAsJson({ ...hostile, ...OLD }));
+    const json = await run(["--format", "json", "named.json"]);
+    assert.equal(json.code, 0, json.out);
+    assert.equal(read(dir, "named.json.previous"), blockAsJson({ ...hostile, ...OLD }));
+    // Written again, unchanged: nothing new to keep.
+    fs.rmSync(path.join(dir, "credentials.hjson.previous"));
+    const again = await run([]);
+    assert.equal(again.code, 0, again.out);
+    assert.ok(!fs.existsSync(path.join(dir, "credentials.hjson.previous")));
+    assert.doesNotMatch(again.out, /Kept/);
   });
 
   it("--format json writes the JSON object of the seven fields the connector's docs show", async () => {

@@ -125,7 +125,7 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
     assert.equal(report.exitCode, 0);
     assert.match(
       report.reason,
-      /still holds the IAM user sp-api-connector: the switch is not deployed yet \(npm run rotate-key -- --check-unused, then pulumi up\)/,
+      /still holds the IAM user sp-api-connector: the switch is not deployed yet \(npm run rotate-key -- --check-unused, then npm run pulumi -- up\)/,
     );
   });
 
@@ -142,7 +142,7 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
     assert.equal(report.exitCode, 0, text);
     assert.equal(report.unused, true);
     assert.match(text, /AKIA…\w{4} {2}Active, created \d{4}-\d\d-\d\d, last used .* by sts in us-east-1: unused/);
-    assert.match(text, /Recorded iamKeysUnusedAt \S+Z: until \S+Z, pulumi up may switch this stack to connectorAuth lwa \(pulumi up\)/);
+    assert.match(text, /Recorded iamKeysUnusedAt \S+Z: until \S+Z, pulumi up may switch this stack to connectorAuth lwa \(npm run pulumi -- up\)/);
     assert.equal(cli.config("s").iamKeysUnusedAt!.value, report.recorded);
     assert.equal(cli.callsOf("up", "s").length, 1, "--check-unused runs no up of its own");
     assert.deepEqual(

@@ -384,7 +384,8 @@ describe("npm run maintain: the real steps over a fleet", function () {
     assert.equal(stdout.split("the operator's session expired").length - 1, 1, stdout);
 
     // Each stack's own block file, mode 600, in a directory only its owner can read.
-    assert.deepEqual(fs.readdirSync(outDir).sort(), ["key-due.hjson", "lwa-due.hjson"]);
+    // key-due's block was replaced during the round: the block it replaced is kept beside it, private too.
+    assert.deepEqual(fs.readdirSync(outDir).sort(), ["key-due.hjson", "key-due.hjson.previous", "lwa-due.hjson"]);
     assert.equal(fs.statSync(outDir).mode & 0o777, 0o700);
     for (const f of fs.readdirSync(outDir)) assert.equal(fs.statSync(path.join(outDir, f)).mode & 0o777, 0o600, f);
 

@@ -11,7 +11,15 @@ import * as Hjson from "hjson";
 import { addDays, currentExpiry } from "../src/lifecycle";
 import { openStack } from "../lib/pulumi";
 import { parseArgs, UsageError } from "../commands/rotate-lwa/cli";
-import { decideStep, dispose, judgeRotationRequest, parseNotification, plainTime, rotationRequestedBody } from "../commands/rotate-lwa/decide";
+import {
+  decideStep,
+  disagreementWords,
+  dispose,
+  judgeRotationRequest,
+  parseNotification,
+  plainTime,
+  rotationRequestedBody,
+} from "../commands/rotate-lwa/decide";
 import { LwaRotationResult, rotateLwa } from "../commands/rotate-lwa/run";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, OTHER_CLIENT_ID, pascal, QUEUE_ARN, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { MisbehavingPeer } from "./fake-amazon";
@@ -436,11 +444,11 @@ describe("npm run rotate-lwa", function () {
     const off = await run();
     assert.equal(off.result.exitCode, 1);
     assert.equal(off.result.outcome, "skipped");
-    assert.match(off.lines.join("\n"), /lwaRotation is off for stack acme.*pulumi config set lwaRotation true --stack acme && npm run up -- acme/);
+    assert.match(off.lines.join("\n"), /lwaRotation is off for stack acme.*npm run pulumi -- config set lwaRotation true --stack acme && npm run up -- acme/);
     cli.setConfig(STACK, "lwaRotation", "true");
     const unset = await run();
     assert.equal(unset.result.exitCode, 1);
-    assert.match(unset.lines.join("\n"), /Fix: pulumi config set --secret lwaRefreshToken --stack acme/);
+    assert.match(unset.lines.join("\n"), /Fix: npm run pulumi -- config set --secret lwaRefreshToken --stack acme/);
     assert.equal(fake.calls.length, 0, "nothing reached SQS, LWA or SP-API");
   });
 
@@ -555,10 +563,21 @@ describe("rotate-lwa: decisions", () => {
     });
     const stale = currentExpiry({ issuedOn: "2026-11-20", fromConfig: "2026-11-25T09:00:00Z" });
     assert.equal(stale.expiresAt, "2027-05-19T00:00:00Z");
-    assert.match(stale.ignored!, /pulumi config rm lwaClientSecretExpiresAt/);
+    assert.match(stale.ignored!, /npm run pulumi -- config rm lwaClientSecretExpiresAt/);
     assert.equal(
       currentExpiry({ issuedOn: "2026-06-01", fromMessage: "2026-12-01T00:00:00Z", fromConfig: "2026-11-25T09:00:00Z" }).expiresAt,
       "2026-12-01T00:00:00Z",
+    );
+  });
+
+  it("compares Amazon's expiry with the tracked date by calendar day: the same day is no disagreement, the next is one day", () => {
+    // Tracked: 2026-06-01 + 180 days = 2026-11-28. Amazon's on that day at 13:00 once read as "1 day later".
+    const same = currentExpiry({ issuedOn: "2026-06-01", fromMessage: "2026-11-28T13:00:00Z" });
+    assert.equal(same.disagreementDays, undefined);
+    assert.equal(currentExpiry({ issuedOn: "2026-06-01", fromMessage: "2026-11-29T20:00:00Z" }).disagreementDays, 1);
+    assert.equal(
+      disagreementWords(1, "2026-06-01"),
+      "Amazon's expiry is 1 day later than lwaClientSecretIssuedOn + 180 days (2026-11-28); Amazon's is the one that counts.",
     );
   });
 

@@ -108,6 +108,61 @@ describe("npm run verify", function () {
     return { code, output, waits, step };
   }
 
+  it("a job config (JSON or HJSON): every credentials object verified, each named by its path; a named credential reported as such", async () => {
+    const job = (credentials: unknown) => ({ name: "acme-orders", input: { use: "amazon_selling_partner_api.io#AmazonSPApiInput", credentials } });
+    const json = JSON.stringify({ jobs: [job(GOOD), job({ ...GOOD, region: "eu-central-1" }), job("acme-sp-api")] }, null, 2);
+    const run = await verify(json);
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /^test\.hjson is a job config: 2 credentials objects, 1 named credential; each is verified on its own\.$/m);
+    assert.match(run.output, /^Verifying the credentials block from test\.hjson: jobs\[0\]\.input\.credentials$/m);
+    assert.match(run.output, /^Verifying the credentials block from test\.hjson: jobs\[1\]\.input\.credentials$/m);
+    assert.match(run.output, /^OK: 5 passed\.$/m);
+    assert.match(run.output, /region "eu-central-1" is not an SP-API signing region/);
+    assert.match(
+      run.output,
+      /^- test\.hjson: jobs\[2\]\.input\.credentials: a named credential, "acme-sp-api": its values are in the product's Credentials page, not in this file\./m,
+    );
+    assert.match(
+      run.output,
+      /^FAILED: 1 of 2 credentials objects passed \(failed: jobs\[1\]\.input\.credentials\); 1 named \(not checked here: jobs\[2\]\.input\.credentials\)\.$/m,
+    );
+    assert.doesNotMatch(run.output, /region is missing/);
+    // The same job as HJSON, with comments, one object: it passes.
+    const hjson = `# acme's orders job\n{\n  name: acme-orders\n  input: {\n    credentials: {\n${Object.entries(GOOD)
+      .map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`)
+      .join("\n")}\n    }\n  }\n}\n`;
+    const single = await verify(hjson);
+    assert.equal(single.code, 0, single.output);
+    assert.match(single.output, /^OK: 1 of 1 credentials object passed\.$/m);
+  });
+
+  it("--json on a job config: one document, each object's steps under its path", async () => {
+    let output = "";
+    const code = await runVerify({
+      input: JSON.stringify({ input: { credentials: GOOD } }),
+      source: "orders.json",
+      env: fake.env(),
+      json: true,
+      out: { write: (text: string) => (output += text) },
+      sleep: async () => undefined,
+    });
+    assert.equal(code, 0, output);
+    const doc = JSON.parse(output) as { jobConfig: boolean; objects: { path: string; ok: boolean; steps: unknown[] }[]; named: unknown[] };
+    assert.equal(doc.jobConfig, true);
+    assert.deepEqual(
+      doc.objects.map((o) => [o.path, o.ok, o.steps.length]),
+      [["input.credentials", true, 5]],
+    );
+    assertNoSecrets(output);
+  });
+
+  it("an LWA-only block: its fix names the three fields, not seven", async () => {
+    const run = await verify(`credentials: {\n  client_id: "${GOOD.client_id}"\n  client_secret: "${GOOD.client_secret}"\n}\n`);
+    assert.equal(run.code, 1);
+    assert.match(run.output, /Fix: an LWA-only block \(connectorAuth lwa\) holds client_id, client_secret, refresh_token, each a quoted string/);
+    assert.doesNotMatch(run.output, /Fix: the block must hold region/);
+  });
+
   it("passes a good block: key, role, token and a signed SP-API call that the fake verified", async () => {
     const run = await verify(blockOf());
     assert.strictEqual(run.code, 0, run.output);
@@ -244,7 +299,7 @@ describe("npm run verify", function () {
     const run = await verify(blockOf());
     assert.strictEqual(run.code, 1);
     assert.match(run.step(4), /^✗ .*rejected client_id and client_secret \(HTTP 401 invalid_client\)/);
-    assert.match(run.output, /Fix: .*Rotate secret .*180 days.*pulumi config set --secret lwaClientSecret, pulumi up/);
+    assert.match(run.output, /Fix: .*Rotate secret .*180 days.*npm run pulumi -- config set --secret lwaClientSecret, npm run pulumi -- up/);
     assert.match(run.step(5), /not run \(it needs step 4 to pass\)/);
   });
 

@@ -6,6 +6,7 @@
  */
 import { parseCommandLine, runCommand } from "../../lib/cli";
 import { runStackStepCommand } from "../../lib/pulumi";
+import { implicitStackRefusal } from "../../lib/stack-choice";
 import { adopt, type AdoptReport } from "./run";
 
 export const USAGE = [
@@ -32,11 +33,15 @@ function failure(stack: string, reason: string, exitCode: 1 | 2): AdoptReport {
   return { stack, phase: "unknown", step: "none", took: false, dryRun: false, reason, resumed: false, comparison: [], leftovers: [], removed: [], exitCode };
 }
 
-export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let args = parseArgs(argv);
+  // It changes the stack: the customer is named when the backend holds several (lib/stack-choice.ts).
+  const refusal = args.kind === "run" ? await implicitStackRefusal("adopt", args.stack, { env }) : undefined;
+  if (refusal && args.kind === "run") args = { kind: "error", message: refusal, json: args.json };
   return runStackStepCommand<AdoptReport, CliArgs>({
     name: "adopt",
     usage: USAGE,
-    args: parseArgs(argv),
+    args,
     env,
     failure,
     step: (stack, print, args) => adopt(stack, { dryRun: args.dryRun, env, print }),

@@ -359,10 +359,10 @@ export function decide(input: AdoptInput): Decision {
     const absent = [!user ? `user ${config.userName}` : "", !role ? `role ${config.roleName}` : ""].filter(Boolean).join(" and ");
     if (!adoption && !user && !role)
       return refuse(
-        `IAM has no ${absent}: there is nothing to adopt. For a fresh setup run pulumi up (npm run up); for an existing one set userName and roleName to its names`,
+        `IAM has no ${absent}: there is nothing to adopt. For a fresh setup run npm run up; for an existing one set userName and roleName to its names`,
       );
     return refuse(
-      `IAM has no ${absent}${adoption ? " though the stack adopted it (deleted outside the stack?)" : ""}: adoption needs both. Check the names (pulumi config get userName, roleName) and the account`,
+      `IAM has no ${absent}${adoption ? " though the stack adopted it (deleted outside the stack?)" : ""}: adoption needs both. Check the names (npm run pulumi -- config get userName, roleName) and the account`,
     );
   }
 
@@ -413,7 +413,7 @@ export function decide(input: AdoptInput): Decision {
     if (missing.length > 0) {
       return refuse(
         `the stack says deployment 2 is done, but IAM does not hold the kit's grants: ${missing.join("; ")}. ` +
-          "The leftovers stay until it does. Fix: pulumi refresh, then pulumi up (npm run up), and run again",
+          "The leftovers stay until it does. Fix: npm run pulumi -- refresh, then npm run pulumi -- up, and run again",
         remaining,
       );
     }

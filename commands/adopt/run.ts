@@ -138,7 +138,7 @@ class Iam {
         );
       }
       if (name === "CredentialsProviderError")
-        throw new IamReadError(`no AWS credentials for IAM: ${message}. Fix: pulumi config set aws:profile <profile>, or the AWS_* environment`);
+        throw new IamReadError(`no AWS credentials for IAM: ${message}. Fix: npm run pulumi -- config set aws:profile <profile>, or the AWS_* environment`);
       const code = (error as { code?: unknown })?.code;
       if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
         throw new IamReadError(`could not reach IAM for ${permission} (${code}). Fix: check the network; if AWS_ENDPOINT_URL_IAM is set, check it or unset it`);
@@ -460,7 +460,7 @@ async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLo
     if (config.connectorAuth === "lwa") {
       const r = finish(
         1,
-        "the stack is connectorAuth lwa, which declares no IAM user or role: there is nothing to adopt into it. Fix: pulumi config set connectorAuth iam (or rm it), then run again",
+        "the stack is connectorAuth lwa, which declares no IAM user or role: there is nothing to adopt into it. Fix: npm run pulumi -- config set connectorAuth iam (or rm it), then run again",
       );
       print(errorLine("adopt", r.reason));
       return r;

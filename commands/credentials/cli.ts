@@ -15,9 +15,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { errorLine, helpText, parseCommandLine, runCommand, UsageError, usageErrorText } from "../../lib/cli";
-import { FileRefusal, gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
+import { FileRefusal, gitExposureWarning, notABlockFile, previousBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { openStack, PulumiError } from "../../lib/pulumi";
+import { implicitStackRefusal } from "../../lib/stack-choice";
 import { blockAsJson, BlockError, blockFromOutputs, DeliveryBlock } from "./block";
 import { SECRET_FIELDS } from "./decide";
 import { checkTargets, deliverBlock } from "./run";
@@ -142,6 +143,22 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       console.error(usageErrorText("credentials", USAGE, message).trimEnd());
       return 2;
     }
+    // Never over what a person did not name: an existing file is replaced only when it is a block the kit wrote
+    // (the block it held is then kept as <file>.previous). A job config is changed only through --into.
+    const notBlock = notABlockFile(file, shown);
+    if (notBlock) {
+      err(notBlock);
+      return 1;
+    }
+  }
+
+  // Writing or delivering hands out a customer's secrets: the customer is named when the backend holds several
+  // (lib/stack-choice.ts). --check only reads, and says which stack it read.
+  const writes = !delivering || args.into.length > 0;
+  const refusal = writes ? await implicitStackRefusal("credentials", args.stack, { env }) : undefined;
+  if (refusal) {
+    console.error(usageErrorText("credentials", USAGE, refusal).trimEnd());
+    return 2;
   }
 
   const redactor = new Redactor();
@@ -179,7 +196,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   if (delivering) {
     let exitCode = 0;
     const print = (line: string) => out(line);
-    print(`Stack ${stack}: role ${block.roleArn}`);
+    // An LWA-only block (connectorAuth lwa) names no role.
+    print(`Stack ${stack}: ${block.roleArn !== undefined ? `role ${block.roleArn}` : `LWA only (no IAM role), client ${block.lwaClientId ?? "not set yet"}`}`);
     if (args.into.length > 0)
       exitCode = Math.max(
         exitCode,
@@ -191,12 +209,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
 
   const text = format === "json" ? blockAsJson(block.values) : block.hjson.endsWith("\n") ? block.hjson : `${block.hjson}\n`;
+  const replacing = fs.existsSync(file) && fs.readFileSync(file, "utf8").trim() !== "" && fs.readFileSync(file, "utf8") !== text;
   if (args.dryRun) {
-    out(`Would write ${shown} (mode 600); wrote nothing.`);
+    out(`Would write ${shown} (mode 600)${replacing ? `, keeping the block it holds as ${previousBlockFile(shown)}` : ""}; wrote nothing.`);
     return 0;
   }
+  let previous: string | undefined;
   try {
-    writePrivateFile(file, text);
+    previous = writePrivateFile(file, text).previous;
   } catch (error) {
     if (error instanceof FileRefusal) {
       err(redactor.scrub(error.message.split(file).join(shown)));
@@ -214,6 +234,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       ? `Wrote ${shown} (mode 600): the JSON content of a named credential ("Generic" type in the product's Credentials page). Paste it there; then delete the file or keep it private.`
       : `Wrote ${shown} (mode 600). Deliver it with \`npm run credentials -- --into <job config or directory>\`, or paste its credentials block into the job config; then delete the file or keep it private.`,
   );
+  if (previous) out(`Kept the block it replaced as ${previousBlockFile(shown)} (mode 600): delete it once no job uses its values.`);
   return 0;
 }
 

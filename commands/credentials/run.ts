@@ -359,7 +359,9 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   }
   if (report.updated + report.current + report.stale === 0) {
     // Said plainly: a check that found nothing to check is not a sign that no job holds old values.
-    print(`No credentials of this stack (neither its LWA app nor one of its access keys) in the ${runnerTargets.length > 0 ? "jobs and files" : "files"} scanned.`);
+    print(
+      `No credentials of this stack (neither its LWA app nor one of its access keys) in the ${runnerTargets.length > 0 ? "jobs and files" : "files"} scanned.`,
+    );
   }
   report.exitCode = report.failed.length > 0 || (mode.kind === "check" && report.stale > 0) ? 1 : 0;
   print(summaryLine(report, mode.kind === "into" && mode.dryRun));

@@ -10,7 +10,7 @@ import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
 import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, stackLock } from "../../lib/lock";
 import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from "../../lib/net";
 import { errorLine } from "../../lib/cli";
-import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
+import { gitExposureWarning, notABlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, secretsOf, type OutputValue, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import { decide, judgeUnused, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
@@ -105,7 +105,7 @@ function evidenceFailure(error: unknown, permission: string, what: string, timeo
     return new EvidenceError(`IAM did not answer ${permission} within ${timeoutMs} ms (SP_API_AWS_TIMEOUT_MS); nothing was changed. Run again later`);
   }
   if (name === "CredentialsProviderError") {
-    return new EvidenceError(`no AWS credentials for IAM: ${message}. Fix: pulumi config set aws:profile <profile>, or the AWS_* environment`);
+    return new EvidenceError(`no AWS credentials for IAM: ${message}. Fix: npm run pulumi -- config set aws:profile <profile>, or the AWS_* environment`);
   }
   const code = (error as { code?: unknown })?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
@@ -179,14 +179,14 @@ function printReport(report: KeyRotationReport, print: (line: string) => void): 
       print(`  ${k.role.padEnd(8)} ${k.id}  ${gen}, ${k.status}${since}, created ${k.created.slice(0, 10)}, ${use}`);
     }
   }
-  const how = report.changes.map((c) => `pulumi config set ${c.key} ${c.value}`).join(" && ");
+  const how = report.changes.map((c) => `npm run pulumi -- config set ${c.key} ${c.value}`).join(" && ");
   const iamCall = report.step === "delete" ? "aws iam delete-access-key" : "aws iam update-access-key --status Inactive";
   const what =
     report.step === "none"
       ? STEP_TEXT.none
       : report.viaIam
         ? `${STEP_TEXT[report.step]}, the adopted key, through IAM (${iamCall}): it is not in the stack's state`
-        : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}pulumi up)`;
+        : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}npm run pulumi -- up)`;
   print(`Decision: ${what}${report.resumed ? " [finishing an interrupted run]" : ""}`);
   print(`Reason: ${report.reason}`);
   print(`Next: ${report.nextDate ?? "when the evidence changes (run again; --if-due daily)"}`);
@@ -288,6 +288,12 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions, locks
     print(errorLine("rotate-key", r.reason));
     return r;
   }
+  const notBlock = notABlockFile(outFile, opts.out);
+  if (notBlock) {
+    const r = finish(2, notBlock);
+    print(errorLine("rotate-key", r.reason));
+    return r;
+  }
 
   const read = await readAndDecide(run, stack, env, now, opts.ifDue);
   if ("done" in read) return read.done;
@@ -351,14 +357,14 @@ async function readAndDecide(
     if (config.connectorAuth === "lwa") {
       report.phase = "no-key";
       const pending = userName
-        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then pulumi up).`
+        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then npm run pulumi -- up).`
         : "";
       const r = finish(0, `no access key: connectorAuth is lwa, so the stack declares no IAM user and no key; nothing to rotate.${pending}`);
       print(`No key: ${r.reason}`);
       return { done: r };
     }
     if (!userName) {
-      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      const r = finish(1, "the stack has no userName output: it has not been deployed; deploy it first (npm run pulumi -- up)");
       print(errorLine("rotate-key", r.reason));
       return { done: r };
     }
@@ -438,8 +444,9 @@ function writeStartBlock(run: KeyRun, outputs: Record<string, OutputValue>, outF
   const { report, print, finish } = run;
   const block = outputs.credentials?.value;
   if (typeof block !== "string") return finish(1, `${report.reason}; pulumi up gave no credentials output: write the block with npm run credentials`);
+  let previous: string | undefined;
   try {
-    writePrivateFile(outFile, block);
+    previous = writePrivateFile(outFile, block).previous;
   } catch (error) {
     const r = finish(1, `${report.reason}; the new key exists, but writing ${outFile} failed (${(error as Error).message}): write it with npm run credentials`);
     print(errorLine("rotate-key", r.reason));
@@ -447,6 +454,7 @@ function writeStartBlock(run: KeyRun, outputs: Record<string, OutputValue>, outF
   }
   report.wroteBlock = outFile;
   print(`Wrote the new credentials block to ${outFile} (mode 600).`);
+  if (previous) print(`Kept the block it replaced as ${previous} (mode 600): the old key's values, until the old key is deleted.`);
   const exposed = gitExposureWarning(outFile);
   if (exposed) print(exposed);
   print(`Hand it to every job that uses this stack's key: npm run credentials -- --into <job config> (or paste the block), then npm run verify -- ${out}.`);
@@ -620,7 +628,7 @@ async function checkUnusedLocked(stack: PulumiStack, opts: CheckUnusedOptions, l
         print(r.reason);
         return r;
       }
-      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      const r = finish(1, "the stack has no userName output: it has not been deployed; deploy it first (npm run pulumi -- up)");
       print(errorLine("rotate-key", r.reason));
       return r;
     }
@@ -690,7 +698,7 @@ async function checkUnusedLocked(stack: PulumiStack, opts: CheckUnusedOptions, l
   }
   report.recorded = at;
   const until = new Date(now.getTime() + IAM_UNUSED_RECORD_HOURS * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
-  const next = connectorAuth === "lwa" ? "pulumi up" : "pulumi config set connectorAuth lwa && pulumi up";
+  const next = connectorAuth === "lwa" ? "npm run pulumi -- up" : "npm run pulumi -- config set connectorAuth lwa && npm run pulumi -- up";
   const r = finish(0, verdict.reason);
   print(`Unused: ${r.reason}.`);
   print(`${opts.dryRun ? "Would record" : "Recorded"} iamKeysUnusedAt ${at}: until ${until}, pulumi up may switch this stack to connectorAuth lwa (${next}).`);

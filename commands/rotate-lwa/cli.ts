@@ -7,6 +7,7 @@
 import { errorLine, helpText, parseCommandLine, runCommand, UsageError, usageErrorText } from "../../lib/cli";
 import { prepareLockDir } from "../../lib/lock";
 import { openStack, PulumiError } from "../../lib/pulumi";
+import { implicitStackRefusal } from "../../lib/stack-choice";
 import { DEFAULT_WAIT_SECONDS, rotateLwa } from "./run";
 
 export const USAGE = `Usage: npm run rotate-lwa -- [--stack <name>] [--if-due] [--wait <seconds>] [--out <file>] [--dry-run] [--request-again]
@@ -89,6 +90,12 @@ async function main(argv: string[]): Promise<number> {
   const print = (line: string) => process.stdout.write(`${line}\n`);
   // Before anything is read: a lock directory that cannot be made is one line (runCommand prints it), exit 1.
   if (!args.dryRun) prepareLockDir(process.env);
+  // It changes the stack: the customer is named when the backend holds several (lib/stack-choice.ts).
+  const refusal = await implicitStackRefusal("rotate-lwa", args.stack);
+  if (refusal) {
+    process.stderr.write(usageErrorText("rotate-lwa", USAGE, refusal));
+    return 2;
+  }
   let stack;
   try {
     stack = await openStack(args.stack);

@@ -191,7 +191,7 @@ export function dispose(n: Notification, ctx: { clientId: string } & StoredSecre
           reason:
             `saying a secret expires ${n.clientSecretExpiryTime}, within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ctx.issuedOn}): ` +
             "it is about the previous secret, which stops working 7 days after a rotation (if that date is wrong, correct it: " +
-            "pulumi config set lwaClientSecretIssuedOn <YYYY-MM-DD>)",
+            "npm run pulumi -- config set lwaClientSecretIssuedOn <YYYY-MM-DD>)",
         };
       }
       return { action: "record-expiry" };
@@ -324,7 +324,7 @@ export function checkPrerequisites(
       ok: false,
       problem:
         `lwaRotation is off for stack ${stack}, so it has no queue for Amazon to deliver a new secret to. ` +
-        `Fix: pulumi config set lwaRotation true${on} && npm run up -- ${stack}, then register the queue ARN in the Developer Console ` +
+        `Fix: npm run pulumi -- config set lwaRotation true${on} && npm run up -- ${stack}, then register the queue ARN in the Developer Console ` +
         "(docs/lwa-rotation.md).",
     };
   }
@@ -339,9 +339,9 @@ export function checkPrerequisites(
       .map((name) => value(config.authorizations[name]!.refreshToken)),
   ].filter((t): t is string => t !== undefined);
   const refreshToken = refreshTokens[0];
-  if (!clientId) unset.push(`pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
-  if (!clientSecret && !completing) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
-  if (!refreshToken) unset.push(`pulumi config set --secret lwaRefreshToken${on}`);
+  if (!clientId) unset.push(`npm run pulumi -- config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
+  if (!clientSecret && !completing) unset.push(`npm run pulumi -- config set --secret lwaClientSecret${on}`);
+  if (!refreshToken) unset.push(`npm run pulumi -- config set --secret lwaRefreshToken${on}`);
   if (unset.length > 0) {
     return { ok: false, problem: `the stack's LWA values are not all set; rotation needs all three. Fix: ${unset.join(" && ")}` };
   }
@@ -501,7 +501,7 @@ export function judgeProof(answer: HttpAnswer<string>, lwaEndpoint: string): Fai
     cause: `LWA did not accept the new secret with the stack's refresh token (${status}). ${leftInQueue}`,
     fix:
       answer.code === "invalid_grant"
-        ? "the refresh token was refused: re-authorize the app, store the new one (pulumi config set --secret lwaRefreshToken), then run again."
+        ? "the refresh token was refused: re-authorize the app, store the new one (npm run pulumi -- config set --secret lwaRefreshToken), then run again."
         : "run again in a few minutes (a new secret may take a moment to be accepted); if it persists, check lwaClientId is the app the queue's messages are for.",
   };
 }

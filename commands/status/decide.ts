@@ -143,7 +143,7 @@ function lwaRotationNext(config: StackConfig, now: Date): NextThing | undefined 
   }
   if (config.lwaRotationSetAside) {
     next = moreUrgent(next, {
-      what: `a new-secret message sent ${config.lwaRotationSetAside} was refused by LWA and set aside: look into it, then pulumi config rm lwaRotationSetAside`,
+      what: `a new-secret message sent ${config.lwaRotationSetAside} was refused by LWA and set aside: look into it, then npm run pulumi -- config rm lwaRotationSetAside`,
       date: config.lwaRotationSetAside.slice(0, 10),
       urgency: "due",
     });

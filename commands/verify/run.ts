@@ -2,9 +2,11 @@
  * The verify command without its process: input text, environment and output stream are arguments, the
  * exit code the result. cli.ts wraps it; tests call it directly.
  */
-import { CREDENTIAL_FIELDS } from "../../src/credentials";
+import * as Hjson from "hjson";
+import { CREDENTIAL_FIELDS, LWA_ONLY_FIELDS } from "../../src/credentials";
 import { assumeRole, checkCallerIdentity, createStsClient, SessionCredentials, StsFailure } from "./aws";
 import { AWS_FIELDS, CredentialsBlock, LWA_FIELDS, parseCredentialsBlock, placeholdersAmong } from "./block";
+import { findJobConfigCredentials } from "./job-config";
 import { exchangeRefreshToken } from "./lwa";
 import { withoutControls as printable, Redactor } from "../../lib/output";
 import { exitCodeOf, formatStep, StepOutcome, StepReport, summaryLine } from "./report";
@@ -46,7 +48,57 @@ const TITLES = {
   spApi: `SP-API call (GET ${MARKETPLACE_PARTICIPATIONS_PATH})`,
 } as const;
 
+/**
+ * Verifies a credentials block, or every credentials object of a job config (JSON or HJSON), each named by its path;
+ * a named credential (`credentials: "<name>"`) is reported as one: its values are not in the file.
+ */
 export async function runVerify(options: VerifyOptions): Promise<number> {
+  const job = findJobConfigCredentials(options.input);
+  if (!job) return verifyBlock(options);
+  const source = options.source ?? "standard input";
+  const lines = options.json ? options.progress : options.out;
+  const print = (line: string) => lines?.write(printable(line) + "\n");
+  print(
+    `${source} is a job config: ${job.objects.length} credentials object${job.objects.length === 1 ? "" : "s"}` +
+      (job.named.length > 0 ? `, ${job.named.length} named credential${job.named.length === 1 ? "" : "s"}` : "") +
+      "; each is verified on its own.",
+  );
+  const results: { path: string; exitCode: number; document?: unknown }[] = [];
+  for (const object of job.objects) {
+    print("");
+    let captured = "";
+    const exitCode = await verifyBlock({
+      ...options,
+      input: object.block,
+      source: `${source}: ${object.path}`,
+      ...(options.json ? { out: { write: (text: string) => (captured += text) } } : {}),
+    });
+    results.push({ path: object.path, exitCode, ...(options.json ? { document: JSON.parse(captured) as unknown } : {}) });
+  }
+  for (const named of job.named) {
+    print("");
+    print(
+      `- ${source}: ${named.path}: a named credential, ${JSON.stringify(printable(named.name))}: its values are in the product's Credentials ` +
+        "page, not in this file. Verify that content: npm run verify -- <its JSON, as npm run credentials -- --format json writes it>.",
+    );
+  }
+  const failed = results.filter((r) => r.exitCode !== 0);
+  const exitCode = results.reduce((max, r) => Math.max(max, r.exitCode), 0);
+  const summary =
+    `${failed.length === 0 ? "OK" : "FAILED"}: ${results.length - failed.length} of ${results.length} credentials object${results.length === 1 ? "" : "s"} passed` +
+    (failed.length > 0 ? ` (failed: ${failed.map((r) => r.path).join(", ")})` : "") +
+    (job.named.length > 0 ? `; ${job.named.length} named (not checked here: ${job.named.map((n) => n.path).join(", ")})` : "") +
+    ".";
+  print("");
+  print(summary);
+  if (options.json) {
+    const objects = results.map((r) => ({ path: r.path, ...(r.document as Record<string, unknown>) }));
+    options.out.write(`${JSON.stringify({ source, exitCode, ok: exitCode === 0, jobConfig: true, objects, named: job.named, summary }, null, 2)}\n`);
+  }
+  return exitCode;
+}
+
+async function verifyBlock(options: VerifyOptions): Promise<number> {
   const redactor = new Redactor();
   const clean = (text: string) => redactor.scrub(printable(text));
   const lines = options.json ? options.progress : options.out;
@@ -98,7 +150,9 @@ export async function runVerify(options: VerifyOptions): Promise<number> {
     report(1, TITLES.block, {
       status: "failed",
       cause: parsed.problems.join("; "),
-      fix: `the block must hold ${CREDENTIAL_FIELDS.join(", ")}, each a quoted string (as npm run credentials writes it).`,
+      fix: lwaOnlyFields(options.input)
+        ? `an LWA-only block (connectorAuth lwa) holds ${LWA_ONLY_FIELDS.join(", ")}, each a quoted string; the connector checks it when the job runs (docs/lwa-only.md). An iam block holds ${CREDENTIAL_FIELDS.join(", ")}.`
+        : `the block must hold ${CREDENTIAL_FIELDS.join(", ")}, each a quoted string (as npm run credentials writes it).`,
     });
     const notRun = { status: "not-run", reason: "step 1 failed" } as const;
     [TITLES.key, TITLES.role, TITLES.lwa, TITLES.spApi].forEach((title, i) => report(2 + i, title, notRun));
@@ -218,4 +272,19 @@ function blockOutcome(block: CredentialsBlock, settings: Settings): StepOutcome 
     summary: `all ${CREDENTIAL_FIELDS.length} fields present; region ${block.values.region} (SP-API ${block.spApiRegion}, ${spApiEndpoint(block, settings)})`,
     details,
   };
+}
+
+/** The input holds LWA fields and none of the IAM ones: an LWA-only block (connectorAuth lwa), whole or not. */
+function lwaOnlyFields(input: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = Hjson.parse(input.replace(/^\uFEFF/, ""));
+  } catch {
+    return false;
+  }
+  if (typeof parsed !== "object" || parsed === null) return false;
+  const inner = (parsed as { credentials?: unknown }).credentials;
+  const object = (typeof inner === "object" && inner !== null ? inner : parsed) as Record<string, unknown>;
+  const lwa = LWA_ONLY_FIELDS as readonly string[];
+  return lwa.some((f) => f in object) && !CREDENTIAL_FIELDS.some((f) => !lwa.includes(f) && f in object);
 }
