@@ -146,26 +146,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
 
     // The queue first: an lwa stack has it too, and its constructor ends right after it.
     if (args.lwaRotation) {
-      // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
-      // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
-      this.lwaNotificationQueue = new sqs.Queue(
-        `${name}-lwa-secrets`,
-        {
-          sqsManagedSseEnabled: true,
-          messageRetentionSeconds: LWA_QUEUE_RETENTION_SECONDS,
-          visibilityTimeoutSeconds: LWA_QUEUE_VISIBILITY_SECONDS,
-          tags,
-        },
-        parent,
-      );
-      this.lwaNotificationQueuePolicy = new sqs.QueuePolicy(
-        `${name}-lwa-secrets-policy`,
-        {
-          queueUrl: this.lwaNotificationQueue.url,
-          policy: this.lwaNotificationQueue.arn.apply((arn) => toQueuePolicyJson(lwaNotificationQueuePolicy(arn))),
-        },
-        parent,
-      );
+      ({ queue: this.lwaNotificationQueue, policy: this.lwaNotificationQueuePolicy } = lwaSecretsQueue(name, tags, parent));
       this.lwaNotificationQueueArn = this.lwaNotificationQueue.arn;
       this.lwaNotificationQueueUrl = this.lwaNotificationQueue.url;
     }
@@ -178,53 +159,14 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       return;
     }
 
-    // What the user and role are declared with: the kit's own, or an adopted setup's (src/adoption.ts).
-    const declared = declaredIdentities(
-      { userName: args.userName ?? "sp-api-connector", roleName, path, permissionsBoundary: args.permissionsBoundary, tags },
-      args.adoption,
-    );
-    this.adoptionDeployed = declared.deployed;
-    const { importId: userImport, ...userInputs } = declared.user;
-    const { importId: roleImport, assumeRolePolicy: foundTrust, ...roleInputs } = declared.role;
-    this.user = new iam.User(`${name}-user`, userInputs, { ...parent, ...(userImport ? { import: userImport } : {}) });
-
-    const user = this.user;
-    this.role = new iam.Role(
-      `${name}-role`,
-      { ...roleInputs, assumeRolePolicy: foundTrust ?? user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))) },
-      { ...parent, ...(roleImport ? { import: roleImport } : {}) },
-    );
-
-    // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
-    if (declared.kitGrants) {
-      this.invokePolicy = new iam.RolePolicy(
-        `${name}-invoke`,
-        {
-          role: this.role.name,
-          name: "SellingPartnerAPI",
-          policy: toPolicyJson(
-            sellingPartnerApiInvokePolicy(
-              servedRegions(args.spApiRegion, [...(args.spApiRegions ?? []), ...(args.authorizations ?? []).map((a) => a.spApiRegion)]),
-            ),
-          ),
-        },
-        parent,
-      );
-    }
-
-    // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
-    this.group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
-    this.assumePolicy = new iam.GroupPolicy(
-      `${name}-assume`,
-      {
-        group: this.group.name,
-        name: `Assume-${roleName}`,
-        policy: this.role.arn.apply((arn) => toPolicyJson(assumeRolePolicy(arn))),
-      },
-      parent,
-    );
-    // Exclusive membership: a user added to this group by hand is removed again by the next `pulumi up --refresh`.
-    this.membership = new iam.GroupMembership(`${name}-membership`, { group: this.group.name, users: [this.user.name] }, parent);
+    const identity = declareIdentity(name, args, { roleName, path, tags }, parent);
+    this.adoptionDeployed = identity.deployed;
+    this.user = identity.user;
+    this.role = identity.role;
+    if (identity.invokePolicy) this.invokePolicy = identity.invokePolicy;
+    this.group = identity.group;
+    this.assumePolicy = identity.assumePolicy;
+    this.membership = identity.membership;
 
     for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
     this.accessKeys = {};
@@ -289,6 +231,103 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       { parent: this, replacementTrigger: String(plan.generation), deleteBeforeReplace: true },
     );
   }
+}
+
+/** With lwaRotation: the queue Amazon delivers a rotated LWA client secret to, and its policy. */
+function lwaSecretsQueue(name: string, tags: Record<string, string>, parent: pulumi.CustomResourceOptions): { queue: sqs.Queue; policy: sqs.QueuePolicy } {
+  // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
+  // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
+  const queue = new sqs.Queue(
+    `${name}-lwa-secrets`,
+    {
+      sqsManagedSseEnabled: true,
+      messageRetentionSeconds: LWA_QUEUE_RETENTION_SECONDS,
+      visibilityTimeoutSeconds: LWA_QUEUE_VISIBILITY_SECONDS,
+      tags,
+    },
+    parent,
+  );
+  const policy = new sqs.QueuePolicy(
+    `${name}-lwa-secrets-policy`,
+    {
+      queueUrl: queue.url,
+      policy: queue.arn.apply((arn) => toQueuePolicyJson(lwaNotificationQueuePolicy(arn))),
+    },
+    parent,
+  );
+  return { queue, policy };
+}
+
+/** The IAM identity of an iam stack: the user, the role and its invoke policy, the group, its policy and membership. */
+interface Identity {
+  /** For an adopted stack, which properties the user and role were deployed with: "as-found" or "kit". */
+  deployed?: string;
+  user: iam.User;
+  role: iam.Role;
+  invokePolicy?: iam.RolePolicy;
+  group: iam.Group;
+  assumePolicy: iam.GroupPolicy;
+  membership: iam.GroupMembership;
+}
+
+/**
+ * Declares the user, the role (with its invoke policy when the kit grants it), the assumers' group, its policy and
+ * its membership, each parented by `parent`.
+ */
+function declareIdentity(
+  name: string,
+  args: SellingPartnerApiAccessArgs,
+  kit: { roleName: string; path: string; tags: Record<string, string> },
+  parent: pulumi.CustomResourceOptions,
+): Identity {
+  const { roleName, path, tags } = kit;
+  // What the user and role are declared with: the kit's own, or an adopted setup's (src/adoption.ts).
+  const declared = declaredIdentities(
+    { userName: args.userName ?? "sp-api-connector", roleName, path, permissionsBoundary: args.permissionsBoundary, tags },
+    args.adoption,
+  );
+  const { importId: userImport, ...userInputs } = declared.user;
+  const { importId: roleImport, assumeRolePolicy: foundTrust, ...roleInputs } = declared.role;
+  const user = new iam.User(`${name}-user`, userInputs, { ...parent, ...(userImport ? { import: userImport } : {}) });
+
+  const role = new iam.Role(
+    `${name}-role`,
+    { ...roleInputs, assumeRolePolicy: foundTrust ?? user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))) },
+    { ...parent, ...(roleImport ? { import: roleImport } : {}) },
+  );
+
+  // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
+  const invokePolicy = declared.kitGrants
+    ? new iam.RolePolicy(
+        `${name}-invoke`,
+        {
+          role: role.name,
+          name: "SellingPartnerAPI",
+          policy: toPolicyJson(
+            sellingPartnerApiInvokePolicy(
+              servedRegions(args.spApiRegion, [...(args.spApiRegions ?? []), ...(args.authorizations ?? []).map((a) => a.spApiRegion)]),
+            ),
+          ),
+        },
+        parent,
+      )
+    : undefined;
+
+  // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
+  const group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
+  const assumePolicy = new iam.GroupPolicy(
+    `${name}-assume`,
+    {
+      group: group.name,
+      name: `Assume-${roleName}`,
+      policy: role.arn.apply((arn) => toPolicyJson(assumeRolePolicy(arn))),
+    },
+    parent,
+  );
+  // Exclusive membership: a user added to this group by hand is removed again by the next `pulumi up --refresh`.
+  const membership = new iam.GroupMembership(`${name}-membership`, { group: group.name, users: [user.name] }, parent);
+
+  return { deployed: declared.deployed, user, role, ...(invokePolicy ? { invokePolicy } : {}), group, assumePolicy, membership };
 }
 
 /** The secret map of the further authorizations' blocks, name to block, made by `render`. */
