@@ -104,9 +104,10 @@ export function parseArgs(argv: readonly string[]): CredentialsArgs {
   return args;
 }
 
+const out = (line: string) => console.log(line);
+const err = (line: string) => console.error(errorLine("credentials", line));
+
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const out = (line: string) => console.log(line);
-  const err = (line: string) => console.error(errorLine("credentials", line));
   let args: CredentialsArgs;
   try {
     args = parseArgs(argv);
@@ -127,29 +128,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   // Refused before the stack is read: the output file is a regular file or nothing yet, never a directory
   // (nor a path that ends like one), a link (which would send the secrets elsewhere), a device or a pipe.
   if (!delivering) {
-    const existing = fs.lstatSync(file, { throwIfNoEntry: false });
-    if (/[\\/]$/.test(shown) || existing?.isDirectory() || fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
-      err(`${shown} is a directory; give a file name (e.g. ${path.join(shown, `credentials.${format}`)})`);
-      return 1;
-    }
-    if (existing && !existing.isFile()) {
-      err(`${shown} is not a regular file (a link, a device or a pipe); give a file name`);
-      return 1;
-    }
-    // A secrets file named for anything but its format is refused: most often it is the value of a flag npm kept
-    // (`npm run credentials -s acme`: npm takes -s as its --silent, and "acme" arrives alone).
-    if (args.file !== undefined && !/\.h?json$/i.test(args.file)) {
-      const message = `the output file ${JSON.stringify(printable(args.file, 80))} does not end in .hjson or .json (a stack or a flag's value? put -- before the flags: npm run credentials -- --stack <name>)`;
-      console.error(usageErrorText("credentials", USAGE, message).trimEnd());
-      return 2;
-    }
-    // Never over what a person did not name: an existing file is replaced only when it is a block the kit wrote
-    // (the block it held is then kept as <file>.previous). A job config is changed only through --into.
-    const notBlock = notABlockFile(file, shown);
-    if (notBlock) {
-      err(notBlock);
-      return 1;
-    }
+    const refused = outputFileRefusal(args, file, shown, format);
+    if (refused !== undefined) return refused;
   }
 
   // Writing or delivering hands out a customer's secrets: the customer is named when the backend holds several
@@ -162,6 +142,54 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
 
   const redactor = new Redactor();
+  const read = await readStack(args, env, redactor);
+  if (typeof read === "number") return read;
+  const { stack, block, key } = read;
+
+  if (args.json || delivering) return deliverToJobs(args, { stack, block, key, redactor, env });
+  return writeBlockFile(args, { file, shown, format, block, redactor });
+}
+
+/**
+ * Why the output file cannot be written, as the exit code after the message, checked before the stack is read;
+ * undefined when it can.
+ */
+function outputFileRefusal(args: CredentialsArgs, file: string, shown: string, format: "hjson" | "json"): number | undefined {
+  const existing = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (/[\\/]$/.test(shown) || existing?.isDirectory() || fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+    err(`${shown} is a directory; give a file name (e.g. ${path.join(shown, `credentials.${format}`)})`);
+    return 1;
+  }
+  if (existing && !existing.isFile()) {
+    err(`${shown} is not a regular file (a link, a device or a pipe); give a file name`);
+    return 1;
+  }
+  // A secrets file named for anything but its format is refused: most often it is the value of a flag npm kept
+  // (`npm run credentials -s acme`: npm takes -s as its --silent, and "acme" arrives alone).
+  if (args.file !== undefined && !/\.h?json$/i.test(args.file)) {
+    const message = `the output file ${JSON.stringify(printable(args.file, 80))} does not end in .hjson or .json (a stack or a flag's value? put -- before the flags: npm run credentials -- --stack <name>)`;
+    console.error(usageErrorText("credentials", USAGE, message).trimEnd());
+    return 2;
+  }
+  // Never over what a person did not name: an existing file is replaced only when it is a block the kit wrote
+  // (the block it held is then kept as <file>.previous). A job config is changed only through --into.
+  const notBlock = notABlockFile(file, shown);
+  if (notBlock) {
+    err(notBlock);
+    return 1;
+  }
+  return undefined;
+}
+
+/**
+ * Reads the stack's block (and, when a runner: target needs it, the product's API key), teaching `redactor` their
+ * secrets; the exit code after the message when the stack cannot be read.
+ */
+async function readStack(
+  args: CredentialsArgs,
+  env: NodeJS.ProcessEnv,
+  redactor: Redactor,
+): Promise<{ stack: string; block: DeliveryBlock; key: RunnerKey } | number> {
   let block: DeliveryBlock;
   let stack: string;
   let key: RunnerKey = { ok: true };
@@ -184,7 +212,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     }
     throw error;
   }
+  return { stack, block, key };
+}
 
+/** --into and --check (and --check --json): the block delivered to, or checked against, job configs; the exit code. */
+async function deliverToJobs(
+  args: CredentialsArgs,
+  read: { stack: string; block: DeliveryBlock; key: RunnerKey; redactor: Redactor; env: NodeJS.ProcessEnv },
+): Promise<number> {
+  const { stack, block, key, redactor, env } = read;
   const baseDir = userPath(".", env);
   if (args.json) {
     // The lines that would have been printed become the document's findings: standard output holds the document alone.
@@ -193,21 +229,26 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     out(JSON.stringify({ stack, roleArn: block.roleArn, ...report, findings }, null, 2));
     return report.exitCode;
   }
-  if (delivering) {
-    let exitCode = 0;
-    const print = (line: string) => out(line);
-    // An LWA-only block (connectorAuth lwa) names no role.
-    print(`Stack ${stack}: ${block.roleArn !== undefined ? `role ${block.roleArn}` : `LWA only (no IAM role), client ${block.lwaClientId ?? "not set yet"}`}`);
-    if (args.into.length > 0)
-      exitCode = Math.max(
-        exitCode,
-        (await deliverBlock(block, args.into, { dryRun: args.dryRun, print, baseDir, redactor, runner: { ...runnerKey(key), env } })).exitCode,
-      );
-    if (args.check.length > 0)
-      exitCode = Math.max(exitCode, (await checkTargets(block, args.check, { print, baseDir, redactor, runner: { ...runnerKey(key), env } })).exitCode);
-    return exitCode;
-  }
+  let exitCode = 0;
+  const print = (line: string) => out(line);
+  // An LWA-only block (connectorAuth lwa) names no role.
+  print(`Stack ${stack}: ${block.roleArn !== undefined ? `role ${block.roleArn}` : `LWA only (no IAM role), client ${block.lwaClientId ?? "not set yet"}`}`);
+  if (args.into.length > 0)
+    exitCode = Math.max(
+      exitCode,
+      (await deliverBlock(block, args.into, { dryRun: args.dryRun, print, baseDir, redactor, runner: { ...runnerKey(key), env } })).exitCode,
+    );
+  if (args.check.length > 0)
+    exitCode = Math.max(exitCode, (await checkTargets(block, args.check, { print, baseDir, redactor, runner: { ...runnerKey(key), env } })).exitCode);
+  return exitCode;
+}
 
+/** Writes the block to the output file (mode 600), keeping a block it replaces; the exit code. */
+function writeBlockFile(
+  args: CredentialsArgs,
+  to: { file: string; shown: string; format: "hjson" | "json"; block: DeliveryBlock; redactor: Redactor },
+): number {
+  const { file, shown, format, block, redactor } = to;
   const text = format === "json" ? blockAsJson(block.values) : block.hjson.endsWith("\n") ? block.hjson : `${block.hjson}\n`;
   const replacing = fs.existsSync(file) && fs.readFileSync(file, "utf8").trim() !== "" && fs.readFileSync(file, "utf8") !== text;
   if (args.dryRun) {
