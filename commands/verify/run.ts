@@ -172,6 +172,29 @@ async function verifyBlock(options: VerifyOptions): Promise<number> {
   });
 
   // Steps 2 and 3: the AWS side.
+  const { roleStep, session } = await awsSteps(block, settings, options.expectUser, { report, redactor, waitingFor });
+  // Step 4: LWA, which does not depend on AWS, so it runs even when the AWS steps failed.
+  const { lwaStep, accessToken } = await lwaTokenStep(block, settings, { report, redactor });
+  // Step 5 needs the session (step 3) and the token (step 4).
+  await spApiStep(block, settings, { roleStep, lwaStep, session, accessToken }, report);
+
+  return finish();
+}
+
+/** Reports one step's outcome (printed, and kept for the summary) and gives it back. */
+type Report = (number: number, title: string, outcome: StepOutcome) => StepOutcome;
+
+/**
+ * Steps 2 and 3, the AWS side: the key (GetCallerIdentity), then the role (AssumeRole). The session's secrets are
+ * taught to `redactor`; the role step's outcome and the session are returned.
+ */
+async function awsSteps(
+  block: CredentialsBlock,
+  settings: Settings,
+  expectUser: string | undefined,
+  io: { report: Report; redactor: Redactor; waitingFor: (action: string) => Parameters<typeof assumeRole>[3] },
+): Promise<{ roleStep: StepOutcome; session: SessionCredentials | undefined }> {
+  const { report, redactor, waitingFor } = io;
   let session: SessionCredentials | undefined;
   let roleStep: StepOutcome;
   const awsPlaceholders = placeholdersAmong(block, AWS_FIELDS);
@@ -182,7 +205,7 @@ async function verifyBlock(options: VerifyOptions): Promise<number> {
   } else {
     const sts = createStsClient(block, settings);
     try {
-      const keyStep = report(2, TITLES.key, await checkCallerIdentity(sts, block, settings, waitingFor("GetCallerIdentity"), options.expectUser));
+      const keyStep = report(2, TITLES.key, await checkCallerIdentity(sts, block, settings, waitingFor("GetCallerIdentity"), expectUser));
       if (keyStep.status !== "passed") {
         roleStep = report(3, TITLES.role, { status: "not-run", reason: "step 2 failed" });
       } else {
@@ -198,8 +221,16 @@ async function verifyBlock(options: VerifyOptions): Promise<number> {
       sts.destroy();
     }
   }
+  return { roleStep, session };
+}
 
-  // Step 4: LWA, which does not depend on AWS, so it runs even when the AWS steps failed.
+/** Step 4, LWA: the refresh token exchanged; the token is taught to `redactor` and returned with the step's outcome. */
+async function lwaTokenStep(
+  block: CredentialsBlock,
+  settings: Settings,
+  io: { report: Report; redactor: Redactor },
+): Promise<{ lwaStep: StepOutcome; accessToken: string | undefined }> {
+  const { report, redactor } = io;
   let accessToken: string | undefined;
   let lwaStep: StepOutcome;
   const lwaPlaceholders = placeholdersAmong(block, LWA_FIELDS);
@@ -211,8 +242,17 @@ async function verifyBlock(options: VerifyOptions): Promise<number> {
     redactor.addSecret(accessToken);
     lwaStep = report(4, TITLES.lwa, exchanged.outcome);
   }
+  return { lwaStep, accessToken };
+}
 
-  // Step 5 needs the session (step 3) and the token (step 4).
+/** Step 5, the SP-API call: run with the session (step 3) and the token (step 4), else reported as not run or skipped. */
+async function spApiStep(
+  block: CredentialsBlock,
+  settings: Settings,
+  before: { roleStep: StepOutcome; lwaStep: StepOutcome; session: SessionCredentials | undefined; accessToken: string | undefined },
+  report: Report,
+): Promise<void> {
+  const { roleStep, lwaStep, session, accessToken } = before;
   const blockedBy = (
     [
       [3, roleStep],
@@ -228,8 +268,6 @@ async function verifyBlock(options: VerifyOptions): Promise<number> {
   } else {
     report(5, TITLES.spApi, await callMarketplaceParticipations(block, accessToken, session, settings));
   }
-
-  return finish();
 }
 
 /**
