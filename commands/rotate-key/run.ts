@@ -595,6 +595,27 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
   }
 }
 
+/** Each key's evidence, its id masked, set in `report.evidence` and printed. */
+function reportEvidence(
+  report: UnusedCheckReport,
+  evidence: ReturnType<typeof judgeUnused>["evidence"],
+  quietHours: number,
+  print: (line: string) => void,
+): void {
+  report.evidence = evidence.map((k) => ({
+    id: maskKeyId(k.id),
+    status: k.status,
+    created: k.createDate,
+    ...(k.lastUsedDate ? { lastUsed: k.lastUsedDate, service: k.lastUsedService, region: k.lastUsedRegion } : {}),
+    unused: k.unused,
+  }));
+  if (report.evidence.length > 0) print("Evidence (IAM):");
+  for (const k of report.evidence) {
+    const use = k.lastUsed ? `last used ${k.lastUsed} by ${k.service} in ${k.region}` : "never used";
+    print(`  ${k.id}  ${k.status}, created ${k.created.slice(0, 10)}, ${use}: ${k.unused ? "unused" : `used within keyQuietHours (${quietHours})`}`);
+  }
+}
+
 async function checkUnusedLocked(stack: PulumiStack, opts: CheckUnusedOptions, locks: HeldLocks): Promise<UnusedCheckReport> {
   const env = opts.env ?? process.env;
   const now = (opts.now ?? (() => new Date()))();
@@ -650,18 +671,7 @@ async function checkUnusedLocked(stack: PulumiStack, opts: CheckUnusedOptions, l
   }
 
   report.unused = verdict.unused;
-  report.evidence = verdict.evidence.map((k) => ({
-    id: maskKeyId(k.id),
-    status: k.status,
-    created: k.createDate,
-    ...(k.lastUsedDate ? { lastUsed: k.lastUsedDate, service: k.lastUsedService, region: k.lastUsedRegion } : {}),
-    unused: k.unused,
-  }));
-  if (report.evidence.length > 0) print("Evidence (IAM):");
-  for (const k of report.evidence) {
-    const use = k.lastUsed ? `last used ${k.lastUsed} by ${k.service} in ${k.region}` : "never used";
-    print(`  ${k.id}  ${k.status}, created ${k.created.slice(0, 10)}, ${use}: ${k.unused ? "unused" : `used within keyQuietHours (${quietHours})`}`);
-  }
+  reportEvidence(report, verdict.evidence, quietHours, print);
   const previousRecord = view.values.iamKeysUnusedAt || undefined;
 
   if (!verdict.unused) {
