@@ -44,6 +44,9 @@ import {
 } from "./decide";
 import { currentExpiry, type Expiry, isoTime, OLD_SECRET_GRACE_DAYS, unansweredRequest } from "../../src/lifecycle";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
+// issue 20, the by-hand route: set-aside secrets are kept (set-aside.ts); --stored-by-hand is by-hand.ts.
+import { keepOlderSecrets, keepSetAside } from "./set-aside";
+import { setAsideNote } from "./decide";
 
 export interface LwaRotationResult {
   outcome: "rotated" | "not-due" | "waiting" | "failed" | "skipped";
@@ -149,7 +152,7 @@ export function manualDeliveryReason(group: readonly GroupMember[]): string | un
  * Every stack's config, read without secrets, a few at a time. A stack that cannot be read fails the run (naming it):
  * it might be a second owner of the app, and guessing that it is not could mean a second rotation.
  */
-async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<GroupMember[]> {
+export async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<GroupMember[]> {
   const stacks = await workspace.list();
   const read = await mapWithConcurrency(stacks, 8, async (s) => ({
     name: s.name,
@@ -165,7 +168,7 @@ async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<
  * are in the phases' other parameters: a PulumiStack is read or written, a PulumiWorkspace opens the other stacks
  * of the app, an Inbox receives, hides, releases and deletes messages, AmazonAccess calls LWA or the SP-API.
  */
-interface Run {
+export interface Run {
   opts: RotateLwaOptions;
   env: NodeJS.ProcessEnv;
   now: () => Date;
@@ -225,6 +228,8 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     const { pre } = read;
     const config = pre.config;
     say(`  client id ${pre.clientId}; queue ${pre.queueArn}`);
+    const keptNote = setAsideNote(stack.name, { time: config.lwaRotationSetAside, secret: Boolean(config.lwaRotationSetAsideSecret) });
+    if (keptNote) say(`  ! ${keptNote}`);
     const queue = new NotificationQueue(pre.queueUrl, pre.queueArn, pre.queueRegion, read.view, env);
     const stored = { value: pre.clientSecret, issuedAt: config.lwaClientSecretIssuedAt, issuedOn: config.lwaClientSecretIssuedOn };
     inbox = new Inbox(queue, { clientId: pre.clientId, ...stored }, say);
@@ -535,6 +540,8 @@ async function settleQueue(
       await inbox.remove(h).catch(() => inbox.release(h));
     }
   }
+  // issue 20: a new secret not after the stored one (a late answer to an earlier request) is kept, never stored.
+  await pulumiStep(() => keepOlderSecrets(run, stack, config, inbox), "run again.");
   // A request noted in the queue by an older version of this command becomes the config record, then goes.
   const markers = inbox.ours("pending") as (Held & { notification: Extract<Notification, { kind: "rotation-requested" }> })[];
   const marker = newest(markers, (h) => h.notification.requestedAt)?.notification.requestedAt;
@@ -557,11 +564,11 @@ async function settleQueue(
 
 /**
  * The proof: the exchange every job makes must succeed with a new secret before it is stored (an LWA call). One
- * LWA refuses outright is set aside (recorded in the stack's lwaRotationSetAside, deleted from the queue): it must
- * not hold up every later run.
+ * LWA refuses outright is set aside (its time and the secret kept, deployed, then deleted from the queue: set-aside.ts):
+ * it must not hold up every later run.
  */
 async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Prerequisites, inbox: Inbox, h: NewSecretHeld): Promise<"ok" | "set-aside"> {
-  const { opts, now, redactor, say } = run;
+  const { now, redactor } = run;
   const { settings, httpTimeoutMs } = amazon;
   const config = pre.config;
   const n = h.notification;
@@ -580,18 +587,8 @@ async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Pr
   }
   const why = shaped ? "LWA refused it with the stack's client id and refresh token (invalid_client)" : "it does not have the form of an LWA client secret";
   const sent = n.sentAt ?? now().toISOString();
-  if (opts.dryRun) {
-    say(`  would set aside a new-secret message sent ${sent}: ${why}`);
-  } else {
-    await run.guard("recording lwaRotationSetAside");
-    await pulumiStep(async () => {
-      if (!config.lwaRotationSetAside || config.lwaRotationSetAside < sent) await stack.setConfig("lwaRotationSetAside", sent);
-    }, "run again.");
-    await run.guard("deleting the set-aside message from the queue");
-    await inbox.remove(h).catch(() => inbox.release(h));
-    say(`  ! set aside a new-secret message sent ${sent}: ${why}. Recorded in lwaRotationSetAside; nothing was stored.`);
-  }
-  inbox.forget(h);
+  // issue 20: the refused secret is kept (set-aside.ts), never thrown away.
+  await pulumiStep(() => keepSetAside(run, stack, config, inbox, h, { sent, words: `sent ${sent}: ${why}` }), "run again.");
   inbox.setAside.push(sent);
   return "set-aside";
 }
@@ -833,7 +830,7 @@ async function waitForNewSecret(
 }
 
 /** The new secret and its times in one stack's config, unless already there. Returns whether anything changed. */
-async function storeSecret(
+export async function storeSecret(
   run: Run,
   target: PulumiStack,
   current: { secret?: string; values: Record<string, string> },

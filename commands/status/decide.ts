@@ -123,7 +123,7 @@ function lwaNext(config: StackConfig, expiresOn: string, today: string, warnDays
 }
 
 /** What rotate-lwa left for a person: an unanswered request (an incident after a day), a message set aside. */
-function lwaRotationNext(config: StackConfig, now: Date): NextThing | undefined {
+function lwaRotationNext(config: StackConfig, now: Date, stack: string): NextThing | undefined {
   const pending = unansweredRequest({ requestedAt: config.lwaRotationRequestedAt, issuedAt: config.lwaClientSecretIssuedAt });
   let next: NextThing | undefined;
   if (pending) {
@@ -138,7 +138,10 @@ function lwaRotationNext(config: StackConfig, now: Date): NextThing | undefined 
   }
   if (config.lwaRotationSetAside) {
     next = moreUrgent(next, {
-      what: `a new-secret message sent ${config.lwaRotationSetAside} was refused by LWA and set aside: look into it, then pulumi config rm lwaRotationSetAside`,
+      // The same words as rotate-lwa's setAsideNote (commands/rotate-lwa/decide.ts; a command imports no other).
+      what:
+        `a new secret set aside (sent ${config.lwaRotationSetAside}) is kept: look into it (refused by LWA, or older than the stored secret), ` +
+        `then npm run rotate-lwa -- --clear-set-aside --stack ${stack}`,
       date: config.lwaRotationSetAside.slice(0, 10),
       urgency: "due",
     });
@@ -220,7 +223,7 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
     ...(config.lwaRotationSetAside ? { setAside: config.lwaRotationSetAside } : {}),
   };
   if (expiry.expiresOn) next = moreUrgent(next, lwaNext(config, expiry.expiresOn, today, warnDays));
-  next = moreUrgent(next, lwaRotationNext(config, now));
+  next = moreUrgent(next, lwaRotationNext(config, now, facts.name));
   row.next = next;
   return row;
 }
