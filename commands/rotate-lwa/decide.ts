@@ -374,7 +374,7 @@ export function developerConsoleStep(queueArn: string): string {
 
 const CONSOLE_ROTATION =
   "rotate it by hand instead: Seller Central > Develop Apps > your app > LWA credentials > View > Rotate secret, " +
-  "then the manual route in docs/lwa-rotation.md (By hand in Seller Central)";
+  "then npm run rotate-lwa -- --stored-by-hand (the secret on standard input; docs/lwa-rotation.md, By hand in Seller Central)";
 
 /** The grantless token request (client_credentials). */
 export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: string): Failure | undefined {

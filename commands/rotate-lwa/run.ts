@@ -651,7 +651,7 @@ async function chooseStep(
         cause:
           `the rotation requested at ${step.requestedAt} was never answered in the queue, and LWA now refuses the stored secret: ` +
           "Amazon rotated, and the new secret did not reach the queue.",
-        fix: `rotate by hand in Seller Central (docs/lwa-rotation.md, "By hand in Seller Central"), store the secret, then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
+        fix: `rotate by hand in Seller Central, then npm run rotate-lwa -- --stored-by-hand --stack ${stackName} (the secret on standard input; docs/lwa-rotation.md, "By hand in Seller Central"), then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
       });
     } else {
       throw new StepFailure(judgeProof(answer, settings.lwaEndpoint) ?? { cause: "could not check the stored secret.", fix: "run again." });
@@ -689,7 +689,7 @@ function stopEarly(run: Run, stackName: string, pre: Prerequisites, step: Step):
           `A run after ${plainTime(step.evidenceFrom, now())} checks it and asks again only if it still works.`,
         fix:
           `check the registration: ${developerConsoleStep(pre.queueArn)}. If you know Amazon did not rotate, npm run rotate-lwa -- --stack ${stackName} --request-again; ` +
-          "if it did, rotate by hand (docs/lwa-rotation.md).",
+          `if it did (or you rotated in the Developer Console), rotate by hand and store it: npm run rotate-lwa -- --stored-by-hand --stack ${stackName} (docs/lwa-rotation.md).`,
       });
     case "complete":
       say("  a new secret for this app is waiting in the queue: completing that rotation (no new request)");

@@ -131,7 +131,7 @@ function lwaRotationNext(config: StackConfig, now: Date, stack: string): NextThi
     next = {
       what:
         `${overDay ? "INCIDENT: " : ""}the LWA rotation requested ${pending} has no new secret yet; no run asks again ` +
-        "(check the queue's registration; docs/running-unattended.md)",
+        "(check the queue's registration; rotated by hand meanwhile: npm run rotate-lwa -- --stored-by-hand; docs/running-unattended.md)",
       date: pending.slice(0, 10),
       urgency: overDay ? "overdue" : "due",
     };
