@@ -89,6 +89,8 @@ export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   request_again: "--request-again",
   authorization: "--authorization",
   keep: "--keep",
+  stored_by_hand: "--stored-by-hand",
+  clear_set_aside: "--clear-set-aside",
   // bench's --no-test: npm reads --no-<name> as <name> set to false and exports it empty (npm_config_test=).
   test: "--no-test",
   // npm's own settings (`npm install --dry-run`, `npm ls --json`, `npm ls --all`): false by default, and npm

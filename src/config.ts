@@ -148,6 +148,13 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
     fix: "pulumi config rm lwaRotationSetAside (once you have looked into it: docs/running-unattended.md)",
     optional: true,
   },
+  lwaRotationSetAsideSecret: {
+    allowed:
+      "the newest new LWA client secret LWA refused (amzn1.oa2-cs.v1. followed by hex), kept as a secret until an operator clears it; npm run rotate-lwa sets it",
+    fix: "pulumi config rm lwaRotationSetAsideSecret (only once you know the secret is not needed)",
+    secret: true,
+    optional: true,
+  },
   keyRotationLeadDays: {
     allowed:
       "a whole number of days from 0 to 3650, less than maxAccessKeyAgeDays: npm run rotate-key -- --if-due starts a rotation this many days before the key is due",
@@ -363,6 +370,10 @@ function schema(today: Date) {
     lwaRotationRequestedAt: isoTime(),
     lwaClientSecretIssuedAt: isoTime(),
     lwaRotationSetAside: isoTime(),
+    lwaRotationSetAsideSecret: z
+      .string()
+      .refine((s) => LWA_CLIENT_SECRET.test(s) || LWA_LEGACY_CLIENT_SECRET.test(s), "not an LWA client secret")
+      .optional(),
     keyRotationLeadDays: z.number().int().min(0).max(3650).default(14),
     keyQuietHours: z.number().int().min(24).max(8760).default(48),
     keyInactiveDays: z.number().int().min(1).max(365).default(7),

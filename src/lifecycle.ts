@@ -204,9 +204,10 @@ export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Da
       "then npm run credentials -- --into <your job configs>."
     : "1. Seller Central > Apps and Services > Develop Apps > your app > View LWA credentials > Rotate secret " +
       "(the old secret stays valid for 7 days after a rotation); " +
-      "2. npm run pulumi -- config set --secret lwaClientSecret (paste the new secret at the prompt); " +
-      `3. npm run pulumi -- config set lwaClientSecretIssuedOn ${today.toISOString().slice(0, 10)}; ` +
-      "4. npm run pulumi -- up; 5. npm run credentials -- --into <your job configs> (docs/delivery.md).";
+      // issue 20: the command records the secret (and when) in every stack of the app and deploys it.
+      "2. npm run rotate-lwa -- --stored-by-hand (paste the new secret at the prompt, or pipe it in: never as an argument; " +
+      "it stores it in the stack and every stack of the app, records it as issued now, and runs pulumi up); " +
+      "3. npm run credentials -- --into <your job configs> (docs/delivery.md).";
   return { expiresOn, daysLeft, warning: `The LWA client secret issued on ${issuedOn} ${when}. Rotate it: ${how}` };
 }
 

@@ -311,18 +311,27 @@ describe("npm run rotate-lwa", function () {
     assert.equal(fake.calls.length, 0);
   });
 
-  it("a new secret LWA rejects: set aside (recorded, deleted), nothing stored, exit 1; a later not-due run exits 0 (it used to fail for 14 days)", async () => {
+  it("a new secret LWA rejects: set aside (recorded, the secret kept, deleted), nothing stored, exit 1; a later not-due run exits 0 (it used to fail for 14 days)", async () => {
     addStack();
     fake.rejectNewSecrets = true;
     const { result, lines } = await run({ waitSeconds: 1 });
     assert.equal(result.exitCode, 1);
     const text = lines.join("\n");
-    assert.match(text, /set aside a new-secret message sent .*: LWA refused it .*Recorded in lwaRotationSetAside; nothing was stored/);
+    assert.match(
+      text,
+      /set aside a new-secret message sent .*: LWA refused it .*Recorded in lwaRotationSetAside \(the secret kept in lwaRotationSetAsideSecret\); nothing else was stored/,
+    );
     assert.match(text, /A new-secret message that LWA refused was set aside/);
     assert.deepEqual(config().lwaClientSecret, { value: OLD_SECRET, secret: true });
     assert.ok(config().lwaRotationSetAside, "recorded for status");
-    assert.equal(secretSets().length, 0);
-    assert.equal(callsOf("up").length, 0);
+    // The refused secret is kept, as a secret (on standard input), never as the stack's secret (issue 20).
+    assert.deepEqual(config().lwaRotationSetAsideSecret, { value: fake.issued[0], secret: true });
+    assert.deepEqual(
+      secretSets().map((c) => c.argv.find((a) => a.startsWith("sp-api-iam:"))),
+      ["sp-api-iam:lwaRotationSetAsideSecret"],
+    );
+    // Deployed before its message goes: the set-aside record.
+    assert.equal(callsOf("up").length, 1);
     assert.deepEqual(newSecretMessages(), [], "removed from the queue");
 
     // Another bad message (forged, superseded) arrives; a not-due --if-due run sets it aside and exits 0.
@@ -336,7 +345,10 @@ describe("npm run rotate-lwa", function () {
     const notDue = await run({ ifDue: true, now: later });
     assert.equal(notDue.result.exitCode, 0, notDue.lines.join("\n"));
     assert.equal(notDue.result.outcome, "not-due");
-    assert.deepEqual(newSecretMessages(), []);
+    // The slot still holds the first one: the second is not thrown away, it stays in the queue until it is cleared.
+    assert.match(notDue.lines.join("\n"), /Left in the queue: the secret set aside at .* is still kept .*--clear-set-aside --stack acme/);
+    assert.equal(newSecretMessages().length, 1);
+    assert.deepEqual(config().lwaRotationSetAsideSecret, { value: fake.issued[0], secret: true });
     assertNoSecretLeaked(lines, notDue.lines);
   });
 
@@ -536,11 +548,11 @@ describe("rotate-lwa: decisions", () => {
     assert.equal(parseNotification(rotationRequestedBody(CLIENT_ID, now)).kind, "rotation-requested");
   });
 
-  it("disposes: ours completes, others are released, a message from before the stored secret's issue day is discarded", () => {
+  it("disposes: ours completes, others are released, a new secret from before the stored secret's issue day is set aside", () => {
     const ours = parseNotification(newSecretBody({}));
     assert.deepEqual(dispose(ours, { clientId: CLIENT_ID, issuedOn: "2026-11-27" }), { action: "complete" });
     assert.equal(dispose(ours, { clientId: OTHER_CLIENT_ID }).action, "release");
-    assert.equal(dispose(ours, { clientId: CLIENT_ID, issuedOn: "2026-11-28" }).action, "discard");
+    assert.equal(dispose(ours, { clientId: CLIENT_ID, issuedOn: "2026-11-28" }).action, "set-aside");
     assert.equal(dispose({ kind: "unreadable" }, { clientId: CLIENT_ID }).action, "release");
     // Amazon's notice that the previous secret stops 7 days after a rotation is not the current secret's expiry.
     const expiryNotice = (time: string) => ({ kind: "expiry" as const, clientId: CLIENT_ID, clientSecretExpiryTime: time, eventTime: "2026-11-27T10:00:00Z" });

@@ -301,7 +301,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     }
   });
 
-  it("a stale new-secret message after the hold ends, sent the same day: discarded, never stored (it used to roll the stack back)", async () => {
+  it("a stale new-secret message after the hold ends, sent the same day: set aside and kept, never stored (it used to roll the stack back)", async () => {
     addStack();
     // The first rotation, and a second one's secret stored later the same day.
     const first = await run();
@@ -316,9 +316,10 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     assert.equal(later.result.exitCode, 0, later.text);
     assert.match(
       later.text,
-      /deleted a message of this app sent .*, not after the stored secret \(lwaClientSecretIssuedAt .*\): an older secret, never stored/,
+      /set aside a new-secret message sent .*, not after the stored secret \(lwaClientSecretIssuedAt .*\): a late answer to an earlier request, never stored\. Recorded in lwaRotationSetAside \(the secret kept in lwaRotationSetAsideSecret\)/,
     );
     assert.equal(config().lwaClientSecret!.value, stored);
+    assert.equal(config().lwaRotationSetAsideSecret!.value, older, "kept, never thrown away (issue 20)");
     assert.equal(blockSecret(), stored);
     assert.deepEqual(newSecretMessages(), []);
   });
@@ -569,7 +570,7 @@ describe("status shows what rotate-lwa left for a person (issue 14)", () => {
   it("a message set aside is reported; the app's other stacks are named", () => {
     const row = statusRow(facts({ ...lwa, lwaClientSecretIssuedOn: "2026-11-20", lwaRotationSetAside: "2026-11-26T10:00:00Z" }, ["globex"]), NOW);
     assert.equal(row.lwa?.setAside, "2026-11-26T10:00:00Z");
-    assert.match(row.next!.what, /a new-secret message sent 2026-11-26T10:00:00Z was refused by LWA and set aside/);
+    assert.match(row.next!.what, /a new secret set aside \(sent 2026-11-26T10:00:00Z\) is kept: .*npm run rotate-lwa -- --clear-set-aside --stack /);
     assert.deepEqual(row.lwa?.sharedWith, ["globex"]);
   });
 

@@ -299,7 +299,7 @@ describe("npm run verify", function () {
     const run = await verify(blockOf());
     assert.strictEqual(run.code, 1);
     assert.match(run.step(4), /^✗ .*rejected client_id and client_secret \(HTTP 401 invalid_client\)/);
-    assert.match(run.output, /Fix: .*Rotate secret .*180 days.*npm run pulumi -- config set --secret lwaClientSecret, npm run pulumi -- up/);
+    assert.match(run.output, /Fix: .*Rotate secret .*180 days.*npm run rotate-lwa -- --stored-by-hand \(the secret on standard input/);
     assert.match(run.step(5), /not run \(it needs step 4 to pass\)/);
   });
 

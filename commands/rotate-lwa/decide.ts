@@ -4,7 +4,7 @@
  * piece of evidence come in as arguments; run.ts does the effects.
  */
 import * as path from "node:path";
-import { ConfigError, StackConfig, validateConfig } from "../../src/config";
+import { ConfigError, LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, StackConfig, validateConfig } from "../../src/config";
 import { isPlaceholder } from "../../src/credentials";
 import {
   addDays,
@@ -124,6 +124,11 @@ export type Disposition =
   | { action: "pending" }
   /** This app's, but about a secret older than the one stored: deleted, never stored. */
   | { action: "discard"; reason: string }
+  /**
+   * This app's new secret, not after the stored one (a late message of an earlier API request, after a secret stored
+   * by hand): never stored, never discarded: kept in lwaRotationSetAsideSecret until an operator clears it.
+   */
+  | { action: "set-aside"; reason: string }
   /** Not this app's, or not ours to read: visible again at once, for whoever it is for. */
   | { action: "release"; reason: string };
 
@@ -161,18 +166,7 @@ export function dispose(n: Notification, ctx: { clientId: string } & StoredSecre
     case "new-secret": {
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
       if (ctx.value !== undefined && n.newClientSecret === ctx.value) return { action: "complete" };
-      if (ctx.issuedAt) {
-        if (!n.sentAt) return { action: "discard", reason: "without a publish time: it cannot be matched to the stored secret, so it is never stored" };
-        if (Date.parse(n.sentAt) <= Date.parse(ctx.issuedAt)) {
-          return {
-            action: "discard",
-            reason: `sent ${n.sentAt}, not after the stored secret (lwaClientSecretIssuedAt ${ctx.issuedAt}): an older secret, never stored`,
-          };
-        }
-      } else if (ctx.issuedOn && n.sentAt && utcDay(n.sentAt) < ctx.issuedOn) {
-        return { action: "discard", reason: `sent ${utcDay(n.sentAt)}, before the stored secret was issued (${ctx.issuedOn}): it is about an earlier secret` };
-      }
-      return { action: "complete" };
+      return olderNewSecret(n, ctx) ?? { action: "complete" };
     }
     case "expiry": {
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
@@ -394,7 +388,7 @@ export function developerConsoleStep(queueArn: string): string {
 
 const CONSOLE_ROTATION =
   "rotate it by hand instead: Seller Central > Develop Apps > your app > LWA credentials > View > Rotate secret, " +
-  "then the manual route in docs/lwa-rotation.md (By hand in Seller Central)";
+  "then npm run rotate-lwa -- --stored-by-hand (the secret on standard input; docs/lwa-rotation.md, By hand in Seller Central)";
 
 /** The grantless token request (client_credentials). */
 export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: string): Failure | undefined {
@@ -548,4 +542,115 @@ export function outCollision(
       return `--out ${out} is named for stack ${member}, which shares this LWA app; its block goes only to ${theirs}`;
   }
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Secrets stored by hand, and secrets set aside (issue 20): no older message rolls a stored secret back, and no
+// new secret Amazon issued is ever thrown away
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A new secret of this app that is not the stored one and was not sent after it: a late message of an earlier API
+ * request (the stored secret was rotated by hand since, or by a later request). Storing it would roll the stack
+ * back to a secret Amazon retires 7 days after the later rotation, reported as good for 180 days; deleting it would
+ * throw away a secret Amazon issued. It is set aside, the line naming both times. Undefined: it is newer.
+ */
+export function olderNewSecret(n: Extract<Notification, { kind: "new-secret" }>, stored: StoredSecret): Disposition | undefined {
+  if (stored.issuedAt) {
+    if (!n.sentAt) {
+      return {
+        action: "set-aside",
+        reason: `without a publish time: it cannot be matched to the stored secret (lwaClientSecretIssuedAt ${stored.issuedAt}), so it is never stored`,
+      };
+    }
+    if (Date.parse(n.sentAt) <= Date.parse(stored.issuedAt)) {
+      return {
+        action: "set-aside",
+        reason: `sent ${n.sentAt}, not after the stored secret (lwaClientSecretIssuedAt ${stored.issuedAt}): a late answer to an earlier request, never stored`,
+      };
+    }
+    return undefined;
+  }
+  if (stored.issuedOn && n.sentAt && utcDay(n.sentAt) < stored.issuedOn) {
+    return {
+      action: "set-aside",
+      reason: `sent ${n.sentAt}, before the day the stored secret was issued (lwaClientSecretIssuedOn ${stored.issuedOn}): a late answer to an earlier request, never stored`,
+    };
+  }
+  return undefined;
+}
+
+/** The longest standard input --stored-by-hand reads: a secret is under 100 characters. */
+export const BY_HAND_INPUT_LIMIT = 4096;
+
+export type ByHandSecret = { ok: true; secret: string; legacy: boolean } | { ok: false; problem: string };
+
+/**
+ * The secret of `npm run rotate-lwa -- --stored-by-hand`, as read from standard input: one trailing newline (\n or
+ * \r\n) taken off, nothing else changed. Its shape is checked as the program checks lwaClientSecret; a problem never
+ * holds the input (it may be a secret pasted in the wrong place).
+ */
+export function readByHandSecret(input: string, fromTerminal: boolean): ByHandSecret {
+  const secret = input.replace(/\r?\n$/, "");
+  const how = fromTerminal
+    ? "paste it at the prompt"
+    : "pipe it in, e.g. npm run rotate-lwa -- --stored-by-hand < secret.txt (never as an argument: the process list shows arguments)";
+  if (secret.length === 0) {
+    return { ok: false, problem: `no secret on standard input${fromTerminal ? "" : " (it was empty, or not a pipe or file)"}: ${how}. Nothing was stored.` };
+  }
+  if (input.length > BY_HAND_INPUT_LIMIT)
+    return { ok: false, problem: `standard input holds more than ${BY_HAND_INPUT_LIMIT} characters: not one secret. Nothing was stored.` };
+  if (LWA_CLIENT_SECRET.test(secret)) return { ok: true, secret, legacy: false };
+  if (LWA_LEGACY_CLIENT_SECRET.test(secret)) return { ok: true, secret, legacy: true };
+  const lines = secret.split(/\r?\n/).length;
+  const why =
+    lines > 1
+      ? `${lines} lines, not one`
+      : /\s/.test(secret)
+        ? "it holds spaces or tabs"
+        : `${secret.length} characters that are not "amzn1.oa2-cs.v1." followed by hex`;
+  return {
+    ok: false,
+    problem: `standard input is not an LWA client secret (${why}; the value is not shown). ${how[0]!.toUpperCase()}${how.slice(1)}. Nothing was stored.`,
+  };
+}
+
+/**
+ * The records a secret stored by hand at `issuedAt` ends, in one stack's config: a rotation request made before it
+ * (answered by the console rotation, or its late answer is set aside). lwaClientSecretExpiresAt (the previous
+ * secret's expiry) goes with the times storeSecret writes.
+ */
+export function recordsEndedByHand(values: Record<string, string>, issuedAt: string): string[] {
+  const requested = values.lwaRotationRequestedAt;
+  return requested && Date.parse(requested) <= Date.parse(issuedAt) + CLOCK_SKEW_MS ? ["lwaRotationRequestedAt"] : [];
+}
+
+/** Where a new secret that is set aside goes: the one slot (lwaRotationSetAside and lwaRotationSetAsideSecret). */
+export type SetAsideSlot =
+  /** Record it: its time, and the secret when it has a secret's shape. */
+  | { write: "keep" }
+  /** The slot holds this very secret (or a newer time for an unshaped one): nothing to write, the message can go. */
+  | { write: "none" }
+  /** The slot holds another secret, kept until an operator clears it: this one stays in the queue meanwhile. */
+  | { write: "occupied"; keptSince: string };
+
+export function setAsideSlot(slot: { time?: string; secret?: string }, incoming: { sent: string; secret?: string }): SetAsideSlot {
+  if (incoming.secret === undefined) return !slot.secret && (!slot.time || slot.time < incoming.sent) ? { write: "keep" } : { write: "none" };
+  if (slot.secret === incoming.secret) return { write: "none" };
+  if (slot.secret) return { write: "occupied", keptSince: slot.time ?? "an unknown time" };
+  return { write: "keep" };
+}
+
+/**
+ * What rotate-lwa and status say of a kept set-aside secret: where it is and the command that clears it. `secret`:
+ * whether lwaRotationSetAsideSecret is set (undefined: not known, as when read without secrets).
+ */
+export function setAsideNote(stack: string, slot: { time?: string; secret?: boolean }): string | undefined {
+  if (!slot.time && !slot.secret) return undefined;
+  const kept =
+    slot.secret === true ? ", its secret in lwaRotationSetAsideSecret" : slot.secret === false ? " (only its time: it was not shaped like a secret)" : "";
+  return (
+    `a new secret set aside ${slot.time ? `(sent ${slot.time}) ` : ""}is kept${kept}: look into it (refused by LWA, or older than the stored secret), ` +
+    `then npm run rotate-lwa -- --clear-set-aside --stack ${stack}`
+  );
 }

@@ -45,6 +45,9 @@ import {
 } from "./decide";
 import { currentExpiry, type Expiry, isoTime, OLD_SECRET_GRACE_DAYS, unansweredRequest } from "../../src/lifecycle";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
+// issue 20, the by-hand route: set-aside secrets are kept (set-aside.ts); --stored-by-hand is by-hand.ts.
+import { keepOlderSecrets, keepSetAside } from "./set-aside";
+import { setAsideNote } from "./decide";
 
 export interface LwaRotationResult {
   outcome: "rotated" | "not-due" | "waiting" | "failed" | "skipped";
@@ -155,7 +158,7 @@ export function manualDeliveryReason(group: readonly GroupMember[]): string | un
  * Every stack's config, read without secrets, a few at a time. A stack that cannot be read fails the run (naming it):
  * it might be a second owner of the app, and guessing that it is not could mean a second rotation.
  */
-async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<GroupMember[]> {
+export async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<GroupMember[]> {
   const stacks = await workspace.list();
   const read = await mapWithConcurrency(stacks, 8, async (s) => ({
     name: s.name,
@@ -171,7 +174,7 @@ async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<
  * are in the phases' other parameters: a PulumiStack is read or written, a PulumiWorkspace opens the other stacks
  * of the app, an Inbox receives, hides, releases and deletes messages, AmazonAccess calls LWA or the SP-API.
  */
-interface Run {
+export interface Run {
   opts: RotateLwaOptions;
   env: NodeJS.ProcessEnv;
   now: () => Date;
@@ -236,6 +239,8 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     const { pre } = read;
     const config = pre.config;
     say(`  client id ${pre.clientId}; queue ${pre.queueArn}`);
+    const keptNote = setAsideNote(stack.name, { time: config.lwaRotationSetAside, secret: Boolean(config.lwaRotationSetAsideSecret) });
+    if (keptNote) say(`  ! ${keptNote}`);
     const queue = new NotificationQueue(pre.queueUrl, pre.queueArn, pre.queueRegion, read.view, env);
     const stored = { value: pre.clientSecret, issuedAt: config.lwaClientSecretIssuedAt, issuedOn: config.lwaClientSecretIssuedOn };
     inbox = new Inbox(queue, { clientId: pre.clientId, ...stored }, say);
@@ -559,6 +564,8 @@ async function settleQueue(
       await inbox.remove(h).catch(() => inbox.release(h));
     }
   }
+  // issue 20: a new secret not after the stored one (a late answer to an earlier request) is kept, never stored.
+  await pulumiStep(() => keepOlderSecrets(run, stack, config, inbox), "run again.");
   // A request noted in the queue by an older version of this command becomes the config record, then goes.
   const markers = inbox.ours("pending") as (Held & { notification: Extract<Notification, { kind: "rotation-requested" }> })[];
   const marker = newest(markers, (h) => h.notification.requestedAt)?.notification.requestedAt;
@@ -581,11 +588,11 @@ async function settleQueue(
 
 /**
  * The proof: the exchange every job makes must succeed with a new secret before it is stored (an LWA call). One
- * LWA refuses outright is set aside (recorded in the stack's lwaRotationSetAside, deleted from the queue): it must
- * not hold up every later run.
+ * LWA refuses outright is set aside (its time and the secret kept, deployed, then deleted from the queue: set-aside.ts):
+ * it must not hold up every later run.
  */
 async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Prerequisites, inbox: Inbox, h: NewSecretHeld): Promise<"ok" | "set-aside"> {
-  const { opts, now, redactor, say } = run;
+  const { now, redactor } = run;
   const { settings } = amazon;
   const config = pre.config;
   const n = h.notification;
@@ -604,18 +611,8 @@ async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Pr
   }
   const why = shaped ? "LWA refused it with the stack's client id and refresh token (invalid_client)" : "it does not have the form of an LWA client secret";
   const sent = n.sentAt ?? now().toISOString();
-  if (opts.dryRun) {
-    say(`  would set aside a new-secret message sent ${sent}: ${why}`);
-  } else {
-    await run.guard("recording lwaRotationSetAside");
-    await pulumiStep(async () => {
-      if (!config.lwaRotationSetAside || config.lwaRotationSetAside < sent) await stack.setConfig("lwaRotationSetAside", sent);
-    }, "run again.");
-    await run.guard("deleting the set-aside message from the queue");
-    await inbox.remove(h).catch(() => inbox.release(h));
-    say(`  ! set aside a new-secret message sent ${sent}: ${why}. Recorded in lwaRotationSetAside; nothing was stored.`);
-  }
-  inbox.forget(h);
+  // issue 20: the refused secret is kept (set-aside.ts), never thrown away.
+  await pulumiStep(() => keepSetAside(run, stack, config, inbox, h, { sent, words: `sent ${sent}: ${why}` }), "run again.");
   inbox.setAside.push(sent);
   return "set-aside";
 }
@@ -692,7 +689,7 @@ async function chooseStep(
         cause:
           `the rotation requested at ${step.requestedAt} was never answered in the queue, and LWA now refuses the stored secret: ` +
           "Amazon rotated, and the new secret did not reach the queue.",
-        fix: `rotate by hand in Seller Central (docs/lwa-rotation.md, "By hand in Seller Central"), store the secret, then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
+        fix: `rotate by hand in Seller Central, then npm run rotate-lwa -- --stored-by-hand --stack ${stackName} (the secret on standard input; docs/lwa-rotation.md, "By hand in Seller Central"), then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
       });
     } else {
       throw new StepFailure(judgeProof(answer, settings.lwaEndpoint) ?? { cause: "could not check the stored secret.", fix: "run again." });
@@ -730,7 +727,7 @@ function stopEarly(run: Run, stackName: string, pre: Prerequisites, step: Step):
           `A run after ${plainTime(step.evidenceFrom, now())} checks it and asks again only if it still works.`,
         fix:
           `check the registration: ${developerConsoleStep(pre.queueArn)}. If you know Amazon did not rotate, npm run rotate-lwa -- --stack ${stackName} --request-again; ` +
-          "if it did, rotate by hand (docs/lwa-rotation.md).",
+          `if it did (or you rotated in the Developer Console), rotate by hand and store it: npm run rotate-lwa -- --stored-by-hand --stack ${stackName} (docs/lwa-rotation.md).`,
       });
     case "complete":
       say("  a new secret for this app is waiting in the queue: completing that rotation (no new request)");
@@ -871,7 +868,7 @@ async function waitForNewSecret(
 }
 
 /** The new secret and its times in one stack's config, unless already there. Returns whether anything changed. */
-async function storeSecret(
+export async function storeSecret(
   run: Run,
   target: PulumiStack,
   current: { secret?: string; values: Record<string, string> },

@@ -16,7 +16,8 @@ export async function requestAccessToken(block: CredentialsBlock, settings: Sett
 const SECRET_ROTATION =
   "Seller Central > Apps and Services > Develop Apps > your app > LWA credentials > View > Rotate secret " +
   "(client secrets expire 180 days after issue; the old one stays valid 7 days). Then store the new one: " +
-  "npm run pulumi -- config set --secret lwaClientSecret, npm run pulumi -- up, and paste the new credentials block.";
+  "npm run rotate-lwa -- --stored-by-hand (the secret on standard input; it stores it in every stack of the app and runs pulumi up), " +
+  "and deliver the new credentials block.";
 
 const REAUTHORIZE =
   "re-authorize the app: Seller Central > Apps and Services > Develop Apps > your app > Authorize app; store the new " +
