@@ -377,10 +377,15 @@ function printReport(report: AdoptReport, print: (line: string) => void): void {
   print(`Reason: ${report.reason}`);
 }
 
-export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<AdoptReport> {
-  const env = opts.env ?? process.env;
-  const redactor = new Redactor();
-  const print = (line: string) => opts.print(redactor.scrub(line));
+interface Evidence {
+  decision: Decision;
+  iam: Iam;
+  names: { userName: string; roleName: string };
+  adoption: AdoptionRecord | undefined;
+}
+
+/** The run's report as it starts, and `finish`, which closes it with an exit code (the reason scrubbed). */
+function startReport(stack: PulumiStack, opts: AdoptOptions, redactor: Redactor) {
   const report: AdoptReport = {
     stack: stack.name,
     phase: "unknown",
@@ -400,43 +405,56 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     report.exitCode = exitCode;
     return report;
   };
-  print(`Adoption of a manual setup, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
+  return { report, finish };
+}
 
-  let decision: Decision;
+/** Reads the stack and IAM and decides; a report (exit 1) when the evidence cannot be read or there is nothing to adopt into. */
+async function readEvidence(
+  stack: PulumiStack,
+  env: NodeJS.ProcessEnv,
+  redactor: Redactor,
+  refuse: (reason: string) => AdoptReport,
+): Promise<Evidence | AdoptReport> {
   let iam: Iam | undefined;
-  let names: { userName: string; roleName: string } | undefined;
-  let adoption: AdoptionRecord | undefined;
   try {
     const view = await stack.readConfig({ secrets: false });
     const outputs = await stack.readOutputs({ secrets: false });
     const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys });
     if (config.connectorAuth === "lwa") {
-      const r = finish(
-        1,
+      return refuse(
         "the stack is connectorAuth lwa, which declares no IAM user or role: there is nothing to adopt into it. Fix: pulumi config set connectorAuth iam (or rm it), then run again",
       );
-      print(errorLine("adopt", r.reason));
-      return r;
     }
-    names = { userName: config.userName, roleName: config.roleName };
-    adoption = config.adoption;
     iam = new Iam(view, env, redactor);
     const found = await readIam(iam, config.userName, config.roleName, redactor);
     const text = (v: unknown) => (typeof v === "string" ? v : undefined);
-    decision = decide({
+    const decision = decide({
       config: { userName: config.userName, roleName: config.roleName, path: config.path, adoption: config.adoption },
       deployed: { adoptionDeployed: text(outputs.adoptionDeployed?.value), userArn: text(outputs.userArn?.value) },
       found,
     });
+    return { decision, iam, names: { userName: config.userName, roleName: config.roleName }, adoption: config.adoption };
   } catch (error) {
     iam?.destroy();
-    if (error instanceof IamReadError || error instanceof PulumiError || error instanceof ConfigError) {
-      const r = finish(1, error.message);
-      print(errorLine("adopt", r.reason));
-      return r;
-    }
+    if (error instanceof IamReadError || error instanceof PulumiError || error instanceof ConfigError) return refuse(error.message);
     throw error;
   }
+}
+
+export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<AdoptReport> {
+  const env = opts.env ?? process.env;
+  const redactor = new Redactor();
+  const print = (line: string) => opts.print(redactor.scrub(line));
+  const { report, finish } = startReport(stack, opts, redactor);
+  print(`Adoption of a manual setup, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
+
+  const evidence = await readEvidence(stack, env, redactor, (reason) => {
+    const r = finish(1, reason);
+    print(errorLine("adopt", r.reason));
+    return r;
+  });
+  if (!("decision" in evidence)) return evidence;
+  const { decision, iam, adoption } = evidence;
 
   const keyId = decision.record?.accessKeyId ?? adoption?.accessKeyId;
   Object.assign(report, {
@@ -457,34 +475,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
       return finish(0);
     }
     if (decision.step === "none") return finish(0);
-
-    // The config first: a run killed after it is finished by the next one, which sees the deployment missing.
-    if (decision.record && decision.step !== "leftovers") await stack.setConfig("adoption", JSON.stringify(decision.record));
-    if (decision.step === "import" || decision.step === "kit") {
-      print("Running pulumi up...");
-      await stack.up((line) => print(`  | ${line}`));
-      report.took = true;
-      print(`Done: ${STEP_TEXT[decision.step]}.`);
-      if (decision.step === "import") {
-        print("The user now has the kit's new key beside the adopted one: hand the new block to every job (npm run credentials -- --into <job config>).");
-        print("Next: npm run adopt again (deployment 2: the kit's own properties).");
-      } else {
-        print("Next: npm run adopt again (removes the manual leftovers now that the kit's grants exist).");
-      }
-      return finish(0);
-    }
-
-    // The leftovers step: the removals first, judged from IAM's lists, and only then the record of the end, so a
-    // run killed in between leaves phase kit, and the next run removes whatever is left.
-    const recorded = adoption!.leftovers;
-    const attachedNow = new Set(decision.leftovers);
-    for (const leftover of recorded) {
-      report.removed.push(...(await removeLeftover(iam!, leftover, attachedNow.has(leftover), names!.userName, names!.roleName)));
-    }
-    for (const line of report.removed) print(`  ${line}`);
-    await stack.setConfig("adoption", JSON.stringify(decision.record));
-    report.took = true;
-    print("Done: the adoption is complete; the stack manages the user and role like any other.");
+    await takeStep(stack, evidence, report, print);
     return finish(0);
   } catch (error) {
     if (error instanceof IamReadError || error instanceof PulumiError) {
@@ -497,6 +488,38 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     }
     throw error;
   } finally {
-    iam!.destroy();
+    iam.destroy();
   }
+}
+
+/** The decided step, not a dry run: record and deploy, or remove the leftovers and record the end. */
+async function takeStep(stack: PulumiStack, evidence: Evidence, report: AdoptReport, print: (line: string) => void): Promise<void> {
+  const { decision, iam, names, adoption } = evidence;
+  // The config first: a run killed after it is finished by the next one, which sees the deployment missing.
+  if (decision.record && decision.step !== "leftovers") await stack.setConfig("adoption", JSON.stringify(decision.record));
+  if (decision.step === "import" || decision.step === "kit") {
+    print("Running pulumi up...");
+    await stack.up((line) => print(`  | ${line}`));
+    report.took = true;
+    print(`Done: ${STEP_TEXT[decision.step]}.`);
+    if (decision.step === "import") {
+      print("The user now has the kit's new key beside the adopted one: hand the new block to every job (npm run credentials -- --into <job config>).");
+      print("Next: npm run adopt again (deployment 2: the kit's own properties).");
+    } else {
+      print("Next: npm run adopt again (removes the manual leftovers now that the kit's grants exist).");
+    }
+    return;
+  }
+
+  // The leftovers step: the removals first, judged from IAM's lists, and only then the record of the end, so a
+  // run killed in between leaves phase kit, and the next run removes whatever is left.
+  const recorded = adoption!.leftovers;
+  const attachedNow = new Set(decision.leftovers);
+  for (const leftover of recorded) {
+    report.removed.push(...(await removeLeftover(iam, leftover, attachedNow.has(leftover), names.userName, names.roleName)));
+  }
+  for (const line of report.removed) print(`  ${line}`);
+  await stack.setConfig("adoption", JSON.stringify(decision.record));
+  report.took = true;
+  print("Done: the adoption is complete; the stack manages the user and role like any other.");
 }
