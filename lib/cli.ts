@@ -72,6 +72,7 @@ export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   wait: "--wait",
   check_unused: "--check-unused",
   request_again: "--request-again",
+  narrow_trust: "--narrow-trust",
   // bench's --no-test: npm reads --no-<name> as <name> set to false and exports it empty (npm_config_test=).
   test: "--no-test",
   // npm's own settings (`npm install --dry-run`, `npm ls --json`, `npm ls --all`): false by default, and npm

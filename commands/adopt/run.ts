@@ -30,7 +30,7 @@ import {
   ListUserPoliciesCommand,
   type Tag,
 } from "@aws-sdk/client-iam";
-import { ConfigError, validateConfig, type AdoptionRecord, type Leftover } from "../../src/config";
+import { ACCESS_KEY_ID, ConfigError, validateConfig, type AdoptionRecord, type Leftover } from "../../src/config";
 import { errorLine } from "../../lib/cli";
 import { awsClientConfig, iamSigningRegion } from "../../lib/net";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
@@ -62,6 +62,10 @@ export interface AdoptReport {
   leftovers: string[];
   /** What this run removed through IAM (the leftovers step). */
   removed: string[];
+  /** Leftover policies this run detached but kept, and why (attached elsewhere, or a permissions boundary). */
+  kept: string[];
+  /** When the role's trust names the account root (before deployment 2): what that trust allows. */
+  rootTrust?: string;
   /** The customer's key the adoption records (masked). */
   adoptedKey?: string;
   exitCode: 0 | 1 | 2;
@@ -69,6 +73,8 @@ export interface AdoptReport {
 
 export interface AdoptOptions {
   dryRun: boolean;
+  /** Deployment 2 may narrow a trust that names the account root to the user (--narrow-trust). */
+  narrowTrust?: boolean;
   env?: NodeJS.ProcessEnv;
   print: (line: string) => void;
 }
@@ -84,14 +90,16 @@ class IamReadError extends Error {}
 
 const MANAGED_ARN = /^arn:aws[a-z-]*:iam::aws:policy\//;
 
+const DELETED_IF_UNUSED = " (deleted too if nothing else attaches it or uses it as a permissions boundary)";
+
 function describeLeftover(l: Leftover): string {
   switch (l.kind) {
     case "role-managed-policy":
-      return `managed policy ${l.arn} attached to the role${MANAGED_ARN.test(l.arn ?? "") ? "" : " (deleted too if nothing else uses it)"}`;
+      return `managed policy ${l.arn} attached to the role${MANAGED_ARN.test(l.arn ?? "") ? "" : DELETED_IF_UNUSED}`;
     case "role-inline-policy":
       return `inline policy ${l.name} on the role`;
     case "user-managed-policy":
-      return `managed policy ${l.arn} attached to the user${MANAGED_ARN.test(l.arn ?? "") ? "" : " (deleted too if nothing else uses it)"}`;
+      return `managed policy ${l.arn} attached to the user${MANAGED_ARN.test(l.arn ?? "") ? "" : DELETED_IF_UNUSED}`;
     case "user-inline-policy":
       return `inline policy ${l.name} on the user`;
   }
@@ -313,21 +321,30 @@ async function readIam(iam: Iam, userName: string, roleName: string, redactor: R
 }
 
 /**
- * Removes one leftover, judged by what IAM lists now: detached only if still attached, a customer-managed policy
- * deleted only when nothing else uses it (its non-default versions first, as IAM requires). Returns what was done.
+ * Removes one leftover, judged by what IAM lists now: detached only if still attached (from the adopted user or
+ * role, nowhere else), a customer-managed policy deleted only when nothing else attaches it and nothing uses it as
+ * a permissions boundary (IAM counts the two apart), its non-default versions first, as IAM requires. Returns what
+ * was done, and what was kept and why.
  */
-async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, userName: string, roleName: string): Promise<string[]> {
+async function removeLeftover(
+  iam: Iam,
+  leftover: Leftover,
+  attached: boolean,
+  userName: string,
+  roleName: string,
+): Promise<{ done: string[]; kept: string[] }> {
   const done: string[] = [];
+  const kept: string[] = [];
   const gone = async (permission: string, command: object) => (await iam.call(permission, command, true)) !== undefined;
   switch (leftover.kind) {
     case "role-inline-policy":
       if (attached && (await gone("iam:DeleteRolePolicy", new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: leftover.name }))))
         done.push(`deleted the role's inline policy ${leftover.name}`);
-      return done;
+      return { done, kept };
     case "user-inline-policy":
       if (attached && (await gone("iam:DeleteUserPolicy", new DeleteUserPolicyCommand({ UserName: userName, PolicyName: leftover.name }))))
         done.push(`deleted the user's inline policy ${leftover.name}`);
-      return done;
+      return { done, kept };
     case "role-managed-policy":
       if (attached && (await gone("iam:DetachRolePolicy", new DetachRolePolicyCommand({ RoleName: roleName, PolicyArn: leftover.arn }))))
         done.push(`detached ${leftover.arn} from the role`);
@@ -338,16 +355,22 @@ async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, u
       break;
   }
   const arn = leftover.arn!;
-  if (MANAGED_ARN.test(arn)) return done; // AWS's own policies are AWS's
-  const policy = await iam.call<{ Policy?: { AttachmentCount?: number; DefaultVersionId?: string } }>(
+  if (MANAGED_ARN.test(arn)) return { done, kept }; // AWS's own policies are AWS's
+  const policy = await iam.call<{ Policy?: { AttachmentCount?: number; PermissionsBoundaryUsageCount?: number; DefaultVersionId?: string } }>(
     "iam:GetPolicy",
     new GetPolicyCommand({ PolicyArn: arn }),
     true,
   );
-  if (!policy?.Policy) return done; // deleted already (an earlier, interrupted run)
-  if ((policy.Policy.AttachmentCount ?? 0) > 0) {
-    done.push(`kept ${arn}: ${policy.Policy.AttachmentCount} other attachment(s) use it`);
-    return done;
+  if (!policy?.Policy) return { done, kept }; // deleted already (an earlier, interrupted run)
+  const attachments = policy.Policy.AttachmentCount ?? 0;
+  const boundaries = policy.Policy.PermissionsBoundaryUsageCount ?? 0;
+  if (attachments > 0 || boundaries > 0) {
+    const uses = [
+      attachments > 0 ? `${attachments} other attachment(s) use it` : "",
+      boundaries > 0 ? `${boundaries} user(s) or role(s) use it as their permissions boundary` : "",
+    ].filter(Boolean);
+    kept.push(`kept ${arn}: ${uses.join(", and ")}; not deleted`);
+    return { done, kept };
   }
   const versions = (
     await iam.pages<{ Versions?: { VersionId?: string; IsDefaultVersion?: boolean }[]; IsTruncated?: boolean; Marker?: string }>(
@@ -359,7 +382,7 @@ async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, u
   for (const v of versions)
     if (!v.IsDefaultVersion) await iam.call("iam:DeletePolicyVersion", new DeletePolicyVersionCommand({ PolicyArn: arn, VersionId: v.VersionId }), true);
   if (await gone("iam:DeletePolicy", new DeletePolicyCommand({ PolicyArn: arn }))) done.push(`deleted ${arn} (nothing else used it)`);
-  return done;
+  return { done, kept };
 }
 
 function printReport(report: AdoptReport, print: (line: string) => void): void {
@@ -368,6 +391,7 @@ function printReport(report: AdoptReport, print: (line: string) => void): void {
     print("Found in IAM, beside what the kit declares:");
     for (const row of report.comparison) print(`  ${row.what.padEnd(13)} found: ${row.found}\n  ${"".padEnd(13)} kit:   ${row.kit}`);
   }
+  if (report.rootTrust) print(`Trust: ${report.rootTrust}.`);
   if (report.adoptedKey) print(`Adopted key: ${report.adoptedKey} (npm run rotate-key retires it once the jobs use the new key)`);
   if (report.leftovers.length > 0) {
     print(report.step === "leftovers" ? "Leftovers this step removes:" : "Manual leftovers (removed by adoption's last step, after the kit's grants exist):");
@@ -397,6 +421,7 @@ function startReport(stack: PulumiStack, opts: AdoptOptions, redactor: Redactor)
     comparison: [],
     leftovers: [],
     removed: [],
+    kept: [],
     exitCode: 1,
   };
   const finish = (exitCode: 0 | 1 | 2, reason?: string): AdoptReport => {
@@ -408,13 +433,41 @@ function startReport(stack: PulumiStack, opts: AdoptOptions, redactor: Redactor)
   return { report, finish };
 }
 
+/**
+ * The record a step would write, through the program's own validation (src/config.ts validateConfig, with the
+ * stack's other keys as they are) before anything is written: a record the program would refuse (a key id IAM
+ * printed in a shape the program does not accept, a tag too long) turns the step into a refusal that names it.
+ */
+function checkRecord(decision: Decision, view: StackConfigView): Decision {
+  if (!decision.record) return decision;
+  try {
+    validateConfig({ values: { ...view.values, adoption: JSON.stringify(decision.record) }, secretKeys: view.secretKeys });
+    return decision;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const record = decision.record;
+    return {
+      ...decision,
+      step: "none",
+      refused: true,
+      record: undefined,
+      reason:
+        `what adopt would record fails the program's own checks, so nothing is recorded: ${error.problems.join("; ")}` +
+        (record.accessKeyId && !ACCESS_KEY_ID.test(record.accessKeyId)
+          ? `. The user's key ${maskKeyId(record.accessKeyId)} is not an access key id the program accepts (AKIA and 16 of A-Z, 2-7)`
+          : ""),
+    };
+  }
+}
+
 /** Reads the stack and IAM and decides; a report (exit 1) when the evidence cannot be read or there is nothing to adopt into. */
 async function readEvidence(
   stack: PulumiStack,
-  env: NodeJS.ProcessEnv,
+  opts: { env: NodeJS.ProcessEnv; narrowTrust: boolean },
   redactor: Redactor,
   refuse: (reason: string) => AdoptReport,
 ): Promise<Evidence | AdoptReport> {
+  const { env } = opts;
   let iam: Iam | undefined;
   try {
     const view = await stack.readConfig({ secrets: false });
@@ -428,11 +481,15 @@ async function readEvidence(
     iam = new Iam(view, env, redactor);
     const found = await readIam(iam, config.userName, config.roleName, redactor);
     const text = (v: unknown) => (typeof v === "string" ? v : undefined);
-    const decision = decide({
-      config: { userName: config.userName, roleName: config.roleName, path: config.path, adoption: config.adoption },
-      deployed: { adoptionDeployed: text(outputs.adoptionDeployed?.value), userArn: text(outputs.userArn?.value) },
-      found,
-    });
+    const decision = checkRecord(
+      decide({
+        config: { userName: config.userName, roleName: config.roleName, path: config.path, adoption: config.adoption },
+        deployed: { adoptionDeployed: text(outputs.adoptionDeployed?.value), userArn: text(outputs.userArn?.value) },
+        found,
+        narrowTrust: opts.narrowTrust,
+      }),
+      view,
+    );
     return { decision, iam, names: { userName: config.userName, roleName: config.roleName }, adoption: config.adoption };
   } catch (error) {
     iam?.destroy();
@@ -448,7 +505,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
   const { report, finish } = startReport(stack, opts, redactor);
   print(`Adoption of a manual setup, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
 
-  const evidence = await readEvidence(stack, env, redactor, (reason) => {
+  const evidence = await readEvidence(stack, { env, narrowTrust: opts.narrowTrust ?? false }, redactor, (reason) => {
     const r = finish(1, reason);
     print(errorLine("adopt", r.reason));
     return r;
@@ -465,6 +522,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     comparison: decision.comparison,
     leftovers: decision.leftovers.map(describeLeftover),
     ...(keyId ? { adoptedKey: maskKeyId(keyId) } : {}),
+    ...(decision.rootTrust ? { rootTrust: decision.rootTrust } : {}),
   });
   printReport(report, print);
   try {
@@ -516,9 +574,11 @@ async function takeStep(stack: PulumiStack, evidence: Evidence, report: AdoptRep
   const recorded = adoption!.leftovers;
   const attachedNow = new Set(decision.leftovers);
   for (const leftover of recorded) {
-    report.removed.push(...(await removeLeftover(iam, leftover, attachedNow.has(leftover), names.userName, names.roleName)));
+    const { done, kept } = await removeLeftover(iam, leftover, attachedNow.has(leftover), names.userName, names.roleName);
+    report.removed.push(...done);
+    report.kept.push(...kept);
   }
-  for (const line of report.removed) print(`  ${line}`);
+  for (const line of [...report.removed, ...report.kept]) print(`  ${line}`);
   await stack.setConfig("adoption", JSON.stringify(decision.record));
   report.took = true;
   print("Done: the adoption is complete; the stack manages the user and role like any other.");
