@@ -56,7 +56,8 @@ const rest = fs
 const spec = process.env.MOCHA_SPEC ? process.env.MOCHA_SPEC.split(" ") : [...slowestFirst, ...rest];
 
 module.exports = {
-  require: ["./tools/register.js"],
+  // test/margins.js: every test's timeout at least a floor (120 s, e2e 300 s): margins, not measurements.
+  require: ["./tools/register.js", "./test/margins.js"],
   spec,
   timeout: 20000,
   reporter: "spec",
