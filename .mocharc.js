@@ -33,6 +33,9 @@ const E2E = [
   // real timeouts and real concurrency
   "peers that stall, trickle or answer garbage",
   "a stalled IAM is cut off at SP_API_AWS_TIMEOUT_MS",
+  "an IAM peer that stalls",
+  "an IAM peer that trickles",
+  "the rotation request goes unanswered",
   "two runs at once",
 ];
 const grep = E2E.map((title) => title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|");
