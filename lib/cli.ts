@@ -91,6 +91,7 @@ export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   keep: "--keep",
   stored_by_hand: "--stored-by-hand",
   clear_set_aside: "--clear-set-aside",
+  narrow_trust: "--narrow-trust",
   // bench's --no-test: npm reads --no-<name> as <name> set to false and exports it empty (npm_config_test=).
   test: "--no-test",
   // npm's own settings (`npm install --dry-run`, `npm ls --json`, `npm ls --all`): false by default, and npm

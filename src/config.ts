@@ -205,7 +205,8 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export const ADOPTION_PHASES = ["import", "kit", "done"] as const;
 export type AdoptionPhase = (typeof ADOPTION_PHASES)[number];
 export const LEFTOVER_KINDS = ["role-managed-policy", "role-inline-policy", "user-managed-policy", "user-inline-policy"] as const;
-const ACCESS_KEY_ID = /^AKIA[A-Z2-7]{16}$/;
+/** An IAM user's long-term access key id, as the program accepts one (the adopted key, `adoption.accessKeyId`). */
+export const ACCESS_KEY_ID = /^AKIA[A-Z2-7]{16}$/;
 const stringTags = z.record(z.string(), z.string());
 const adoptionSchema = z
   .object({

@@ -219,10 +219,18 @@ describe("delivery: what a rewrite keeps, and what it refuses", () => {
     }
     const before = fileState(path.join(dir, "theirs.json"));
     const beforeGroup = fileState(path.join(dir, "their-group.json"));
+    // The child starts as root and loads the code (Node, tools/register.js, the commands and node_modules all live in
+    // the clone, which may sit where uid 1234 cannot enter: a 0700 mktemp -d directory, root's home), then becomes
+    // uid 1234 (its groups, gid and uid, for good) before it delivers: the delivery itself runs as the ordinary user,
+    // and needs only the shared directory, which it is first shown to reach.
     const script =
-      `require("./commands/credentials/run").deliverBlock(${JSON.stringify({ hjson: "", values: ACME, roleArn: ACME_ROLE, lwaClientId: CLIENT_ID, keyIds: [ACME_OLD_KEY_ID] })}, ` +
+      `const { deliverBlock } = require("./commands/credentials/run");` +
+      `process.setgroups([1234]); process.setgid(1234); process.setuid(1234);` +
+      `try { process.chdir(${JSON.stringify(dir)}); } catch (e) { console.error("uid 1234 cannot enter " + ${JSON.stringify(dir)} + ": " + e.message); process.exit(9); }` +
+      `deliverBlock(${JSON.stringify({ hjson: "", values: ACME, roleArn: ACME_ROLE, lwaClientId: CLIENT_ID, keyIds: [ACME_OLD_KEY_ID] })}, ` +
       `["."], { dryRun: false, print: (l) => console.log(l), baseDir: ${JSON.stringify(dir)} }).then((r) => (process.exitCode = r.exitCode))`;
-    const child = spawnSync(process.execPath, ["-r", "./tools/register.js", "-e", script], { cwd: ROOT, uid: 1234, gid: 1234, encoding: "utf8" });
+    const child = spawnSync(process.execPath, ["-r", "./tools/register.js", "-e", script], { cwd: ROOT, encoding: "utf8" });
+    assert.notEqual(child.status, 9, `the temporary directory must be reachable by other users (is TMPDIR in a closed directory?): ${child.stderr}`);
     assert.equal(child.status, 1, child.stderr);
     const lines = child.stdout.split("\n");
     assert.ok(

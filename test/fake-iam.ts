@@ -297,6 +297,8 @@ export class FakeIam extends LoopbackServer {
     const role = a.roles[form.RoleName ?? ""];
     const policy = a.policies[form.PolicyArn ?? ""];
     const attachments = (arn: string) => [...Object.values(a.users), ...Object.values(a.roles)].filter((x) => x.attached.includes(arn)).length;
+    // IAM counts a policy's use as a permissions boundary apart from its attachments (GetPolicy's PermissionsBoundaryUsageCount).
+    const boundaryUses = (arn: string) => [...Object.values(a.users), ...Object.values(a.roles)].filter((x) => x.permissionsBoundary === arn).length;
     const empty = () => envelope("");
     const names = (list: string[], tag = "PolicyNames") => envelope(`    <${tag}>\n${members(list)}    </${tag}>\n    <IsTruncated>false</IsTruncated>\n`);
     const attached = (arns: string[]) =>
@@ -344,7 +346,7 @@ export class FakeIam extends LoopbackServer {
       case "GetPolicy":
         if (!policy) return (noPolicy(), true);
         envelope(
-          `<Policy><PolicyName>${policy.name}</PolicyName><PolicyId>ANPAFAKE</PolicyId><Arn>${policy.arn}</Arn><Path>/</Path><DefaultVersionId>${policy.defaultVersion}</DefaultVersionId><AttachmentCount>${attachments(policy.arn)}</AttachmentCount><IsAttachable>true</IsAttachable><CreateDate>${date}</CreateDate><UpdateDate>${date}</UpdateDate></Policy>`,
+          `<Policy><PolicyName>${policy.name}</PolicyName><PolicyId>ANPAFAKE</PolicyId><Arn>${policy.arn}</Arn><Path>/</Path><DefaultVersionId>${policy.defaultVersion}</DefaultVersionId><AttachmentCount>${attachments(policy.arn)}</AttachmentCount><PermissionsBoundaryUsageCount>${boundaryUses(policy.arn)}</PermissionsBoundaryUsageCount><IsAttachable>true</IsAttachable><CreateDate>${date}</CreateDate><UpdateDate>${date}</UpdateDate></Policy>`,
         );
         return true;
       case "GetPolicyVersion": {
@@ -387,6 +389,7 @@ export class FakeIam extends LoopbackServer {
         delete policy.versions[form.VersionId!];
         return (empty(), true);
       case "DeletePolicy":
+        // A boundary use does not stop the fake's delete: the tests show that the kit never asks.
         if (!policy) return (noPolicy(), true);
         if (attachments(policy.arn) > 0) return (error(409, "DeleteConflict", "Cannot delete a policy attached to entities."), true);
         if (Object.keys(policy.versions).length > 1)

@@ -317,7 +317,9 @@ describe("npm run maintain: the real steps over a fleet", function () {
     const calls = cli.calls().slice(before);
     const ups = (stack: string) => calls.filter((c) => c.argv[0] === "up" && c.stack === stack).length;
     assert.equal(code, 1, stdout + stderr);
-    assert.ok(ms < 20_000, `the round took ${ms} ms: the rotation must not wait out its 300 s`);
+    // A margin, not a measurement: what it catches is a rotation that waits out its 300 s (the round then takes
+    // more than 300 s whatever the machine); a loaded machine may take long, never that long.
+    assert.ok(ms < 280_000, `the round took ${ms} ms: the rotation must not wait out its 300 s`);
     assert.match(stdout, /5 stacks: 4 without failure, 1 failed\./);
 
     // lwa-due: Amazon's expiry recorded, one rotation, the new secret stored, up, its block and its job config.

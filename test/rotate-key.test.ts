@@ -618,9 +618,9 @@ describe("npm run rotate-key", function () {
       seed("x", {}, 80);
       mirror("x", { current: 2 });
       iam.behaviour[peer] = "GetAccessKeyLastUsed";
-      const { report } = await run("x", { env: env({ SP_API_AWS_TIMEOUT_MS: "400" }) });
+      const { report } = await run("x", { env: env({ SP_API_AWS_TIMEOUT_MS: "2000" }) });
       assert.equal(report.exitCode, 1);
-      assert.match(report.reason, peer === "garbage" ? /could not read iam:GetAccessKeyLastUsed/ : /did not answer iam:GetAccessKeyLastUsed within 400 ms/);
+      assert.match(report.reason, peer === "garbage" ? /could not read iam:GetAccessKeyLastUsed/ : /did not answer iam:GetAccessKeyLastUsed within 2000 ms/);
       assert.equal(ups("x") + configSets("x"), 0);
     });
   }
