@@ -15,7 +15,7 @@
  * (exit 2) when npm kept one of the command's flags for itself (flagsNpmSwallowed). Exit codes it adds to the
  * command's own: 1 when whoever reads the output goes away (`| head -1`): the command stops at once and
  * quietly, not having said all it would have (so not a success); 3 on an internal error, for which only the
- * error's type is printed, never its message (it could hold a value).
+ * error's type is printed, never its message (it could hold a value); a CommandFailure's own line and code.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -37,6 +37,21 @@ export function helpText(usage: string): string {
 /** "<cmd>: error: <message>": the one form of an error line, in every command. */
 export function errorLine(command: string, message: string): string {
   return `${command}: error: ${message}`;
+}
+
+/**
+ * A failure whose message is written for the user and holds no value (a lock directory that cannot be created, a
+ * lock lost while suspended): runCommand prints it as the one error line and exits with its code, where any other
+ * error is an internal one, printed by its type only.
+ */
+export class CommandFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 1,
+  ) {
+    super(message);
+    this.name = "CommandFailure";
+  }
 }
 
 /**
@@ -72,6 +87,11 @@ export const NPM_SWALLOWED_FLAGS: Readonly<Record<string, string>> = {
   wait: "--wait",
   check_unused: "--check-unused",
   request_again: "--request-again",
+  authorization: "--authorization",
+  keep: "--keep",
+  stored_by_hand: "--stored-by-hand",
+  clear_set_aside: "--clear-set-aside",
+  narrow_trust: "--narrow-trust",
   // bench's --no-test: npm reads --no-<name> as <name> set to false and exports it empty (npm_config_test=).
   test: "--no-test",
   // npm's own settings (`npm install --dry-run`, `npm ls --json`, `npm ls --all`): false by default, and npm
@@ -116,6 +136,12 @@ export function swallowedFlagsLine(command: string, flags: readonly string[], en
     `npm kept ${flags.join(", ")} for itself (it set ${names}) and did not pass ${flags.length === 1 ? "it" : "them"} on; ` +
       `nothing was done. Put -- before the command's flags: npm run ${script} -- ${flags.join(" ")} ...`,
   );
+}
+
+/** The refusal as one JSON document, in the shape npm's own --json errors take: {error: {code, summary, detail}}. */
+export function swallowedFlagsDocument(line: string): { error: { code: number; summary: string; detail: string } } {
+  const [summary, detail] = line.replace(/^[\w-]+: error: /, "").split(/; (?=nothing was done)/);
+  return { error: { code: 2, summary: summary!, detail: detail ?? "" } };
 }
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -187,7 +213,11 @@ export function runCommand(name: string, main: () => number | Promise<number>, a
   // Before anything else: a flag npm kept would change what the command does (a dry run that rotates for real).
   const swallowed = flagsNpmSwallowed(process.env);
   if (swallowed.length > 0) {
-    process.stderr.write(swallowedFlagsLine(name, swallowed, process.env) + "\n");
+    const line = swallowedFlagsLine(name, swallowed, process.env);
+    // `npm run <command> --json`: npm, in its own JSON mode, answers the exit code with an error document of its own
+    // whose summary and detail are empty. Ours comes first on standard output, in npm's shape, saying what happened.
+    if (swallowed.includes("--json")) process.stdout.write(`${JSON.stringify(swallowedFlagsDocument(line), null, 2)}\n`);
+    process.stderr.write(line + "\n");
     process.exitCode = 2;
     return;
   }
@@ -205,6 +235,11 @@ export function runCommand(name: string, main: () => number | Promise<number>, a
         process.exitCode = code;
       },
       (error: unknown) => {
+        if (error instanceof CommandFailure) {
+          process.stderr.write(`${errorLine(name, printable(error.message, 2000))}\n`);
+          process.exitCode = error.exitCode;
+          return;
+        }
         process.stderr.write(`${errorLine(name, `internal error (${error instanceof Error ? error.name : typeof error})`)}\n`);
         process.exitCode = 3;
       },

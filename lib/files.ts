@@ -10,7 +10,9 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as Hjson from "hjson";
 import { onExit } from "signal-exit";
+import { CREDENTIAL_FIELDS } from "../src/credentials";
 
 /**
  * A path as the user meant it: relative to the directory they ran the command in. `npm run` changes into the
@@ -147,12 +149,101 @@ function atomicWrite(file: string, text: string, mode: number, owner?: Ownership
   }
 }
 
-/** Writes a file only its owner can read (mode 600). Refuses a directory or anything but a regular file there. */
-export function writePrivateFile(file: string, text: string): void {
+/** The name the block a write replaces is kept under (mode 600): `<file>.previous`. */
+export function previousBlockFile(file: string): string {
+  return `${file}.previous`;
+}
+
+function isCredentialKey(key: string): boolean {
+  return (CREDENTIAL_FIELDS as readonly string[]).includes(key);
+}
+
+/** An object of credential fields only, each a string: the inside of a block, or a named credential's JSON content. */
+function isFieldsOnly(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const entries = Object.entries(value);
+  return entries.length > 0 && entries.every(([k, v]) => isCredentialKey(k) && typeof v === "string");
+}
+
+/** Somewhere in it, an object with a `credentials` member or two credential fields: a job config (or several). */
+function holdsJobConfig(value: unknown, depth = 0): boolean {
+  if (typeof value !== "object" || value === null || depth > 100) return false;
+  if (Array.isArray(value)) return value.some((item) => holdsJobConfig(item, depth + 1));
+  const keys = Object.keys(value);
+  if (keys.includes("credentials") || keys.filter(isCredentialKey).length >= 2) return true;
+  return Object.values(value).some((item) => holdsJobConfig(item, depth + 1));
+}
+
+/**
+ * What an existing regular file holds, as far as writing a credentials block over it goes: nothing (empty), a
+ * block the kit writes (`credentials: { <fields> }`, or the JSON object of a named credential's fields), a job
+ * config, or something else. Reads the file; names no value.
+ */
+export function existingFileKind(file: string): "empty" | "block" | "job-config" | "other" {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return "other";
+  }
+  if (text.trim() === "") return "empty";
+  let parsed: unknown;
+  try {
+    parsed = Hjson.parse(text);
+  } catch {
+    return "other";
+  }
+  if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+    const keys = Object.keys(parsed);
+    if (keys.length === 1 && keys[0] === "credentials" && isFieldsOnly((parsed as { credentials: unknown }).credentials)) return "block";
+    if (isFieldsOnly(parsed)) return "block";
+  }
+  return holdsJobConfig(parsed) ? "job-config" : "other";
+}
+
+/**
+ * Why a credentials block may not be written over `file` (shown as `shown`): it exists and is not a block the kit
+ * writes. Only a person who names a job config with --into has its credentials changed; anything else is theirs.
+ */
+export function notABlockFile(file: string, shown: string = file): string | undefined {
+  const existing = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (!existing?.isFile()) return undefined;
+  switch (existingFileKind(file)) {
+    case "empty":
+    case "block":
+      return undefined;
+    case "job-config":
+      return (
+        `${shown} holds a job config, not a credentials block this kit wrote; it was left as it was. To write this stack's values ` +
+        `into it, use --into: npm run credentials -- --stack <name> --into ${shown}. To write a block, give another file name`
+      );
+    default:
+      return `${shown} exists and is not a credentials block this kit wrote; it was left as it was. Give another file name, or move it away first`;
+  }
+}
+
+/**
+ * Writes a credentials block, readable by its owner only (mode 600). Refuses a directory, anything but a regular
+ * file, and an existing file that is not a block the kit wrote (notABlockFile: a job config, a person's file).
+ * A block it replaces, when different, is kept as `<file>.previous` (mode 600, replacing an older one): the values
+ * a job may still use are never lost to a write. Returns the path of the kept block, if any.
+ */
+export function writePrivateFile(file: string, text: string): { previous?: string } {
   const existing = fs.lstatSync(file, { throwIfNoEntry: false });
   if (existing && existing.isDirectory()) throw new FileRefusal(`${file} is a directory; give a file name (e.g. ${path.join(file, "credentials.hjson")})`);
   if (existing && !existing.isFile()) throw new FileRefusal(`${file} is not a regular file (a link, a device or a pipe); give a file name`);
+  const refusal = notABlockFile(file);
+  if (refusal) throw new FileRefusal(refusal);
+  let previous: string | undefined;
+  if (existing) {
+    const old = fs.readFileSync(file, "utf8");
+    if (old.trim() !== "" && old !== text) {
+      previous = previousBlockFile(file);
+      atomicWrite(previous, old, 0o600);
+    }
+  }
   atomicWrite(file, text, 0o600);
+  return previous ? { previous } : {};
 }
 
 /** Who runs this process, as far as keeping a file's owner and group goes. */
@@ -231,10 +322,29 @@ export function blockFileName(stack: string): string {
  * Why a credentials block could not be written to `file`, checked before anything is changed (a rotation must not
  * store and deploy a secret and only then find its block has nowhere to go); undefined when it can be.
  */
+/**
+ * The directory for the blocks. Created with mode 700 when it does not exist (it will hold every customer's
+ * block); one that exists is the operator's and keeps its mode (a shared 1777 or 2775 directory narrowed to 700
+ * would break everyone else using it): each block in it is written mode 600 anyway.
+ */
+export function preparePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = fs.lstatSync(dir);
+  if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
+}
+
+/**
+ * Where the stacks' blocks go when no command line names a file: `<dir>/<stack>.hjson` in the kit's private
+ * credentials directory, `credentials/` (what `npm run maintain` writes, and its --out-dir's default).
+ */
+export const DEFAULT_BLOCK_DIR = "credentials";
+
 export function unwritableBlockFile(file: string, opts: { dryRun?: boolean } = {}): string | undefined {
   const existing = fs.lstatSync(file, { throwIfNoEntry: false });
   if (existing?.isDirectory()) return `${file} is a directory; give a file name (e.g. ${path.join(file, "credentials.hjson")})`;
   if (existing && !existing.isFile()) return `${file} is not a regular file (a link, a device or a pipe); give a file name`;
+  const notBlock = notABlockFile(file);
+  if (notBlock) return notBlock;
   const dir = path.dirname(file);
   const parent = fs.statSync(dir, { throwIfNoEntry: false });
   // A dry run writes nothing, not even the directory (maintain creates it only for a real run).

@@ -2,7 +2,10 @@
  * The network, one place for it: every request bounded in time (deadlines), waiting out IAM propagation
  * (retries), the endpoints the commands may be pointed at (and which are refused), and AWS SDK client settings.
  */
+import * as fs from "fs";
 import { createRequire } from "module";
+import * as os from "os";
+import * as path from "path";
 import type { ProxyAgent as NodeProxyAgent } from "proxy-agent";
 import { getProxyForUrl } from "proxy-from-env";
 import type { RequestInit as UndiciRequestInit } from "undici";
@@ -400,10 +403,14 @@ export function readSettings(env: NodeJS.ProcessEnv): Settings {
 
 export const DEFAULT_AWS_TIMEOUT_MS = 10_000;
 
+type StaticCredentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+
 export interface AwsClientSettings {
   region: string;
   profile?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  credentials?: StaticCredentials | (() => Promise<StaticCredentials>);
+  /** Quiet: the SDK's only use of it here is its multiple-credential-sources warning (see awsClientConfig). */
+  logger?: { debug(...a: unknown[]): void; info(...a: unknown[]): void; warn(...a: unknown[]): void; error(...a: unknown[]): void };
   endpoint?: string;
   requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true } & ReturnType<typeof awsProxyAgents>;
   maxAttempts: number;
@@ -438,14 +445,57 @@ export function awsClientConfig(view: StackConfigView, env: NodeJS.ProcessEnv, o
         }
       : undefined;
   const endpoint = awsEndpoint(env, opts.service);
+  // A profile no AWS config file holds: the SDK would end in "Could not load credentials from any providers",
+  // without the profile's name. Said at the first request instead, naming it (the commands print the reason).
+  const missing = profile ? awsProfileProblem(profile, env) : undefined;
+  const failing = missing
+    ? async (): Promise<StaticCredentials> => {
+        throw Object.assign(new Error(missing), { name: "CredentialsProviderError" });
+      }
+    : undefined;
   return {
     region: opts.region ?? view.provider.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
-    ...(profile ? { profile } : {}),
-    ...(credentials ? { credentials } : {}),
+    ...(profile && !failing ? { profile } : {}),
+    ...(credentials ? { credentials } : failing ? { credentials: failing } : {}),
+    // With aws:profile and AWS_* keys both set (docs/fleet.md, a scheduler), the profile decides, as documented; the
+    // SDK's nine-line "Multiple credential sources detected" warning, printed per stack, would only repeat that.
+    ...(profile ? { logger: QUIET_LOGGER } : {}),
     ...(endpoint ? { endpoint } : {}),
     requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true, ...awsProxyAgents() },
     maxAttempts: 3,
   };
+}
+
+const QUIET_LOGGER = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A profile's section in an AWS config file: `[profile name]` (config) or `[name]` (either file). */
+function holdsProfile(file: string, profile: string, configFile: boolean): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return false;
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*\[\s*(?:(profile)\s+)?([^\]]+?)\s*\]/.exec(line);
+    if (!m) continue;
+    // Lenient on the form (`[name]` in the config file too): a profile wrongly called missing would stop a run.
+    if (m[2] === profile && (m[1] === undefined || configFile)) return true;
+  }
+  return false;
+}
+
+/**
+ * Why the AWS profile `profile` (a stack's aws:profile) cannot be used: no AWS config file defines it; undefined
+ * when one does. The files are the SDK's: AWS_CONFIG_FILE (~/.aws/config) and AWS_SHARED_CREDENTIALS_FILE
+ * (~/.aws/credentials).
+ */
+export function awsProfileProblem(profile: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const home = env.HOME || os.homedir();
+  const config = env.AWS_CONFIG_FILE || path.join(home, ".aws", "config");
+  const credentials = env.AWS_SHARED_CREDENTIALS_FILE || path.join(home, ".aws", "credentials");
+  if (holdsProfile(config, profile, true) || holdsProfile(credentials, profile, false)) return undefined;
+  return `the AWS profile "${profile}" (aws:profile) is in neither ${config} nor ${credentials}: add it (aws configure --profile ${profile}), or set the stack's aws:profile to one that exists (npm run pulumi -- config set aws:profile <profile>)`;
 }
 
 /** IAM is global; its requests are signed in the partition's home region whatever aws:region says. */

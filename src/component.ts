@@ -48,6 +48,18 @@ export interface SellingPartnerApiAccessArgs {
   lwaRotation?: boolean;
   /** An adopted manual setup (npm run adopt): the user and role are imported, then given the kit's properties. */
   adoption?: AdoptionRecord;
+  /**
+   * Further authorizations of the app beside the default one (spApiRegion, lwaRefreshToken): another marketplace
+   * region of the seller, another seller of the app. Each gets its own block; the role may invoke each one's region.
+   */
+  authorizations?: AuthorizationArgs[];
+}
+
+export interface AuthorizationArgs {
+  name: string;
+  spApiRegion: SpApiRegion;
+  /** Unset: the block holds a placeholder. */
+  refreshToken?: pulumi.Input<string>;
 }
 
 /**
@@ -80,10 +92,26 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
   readonly accessKeyRotateBy?: pulumi.Output<string>;
   /** The connector's HJSON credentials block (secret). */
   readonly credentials: pulumi.Output<string>;
+  /**
+   * With further authorizations: `blocks`, a secret map from each one's name to its block (its region's AWS region,
+   * its token), and `regions`, each one's SP-API region by name (not secret: status and verify read it).
+   */
+  readonly further: { blocks?: pulumi.Output<Record<string, string>>; regions?: Record<string, SpApiRegion> } = {};
+  get authorizationCredentials(): pulumi.Output<Record<string, string>> | undefined {
+    return this.further.blocks;
+  }
+  get authorizationRegions(): Record<string, SpApiRegion> | undefined {
+    return this.further.regions;
+  }
   /** The PGP-encrypted key secret (base64), when pgpKey is set for the newest key (secret). */
   readonly encryptedSecretAccessKey?: pulumi.Output<string>;
   /** Which key lives in which slot: recorded as a stack output so the next run can guard its rotation (none with lwa). */
   readonly keySlots: SlotRecord[] = [];
+  /**
+   * Every access key id of the stack, the newest first: the slots' keys, and a key an adoption recorded (the
+   * customer's own, until npm run rotate-key retires it). Delivery gives an object holding one of them the newest pair.
+   */
+  readonly accessKeyIds?: pulumi.Output<string[]>;
   /** With lwaRotation: the queue Amazon delivers a rotated LWA client secret to, and its policy. */
   readonly lwaNotificationQueue?: sqs.Queue;
   readonly lwaNotificationQueuePolicy?: sqs.QueuePolicy;
@@ -118,26 +146,7 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
 
     // The queue first: an lwa stack has it too, and its constructor ends right after it.
     if (args.lwaRotation) {
-      // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
-      // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
-      this.lwaNotificationQueue = new sqs.Queue(
-        `${name}-lwa-secrets`,
-        {
-          sqsManagedSseEnabled: true,
-          messageRetentionSeconds: LWA_QUEUE_RETENTION_SECONDS,
-          visibilityTimeoutSeconds: LWA_QUEUE_VISIBILITY_SECONDS,
-          tags,
-        },
-        parent,
-      );
-      this.lwaNotificationQueuePolicy = new sqs.QueuePolicy(
-        `${name}-lwa-secrets-policy`,
-        {
-          queueUrl: this.lwaNotificationQueue.url,
-          policy: this.lwaNotificationQueue.arn.apply((arn) => toQueuePolicyJson(lwaNotificationQueuePolicy(arn))),
-        },
-        parent,
-      );
+      ({ queue: this.lwaNotificationQueue, policy: this.lwaNotificationQueuePolicy } = lwaSecretsQueue(name, tags, parent));
       this.lwaNotificationQueueArn = this.lwaNotificationQueue.arn;
       this.lwaNotificationQueueUrl = this.lwaNotificationQueue.url;
     }
@@ -145,64 +154,19 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     if (!keyPlan) {
       // connectorAuth lwa: the connector sends the LWA token alone, so nothing in IAM is declared; the block holds
       // only the three LWA values.
-      this.credentials = pulumi.secret(
-        pulumi
-          .all([
-            args.lwaClientId ?? PLACEHOLDERS.client_id,
-            args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-            args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-          ])
-          .apply(([clientId, clientSecret, refreshToken]) =>
-            renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, args.spApiRegion),
-          ),
-      );
+      ({ credentials: this.credentials, ...this.further } = blocksOf(args, (region, token) => lwaOnlyBlock(args, region, token)));
       this.registerOutputs(this.outputRecord());
       return;
     }
 
-    // What the user and role are declared with: the kit's own, or an adopted setup's (src/adoption.ts).
-    const declared = declaredIdentities(
-      { userName: args.userName ?? "sp-api-connector", roleName, path, permissionsBoundary: args.permissionsBoundary, tags },
-      args.adoption,
-    );
-    this.adoptionDeployed = declared.deployed;
-    const { importId: userImport, ...userInputs } = declared.user;
-    const { importId: roleImport, assumeRolePolicy: foundTrust, ...roleInputs } = declared.role;
-    this.user = new iam.User(`${name}-user`, userInputs, { ...parent, ...(userImport ? { import: userImport } : {}) });
-
-    const user = this.user;
-    this.role = new iam.Role(
-      `${name}-role`,
-      { ...roleInputs, assumeRolePolicy: foundTrust ?? user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))) },
-      { ...parent, ...(roleImport ? { import: roleImport } : {}) },
-    );
-
-    // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
-    if (declared.kitGrants) {
-      this.invokePolicy = new iam.RolePolicy(
-        `${name}-invoke`,
-        {
-          role: this.role.name,
-          name: "SellingPartnerAPI",
-          policy: toPolicyJson(sellingPartnerApiInvokePolicy(servedRegions(args.spApiRegion, args.spApiRegions))),
-        },
-        parent,
-      );
-    }
-
-    // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
-    this.group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
-    this.assumePolicy = new iam.GroupPolicy(
-      `${name}-assume`,
-      {
-        group: this.group.name,
-        name: `Assume-${roleName}`,
-        policy: this.role.arn.apply((arn) => toPolicyJson(assumeRolePolicy(arn))),
-      },
-      parent,
-    );
-    // Exclusive membership: a user added to this group by hand is removed again by the next `pulumi up --refresh`.
-    this.membership = new iam.GroupMembership(`${name}-membership`, { group: this.group.name, users: [this.user.name] }, parent);
+    const identity = declareIdentity(name, args, { roleName, path, tags }, parent);
+    this.adoptionDeployed = identity.deployed;
+    this.user = identity.user;
+    this.role = identity.role;
+    if (identity.invokePolicy) this.invokePolicy = identity.invokePolicy;
+    this.group = identity.group;
+    this.assumePolicy = identity.assumePolicy;
+    this.membership = identity.membership;
 
     for (const warning of keyPlan.warnings) pulumi.log.warn(warning, this);
     this.accessKeys = {};
@@ -216,6 +180,10 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     this.userName = this.user.name;
     this.roleArn = this.role.arn;
     this.accessKeyId = currentKey.id;
+    const others = keyPlan.slots.filter((s) => s.slot !== current.slot).map((s) => this.accessKeys[s.slot]!.id);
+    this.accessKeyIds = pulumi
+      .all([currentKey.id, ...others])
+      .apply((ids) => [...new Set([...ids, ...(args.adoption?.accessKeyId ? [args.adoption.accessKeyId] : [])].filter(Boolean))]);
     this.accessKeyCreatedAt = currentKey.createDate;
     this.accessKeyRotateBy = currentKey.createDate.apply((created) => accessKeyRotateBy(created, maxAgeDays));
     currentKey.createDate.apply((created) => {
@@ -226,31 +194,8 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
     const secretAccessKey = current.pgpKey ? pulumi.output(ENCRYPTED_SECRET_PLACEHOLDER) : pulumi.secret(currentKey.secret);
     if (current.pgpKey) this.encryptedSecretAccessKey = pulumi.secret(currentKey.encryptedSecret);
 
-    this.credentials = pulumi.secret(
-      pulumi
-        .all([
-          this.role.arn,
-          currentKey.id,
-          secretAccessKey,
-          args.lwaClientId ?? PLACEHOLDERS.client_id,
-          args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-          args.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-        ])
-        .apply(([roleArn, keyId, keySecret, clientId, clientSecret, refreshToken]) =>
-          renderCredentials(
-            {
-              region: awsRegionOf(args.spApiRegion),
-              role_arn: roleArn,
-              aws_access_key_id: keyId,
-              aws_secret_access_key: keySecret,
-              client_id: clientId,
-              client_secret: clientSecret,
-              refresh_token: refreshToken,
-            },
-            args.spApiRegion,
-          ),
-        ),
-    );
+    const iamValues = { roleArn: this.role.arn, keyId: currentKey.id, keySecret: secretAccessKey };
+    ({ credentials: this.credentials, ...this.further } = blocksOf(args, (region, token) => iamBlock(args, iamValues, region, token)));
 
     this.registerOutputs(this.outputRecord());
   }
@@ -263,9 +208,12 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       userName: this.userName,
       roleArn: this.roleArn,
       accessKeyId: this.accessKeyId,
+      accessKeyIds: this.accessKeyIds,
       accessKeyCreatedAt: this.accessKeyCreatedAt,
       accessKeyRotateBy: this.accessKeyRotateBy,
       credentials: this.credentials,
+      authorizationCredentials: this.authorizationCredentials,
+      authorizationRegions: this.authorizationRegions,
       encryptedSecretAccessKey: this.encryptedSecretAccessKey,
       lwaNotificationQueueArn: this.lwaNotificationQueueArn,
       lwaNotificationQueueUrl: this.lwaNotificationQueueUrl,
@@ -283,4 +231,172 @@ export class SellingPartnerApiAccess extends pulumi.ComponentResource {
       { parent: this, replacementTrigger: String(plan.generation), deleteBeforeReplace: true },
     );
   }
+}
+
+/** With lwaRotation: the queue Amazon delivers a rotated LWA client secret to, and its policy. */
+function lwaSecretsQueue(name: string, tags: Record<string, string>, parent: pulumi.CustomResourceOptions): { queue: sqs.Queue; policy: sqs.QueuePolicy } {
+  // Standard, not FIFO: Amazon delivers to standard queues only. SSE-SQS, because a customer-managed KMS key
+  // would also need a key policy grant for Amazon's account; SQS-managed keys need none.
+  const queue = new sqs.Queue(
+    `${name}-lwa-secrets`,
+    {
+      sqsManagedSseEnabled: true,
+      messageRetentionSeconds: LWA_QUEUE_RETENTION_SECONDS,
+      visibilityTimeoutSeconds: LWA_QUEUE_VISIBILITY_SECONDS,
+      tags,
+    },
+    parent,
+  );
+  const policy = new sqs.QueuePolicy(
+    `${name}-lwa-secrets-policy`,
+    {
+      queueUrl: queue.url,
+      policy: queue.arn.apply((arn) => toQueuePolicyJson(lwaNotificationQueuePolicy(arn))),
+    },
+    parent,
+  );
+  return { queue, policy };
+}
+
+/** The IAM identity of an iam stack: the user, the role and its invoke policy, the group, its policy and membership. */
+interface Identity {
+  /** For an adopted stack, which properties the user and role were deployed with: "as-found" or "kit". */
+  deployed?: string;
+  user: iam.User;
+  role: iam.Role;
+  invokePolicy?: iam.RolePolicy;
+  group: iam.Group;
+  assumePolicy: iam.GroupPolicy;
+  membership: iam.GroupMembership;
+}
+
+/**
+ * Declares the user, the role (with its invoke policy when the kit grants it), the assumers' group, its policy and
+ * its membership, each parented by `parent`.
+ */
+function declareIdentity(
+  name: string,
+  args: SellingPartnerApiAccessArgs,
+  kit: { roleName: string; path: string; tags: Record<string, string> },
+  parent: pulumi.CustomResourceOptions,
+): Identity {
+  const { roleName, path, tags } = kit;
+  // What the user and role are declared with: the kit's own, or an adopted setup's (src/adoption.ts).
+  const declared = declaredIdentities(
+    { userName: args.userName ?? "sp-api-connector", roleName, path, permissionsBoundary: args.permissionsBoundary, tags },
+    args.adoption,
+  );
+  const { importId: userImport, ...userInputs } = declared.user;
+  const { importId: roleImport, assumeRolePolicy: foundTrust, ...roleInputs } = declared.role;
+  const user = new iam.User(`${name}-user`, userInputs, { ...parent, ...(userImport ? { import: userImport } : {}) });
+
+  const role = new iam.Role(
+    `${name}-role`,
+    { ...roleInputs, assumeRolePolicy: foundTrust ?? user.arn.apply((arn) => toPolicyJson(roleTrustPolicy(arn))) },
+    { ...parent, ...(roleImport ? { import: roleImport } : {}) },
+  );
+
+  // Inline, not managed: a managed policy granting execute-api could be attached to other principals later.
+  const invokePolicy = declared.kitGrants
+    ? new iam.RolePolicy(
+        `${name}-invoke`,
+        {
+          role: role.name,
+          name: "SellingPartnerAPI",
+          policy: toPolicyJson(
+            sellingPartnerApiInvokePolicy(
+              servedRegions(args.spApiRegion, [...(args.spApiRegions ?? []), ...(args.authorizations ?? []).map((a) => a.spApiRegion)]),
+            ),
+          ),
+        },
+        parent,
+      )
+    : undefined;
+
+  // The user's one permission reaches it through a group: no policy sits on the user (Security Hub IAM.2).
+  const group = new iam.Group(`${name}-group`, { name: `${roleName}-assumers`, path }, parent);
+  const assumePolicy = new iam.GroupPolicy(
+    `${name}-assume`,
+    {
+      group: group.name,
+      name: `Assume-${roleName}`,
+      policy: role.arn.apply((arn) => toPolicyJson(assumeRolePolicy(arn))),
+    },
+    parent,
+  );
+  // Exclusive membership: a user added to this group by hand is removed again by the next `pulumi up --refresh`.
+  const membership = new iam.GroupMembership(`${name}-membership`, { group: group.name, users: [user.name] }, parent);
+
+  return { deployed: declared.deployed, user, role, ...(invokePolicy ? { invokePolicy } : {}), group, assumePolicy, membership };
+}
+
+/** The secret map of the further authorizations' blocks, name to block, made by `render`. */
+function authorizationBlocks(
+  authorizations: readonly AuthorizationArgs[],
+  render: (region: SpApiRegion, token: pulumi.Input<string> | undefined) => pulumi.Output<string>,
+): pulumi.Output<Record<string, string>> {
+  return pulumi.secret(
+    pulumi
+      .all(authorizations.map((a) => render(a.spApiRegion, a.refreshToken)))
+      .apply((blocks) => Object.fromEntries(authorizations.map((a, i) => [a.name, blocks[i]!]))),
+  );
+}
+
+/**
+ * The default authorization's block (`credentials`) and, with further authorizations, theirs and their regions: one
+ * block per authorization, the same app, role and key, each its own region and refresh token.
+ */
+function blocksOf(
+  args: SellingPartnerApiAccessArgs,
+  render: (region: SpApiRegion, token: pulumi.Input<string> | undefined) => pulumi.Output<string>,
+): { credentials: pulumi.Output<string>; blocks?: pulumi.Output<Record<string, string>>; regions?: Record<string, SpApiRegion> } {
+  const authorizations = args.authorizations ?? [];
+  const credentials = pulumi.secret(render(args.spApiRegion, args.lwaRefreshToken));
+  if (authorizations.length === 0) return { credentials };
+  return {
+    credentials,
+    blocks: authorizationBlocks(authorizations, render),
+    regions: Object.fromEntries(authorizations.map((a) => [a.name, a.spApiRegion])),
+  };
+}
+
+/** An LWA-only block (connectorAuth lwa) for one authorization: the app's values, its token. */
+function lwaOnlyBlock(args: SellingPartnerApiAccessArgs, region: SpApiRegion, token: pulumi.Input<string> | undefined): pulumi.Output<string> {
+  return pulumi
+    .all([args.lwaClientId ?? PLACEHOLDERS.client_id, args.lwaClientSecret ?? PLACEHOLDERS.client_secret, token ?? PLACEHOLDERS.refresh_token])
+    .apply(([clientId, clientSecret, refreshToken]) =>
+      renderLwaOnlyCredentials({ client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }, region),
+    );
+}
+
+/** The seven-field block for one authorization: the role and key, the app's values, its region's AWS region and its token. */
+function iamBlock(
+  args: SellingPartnerApiAccessArgs,
+  iam: { roleArn: pulumi.Input<string>; keyId: pulumi.Input<string>; keySecret: pulumi.Input<string> },
+  region: SpApiRegion,
+  token: pulumi.Input<string> | undefined,
+): pulumi.Output<string> {
+  return pulumi
+    .all([
+      iam.roleArn,
+      iam.keyId,
+      iam.keySecret,
+      args.lwaClientId ?? PLACEHOLDERS.client_id,
+      args.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+      token ?? PLACEHOLDERS.refresh_token,
+    ])
+    .apply(([roleArn, keyId, keySecret, clientId, clientSecret, refreshToken]) =>
+      renderCredentials(
+        {
+          region: awsRegionOf(region),
+          role_arn: roleArn,
+          aws_access_key_id: keyId,
+          aws_secret_access_key: keySecret,
+          client_id: clientId,
+          client_secret: clientSecret,
+          refresh_token: refreshToken,
+        },
+        region,
+      ),
+    );
 }

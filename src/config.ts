@@ -180,6 +180,14 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
       "a list of job config files or directories (relative to the project directory), or runner:<base URL> (the connector product's jobs, through its API), that npm run maintain delivers the new block into",
     fix: "pulumi config set --path 'jobConfigs[0]' jobs/acme/",
   },
+  authorizations: {
+    allowed:
+      "further authorizations of the app beside the default one (spApiRegion, lwaRefreshToken): a map from a name " +
+      "(1 to 32 of a-z 0-9 - _, starting with a letter or digit; not default) to { spApiRegion: na, eu or fe; " +
+      'refreshToken: that authorization\'s refresh token, starting "Atzr|", set as a secret }',
+    fix: "pulumi config set --path 'authorizations.eu.spApiRegion' eu && pulumi config set --secret --path 'authorizations.eu.refreshToken'",
+    optional: true,
+  },
   runnerApiKey: {
     allowed:
       "the connector product's API key (full admin rights in the product), for jobConfigs entries runner:<base URL>; set as a secret (else RUNNER_API_KEY is used)",
@@ -203,7 +211,8 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export const ADOPTION_PHASES = ["import", "kit", "done"] as const;
 export type AdoptionPhase = (typeof ADOPTION_PHASES)[number];
 export const LEFTOVER_KINDS = ["role-managed-policy", "role-inline-policy", "user-managed-policy", "user-inline-policy"] as const;
-const ACCESS_KEY_ID = /^AKIA[A-Z2-7]{16}$/;
+/** An IAM user's long-term access key id, as the program accepts one (the adopted key, `adoption.accessKeyId`). */
+export const ACCESS_KEY_ID = /^AKIA[A-Z2-7]{16}$/;
 const stringTags = z.record(z.string(), z.string());
 const adoptionSchema = z
   .object({
@@ -238,6 +247,40 @@ export type AdoptionRecord = z.infer<typeof adoptionSchema>;
 export type Leftover = AdoptionRecord["leftovers"][number];
 
 const spApiRegion = z.enum(SP_API_REGION_NAMES as [SpApiRegion, ...SpApiRegion[]]);
+const refreshToken = z.string().refine((s) => s.startsWith(LWA_REFRESH_TOKEN_PREFIX) && s.length > 20, "not an LWA refresh token");
+/** An authorization's name: it names an output block and a file, so plain characters only. */
+export const AUTHORIZATION_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+const authorizationSchema = z
+  .object({ spApiRegion: z.enum(SP_API_REGION_NAMES as [SpApiRegion, ...SpApiRegion[]]), refreshToken: refreshToken.optional() })
+  .strict();
+/** Each authorization checked on its own, so that every bad one is named (zod stops at a bad record key). */
+const authorizationsSchema = z
+  .record(z.string(), z.unknown())
+  .superRefine((map, ctx) => {
+    for (const [name, entry] of Object.entries(map)) {
+      if (!AUTHORIZATION_NAME.test(name)) ctx.addIssue({ code: "custom", path: [name], message: "a name that is not 1 to 32 of a-z 0-9 - _" });
+      else if (name === "default")
+        ctx.addIssue({ code: "custom", path: [name], message: "the name default, which is the stack's own authorization (spApiRegion, lwaRefreshToken)" });
+      const parsed = authorizationSchema.safeParse(entry);
+      if (parsed.success) continue;
+      for (const issue of parsed.error.issues) {
+        const field = String(issue.path[0] ?? "");
+        const message =
+          issue.code === "unrecognized_keys"
+            ? `an unknown field (${issue.keys.join(", ")}; allowed: spApiRegion, refreshToken)`
+            : field === "spApiRegion"
+              ? entry !== null && typeof entry === "object" && "spApiRegion" in entry
+                ? "not an SP-API region"
+                : "no spApiRegion"
+              : field === "refreshToken"
+                ? "not an LWA refresh token"
+                : "not an object of spApiRegion and refreshToken";
+        ctx.addIssue({ code: "custom", path: [name, ...issue.path.map((p) => p as string | number)], message });
+      }
+    }
+  })
+  .transform((map) => map as Record<string, z.infer<typeof authorizationSchema>>);
+export type Authorizations = z.infer<typeof authorizationsSchema>;
 
 function calendarDate(value: string): Date | undefined {
   const m = ISO_DATE.exec(value);
@@ -318,10 +361,7 @@ function schema(today: Date) {
       .string()
       .refine((s) => LWA_CLIENT_SECRET.test(s) || LWA_LEGACY_CLIENT_SECRET.test(s), "not an LWA client secret")
       .optional(),
-    lwaRefreshToken: z
-      .string()
-      .refine((s) => s.startsWith(LWA_REFRESH_TOKEN_PREFIX) && s.length > 20, "not an LWA refresh token")
-      .optional(),
+    lwaRefreshToken: refreshToken.optional(),
     lwaClientSecretIssuedOn: z
       .string()
       .refine((s) => calendarDate(s) !== undefined, "not a real calendar date")
@@ -346,6 +386,7 @@ function schema(today: Date) {
     keyQuietHours: z.number().int().min(24).max(8760).default(48),
     keyInactiveDays: z.number().int().min(1).max(365).default(7),
     jobConfigs: z.array(z.string().min(1, "an empty path")).default([]),
+    authorizations: authorizationsSchema.default({}),
     runnerApiKey: z.string().min(8, "too short for an API key").optional(),
     adoption: adoptionSchema.optional(),
   });
@@ -373,6 +414,7 @@ const JSON_VALUED = new Set<ConfigKey>([
   "keyQuietHours",
   "keyInactiveDays",
   "jobConfigs",
+  "authorizations",
   "adoption",
 ]);
 
@@ -431,9 +473,45 @@ export interface ValidatedConfig {
   warnings: string[];
 }
 
+/**
+ * authorizations as shown in a message: each refreshToken's value hidden (Pulumi hands the program the whole map
+ * decrypted); the rest (names, regions) as given.
+ */
+function withoutRefreshTokens(raw: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return "a value that is not a map (hidden: it may hold a refresh token)";
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "a value that is not a map (hidden: it may hold a refresh token)";
+  const hide = (entry: unknown): unknown =>
+    typeof entry === "object" && entry !== null && !Array.isArray(entry)
+      ? Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, k === "refreshToken" ? "(hidden: a secret)" : v]))
+      : "(hidden: not an object)";
+  return JSON.stringify(Object.fromEntries(Object.entries(value).map(([name, entry]) => [name, hide(entry)])));
+}
+
+/** The authorizations whose refreshToken is in the map, by name: what must be stored as a secret. */
+function authorizationsWithTokens(raw: string): string[] {
+  try {
+    const value = JSON.parse(raw) as unknown;
+    if (typeof value !== "object" || value === null) return [];
+    return Object.entries(value)
+      .filter(([, entry]) => typeof entry === "object" && entry !== null && "refreshToken" in entry)
+      .map(([name]) => name);
+  } catch {
+    return [];
+  }
+}
+
 function shown(key: string, raw: string | undefined): string {
   if (raw === undefined) return "nothing";
   if (CONFIG_KEYS[key]?.secret) return "a value (hidden: it is a secret)";
+  if (key === "authorizations") {
+    const text = withoutRefreshTokens(raw);
+    return text.startsWith("{") ? (text.length > 200 ? `${text.slice(0, 200)}...` : text) : text;
+  }
   return JSON.stringify(raw.length > 200 ? `${raw.slice(0, 200)}...` : raw);
 }
 
@@ -457,6 +535,19 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
           `Fix: pulumi config rm ${key} && ${spec.fix} (it prompts for the value), then rotate it if the plain text reached git`,
       );
       continue;
+    }
+    if (key === "authorizations" && !raw.secretKeys.has(key)) {
+      // Pulumi marks the whole map secret once one value in it is set with --secret: a map holding a refresh token
+      // that is not secret holds it in plain text, in the stack's file.
+      const plain = authorizationsWithTokens(value);
+      if (plain.length > 0) {
+        problems.push(
+          `${PROJECT}:authorizations: ${plain.map((n) => `authorizations.${n}.refreshToken`).join(", ")} stored in plain text; a secret must be encrypted. ` +
+            `Fix: ${plain.map((n) => `pulumi config rm --path 'authorizations.${n}.refreshToken' && pulumi config set --secret --path 'authorizations.${n}.refreshToken'`).join(" && ")} ` +
+            "(it prompts for the value); if the plain text reached git, have the seller authorize the app again for a new token",
+        );
+        continue;
+      }
     }
     if (key === "jobConfigs") {
       const jobConfigs = parseJobConfigs(value);
@@ -485,10 +576,14 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
     const seen = new Set<string>();
     for (const issue of result.error.issues) {
       const key = String(issue.path[0] ?? "");
-      if (seen.has(key)) continue;
-      seen.add(key);
+      // One problem a key; in authorizations one an authorization, so each bad one is named.
+      const where = key === "authorizations" ? issue.path.slice(0, 2).map(String).join(".") : key;
+      if (seen.has(where)) continue;
+      seen.add(where);
       const spec = CONFIG_KEYS[key];
-      problems.push(`${PROJECT}:${key}: ${issue.message}; given ${shown(key, raw.values[key])}. Allowed: ${spec?.allowed}. Fix: ${spec?.fix}`);
+      // Where in a map the fault is: authorizations.eu.spApiRegion.
+      const at = key === "authorizations" && issue.path.length > 1 ? ` (at ${issue.path.map(String).join(".")})` : "";
+      problems.push(`${PROJECT}:${key}: ${issue.message}${at}; given ${shown(key, raw.values[key])}. Allowed: ${spec?.allowed}. Fix: ${spec?.fix}`);
     }
   }
   if (result.success && result.data.keyRotationLeadDays >= result.data.maxAccessKeyAgeDays) {
@@ -507,6 +602,14 @@ export function validateConfig(raw: RawConfig, today: Date = new Date()): Valida
       `${PROJECT}:lwaClientSecret has the older bare-hex form; current LWA secrets start "amzn1.oa2-cs.v1.". ` +
         "It still works until it expires; the next rotation in Seller Central gives the new form.",
     );
+  }
+  for (const [name, authorization] of Object.entries(config.authorizations)) {
+    if (authorization.refreshToken === undefined) {
+      warnings.push(
+        `${PROJECT}:authorizations.${name} has no refreshToken yet: its block holds a placeholder. ` +
+          `Fix: pulumi config set --secret --path 'authorizations.${name}.refreshToken'`,
+      );
+    }
   }
   if (config.spApiRegions.includes(config.spApiRegion)) {
     warnings.push(`${PROJECT}:spApiRegions repeats spApiRegion "${config.spApiRegion}"; it is served once.`);

@@ -57,8 +57,8 @@ export class RotationError extends Error {}
  * active, so it sets that first when the stack currently says otherwise.
  */
 export function rotationCommand(generation: number, previousKey: PreviousKeyState): string {
-  const keepPrevious = previousKey === "active" ? "" : "pulumi config set previousAccessKey active && ";
-  return `${keepPrevious}pulumi config set accessKeyGeneration ${generation + 1} && pulumi up`;
+  const keepPrevious = previousKey === "active" ? "" : "npm run pulumi -- config set previousAccessKey active && ";
+  return `${keepPrevious}npm run pulumi -- config set accessKeyGeneration ${generation + 1} && npm run pulumi -- up`;
 }
 
 export function slotOf(generation: number): SlotName {
@@ -97,7 +97,7 @@ export function planAccessKeys(input: KeyPlanInput): KeyPlan {
         : "a jump of more than one would replace the slot that holds the key jobs use now, deleting it";
     throw new RotationError(
       `${PROJECT}:accessKeyGeneration: the deployed generation is ${last} and config says ${generation}; ${why}. ` +
-        `Allowed: ${last} (no rotation) or ${last + 1} (rotate). Fix: pulumi config set accessKeyGeneration ${last + 1}`,
+        `Allowed: ${last} (no rotation) or ${last + 1} (rotate). Fix: npm run pulumi -- config set accessKeyGeneration ${last + 1}`,
     );
   }
 
@@ -105,7 +105,7 @@ export function planAccessKeys(input: KeyPlanInput): KeyPlan {
     throw new RotationError(
       `${PROJECT}:previousAccessKey is "${previousKey}" while accessKeyGeneration moves from ${last} to ${generation}; ` +
         "that would deactivate or delete the key jobs use now, before they have the new one. Allowed during a rotation: active. " +
-        `Fix: pulumi config set previousAccessKey active (then, once every job has the new key, set it to inactive or removed)`,
+        `Fix: npm run pulumi -- config set previousAccessKey active (then, once every job has the new key, set it to inactive or removed)`,
     );
   }
 
@@ -204,9 +204,10 @@ export function lwaSecretStatus(issuedOn: string, warningDays: number, today: Da
       "then npm run credentials -- --into <your job configs>."
     : "1. Seller Central > Apps and Services > Develop Apps > your app > View LWA credentials > Rotate secret " +
       "(the old secret stays valid for 7 days after a rotation); " +
-      "2. pulumi config set --secret lwaClientSecret (paste the new secret at the prompt); " +
-      `3. pulumi config set lwaClientSecretIssuedOn ${today.toISOString().slice(0, 10)}; ` +
-      "4. pulumi up; 5. npm run credentials -- --into <your job configs> (docs/delivery.md).";
+      // issue 20: the command records the secret (and when) in every stack of the app and deploys it.
+      "2. npm run rotate-lwa -- --stored-by-hand (paste the new secret at the prompt, or pipe it in: never as an argument; " +
+      "it stores it in the stack and every stack of the app, records it as issued now, and runs pulumi up); " +
+      "3. npm run credentials -- --into <your job configs> (docs/delivery.md).";
   return { expiresOn, daysLeft, warning: `The LWA client secret issued on ${issuedOn} ${when}. Rotate it: ${how}` };
 }
 
@@ -255,7 +256,7 @@ export function lwaSwitchRefusal({ deployed, unusedAt, now }: LwaSwitchInput): s
     ? `the last deployment holds the IAM user ${deployed.userName ?? "(unnamed)"} and its access key`
     : `the last deployment could not be read (${deployed.why}), so it may hold an IAM user and key`;
   const consequence = "pulumi up would delete the user, its keys, the group and the role, and a job still using the key would stop working";
-  const fix = `Fix: ${CHECK_COMMAND} (it records iamKeysUnusedAt when IAM shows the key unused), then pulumi up; or stay on iam: pulumi config set connectorAuth iam`;
+  const fix = `Fix: ${CHECK_COMMAND} (it records iamKeysUnusedAt when IAM shows the key unused), then npm run pulumi -- up; or stay on iam: npm run pulumi -- config set connectorAuth iam`;
   const refuse = (evidence: string) =>
     `${PROJECT}:connectorAuth: "lwa" given, but ${what}: ${consequence}. ${evidence}. ` +
     `Allowed: lwa once ${CHECK_COMMAND} has recorded, within the last ${IAM_UNUSED_RECORD_HOURS} hours, that every active key went unused for keyQuietHours. ${fix}`;
@@ -345,14 +346,15 @@ export function currentExpiry(ev: ExpiryEvidence): Expiry {
     if (recorded && ev.issuedOn && isPreviousSecretsExpiry(recorded, ev.issuedOn)) {
       ignored =
         `lwaClientSecretExpiresAt (${recorded}) ends within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ev.issuedOn}), so it is ` +
-        "the previous secret's: ignored. Fix: pulumi config rm lwaClientSecretExpiresAt";
+        "the previous secret's: ignored. Fix: npm run pulumi -- config rm lwaClientSecretExpiresAt";
     } else if (recorded) {
       amazon = recorded;
       source = "Amazon's time recorded in lwaClientSecretExpiresAt";
     }
   }
   if (amazon) {
-    const days = tracked ? Math.round((Date.parse(amazon) - Date.parse(tracked)) / DAY_MS) : 0;
+    // By calendar day (UTC), as the words say it: Amazon's 2027-06-03T13:00Z and a tracked 2027-06-03 agree.
+    const days = tracked ? Math.round((Date.parse(amazon.slice(0, 10)) - Date.parse(tracked.slice(0, 10))) / DAY_MS) : 0;
     return { expiresAt: amazon, source, ...(days !== 0 ? { disagreementDays: days } : {}), ...(ignored ? { ignored } : {}) };
   }
   if (tracked) return { expiresAt: tracked, source: "lwaClientSecretIssuedOn + 180 days", ...(ignored ? { ignored } : {}) };

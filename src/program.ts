@@ -93,7 +93,13 @@ export interface StackOutputs {
   accessKeyCreatedAt?: pulumi.Output<string>;
   accessKeyRotateBy?: pulumi.Output<string>;
   accessKeySlots?: SlotRecord[];
+  /** Every access key id of the stack, the newest first (delivery's field rule: commands/credentials/decide.ts). */
+  accessKeyIds?: pulumi.Output<string[]>;
   credentials: pulumi.Output<string>;
+  /** Only with `authorizations`: a secret map from each authorization's name to its credentials block. */
+  authorizationCredentials?: pulumi.Output<Record<string, string>>;
+  /** Only with `authorizations`: each authorization's SP-API region, by name. */
+  authorizations?: Record<string, string>;
   encryptedSecretAccessKey?: pulumi.Output<string>;
   lwaClientSecretExpiresOn?: string;
   lwaNotificationQueueArn?: pulumi.Output<string>;
@@ -183,6 +189,11 @@ async function buildStack(): Promise<StackOutputs> {
     deployedKeySlots,
     lwaRotation: config.lwaRotation,
     adoption: config.adoption,
+    authorizations: Object.entries(config.authorizations).map(([name, a]) => ({
+      name,
+      spApiRegion: a.spApiRegion,
+      ...(a.refreshToken !== undefined ? { refreshToken: pulumi.secret(a.refreshToken) } : {}),
+    })),
   });
 
   const iamOutputs =
@@ -195,12 +206,15 @@ async function buildStack(): Promise<StackOutputs> {
           accessKeyCreatedAt: access.accessKeyCreatedAt,
           accessKeyRotateBy: access.accessKeyRotateBy,
           accessKeySlots: access.keySlots,
+          ...(access.accessKeyIds ? { accessKeyIds: access.accessKeyIds } : {}),
         }
       : {};
   return {
     connectorAuth: access.connectorAuth,
     ...iamOutputs,
     credentials: access.credentials,
+    ...(access.authorizationCredentials ? { authorizationCredentials: access.authorizationCredentials } : {}),
+    ...(access.authorizationRegions ? { authorizations: access.authorizationRegions } : {}),
     ...(access.encryptedSecretAccessKey ? { encryptedSecretAccessKey: access.encryptedSecretAccessKey } : {}),
     ...(lwaClientSecretExpiresOn ? { lwaClientSecretExpiresOn } : {}),
     ...(access.lwaNotificationQueueArn ? { lwaNotificationQueueArn: access.lwaNotificationQueueArn } : {}),

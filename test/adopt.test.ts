@@ -49,7 +49,7 @@ describe("adopt: the decision (pure)", () => {
   it("without a user or role there is nothing to adopt, and it says how to start fresh", () => {
     const d = decide({ config: { userName: USER, roleName: ROLE, path: "/" }, deployed: {}, found: {} });
     assert.equal(d.refused, true);
-    assert.match(d.reason, /nothing to adopt.*pulumi up/);
+    assert.match(d.reason, /nothing to adopt.*npm run up/);
   });
 });
 
@@ -88,13 +88,15 @@ describe("npm run adopt", function () {
     return entry ? (JSON.parse(entry.value) as AdoptionRecord) : undefined;
   };
 
-  async function run(opts: { dryRun?: boolean } = {}): Promise<{ report: AdoptReport; text: string }> {
+  // The connector page's setup trusts the account root: these runs say yes to its narrowing (--narrow-trust) unless a
+  // test says otherwise.
+  async function run(opts: { dryRun?: boolean; narrowTrust?: boolean } = {}): Promise<{ report: AdoptReport; text: string }> {
     const lines: string[] = [];
     const stack = await openStack("acme", { env: env() });
-    const report = await adopt(stack, { dryRun: opts.dryRun ?? false, env: env(), print: (l) => lines.push(l) });
+    const report = await adopt(stack, { dryRun: opts.dryRun ?? false, narrowTrust: opts.narrowTrust ?? true, env: env(), print: (l) => lines.push(l) });
     const text = `${lines.join("\n")}\n${JSON.stringify(report)}`;
     for (const secret of [OPERATOR.secret, CUSTOMER_SECRET]) assert.ok(!text.includes(secret), "a secret reached the output");
-    assert.ok(!text.includes(CUSTOMER_KEY), "the whole key id reached the output");
+    for (const key of iam.keys) assert.ok(!text.includes(key.id), "the whole key id reached the output");
     for (const key of Object.values(cli.stack("acme").keys)) assert.ok(!text.includes(key!.secret), "the new key's secret reached the output");
     return { report, text };
   }
@@ -113,7 +115,7 @@ describe("npm run adopt", function () {
     assert.equal(trust.found, `arn:aws:iam::${ACCOUNT_ID}:root`);
     assert.equal(trust.kit, USER_ARN);
     assert.deepEqual(report.leftovers, [
-      `managed policy ${POLICY_ARN} attached to the role (deleted too if nothing else uses it)`,
+      `managed policy ${POLICY_ARN} attached to the role (deleted too if nothing else attaches it or uses it as a permissions boundary)`,
       "inline policy AssumeSellingPartnerAPI on the user",
     ]);
     assert.equal(report.adoptedKey, "AKIA…MANU");
@@ -297,6 +299,81 @@ describe("npm run adopt", function () {
     assert.deepEqual(iam.account.roles.Other.attached, [POLICY_ARN], "nothing else is touched");
   });
 
+  it("a customer-managed leftover used as a permissions boundary (and attached nowhere else) is detached, never deleted, and reported", async () => {
+    // IAM counts the boundary use apart: AttachmentCount is 0 once the role's attachment is gone.
+    iam.account.roles.Other = { name: "Other", path: "/", tags: {}, trust: "{}", inline: {}, attached: [], permissionsBoundary: POLICY_ARN };
+    await run();
+    await run();
+    iam.applyKitGrants(USER, ROLE);
+    const r = await run();
+    assert.equal(r.report.exitCode, 0, r.report.reason);
+    assert.equal(adoption()!.phase, "done");
+    assert.deepEqual(iam.account.roles[ROLE]!.attached, [], "detached from the adopted role");
+    assert.ok(iam.account.policies[POLICY_ARN], "kept: another role uses it as its permissions boundary");
+    assert.deepEqual(
+      writes().filter((w) => w.action.startsWith("DeletePolicy")),
+      [],
+      "never asked to delete it",
+    );
+    assert.deepEqual(r.report.kept, [`kept ${POLICY_ARN}: 1 user(s) or role(s) use it as their permissions boundary; not deleted`]);
+    assert.match(r.text, /kept .*SellingPartnerAPI: 1 user\(s\) or role\(s\) use it as their permissions boundary/);
+    assert.equal(iam.account.roles.Other.permissionsBoundary, POLICY_ARN, "nothing else is touched");
+  });
+
+  it("a trust naming the account root is narrowed only with --narrow-trust; the dry run names what that trust allows", async () => {
+    const allows = new RegExp(
+      `trust names the account root \\(arn:aws:iam::${ACCOUNT_ID}:root\\): any user or role of account ${ACCOUNT_ID} whose own policies grant sts:AssumeRole on ${ROLE_ARN}`,
+    );
+    const dry = await run({ dryRun: true, narrowTrust: false });
+    assert.match(dry.report.rootTrust ?? "", allows);
+    assert.match(dry.text, /^Trust: the role's trust names the account root/m);
+    assert.equal((await run({ narrowTrust: false })).report.step, "import", "deployment 1 keeps the trust as found: no word needed");
+    const configSets = cli.callsOf("config set").length;
+
+    const dryKit = await run({ dryRun: true, narrowTrust: false });
+    assert.equal(dryKit.report.exitCode, 1);
+    assert.match(dryKit.report.reason, /deployment 2 waits for the person's word/);
+    assert.match(dryKit.report.reason, allows);
+    const without = await run({ narrowTrust: false });
+    assert.equal(without.report.exitCode, 1);
+    assert.equal(without.report.took, false);
+    assert.match(without.report.reason, /only with npm run adopt -- --narrow-trust/);
+    assert.equal(adoption()!.phase, "import", "not moved on");
+    assert.equal(cli.callsOf("config set").length, configSets, "nothing recorded");
+    assert.equal(cli.callsOf("up").length, 1, "deployment 2 not run");
+    assert.equal(cli.stack("acme").outputs.adoptionDeployed?.value, "as-found");
+
+    const withWord = await run({ narrowTrust: true });
+    assert.equal(withWord.report.step, "kit", withWord.report.reason);
+    assert.equal(withWord.report.exitCode, 0);
+    assert.equal(cli.stack("acme").outputs.adoptionDeployed?.value, "kit");
+    assert.equal((await run({ narrowTrust: false })).report.rootTrust, undefined, "after deployment 2 the trust is the kit's");
+  });
+
+  it("a trust naming only the user needs no --narrow-trust", async () => {
+    iam.account.roles[ROLE]!.trust = JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [{ Effect: "Allow", Principal: { AWS: USER_ARN }, Action: "sts:AssumeRole" }],
+    });
+    assert.equal((await run({ narrowTrust: false })).report.step, "import");
+    const second = await run({ narrowTrust: false });
+    assert.equal(second.report.step, "kit", second.report.reason);
+    assert.equal(second.report.rootTrust, undefined);
+  });
+
+  it("records nothing the program would refuse: a key id outside AKIA + 16 of A-Z2-7 is named (masked) before any write", async () => {
+    iam.keys = [{ id: "AKIA0123456789ABCDEF", status: "Active", createDate: "2024-05-01T10:00:00Z" }];
+    for (const dryRun of [true, false]) {
+      const { report } = await run({ dryRun });
+      assert.equal(report.exitCode, 1, `dryRun ${dryRun}`);
+      assert.match(report.reason, /fails the program's own checks, so nothing is recorded: sp-api-iam:adoption:/);
+      assert.match(report.reason, /The user's key AKIA…CDEF is not an access key id the program accepts/);
+    }
+    assert.equal(adoption(), undefined);
+    assert.deepEqual(cli.callsOf("config set"), []);
+    assert.deepEqual(cli.callsOf("up"), []);
+  });
+
   it("a run killed after the record and before deployment 1 is finished by the next run", async () => {
     cli.failNext("acme", "up", { stderr: "error: the process was killed (injected)" });
     const killed = await run();
@@ -328,16 +405,16 @@ describe("npm run adopt", function () {
     );
   });
 
-  it("two runs at once (cron overlapping) take each step once between them and end in the same place", async () => {
-    for (let i = 0; i < 2; i++) {
-      const pair = await Promise.all([run(), run()]);
-      for (const r of pair) assert.equal(r.report.exitCode, 0, r.report.reason);
-    }
+  it("two runs at once (cron overlapping): the second waits for the first's lock, then takes the next step: each step once", async () => {
+    const pair = await Promise.all([run(), run()]);
+    for (const r of pair) assert.equal(r.report.exitCode, 0, r.report.reason);
+    assert.deepEqual(pair.map((r) => r.report.step).sort(), ["import", "kit"]);
     assert.equal(adoption()!.phase, "kit");
     assert.deepEqual(Object.keys(cli.stack("acme").keys), ["a"], "one new key between them");
     iam.applyKitGrants(USER, ROLE);
-    const pair = await Promise.all([run(), run()]);
-    for (const r of pair) assert.equal(r.report.exitCode, 0, r.report.reason);
+    const last = await Promise.all([run(), run()]);
+    for (const r of last) assert.equal(r.report.exitCode, 0, r.report.reason);
+    assert.deepEqual(last.map((r) => r.report.step).sort(), ["leftovers", "none"]);
     assert.equal(adoption()!.phase, "done");
     assert.equal(iam.account.policies[POLICY_ARN], undefined);
     assert.deepEqual(iam.account.roles[ROLE]!.attached, []);
@@ -450,7 +527,8 @@ describe("npm run adopt", function () {
   });
 
   it("command line: -s and --stack, usage errors exit 2", async () => {
-    assert.deepEqual(parseArgs(["-s", "acme", "--dry-run"]), { kind: "run", stack: "acme", dryRun: true, json: false });
+    assert.deepEqual(parseArgs(["-s", "acme", "--dry-run"]), { kind: "run", stack: "acme", dryRun: true, narrowTrust: false, json: false });
+    assert.deepEqual(parseArgs(["--narrow-trust"]), { kind: "run", stack: undefined, dryRun: false, narrowTrust: true, json: false });
     assert.equal(parseArgs(["--force"]).kind, "error");
     assert.equal(await main(["--nope"], env()), 2);
   });
@@ -618,7 +696,7 @@ describe("adopt: the IAM evaluator, the adopted account against a fresh one", fu
       iam.keys = [{ id: CUSTOMER_KEY, status: "Active", createDate: "2024-05-01T10:00:00Z" }];
       cli.addStack("acme", { deployed: false, selected: true });
       const env = cli.env({ ...iam.env(), INIT_CWD: dir });
-      const step = async () => (await adopt(await openStack("acme", { env }), { dryRun: false, env, print: () => undefined })).exitCode;
+      const step = async () => (await adopt(await openStack("acme", { env }), { dryRun: false, narrowTrust: true, env, print: () => undefined })).exitCode;
 
       const manual = await verdicts(held(iam));
       assert.notDeepEqual(manual, expected, "the manual setup lets any principal of the account with an AssumeRole grant in");

@@ -16,6 +16,8 @@ import { USAGE as STATUS_USAGE } from "../commands/status/cli";
 import { USAGE as VERIFY_USAGE } from "../commands/verify/cli";
 import { USAGE as BENCH_USAGE } from "../tools/bench";
 import { USAGE as ADOPT_USAGE } from "../commands/adopt/cli";
+import { USAGE as DEMO_USAGE } from "../commands/demo/cli";
+import { USAGE as DOCTOR_USAGE } from "../commands/doctor/cli";
 import { dayFromToday, fitLine, namesThatFit, outputWidth, wrapLine } from "../lib/output";
 import { runThroughNpm } from "./through-npm";
 import { LEAKED } from "./fixtures/cli-command";
@@ -74,6 +76,18 @@ describe("lib/cli: parseCommandLine", () => {
   });
 });
 
+describe("lib/cli: npm kept --json", function () {
+  this.timeout(60_000);
+  it("`npm run rotate-key --json` (no --): the first JSON document on standard output says what happened, not an empty error", async () => {
+    const result = await runThroughNpm("rotate-key", [], { cwd: REPO, env: process.env, beforeDashes: ["--json"] });
+    assert.equal(result.code, 2);
+    const first = JSON.parse(result.stdout.slice(0, result.stdout.indexOf("\n}\n") + 2)) as { error: { code: number; summary: string; detail: string } };
+    assert.equal(first.error.code, 2);
+    assert.match(first.error.summary, /^npm kept --json for itself \(it set npm_config_json\) and did not pass it on$/);
+    assert.match(first.error.detail, /Put -- before the command's flags: npm run rotate-key -- --json/);
+  });
+});
+
 describe("lib/cli: one wording for every command", () => {
   const usages = {
     plan: PLAN_USAGE,
@@ -84,7 +98,9 @@ describe("lib/cli: one wording for every command", () => {
     status: STATUS_USAGE,
     maintain: MAINTAIN_USAGE,
     adopt: ADOPT_USAGE,
+    doctor: DOCTOR_USAGE,
     bench: BENCH_USAGE,
+    demo: DEMO_USAGE,
   };
 
   it("every command's usage starts with its usage line, in one form", () => {
@@ -100,7 +116,8 @@ describe("lib/cli: one wording for every command", () => {
 
   it("the help says what every command takes, -s only where there is a --stack", () => {
     assert.match(helpText(STATUS_USAGE), /--version the kit's version; -s is short for --stack\.\n$/);
-    assert.match(helpText(VERIFY_USAGE), /--version the kit's version\.\n$/);
+    assert.match(helpText(VERIFY_USAGE), /--version the kit's version; -s is short for --stack\.\n$/);
+    assert.match(helpText(BENCH_USAGE), /--version the kit's version\.\n$/);
   });
 
   it("every flag a command takes is in the table of flags npm may keep, or is one npm cannot keep unseen", () => {

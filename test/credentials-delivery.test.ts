@@ -15,7 +15,7 @@ import * as Hjson from "hjson";
 import { CREDENTIAL_FIELDS, CredentialValues, ENCRYPTED_SECRET_PLACEHOLDER, PLACEHOLDERS, renderCredentials } from "../src/credentials";
 import { blockAsJson, blockFromOutputs, blockValues } from "../commands/credentials/block";
 import { main, parseArgs } from "../commands/credentials/cli";
-import { checkObject, findCredentials, FoundObject, isThisStacks, planUpdate, StackIdentity } from "../commands/credentials/decide";
+import { fieldChanges, findCredentials, FoundObject, planObject, ROTATED_FIELDS, StackIdentity } from "../commands/credentials/decide";
 import { DocNode, formatOf, parseDocument, plainValue } from "../commands/credentials/documents";
 import { applyValueEdits } from "../commands/credentials/edit";
 import { HjsonSyntaxError, parseHjsonSpans } from "../commands/credentials/hjson-spans";
@@ -27,7 +27,6 @@ const ROOT = path.resolve(__dirname, "..");
 const FIXTURES = path.join(__dirname, "fixtures", "jobs");
 const ROLE = "arn:aws:iam::111111111111:role/SellingPartnerAPI";
 const CLIENT_ID = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
-const IDENTITY: StackIdentity = { roleArn: ROLE, lwaClientId: CLIENT_ID };
 
 /** The values the fixtures hold: this stack's old ones, and another customer's. */
 const OLD = {
@@ -36,6 +35,8 @@ const OLD = {
   client_secret: "amzn1.oa2-cs.v1.0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld",
   refresh_token: "Atzr|IwEBIOldRefreshTokenOfAcme",
 };
+/** The stack: its app, its role, its new key and the previous one (the fixtures' AKIAOLD...). */
+const IDENTITY: StackIdentity = { roleArn: ROLE, lwaClientId: CLIENT_ID, keyIds: ["AKIANEWKEYCCCCCCCCCC", OLD.aws_access_key_id] };
 const GLOBEX_SECRETS = [
   "globexSecretAccessKey00000000000000000000",
   "amzn1.oa2-cs.v1.610be7610be7610be7610be7610be7610be7610be7610be7",
@@ -61,7 +62,17 @@ const tricky: CredentialValues[] = [
 ];
 
 function blockOf(values: CredentialValues): DeliveryBlock {
-  return { hjson: "", values, fields: CREDENTIAL_FIELDS, roleArn: ROLE, lwaClientId: CLIENT_ID };
+  return { hjson: "", values, fields: CREDENTIAL_FIELDS, roleArn: ROLE, lwaClientId: CLIENT_ID, keyIds: [OLD.aws_access_key_id] };
+}
+
+/** The fields a rotation writes into an object holding the stack's app and key: the key pair and client_secret. */
+const KEY_AND_APP = ["aws_access_key_id", "aws_secret_access_key", "client_secret"] as const;
+
+/** `before` with only `fields` taken from `values`: what the field rule leaves in an object. */
+function withOnly(before: Record<string, unknown>, values: CredentialValues, fields: readonly (keyof CredentialValues)[]): Record<string, unknown> {
+  const out = { ...before };
+  for (const field of fields) out[field] = values[field];
+  return out;
 }
 
 function allSecrets(values: CredentialValues = hostile): string[] {
@@ -141,11 +152,14 @@ function parsed(text: string, file: string): DocNode {
   return result.root;
 }
 
-/** The text with the values of this stack's credential fields blanked: what must not change outside them. */
-function outsideValues(text: string, file: string, refreshToken: string = hostile.refresh_token): string {
+/**
+ * The text with the values of the fields a rotation writes blanked, in objects of the stack's app or keys: what must
+ * not change outside them (refresh_token, region and client_id included).
+ */
+function outsideValues(text: string, file: string): string {
   const spans = findCredentials(parsed(text, file))
-    .objects.filter((o) => isThisStacks(o, { ...IDENTITY, refreshToken }))
-    .flatMap((o) => Object.values(o.fields).map((n) => [n.start, n.end] as const))
+    .objects.filter((o) => planObject(o, IDENTITY, hostile).shares.length > 0)
+    .flatMap((o) => ROTATED_FIELDS.flatMap((f) => (o.fields[f] ? [[o.fields[f].start, o.fields[f].end] as const] : [])))
     .sort((a, b) => b[0] - a[0]);
   let out = text;
   for (const [start, end] of spans) out = `${out.slice(0, start)}<value>${out.slice(end)}`;
@@ -284,7 +298,7 @@ describe("credentials delivery: whose credentials a job config holds", () => {
     return findCredentials(parsed(fs.readFileSync(path.join(FIXTURES, file), "utf8"), file)).objects;
   }
 
-  it("finds the connector's credentials wherever they sit, and tells this stack's from another customer's by the role", () => {
+  it("finds the connector's credentials wherever they sit, and ties them to the stack by its app and its keys", () => {
     const objects = objectsOf("two-customers.json");
     assert.deepEqual(
       objects.map((o) => o.path),
@@ -293,34 +307,51 @@ describe("credentials delivery: whose credentials a job config holds", () => {
         ["jobs", 1, "input", "credentials"],
       ],
     );
-    // Both hold the same LWA client id (one app serving two customers): the role decides.
+    // Both hold the same LWA client id (one app serving two sellers): both share the app; only acme's holds the key.
     assert.deepEqual(
-      objects.map((o) => isThisStacks(o, IDENTITY)),
-      [true, false],
+      objects.map((o) => planObject(o, IDENTITY, hostile).shares),
+      [["app", "key"], ["app"]],
     );
     assert.deepEqual(
-      objectsOf("reports.hjson").map((o) => [o.path, isThisStacks(o, IDENTITY)]),
-      [[["input", "credentials"], true]],
+      objectsOf("reports.hjson").map((o) => [o.path, planObject(o, IDENTITY, hostile).shares]),
+      [
+        [
+          ["input", "credentials"],
+          ["app", "key"],
+        ],
+      ],
     );
   });
 
-  it("claims an object that names no role of this stack only when its client id AND refresh token are the stack's", () => {
-    const fresh = (token: string) => {
-      const text = fs.readFileSync(path.join(FIXTURES, NEW_JOB), "utf8").replace("<your-refresh-token>", token);
-      return findCredentials(parsed(text, NEW_JOB)).objects[0];
-    };
-    const token = OLD.refresh_token;
-    const acme: StackIdentity = { ...IDENTITY, refreshToken: token };
-    assert.ok(isThisStacks(fresh(token), acme));
-    assert.ok(!isThisStacks(fresh(GLOBEX_SECRETS[2]), acme), "the same app with another seller's refresh token is another customer's");
-    assert.ok(!isThisStacks(fresh("<your-refresh-token>"), acme), "a placeholder refresh token ties it to no seller");
-    assert.ok(!isThisStacks(fresh(token), { ...acme, lwaClientId: "amzn1.application-oa2-client.ffffffffffffffffffffffffffffffff" }));
-    assert.ok(!isThisStacks(fresh(token), { roleArn: ROLE, refreshToken: token }), "a stack without an LWA client id claims no role-less object");
-    assert.ok(!isThisStacks(fresh(token), { roleArn: ROLE, lwaClientId: CLIENT_ID }), "nor one without a refresh token");
-    // Another account's role, the stack's client id and refresh token: the stack's seller under a role set by hand.
-    const [, globex] = objectsOf("two-customers.json");
-    assert.ok(!isThisStacks(globex, acme));
-    assert.ok(isThisStacks(globex, { ...acme, refreshToken: GLOBEX_SECRETS[2] }));
+  it("never ties an object by its refresh token or its role alone", () => {
+    const object = (fields: Record<string, string>) => fieldChanges(fields, IDENTITY, hostile);
+    const otherApp = "amzn1.application-oa2-client.ffffffffffffffffffffffffffffffff";
+    // The stack's app: whatever the refresh token (another seller, another marketplace, a placeholder).
+    for (const token of [OLD.refresh_token, GLOBEX_SECRETS[2], "<your-refresh-token>"]) {
+      assert.deepEqual(object({ client_id: CLIENT_ID, client_secret: "x", refresh_token: token }).shares, ["app"]);
+    }
+    // The stack's role, but another app and another key: one role may serve several sellers; not the stack's.
+    assert.deepEqual(object({ role_arn: ROLE, client_id: otherApp, aws_access_key_id: "AKIAGLOBEXKEYBBBBBBB", client_secret: "x" }).shares, []);
+    // A key of the stack (the previous one) under another app: the key pair is the stack's, the secret is not.
+    const plan = object({ role_arn: ROLE, client_id: otherApp, aws_access_key_id: OLD.aws_access_key_id, aws_secret_access_key: "y", client_secret: "x" });
+    assert.deepEqual(plan.shares, ["key"]);
+    assert.deepEqual(
+      plan.changes.map((c) => c.field),
+      ["aws_access_key_id", "aws_secret_access_key"],
+    );
+    // A role the stack recorded as its earlier one: that role alone is rewritten.
+    const former = "arn:aws:iam::111111111111:role/manual/SellingPartnerAPI";
+    const moved = fieldChanges(
+      { role_arn: former, client_id: otherApp, aws_access_key_id: "AKIAGLOBEXKEYBBBBBBB" },
+      { ...IDENTITY, formerRoleArns: [former] },
+      hostile,
+    );
+    assert.deepEqual(
+      moved.changes.map((c) => [c.field, c.to]),
+      [["role_arn", ROLE]],
+    );
+    // A stack without an LWA client id or keys ties nothing.
+    assert.deepEqual(fieldChanges({ client_id: CLIENT_ID, client_secret: "x" }, { roleArn: ROLE }, hostile).shares, []);
   });
 
   it("reports a credentials that is a string as a named credential", () => {
@@ -344,20 +375,20 @@ describe("credentials delivery: what --into writes, what --check says (pure)", (
   }
   const fixtureObject = () => objectFrom(fs.readFileSync(path.join(FIXTURES, "orders.json"), "utf8"));
 
-  it("writes each field that differs, and never a placeholder over a real value", () => {
-    const plan = planUpdate(fixtureObject(), { ...hostile, ...PLACEHOLDERS, client_id: CLIENT_ID });
+  it("writes each field the rule gives the stack that differs, and never a placeholder over a real value", () => {
+    const plan = planObject(fixtureObject(), IDENTITY, { ...hostile, ...PLACEHOLDERS, client_id: CLIENT_ID });
     assert.deepEqual(
       plan.changes.map((c) => c.field),
       ["aws_access_key_id", "aws_secret_access_key"],
     );
     assert.deepEqual(
       plan.kept.map((k) => k.field),
-      ["client_secret", "refresh_token"],
+      ["client_secret"],
     );
   });
 
   it("changes an access key id only together with its secret (a PGP block has none)", () => {
-    const plan = planUpdate(fixtureObject(), { ...hostile, aws_secret_access_key: ENCRYPTED_SECRET_PLACEHOLDER });
+    const plan = planObject(fixtureObject(), IDENTITY, { ...hostile, aws_secret_access_key: ENCRYPTED_SECRET_PLACEHOLDER });
     assert.ok(!plan.changes.some((c) => c.field.startsWith("aws_")), "neither half of the key pair is written");
     assert.equal(
       plan.kept.find((k) => k.field === "aws_access_key_id")!.reason,
@@ -365,44 +396,83 @@ describe("credentials delivery: what --into writes, what --check says (pure)", (
     );
   });
 
-  it("changes the LWA client id only together with its secret and refresh token", () => {
+  it("never rewrites refresh_token, region or client_id; another app's block writes no client_secret", () => {
     const otherApp = "amzn1.application-oa2-client.ffffffffffffffffffffffffffffffff";
-    const plan = planUpdate(fixtureObject(), { ...hostile, client_id: otherApp, refresh_token: PLACEHOLDERS.refresh_token });
+    const eu = { ...hostile, region: "eu-west-1", refresh_token: "Atzr|IwEBIAnotherAuthorization" };
     assert.deepEqual(
-      plan.kept.map((k) => k.field),
-      ["client_id", "client_secret", "refresh_token"],
+      planObject(fixtureObject(), IDENTITY, eu).changes.map((c) => c.field),
+      ["aws_access_key_id", "aws_secret_access_key", "client_secret"],
     );
     assert.deepEqual(
-      planUpdate(fixtureObject(), { ...hostile, client_id: otherApp }).changes.map((c) => c.field),
-      ["aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret", "refresh_token"],
+      planObject(fixtureObject(), { ...IDENTITY, lwaClientId: otherApp }, { ...eu, client_id: otherApp }).changes.map((c) => c.field),
+      ["aws_access_key_id", "aws_secret_access_key"],
     );
   });
 
   it("does not add a field the object lacks", () => {
-    const plan = planUpdate(objectFrom(`c: { role_arn: "${ROLE}", client_id: "${CLIENT_ID}", client_secret: "y" }`), hostile);
-    assert.deepEqual(plan.absent, ["region", "aws_access_key_id", "aws_secret_access_key", "refresh_token"]);
+    const plan = fieldChanges({ role_arn: ROLE, client_id: CLIENT_ID, client_secret: "y" }, IDENTITY, hostile);
     assert.deepEqual(
       plan.changes.map((c) => c.field),
       ["client_secret"],
     );
   });
 
-  it("--check: current when every value is the stack's; otherwise which fields are stale, and how, without a secret", () => {
+  it("--check: current when every field the stack owns holds its value; otherwise which are stale, and how, without a secret", () => {
     const object = fixtureObject();
     const block = { ...hostile, aws_access_key_id: "AKIANEWKEYCCCCCCCCCC" };
-    const result = checkObject(object, block);
+    const result = planObject(object, IDENTITY, block);
     assert.deepEqual(
       result.stale.map((s) => s.field),
-      ["aws_access_key_id", "aws_secret_access_key", "client_secret", "refresh_token"],
+      ["aws_access_key_id", "aws_secret_access_key", "client_secret"],
     );
     const why = Object.fromEntries(result.stale.map((s) => [s.field, s.why]));
     assert.equal(why.aws_access_key_id, "another access key, AKIA…AAAA, not the stack's newest AKIA…CCCC");
     assert.equal(why.client_secret, "a different LWA client secret");
-    assert.equal(why.refresh_token, "a different refresh token");
     assertNoSecrets(Object.values(why));
     const current = { ...hostile, ...OLD };
-    assert.deepEqual(checkObject(object, current), { stale: [], notCompared: [] });
-    assert.deepEqual(checkObject(object, { ...current, ...PLACEHOLDERS }).notCompared, ["client_id", "client_secret", "refresh_token"]);
+    assert.deepEqual(planObject(object, IDENTITY, current).stale, []);
+    assert.deepEqual(
+      planObject(object, IDENTITY, { ...current, ...PLACEHOLDERS }).kept.map((k) => [k.field, k.placeholder]),
+      [["client_secret", true]],
+    );
+  });
+
+  it("the field rule's invariants over 5000 random objects and blocks: never a token, region or client id; nothing in another's; once is enough", () => {
+    // A small seeded generator (no dependency): each field absent, the stack's value, another's, a placeholder or not a string.
+    let seed = 21;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+    const otherApp = "amzn1.application-oa2-client.ffffffffffffffffffffffffffffffff";
+    const pool: Record<string, unknown[]> = {
+      region: ["us-east-1", "eu-west-1", "<your-region>", 7],
+      role_arn: [ROLE, "arn:aws:iam::222222222222:role/Other", "<your-role-arn>"],
+      aws_access_key_id: ["AKIANEWKEYCCCCCCCCCC", OLD.aws_access_key_id, "AKIAGLOBEXKEYBBBBBBB", "<your-aws-access-key-id>", null],
+      aws_secret_access_key: [hostile.aws_secret_access_key, OLD.aws_secret_access_key, GLOBEX_SECRETS[0], ""],
+      client_id: [CLIENT_ID, otherApp, "<your-client-id>"],
+      client_secret: [hostile.client_secret, OLD.client_secret, GLOBEX_SECRETS[1], "<your-secret>", { nested: true }],
+      refresh_token: [OLD.refresh_token, GLOBEX_SECRETS[2], "<your-refresh-token>"],
+    };
+    for (let i = 0; i < 5000; i++) {
+      const object: Record<string, unknown> = {};
+      for (const field of CREDENTIAL_FIELDS) if (next() < 0.85) object[field] = pick(pool[field]!);
+      const values: CredentialValues = {
+        ...hostile,
+        ...(next() < 0.2 ? { aws_secret_access_key: ENCRYPTED_SECRET_PLACEHOLDER } : {}),
+        ...(next() < 0.2 ? PLACEHOLDERS : {}),
+      };
+      const plan = fieldChanges(object, IDENTITY, values);
+      const changed = plan.changes.map((c) => c.field);
+      for (const field of ["refresh_token", "region", "client_id"] as const)
+        assert.ok(!changed.includes(field), `${field} rewritten: ${JSON.stringify(object)}`);
+      if (plan.shares.length === 0) assert.deepEqual([changed, plan.stale], [[], []], "nothing in another customer's object");
+      if (changed.includes("client_secret")) assert.equal(object.client_id, CLIENT_ID);
+      if (changed.some((f) => f.startsWith("aws_") || f === "role_arn")) assert.ok(IDENTITY.keyIds!.includes(object.aws_access_key_id as string));
+      if (changed.includes("aws_access_key_id"))
+        assert.ok(changed.includes("aws_secret_access_key") || object.aws_secret_access_key === values.aws_secret_access_key, "the pair goes together");
+      for (const change of plan.changes) assert.ok(!/^<[^<>]*>$/.test(change.to), "never a placeholder");
+      const after = { ...object, ...Object.fromEntries(plan.changes.map((c) => [c.field, c.to])) };
+      assert.deepEqual(fieldChanges(after, IDENTITY, values).changes, [], "a second delivery writes nothing");
+    }
   });
 
   it("takes the block from a stack's outputs, and says what to run when there is none", () => {
@@ -414,6 +484,10 @@ describe("credentials delivery: what --into writes, what --check says (pure)", (
       roleArn: ROLE,
       lwaClientId: CLIENT_ID,
     });
+    assert.deepEqual(
+      blockFromOutputs("acme", { credentials: { value: hjson }, accessKeyIds: { value: ["AKIANEWKEYCCCCCCCCCC", OLD.aws_access_key_id] } }).keyIds,
+      ["AKIANEWKEYCCCCCCCCCC", OLD.aws_access_key_id],
+    );
     const fresh = blockFromOutputs("acme", { credentials: { value: renderCredentials({ ...hostile, ...PLACEHOLDERS }, "na") } });
     assert.equal(fresh.lwaClientId, undefined, "a placeholder client id identifies no one");
     assert.throws(() => blockFromOutputs("acme", {}), { message: "Stack acme has no credentials output yet: run `npm run up -- acme` first." });
@@ -436,28 +510,26 @@ describe("credentials delivery: --into and --check on job config files", () => {
   beforeEach(() => (dir = copyFixtures()));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it("--into changes only this stack's objects, and in JSON only the bytes of their values", async () => {
+  it("--into changes only the fields the stack rotated, and in JSON only the bytes of their values", async () => {
     const files = ["orders.json", "two-customers.json", "tree/na/finance-crlf.json"];
     const before = Object.fromEntries(files.map((f) => [f, read(dir, f)]));
     const { report, lines } = await deliver(hostile, dir, files);
     assert.equal(report.exitCode, 0, lines.join("\n"));
-    assert.deepEqual([report.updated, report.otherCustomers], [3, 1]);
+    assert.deepEqual([report.updated, report.otherCustomers], [4, 0]);
     for (const file of files) {
       const after = read(dir, file);
       assert.notEqual(after, before[file], `${file} was updated`);
       assert.equal(outsideValues(after, file), outsideValues(before[file], file), `${file}: every byte outside the values is the same`);
     }
-    // Another customer's object: byte for byte the same.
-    const globex = (text: string) => {
-      const other = findCredentials(parsed(text, "x.json")).objects.find((o) => !isThisStacks(o, IDENTITY))!;
-      const nodes = Object.values(other.fields);
-      return text.slice(Math.min(...nodes.map((n) => n.start)), Math.max(...nodes.map((n) => n.end)));
-    };
-    assert.equal(globex(read(dir, "two-customers.json")), globex(before["two-customers.json"]));
+    // Another seller of the same app: its client_secret is the app's; its token, role and key are its own.
+    const [acmeBefore, globexBefore] = JSON.parse(before["two-customers.json"]).jobs.map((j: any) => j.input.credentials);
     const document = JSON.parse(read(dir, "two-customers.json"));
-    assert.deepEqual(document.jobs[0].input.credentials, hostile);
-    assert.equal(document.jobs[1].input.credentials.role_arn, "arn:aws:iam::222222222222:role/SellingPartnerAPI");
-    assert.deepEqual(JSON.parse(read(dir, "tree/na/finance-crlf.json")).input.credentials, hostile);
+    assert.deepEqual(document.jobs[0].input.credentials, withOnly(acmeBefore, hostile, KEY_AND_APP));
+    assert.deepEqual(document.jobs[1].input.credentials, withOnly(globexBefore, hostile, ["client_secret"]));
+    assert.deepEqual(
+      JSON.parse(read(dir, "tree/na/finance-crlf.json")).input.credentials,
+      withOnly(JSON.parse(before["tree/na/finance-crlf.json"]).input.credentials, hostile, KEY_AND_APP),
+    );
     assert.match(read(dir, "tree/na/finance-crlf.json"), /^\{\r\n\t"name":"acme-finance" ,\r\n/, "CRLF and odd spacing kept");
     assertNoSecrets(lines);
   });
@@ -465,17 +537,18 @@ describe("credentials delivery: --into and --check on job config files", () => {
   tricky.forEach((values, i) => {
     it(`--into HJSON keeps every comment and all else; values read back exact in hjson and JSON (case ${i + 1})`, async () => {
       const files = ["reports.hjson", "tree/eu/new-job.hjson", "orders.json"];
-      seedRefreshToken(dir, values.refresh_token);
       const before = Object.fromEntries(files.map((f) => [f, read(dir, f)]));
       const { report, lines } = await deliver(values, dir, files);
       assert.equal(report.exitCode, 0, lines.join("\n"));
       assert.equal(report.updated, 3);
       for (const file of files) {
         const after = read(dir, file);
-        const outside = (text: string) => outsideValues(text, file, values.refresh_token);
+        const outside = (text: string) => outsideValues(text, file);
         assert.equal(outside(after), outside(before[file]), `${file}: nothing else changed`);
-        const document = file.endsWith(".json") ? JSON.parse(after) : Hjson.parse(after);
-        assert.deepEqual(document.input.credentials, values, `${file} reads back exact`);
+        const parse = (text: string) => (file.endsWith(".json") ? JSON.parse(text) : Hjson.parse(text)).input.credentials;
+        // The new job's keys are placeholders, no key of the stack: only the app's secret goes in.
+        const fields = file === NEW_JOB ? (["client_secret"] as const) : KEY_AND_APP;
+        assert.deepEqual(parse(after), withOnly(parse(before[file]), values, fields), `${file} reads back exact`);
       }
       const reports = read(dir, "reports.hjson");
       for (const comment of [
@@ -495,12 +568,13 @@ describe("credentials delivery: --into and --check on job config files", () => {
 
   it("written HJSON reads back exact in Debian's hjson-go (hjson-cli), hostile characters included", async function () {
     const cli = hjsonGo(this);
+    const before = Object.fromEntries(["reports.hjson", NEW_JOB].map((f) => [f, Hjson.parse(read(dir, f)).input.credentials]));
     for (const values of tricky) {
-      seedRefreshToken(dir, values.refresh_token);
       await deliver(values, dir, ["reports.hjson", "tree"]);
-      for (const file of ["reports.hjson", "tree/eu/new-job.hjson"]) {
+      for (const file of ["reports.hjson", NEW_JOB]) {
         const json = execFileSync(cli, ["-c", path.join(dir, file)], { encoding: "utf8" });
-        assert.deepEqual(JSON.parse(json).input.credentials, values, `${file}, ${JSON.stringify(values.client_secret)}`);
+        const fields = file === NEW_JOB ? (["client_secret"] as const) : KEY_AND_APP;
+        assert.deepEqual(JSON.parse(json).input.credentials, withOnly(before[file], values, fields), `${file}, ${JSON.stringify(values.client_secret)}`);
       }
     }
   });
@@ -528,18 +602,18 @@ describe("credentials delivery: --into and --check on job config files", () => {
     const { report, lines } = await deliver(hostile, dir, ["."]);
     assert.equal(report.filesScanned, 7, "notes.txt is not a job config");
     assert.deepEqual(report.failed, ["malformed.json"]);
-    assert.deepEqual([report.updated, report.current, report.otherCustomers, report.named], [5, 0, 1, 1]);
+    assert.deepEqual([report.updated, report.current, report.otherCustomers, report.named], [6, 0, 0, 1]);
     assert.ok(
       lines.includes(
         "named-credential.json: input.credentials: named credential \"acme-sp-api\": if it holds this stack's credentials, update it in the product's Credentials page (`npm run credentials -- --format json <file>` writes its content)",
       ),
       lines.join("\n"),
     );
-    // It names another account's role: left without a hint to claim it.
-    assert.ok(lines.includes("two-customers.json: jobs[1].input.credentials: another customer's credentials, left as they are"), lines.join("\n"));
+    // Another seller of the same app: the app's secret only.
+    assert.ok(lines.includes("two-customers.json: jobs[1].input.credentials: updated client_secret"), lines.join("\n"));
     assert.equal(
       lines.at(-1),
-      "Summary: 7 files scanned; objects: 5 updated, 0 current, 0 stale, 1 another customer's; 1 named credential; 1 file not processed.",
+      "Summary: 7 files scanned; objects: 6 updated, 0 current, 0 stale, 0 another customer's; 1 named credential; 1 file not processed.",
     );
     assertNoSecrets(lines);
   });
@@ -548,14 +622,12 @@ describe("credentials delivery: --into and --check on job config files", () => {
     const before = snapshot(dir);
     const { report, lines } = await deliver(hostile, dir, ["."], true);
     assert.deepEqual(snapshot(dir), before);
-    assert.equal(report.updated, 5);
+    assert.equal(report.updated, 6);
     assert.ok(
-      lines.includes(
-        "orders.json: input.credentials: would update aws_access_key_id (AKIA…CCCC), aws_secret_access_key (secret), client_secret (secret), refresh_token (secret)",
-      ),
+      lines.includes("orders.json: input.credentials: would update aws_access_key_id (AKIA…CCCC), aws_secret_access_key (secret), client_secret (secret)"),
       lines.join("\n"),
     );
-    assert.match(lines.at(-1)!, /objects: 5 to update/);
+    assert.match(lines.at(-1)!, /objects: 6 to update/);
     assertNoSecrets(lines);
   });
 
@@ -565,12 +637,16 @@ describe("credentials delivery: --into and --check on job config files", () => {
     const stale = await check(hostile, dir, targets);
     assert.deepEqual(snapshot(dir), before, "--check wrote nothing");
     assert.equal(stale.report.exitCode, 1);
-    assert.deepEqual([stale.report.stale, stale.report.current, stale.report.otherCustomers], [5, 0, 1]);
+    assert.deepEqual([stale.report.stale, stale.report.current, stale.report.otherCustomers], [6, 0, 0]);
     assert.ok(
       stale.lines.includes(
         "orders.json: input.credentials: stale: aws_access_key_id (another access key, AKIA…AAAA, not the stack's newest AKIA…CCCC); " +
-          "aws_secret_access_key (a different access key secret); client_secret (a different LWA client secret); refresh_token (a different refresh token)",
+          "aws_secret_access_key (a different access key secret); client_secret (a different LWA client secret)",
       ),
+      stale.lines.join("\n"),
+    );
+    assert.ok(
+      stale.lines.includes("two-customers.json: jobs[1].input.credentials: stale: client_secret (a different LWA client secret)"),
       stale.lines.join("\n"),
     );
     assertNoSecrets(stale.lines);
@@ -580,8 +656,8 @@ describe("credentials delivery: --into and --check on job config files", () => {
     const current = await check(hostile, dir, targets);
     assert.deepEqual(snapshot(dir), delivered);
     assert.equal(current.report.exitCode, 0, current.lines.join("\n"));
-    assert.deepEqual([current.report.stale, current.report.current], [0, 5]);
-    assert.equal(current.lines.at(-1), "Summary: 5 files scanned; objects: 0 updated, 5 current, 0 stale, 1 another customer's; 0 named credentials.");
+    assert.deepEqual([current.report.stale, current.report.current], [0, 6]);
+    assert.equal(current.lines.at(-1), "Summary: 5 files scanned; objects: 0 updated, 6 current, 0 stale, 0 another customer's; 0 named credentials.");
 
     // Only the LWA secret rotated since: that field alone is stale.
     const rotated = await check({ ...hostile, client_secret: "amzn1.oa2-cs.v1.feedfacefeedface" }, dir, ["orders.json"]);
@@ -603,7 +679,7 @@ describe("credentials delivery: --into and --check on job config files", () => {
     assert.equal(first.get("tree/na/finance-crlf.json")!.mode & 0o777, 0o664);
 
     const { report, lines } = await deliver(hostile, dir, ["."]);
-    assert.deepEqual([report.updated, report.current], [0, 5]);
+    assert.deepEqual([report.updated, report.current], [0, 6]);
     assert.ok(lines.includes("orders.json: input.credentials: current"));
     assert.deepEqual(snapshot(dir), first, "a run with nothing to change rewrites no file (same inodes)");
   });
@@ -636,7 +712,10 @@ describe("credentials delivery: --into and --check on job config files", () => {
   it("leaves untouched a file that is not UTF-8, and one that gives this stack's fields twice", async () => {
     const latin1 = Buffer.concat([Buffer.from(read(dir, "orders.json").replace('"acme-orders-na"', '"acme-orders-')), Buffer.from([0xe9, 0x22, 0x0a])]);
     fs.writeFileSync(path.join(dir, "latin1.json"), latin1);
-    fs.writeFileSync(path.join(dir, "twice.hjson"), `credentials: {\n  role_arn: "${ROLE}"\n  aws_access_key_id: AKIAOLD\n  aws_access_key_id: AKIAOLD2\n}\n`);
+    fs.writeFileSync(
+      path.join(dir, "twice.hjson"),
+      `credentials: {\n  role_arn: "${ROLE}"\n  client_id: ${CLIENT_ID}\n  aws_access_key_id: AKIAOLD\n  aws_access_key_id: AKIAOLD2\n}\n`,
+    );
     const twice = read(dir, "twice.hjson");
     const { report, lines } = await deliver(hostile, dir, ["latin1.json", "twice.hjson"]);
     assert.deepEqual(report.failed, ["latin1.json", "twice.hjson"]);
@@ -646,13 +725,13 @@ describe("credentials delivery: --into and --check on job config files", () => {
     assert.ok(lines.includes("twice.hjson: credentials: aws_access_key_id given twice; remove one, then run again; left as it is"), lines.join("\n"));
   });
 
-  it("turns a block file the kit wrote for the old values into exactly the block for the new ones", async () => {
+  it("turns a block file the kit wrote for the old values into exactly the block for the new ones (its token kept)", async () => {
     const old: CredentialValues = { ...hostile, ...OLD };
     fs.writeFileSync(path.join(dir, "acme.hjson"), renderCredentials(old, "na"));
     for (const values of tricky) {
       const { report } = await deliver(values, dir, ["acme.hjson"]);
       assert.equal(report.exitCode, 0);
-      assert.equal(read(dir, "acme.hjson"), renderCredentials(values, "na"));
+      assert.equal(read(dir, "acme.hjson"), renderCredentials({ ...values, refresh_token: old.refresh_token }, "na"));
     }
   });
 
@@ -667,7 +746,7 @@ describe("credentials delivery: --into and --check on job config files", () => {
   it("says so when no credentials of this stack were found", async () => {
     const { report, lines } = await check(hostile, dir, ["named-credential.json"]);
     assert.equal(report.exitCode, 0);
-    assert.ok(lines.includes("No credentials of this stack (role arn:aws:iam::111111111111:role/SellingPartnerAPI) in the files scanned."), lines.join("\n"));
+    assert.ok(lines.includes("No credentials of this stack (neither its LWA app nor one of its access keys) in the files scanned."), lines.join("\n"));
   });
 
   it("keeps a UTF-8 byte order mark", async () => {
@@ -676,7 +755,7 @@ describe("credentials delivery: --into and --check on job config files", () => {
     assert.equal(report.updated, 1);
     const after = read(dir, "bom.json");
     assert.ok(after.startsWith("\uFEFF{"));
-    assert.deepEqual(JSON.parse(after.slice(1)).input.credentials, hostile);
+    assert.deepEqual(JSON.parse(after.slice(1)).input.credentials, withOnly(JSON.parse(read(dir, "orders.json")).input.credentials, hostile, KEY_AND_APP));
   });
 
   it("with a PGP block (no key secret), leaves the key pair as it is and says why", async () => {
@@ -686,7 +765,7 @@ describe("credentials delivery: --into and --check on job config files", () => {
     assert.equal(credentials.aws_access_key_id, OLD.aws_access_key_id);
     assert.equal(credentials.aws_secret_access_key, OLD.aws_secret_access_key);
     assert.equal(credentials.client_secret, hostile.client_secret);
-    assert.match(lines[0], /^orders\.json: input\.credentials: updated client_secret, refresh_token \(kept aws_access_key_id: .* \(the block has no secret/);
+    assert.match(lines[0], /^orders\.json: input\.credentials: updated client_secret \(kept aws_access_key_id: .* \(the block has no secret/);
     // Run again: nothing can be written, and the job still holds the old key: stale.
     const again = await deliver({ ...hostile, aws_secret_access_key: ENCRYPTED_SECRET_PLACEHOLDER }, dir, ["orders.json"]);
     assert.deepEqual([again.report.updated, again.report.stale, again.report.current], [0, 1, 0]);
@@ -696,7 +775,7 @@ describe("credentials delivery: --into and --check on job config files", () => {
   it("with a block that has no LWA values, a job holding its own is current, not stale", async () => {
     const { report, lines } = await deliver({ ...hostile, ...OLD, ...PLACEHOLDERS }, dir, ["orders.json"]);
     assert.deepEqual([report.updated, report.stale, report.current], [0, 0, 1]);
-    assert.match(lines[0], /^orders\.json: input\.credentials: current \(kept client_id: the stack's block has only a placeholder for it; /);
+    assert.equal(lines[0], "orders.json: input.credentials: current (kept client_secret: the stack's block has only a placeholder for it)");
   });
 });
 
@@ -773,14 +852,73 @@ describe("npm run credentials: the command", () => {
 
   it("writes the stack's block to a file relative to where the user ran it, mode 600, replacing a too-open file", async () => {
     fs.mkdirSync(path.join(dir, "out"));
-    fs.writeFileSync(path.join(dir, "out", "mine.hjson"), "old", { mode: 0o644 });
+    const oldBlock = renderCredentials({ ...hostile, ...OLD }, "na");
+    fs.writeFileSync(path.join(dir, "out", "mine.hjson"), oldBlock, { mode: 0o644 });
     const result = await run(["out/mine.hjson"]);
     assert.equal(result.code, 0, result.out);
     assert.equal(read(dir, "out/mine.hjson"), stackBlock().hjson.endsWith("\n") ? stackBlock().hjson : `${stackBlock().hjson}\n`);
     assert.equal(fs.statSync(path.join(dir, "out", "mine.hjson")).mode & 0o777, 0o600);
-    assert.deepEqual(fs.readdirSync(path.join(dir, "out")), ["mine.hjson"], "no temporary file left");
+    assert.deepEqual(fs.readdirSync(path.join(dir, "out")).sort(), ["mine.hjson", "mine.hjson.previous"], "no temporary file left");
     assert.match(result.out, /^Wrote out\/mine\.hjson \(mode 600\)/);
     assertNoSecrets([result.out], secretsOfStack());
+  });
+
+  it("never writes a block over a job config or a file it did not write: exit 1, naming --into for a job config, before the stack is read", async () => {
+    const before = snapshot(dir);
+    // `npm run credentials -- --stack acme orders.json`: --into forgotten.
+    for (const [target, named] of [
+      ["orders.json", true],
+      ["reports.hjson", true],
+      ["two-customers.json", true],
+      ["tree/notes.txt.json", false],
+    ] as const) {
+      if (!named) fs.writeFileSync(path.join(dir, target), '{"a person\'s": "file"}\n');
+      const snap = snapshot(dir);
+      for (const argv of [[target], ["--stack", "acme", target], ["--dry-run", target]]) {
+        const result = await run(argv);
+        assert.equal(result.code, 1, `${argv.join(" ")}: ${result.out}`);
+        if (named)
+          assert.match(
+            result.out,
+            new RegExp(
+              `^credentials: error: ${target.replace(".", "\\.")} holds a job config, not a credentials block this kit wrote; it was left as it was\\. To write this stack's values into it, use --into: npm run credentials -- --stack <name> --into ${target.replace(".", "\\.")}\\.`,
+            ),
+          );
+        else
+          assert.match(
+            result.out,
+            /exists and is not a credentials block this kit wrote; it was left as it was\. Give another file name, or move it away first/,
+          );
+      }
+      assert.deepEqual(snapshot(dir), snap, `${target} left as it was`);
+    }
+    assert.deepEqual(cli.calls(), [], "refused before the stack was read");
+    assert.ok(before.size > 0);
+  });
+
+  it("replacing a block it wrote keeps the one it replaced as <file>.previous, mode 600 (and says so); the same block again keeps nothing", async () => {
+    const oldBlock = renderCredentials({ ...hostile, ...OLD }, "na");
+    fs.writeFileSync(path.join(dir, "credentials.hjson"), oldBlock, { mode: 0o600 });
+    const dry = await run(["--dry-run"]);
+    assert.equal(dry.code, 0, dry.out);
+    assert.match(dry.out, /^Would write credentials\.hjson \(mode 600\), keeping the block it holds as credentials\.hjson\.previous; wrote nothing\.$/);
+    const result = await run([]);
+    assert.equal(result.code, 0, result.out);
+    assert.equal(read(dir, "credentials.hjson.previous"), oldBlock);
+    assert.equal(fs.statSync(path.join(dir, "credentials.hjson.previous")).mode & 0o777, 0o600);
+    assert.match(result.out, /^Kept the block it replaced as credentials\.hjson\.previous \(mode 600\): delete it once no job uses its values\.$/m);
+    assertNoSecrets([result.out, dry.out], secretsOfStack());
+    // The JSON form of a named credential is a block the kit wrote too.
+    fs.writeFileSync(path.join(dir, "named.json"), blockAsJson({ ...hostile, ...OLD }));
+    const json = await run(["--format", "json", "named.json"]);
+    assert.equal(json.code, 0, json.out);
+    assert.equal(read(dir, "named.json.previous"), blockAsJson({ ...hostile, ...OLD }));
+    // Written again, unchanged: nothing new to keep.
+    fs.rmSync(path.join(dir, "credentials.hjson.previous"));
+    const again = await run([]);
+    assert.equal(again.code, 0, again.out);
+    assert.ok(!fs.existsSync(path.join(dir, "credentials.hjson.previous")));
+    assert.doesNotMatch(again.out, /Kept/);
   });
 
   it("--format json writes the JSON object of the seven fields the connector's docs show", async () => {
@@ -819,16 +957,47 @@ describe("npm run credentials: the command", () => {
     assert.deepEqual(Object.keys(JSON.parse(document.join("\n"))), ["stack", "exitCode", "error"], "--json: a document even then");
   });
 
+  it("--authorization <name> writes that authorization's block: its region and token, the same app and key; an unknown one is named", async () => {
+    const EU_TOKEN = "Atzr|IwEBI-the-EU-authorization-0123456789";
+    cli.addStack("seller", {
+      config: { lwaClientId: CLIENT_ID },
+      secrets: { lwaClientSecret: SECRET, lwaRefreshToken: REFRESH, authorizations: JSON.stringify({ eu: { spApiRegion: "eu", refreshToken: EU_TOKEN } }) },
+      account: "111111111111",
+    });
+    const written = await run(["--stack", "seller", "--authorization", "eu", "eu.hjson"]);
+    assert.equal(written.code, 0, written.out);
+    const eu = Hjson.parse(read(dir, "eu.hjson")).credentials;
+    const na = Hjson.parse(cli.stack("seller").outputs.credentials!.value as string).credentials;
+    assert.deepEqual(eu, { ...na, region: "eu-west-1", refresh_token: EU_TOKEN });
+    assert.equal(fs.statSync(path.join(dir, "eu.hjson")).mode & 0o777, 0o600);
+    assert.ok(!written.out.includes(EU_TOKEN));
+
+    const unknown = await run(["--stack", "seller", "--authorization", "fe", "fe.hjson"]);
+    assert.equal(unknown.code, 1);
+    assert.match(
+      unknown.out,
+      /Stack seller has no authorization "fe" deployed \(its authorizations: eu\)\. Add it: pulumi config set --path 'authorizations\.fe\.spApiRegion'/,
+    );
+    assert.ok(!fs.existsSync(path.join(dir, "fe.hjson")));
+    const withInto = await run(["--stack", "seller", "--authorization", "eu", "--into", "orders.json"]);
+    assert.equal(withInto.code, 2);
+    assert.match(withInto.out, /--authorization picks the block written to a file; --into and --check need none/);
+  });
+
   it("--into and --check deliver and check the stack's current block", async () => {
     const before = snapshot(dir);
+    const oldReports = Hjson.parse(read(dir, "reports.hjson")).input.credentials;
+    const oldOrders = JSON.parse(read(dir, "orders.json")).input.credentials;
     const stale = await run(["--check", "orders.json", "reports.hjson"]);
     assert.equal(stale.code, 1);
     assert.deepEqual(snapshot(dir), before);
-    // Both at once: delivered first, then checked.
+    // Both at once: delivered first, then checked. The jobs hold a key the stack never had (AKIAOLD...): not
+    // its key, so only the app's secret is written.
     const both = await run(["--stack", "acme", "--into", "orders.json", "reports.hjson", "--check", "orders.json", "reports.hjson"]);
     assert.equal(both.code, 0, both.out);
-    assert.deepEqual(Hjson.parse(read(dir, "reports.hjson")).input.credentials, stackBlock().values);
-    assert.deepEqual(JSON.parse(read(dir, "orders.json")).input.credentials, stackBlock().values);
+    const values = stackBlock().values as CredentialValues;
+    assert.deepEqual(Hjson.parse(read(dir, "reports.hjson")).input.credentials, withOnly(oldReports, values, ["client_secret"]));
+    assert.deepEqual(JSON.parse(read(dir, "orders.json")).input.credentials, withOnly(oldOrders, values, ["client_secret"]));
     assert.match(both.out, /objects: 2 updated, 0 current[^]*objects: 0 updated, 2 current, 0 stale/);
     for (const result of [stale, both]) assertNoSecrets([result.out], [...secretsOfStack(), ...allSecrets()]);
   });
@@ -837,7 +1006,7 @@ describe("npm run credentials: the command", () => {
     this.timeout(60000);
     const checked = await runThroughNpm("credentials", ["--check", "tree"], { cwd: dir, env: cli.env() });
     assert.equal(checked.code, 1, checked.stderr);
-    assert.match(checked.stdout, /^tree\/eu\/new-job\.hjson: input\.credentials: stale: region \(a placeholder or an empty value\)/m);
+    assert.match(checked.stdout, /^tree\/eu\/new-job\.hjson: input\.credentials: stale: client_secret \(a placeholder or an empty value\)/m);
     assert.match(checked.stdout, /^Summary: 2 files scanned; objects: 0 updated, 0 current, 2 stale/m);
     assertNoSecrets([checked.stdout, checked.stderr], secretsOfStack());
   });
@@ -868,7 +1037,7 @@ describe("npm run credentials: the command", () => {
     const doc = JSON.parse(result.stdout) as { stack: string; filesScanned: number; stale: number; current: number; exitCode: number; findings: string[] };
     assert.deepEqual([doc.stack, doc.filesScanned, doc.stale, doc.current, doc.exitCode], ["acme", 2, 2, 0, 1]);
     assert.ok(
-      doc.findings.some((f) => /^tree\/eu\/new-job\.hjson: input\.credentials: stale: region/.test(f)),
+      doc.findings.some((f) => /^tree\/eu\/new-job\.hjson: input\.credentials: stale: client_secret/.test(f)),
       doc.findings.join("\n"),
     );
     assert.equal(result.stderr, "");

@@ -43,7 +43,11 @@ const GLOBEX: CredentialValues = {
   aws_secret_access_key: "globexNewSecretAccessKey0000000000000000",
   refresh_token: "Atzr|IwEBIGlobexSellersRefreshToken",
 };
-const SECRETS = [ACME, GLOBEX].flatMap((v) => [v.aws_secret_access_key, v.client_secret, v.refresh_token]);
+/** The app's secret after a rotation. */
+const ROTATED_SECRET = "amzn1.oa2-cs.v1.7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e";
+/** Acme's previous access key, the one its jobs hold until a delivery after a key rotation. */
+const ACME_OLD_KEY_ID = "AKIAACMEOLDKEYAAAAAA";
+const SECRETS = [ACME, GLOBEX].flatMap((v) => [v.aws_secret_access_key, v.client_secret, v.refresh_token]).concat(ROTATED_SECRET);
 
 /** A job config as a customer starts it from the connector's docs: the app's values filled in, role and key still placeholders. */
 function newJob(name: string, refreshToken: string): string {
@@ -73,7 +77,7 @@ function jobWith(values: CredentialValues): string {
 
 async function deliver(values: CredentialValues, dir: string, targets: string[], dryRun = false): Promise<{ report: DeliveryReport; lines: string[] }> {
   const lines: string[] = [];
-  const block = { hjson: "", values, roleArn: values.role_arn, lwaClientId: values.client_id };
+  const block = { hjson: "", values, roleArn: values.role_arn, lwaClientId: values.client_id, keyIds: [ACME_OLD_KEY_ID] };
   const report = await deliverBlock(block, targets, { dryRun, print: (l) => lines.push(l), baseDir: dir });
   for (const secret of SECRETS) assert.ok(!lines.join("\n").includes(secret), "no secret printed");
   return { report, lines };
@@ -93,70 +97,51 @@ function fileState(file: string) {
 /** Every file in dir, temporary files included. */
 const entries = (dir: string) => fs.readdirSync(dir).sort();
 
-describe("delivery: whose objects a stack writes when the role does not say", () => {
+describe("delivery: the field rule over one app's jobs", () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "delivery-owner-"))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const ROTATED = "amzn1.oa2-cs.v1.0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e";
 
-  it("two jobs of one app, each its seller's refresh token, placeholder roles: each stack writes its own job only", async () => {
+  it("two jobs of one app, each its seller's refresh token, placeholder roles: the app's new secret goes into both, nothing else", async () => {
     fs.writeFileSync(path.join(dir, "acme.hjson"), newJob("acme-orders", ACME.refresh_token));
     fs.writeFileSync(path.join(dir, "globex.hjson"), newJob("globex-orders", GLOBEX.refresh_token));
-    const globexBefore = fs.readFileSync(path.join(dir, "globex.hjson"), "utf8");
+    const before = { acme: credentialsOf(dir, "acme.hjson"), globex: credentialsOf(dir, "globex.hjson") };
 
-    const acme = await deliver(ACME, dir, ["."]);
+    const acme = await deliver({ ...ACME, client_secret: ROTATED }, dir, ["."]);
     assert.equal(acme.report.exitCode, 0, acme.lines.join("\n"));
-    assert.deepEqual([acme.report.updated, acme.report.otherCustomers], [1, 1]);
-    assert.deepEqual(credentialsOf(dir, "acme.hjson"), ACME);
-    assert.equal(fs.readFileSync(path.join(dir, "globex.hjson"), "utf8"), globexBefore, "globex's job is byte for byte as it was");
-    assert.ok(
-      acme.lines.includes(
-        "globex.hjson: input.credentials: another customer's credentials, left as they are (no role yet, and the stack's LWA client id but not its refresh token; " +
-          `if it is this stack's job, set its role_arn to ${ACME_ROLE} and run again)`,
-      ),
-      acme.lines.join("\n"),
+    assert.deepEqual([acme.report.updated, acme.report.otherCustomers], [2, 0]);
+    assert.deepEqual(credentialsOf(dir, "acme.hjson"), { ...before.acme, client_secret: ROTATED });
+    assert.deepEqual(
+      credentialsOf(dir, "globex.hjson"),
+      { ...before.globex, client_secret: ROTATED },
+      "globex keeps its own token; the app's secret is its too",
     );
+    assert.ok(acme.lines.includes("globex.hjson: input.credentials: updated client_secret"), acme.lines.join("\n"));
 
-    // Globex's own delivery finds its job, and leaves acme's (now naming acme's role) alone.
-    const acmeAfter = fs.readFileSync(path.join(dir, "acme.hjson"), "utf8");
-    const globex = await deliver(GLOBEX, dir, ["."]);
-    assert.deepEqual([globex.report.updated, globex.report.otherCustomers], [1, 1]);
-    assert.deepEqual(credentialsOf(dir, "globex.hjson"), GLOBEX);
-    assert.equal(fs.readFileSync(path.join(dir, "acme.hjson"), "utf8"), acmeAfter);
-    assert.ok(globex.lines.includes("acme.hjson: input.credentials: another customer's credentials, left as they are"), globex.lines.join("\n"));
-
-    // Run again, each: nothing to write, nothing taken over.
-    for (const values of [ACME, GLOBEX]) {
-      const again = await deliver(values, dir, ["."]);
-      assert.deepEqual([again.report.updated, again.report.current, again.report.otherCustomers], [0, 1, 1]);
-    }
+    // Globex's delivery (the same app, already stored there): nothing left to write in either.
+    const globex = await deliver({ ...GLOBEX, client_secret: ROTATED }, dir, ["."]);
+    assert.deepEqual([globex.report.updated, globex.report.current, globex.report.otherCustomers], [0, 2, 0]);
   });
 
-  it("a job an earlier version rewrote with another stack's values: neither stack touches it until its role names its owner", async () => {
-    // What the earlier rule did to globex's job: acme's role, key and refresh token. Every value in it is acme's now.
-    fs.writeFileSync(path.join(dir, "globex.json"), jobWith(ACME));
-    const globexRun = await deliver(GLOBEX, dir, ["globex.json"]);
-    assert.deepEqual([globexRun.report.updated, globexRun.report.otherCustomers], [0, 1]);
-    // It names acme's role: another customer's, and no hint to claim it (the hint would invite exactly this mistake).
-    assert.equal(globexRun.lines[0], "globex.json: input.credentials: another customer's credentials, left as they are");
-    const acmeRun = await deliver(ACME, dir, ["globex.json"]);
-    assert.deepEqual([acmeRun.report.updated, acmeRun.report.current], [0, 1], "to acme it is acme's job, and current: only the operator can tell");
-
-    // The repair the message gives: the job's role set to globex's. Globex's delivery then writes all of globex's values.
-    const document = JSON.parse(fs.readFileSync(path.join(dir, "globex.json"), "utf8"));
-    document.input.credentials.role_arn = GLOBEX_ROLE;
-    fs.writeFileSync(path.join(dir, "globex.json"), JSON.stringify(document, null, 2));
-    const repaired = await deliver(GLOBEX, dir, ["globex.json"]);
-    assert.equal(repaired.report.updated, 1);
-    assert.deepEqual(credentialsOf(dir, "globex.json"), GLOBEX);
-    const acmeAfter = await deliver(ACME, dir, ["globex.json"]);
-    assert.deepEqual([acmeAfter.report.updated, acmeAfter.report.otherCustomers], [0, 1], "and acme's leaves it alone from then on");
+  it("one role serving every seller: an object naming the stack's role but holding another app and key is left byte for byte", async () => {
+    const otherApp = { ...GLOBEX, role_arn: ACME_ROLE, client_id: "amzn1.application-oa2-client.ffffffffffffffffffffffffffffffff" };
+    fs.writeFileSync(path.join(dir, "other.json"), jobWith(otherApp));
+    const before = fs.readFileSync(path.join(dir, "other.json"), "utf8");
+    const { report, lines } = await deliver(ACME, dir, ["other.json"]);
+    assert.deepEqual([report.updated, report.otherCustomers], [0, 1]);
+    assert.equal(fs.readFileSync(path.join(dir, "other.json"), "utf8"), before);
+    assert.equal(
+      lines[0],
+      "other.json: input.credentials: another customer's credentials, left as they are (it names this stack's role, but holds neither its LWA app nor one of its access keys)",
+    );
   });
 
-  it("another account's role with this stack's client id and refresh token is this stack's seller: its job is written", async () => {
-    fs.writeFileSync(path.join(dir, "acme.json"), jobWith({ ...GLOBEX, refresh_token: ACME.refresh_token }));
-    const { report } = await deliver(ACME, dir, ["acme.json"]);
+  it("another account's role and key with this stack's app: the app's secret only, its role, key and token kept", async () => {
+    fs.writeFileSync(path.join(dir, "globex.json"), jobWith({ ...GLOBEX, client_secret: "amzn1.oa2-cs.v1.old" }));
+    const { report } = await deliver(ACME, dir, ["globex.json"]);
     assert.equal(report.updated, 1);
-    assert.deepEqual(credentialsOf(dir, "acme.json"), ACME);
+    assert.deepEqual(credentialsOf(dir, "globex.json"), { ...GLOBEX, client_secret: ACME.client_secret });
   });
 });
 
@@ -164,7 +149,7 @@ describe("delivery: what a rewrite keeps, and what it refuses", () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "delivery-keep-"))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const OLD: CredentialValues = { ...ACME, aws_access_key_id: "AKIAACMEOLDKEYAAAAAA", aws_secret_access_key: "acmeOldSecretAccessKey000000000000000000" };
+  const OLD: CredentialValues = { ...ACME, aws_access_key_id: ACME_OLD_KEY_ID, aws_secret_access_key: "acmeOldSecretAccessKey000000000000000000" };
 
   it("as root: a job config of the job's user (uid 1234, gid 5678, 640) keeps owner, group and mode; so does a group-shared 660 file", async function () {
     if (process.getuid!() !== 0) this.skip(); // .ci/run and this machine run as root
@@ -234,10 +219,18 @@ describe("delivery: what a rewrite keeps, and what it refuses", () => {
     }
     const before = fileState(path.join(dir, "theirs.json"));
     const beforeGroup = fileState(path.join(dir, "their-group.json"));
+    // The child starts as root and loads the code (Node, tools/register.js, the commands and node_modules all live in
+    // the clone, which may sit where uid 1234 cannot enter: a 0700 mktemp -d directory, root's home), then becomes
+    // uid 1234 (its groups, gid and uid, for good) before it delivers: the delivery itself runs as the ordinary user,
+    // and needs only the shared directory, which it is first shown to reach.
     const script =
-      `require("./commands/credentials/run").deliverBlock(${JSON.stringify({ hjson: "", values: ACME, roleArn: ACME_ROLE, lwaClientId: CLIENT_ID })}, ` +
+      `const { deliverBlock } = require("./commands/credentials/run");` +
+      `process.setgroups([1234]); process.setgid(1234); process.setuid(1234);` +
+      `try { process.chdir(${JSON.stringify(dir)}); } catch (e) { console.error("uid 1234 cannot enter " + ${JSON.stringify(dir)} + ": " + e.message); process.exit(9); }` +
+      `deliverBlock(${JSON.stringify({ hjson: "", values: ACME, roleArn: ACME_ROLE, lwaClientId: CLIENT_ID, keyIds: [ACME_OLD_KEY_ID] })}, ` +
       `["."], { dryRun: false, print: (l) => console.log(l), baseDir: ${JSON.stringify(dir)} }).then((r) => (process.exitCode = r.exitCode))`;
-    const child = spawnSync(process.execPath, ["-r", "./tools/register.js", "-e", script], { cwd: ROOT, uid: 1234, gid: 1234, encoding: "utf8" });
+    const child = spawnSync(process.execPath, ["-r", "./tools/register.js", "-e", script], { cwd: ROOT, encoding: "utf8" });
+    assert.notEqual(child.status, 9, `the temporary directory must be reachable by other users (is TMPDIR in a closed directory?): ${child.stderr}`);
     assert.equal(child.status, 1, child.stderr);
     const lines = child.stdout.split("\n");
     assert.ok(
@@ -475,14 +468,14 @@ describe("maintain's job configs and block directory", () => {
 });
 
 describe("delivery through the user's door", () => {
-  it("npm run credentials -- --into: writes this stack's job, leaves the other seller's and a read-only one, exit 1", async function () {
+  it("npm run credentials -- --into: the app's new secret into both sellers' jobs, each token kept; a read-only one left, exit 1", async function () {
     this.timeout(60_000);
     const cli = FakePulumi.create();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "delivery-npm-"));
     try {
       cli.addStack("acme", {
         config: { lwaClientId: CLIENT_ID },
-        secrets: { lwaClientSecret: ACME.client_secret, lwaRefreshToken: ACME.refresh_token },
+        secrets: { lwaClientSecret: ROTATED_SECRET, lwaRefreshToken: ACME.refresh_token },
         account: "111111111111",
         selected: true,
       });
@@ -491,23 +484,25 @@ describe("delivery through the user's door", () => {
       fs.writeFileSync(path.join(dir, "jobs", "globex.hjson"), newJob("globex-orders", GLOBEX.refresh_token));
       fs.writeFileSync(path.join(dir, "jobs", "frozen.hjson"), newJob("acme-frozen", ACME.refresh_token));
       fs.chmodSync(path.join(dir, "jobs", "frozen.hjson"), 0o444);
-      const untouched = ["globex.hjson", "frozen.hjson"].map((f) => fileState(path.join(dir, "jobs", f)));
+      const untouched = ["frozen.hjson"].map((f) => fileState(path.join(dir, "jobs", f)));
+      const globexBefore = credentialsOf(path.join(dir, "jobs"), "globex.hjson");
 
       const result = await runThroughNpm("credentials", ["--stack", "acme", "--into", "jobs"], { cwd: dir, env: cli.env() });
       assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stdout, /^jobs\/acme\.hjson: input\.credentials: updated /m);
+      assert.match(result.stdout, /^jobs\/acme\.hjson: input\.credentials: updated client_secret$/m);
       assert.match(result.stdout, /^jobs\/frozen\.hjson: not updated: it is read-only \(mode 444\)/m);
-      assert.match(result.stdout, /^jobs\/globex\.hjson: input\.credentials: another customer's credentials, left as they are \(no role yet/m);
+      assert.match(result.stdout, /^jobs\/globex\.hjson: input\.credentials: updated client_secret$/m);
       assert.match(
         result.stdout,
-        /^Summary: 3 files scanned; objects: 1 updated, 0 current, 0 stale, 1 another customer's; 0 named credentials; 1 file not processed\.$/m,
+        /^Summary: 3 files scanned; objects: 2 updated, 0 current, 0 stale, 0 another customer's; 0 named credentials; 1 file not processed\.$/m,
       );
       assert.deepEqual(
-        ["globex.hjson", "frozen.hjson"].map((f) => fileState(path.join(dir, "jobs", f))),
+        ["frozen.hjson"].map((f) => fileState(path.join(dir, "jobs", f))),
         untouched,
       );
+      assert.deepEqual(credentialsOf(path.join(dir, "jobs"), "globex.hjson"), { ...globexBefore, client_secret: ROTATED_SECRET });
       assert.equal(credentialsOf(path.join(dir, "jobs"), "acme.hjson").refresh_token, ACME.refresh_token);
-      assert.equal(credentialsOf(path.join(dir, "jobs"), "acme.hjson").role_arn, ACME_ROLE);
+      assert.equal(credentialsOf(path.join(dir, "jobs"), "acme.hjson").role_arn, "<your-role-arn>", "the keys and role are the person's to fill in");
       for (const secret of SECRETS) assert.ok(!result.stdout.includes(secret) && !result.stderr.includes(secret), "no secret printed");
       assert.deepEqual(entries(path.join(dir, "jobs")), ["acme.hjson", "frozen.hjson", "globex.hjson"]);
     } finally {

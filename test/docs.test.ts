@@ -272,4 +272,13 @@ describe("docs", () => {
     assert.ok(tables(read("docs/reference.md")).length >= 2);
     assert.ok(tables(read("docs/key-rotation.md")).length >= 1);
   });
+
+  it("say what round 3's door changed (issue 22): the 7-day rule in fleet.md, npm --prefix, npm ci's one line but up", () => {
+    assert.match(read("docs/fleet.md"), /lists no `jobConfigs` \(a person\s+hands the block to its jobs\) is due only 7 days before it expires/);
+    assert.match(read("docs/reference.md"), /`npm --prefix <kit> run <command> -- <flags>`/);
+    assert.match(read("README.md"), /until then every npm run but up says "run npm ci first"/);
+    const quickStart = read("README.md").split("## Quick start")[1]!.split("\n## ")[0]!;
+    assert.match(quickStart, /`npm run demo`/);
+    assert.match(quickStart, /`npm run doctor`/);
+  });
 });

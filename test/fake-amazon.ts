@@ -126,6 +126,9 @@ export const SECRETS = {
   accessToken: "Atza|IwEBI/aCcEsS+ToKeN=qrs/ZyX+987=654/321+WvU=TsR/QpO+NmL=KjI",
 } as const;
 
+/** A second authorization of the same app (the seller's EU marketplaces): LWA takes it as it takes SECRETS.refreshToken. */
+export const EU_REFRESH_TOKEN = "Atzr|IwEBI/eU+aUtHoRiZaTiOn=/SeCoNd+ToKeN=0123456789";
+
 export const USER_ARN = `arn:aws:iam::${ACCOUNT}:user/sp-api-connector`;
 export const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/SellingPartnerAPI`;
 export const MARKETPLACES = [
@@ -259,6 +262,15 @@ export class FakeAmazon extends LoopbackServer {
     };
   }
 
+  /**
+   * STS knows the key of a block made elsewhere (by the stand-in Pulumi CLI), as AWS knows the one pulumi up made:
+   * it accepts that key, lets it assume the block's role, and names `userArn` as its caller.
+   */
+  acceptBlock(block: Record<string, string | undefined>, userArn: string): void {
+    this.behaviour.user = { keyId: block.aws_access_key_id!, keySecret: block.aws_secret_access_key!, roleArn: block.role_arn! };
+    this.behaviour.callerArn = userArn;
+  }
+
   requests(service: SeenRequest["service"], action?: string): SeenRequest[] {
     return this.seen.filter((r) => r.service === service && (action === undefined || r.action === action));
   }
@@ -346,7 +358,7 @@ export class FakeAmazon extends LoopbackServer {
       this.behaviour.lwaError ??
       (form.client_id !== SECRETS.clientId || form.client_secret !== SECRETS.clientSecret
         ? "invalid_client"
-        : form.refresh_token !== SECRETS.refreshToken
+        : form.refresh_token !== SECRETS.refreshToken && form.refresh_token !== EU_REFRESH_TOKEN
           ? "invalid_grant"
           : undefined);
     if (error === "invalid_client") {

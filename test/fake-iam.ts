@@ -8,6 +8,8 @@ import { LoopbackServer } from "./loopback";
 import * as crypto from "crypto";
 import * as http from "http";
 import { parseAuthorization, sigV4Signature } from "./fake-amazon";
+import type { StackState } from "./fake-pulumi-cli";
+import type { SlotRecord } from "../src/lifecycle";
 import { assumeRolePolicy, roleTrustPolicy, sellingPartnerApiInvokePolicy, toPolicyJson } from "../policies/documents";
 
 const IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -25,6 +27,25 @@ export interface FakeKey {
   createDate: string;
   /** Absent: IAM has no record of a use (answers N/A). */
   lastUsed?: { date: string; service: string; region: string };
+}
+
+/** IAM's record of a use `hoursAgo` hours ago, by STS in `region`. */
+export function lastUse(hoursAgo: number, region = "us-east-1"): NonNullable<FakeKey["lastUsed"]> {
+  return { date: new Date(Date.now() - hoursAgo * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z"), service: "sts", region };
+}
+
+/**
+ * IAM's keys as a stand-in stack's deployment made them (test/fake-pulumi.ts): one per key slot, with its status;
+ * the newest generation's key last used `use.current` hours ago, the others `use.previous` (undefined: never).
+ */
+export function keysOfStack(state: StackState, use: { current?: number; previous?: number } = {}): FakeKey[] {
+  const slots = state.outputs.accessKeySlots!.value as SlotRecord[];
+  const newest = Math.max(...slots.map((s) => s.generation));
+  return slots.map((s) => {
+    const key = state.keys[s.slot]!;
+    const hours = s.generation === newest ? use.current : use.previous;
+    return { id: key.id, status: s.status ?? "Active", createDate: key.createDate, ...(hours === undefined ? {} : { lastUsed: lastUse(hours) }) };
+  });
 }
 
 export type IamAction = string;
@@ -276,6 +297,8 @@ export class FakeIam extends LoopbackServer {
     const role = a.roles[form.RoleName ?? ""];
     const policy = a.policies[form.PolicyArn ?? ""];
     const attachments = (arn: string) => [...Object.values(a.users), ...Object.values(a.roles)].filter((x) => x.attached.includes(arn)).length;
+    // IAM counts a policy's use as a permissions boundary apart from its attachments (GetPolicy's PermissionsBoundaryUsageCount).
+    const boundaryUses = (arn: string) => [...Object.values(a.users), ...Object.values(a.roles)].filter((x) => x.permissionsBoundary === arn).length;
     const empty = () => envelope("");
     const names = (list: string[], tag = "PolicyNames") => envelope(`    <${tag}>\n${members(list)}    </${tag}>\n    <IsTruncated>false</IsTruncated>\n`);
     const attached = (arns: string[]) =>
@@ -323,7 +346,7 @@ export class FakeIam extends LoopbackServer {
       case "GetPolicy":
         if (!policy) return (noPolicy(), true);
         envelope(
-          `<Policy><PolicyName>${policy.name}</PolicyName><PolicyId>ANPAFAKE</PolicyId><Arn>${policy.arn}</Arn><Path>/</Path><DefaultVersionId>${policy.defaultVersion}</DefaultVersionId><AttachmentCount>${attachments(policy.arn)}</AttachmentCount><IsAttachable>true</IsAttachable><CreateDate>${date}</CreateDate><UpdateDate>${date}</UpdateDate></Policy>`,
+          `<Policy><PolicyName>${policy.name}</PolicyName><PolicyId>ANPAFAKE</PolicyId><Arn>${policy.arn}</Arn><Path>/</Path><DefaultVersionId>${policy.defaultVersion}</DefaultVersionId><AttachmentCount>${attachments(policy.arn)}</AttachmentCount><PermissionsBoundaryUsageCount>${boundaryUses(policy.arn)}</PermissionsBoundaryUsageCount><IsAttachable>true</IsAttachable><CreateDate>${date}</CreateDate><UpdateDate>${date}</UpdateDate></Policy>`,
         );
         return true;
       case "GetPolicyVersion": {
@@ -366,6 +389,7 @@ export class FakeIam extends LoopbackServer {
         delete policy.versions[form.VersionId!];
         return (empty(), true);
       case "DeletePolicy":
+        // A boundary use does not stop the fake's delete: the tests show that the kit never asks.
         if (!policy) return (noPolicy(), true);
         if (attachments(policy.arn) > 0) return (error(409, "DeleteConflict", "Cannot delete a policy attached to entities."), true);
         if (Object.keys(policy.versions).length > 1)

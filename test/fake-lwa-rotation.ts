@@ -109,6 +109,11 @@ export class FakeLwaRotation extends LoopbackServer {
     return message;
   }
 
+  /** Ends every message's hold (its visibility timeout) now, as the passing of that time would: the tests' clock for the queue. */
+  endHolds(): void {
+    for (const m of this.messages) if (!m.deleted) m.visibleAt = 0;
+  }
+
   /** Delivers the new-secret messages of rotations made with deliverNewSecret "later". */
   deliverPending(): void {
     for (const body of this.pending.splice(0)) this.send(body);

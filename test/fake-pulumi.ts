@@ -23,7 +23,7 @@ import { ConfigError, PROJECT, validateConfig } from "../src/config";
 import { renderCredentials, renderLwaOnlyCredentials, PLACEHOLDERS } from "../src/credentials";
 import { deployedStateFrom, operationalOutputs, resolveState } from "../src/state";
 import { accessKeyRotateBy, lwaSecretStatus, lwaSwitchRefusal, planAccessKeys, RotationError, slotRecord, SlotRecord } from "../src/lifecycle";
-import { awsRegionOf } from "../policies/regions";
+import { awsRegionOf, type SpApiRegion } from "../policies/regions";
 import {
   encryptSecret,
   engineNow,
@@ -130,18 +130,21 @@ export function runEngine(state: StackState, stackConfig: Record<string, ConfigE
   // An adopted user and role keep the paths they were found with (src/adoption.ts).
   const roleArn = `arn:aws:iam::${state.account}:role${config.adoption?.role.path ?? config.path}${config.roleName}`;
   const userArn = `arn:aws:iam::${state.account}:user${config.adoption?.user.path ?? config.path}${config.userName}`;
-  const credentials = renderCredentials(
-    {
-      region: awsRegionOf(config.spApiRegion),
-      role_arn: roleArn,
-      aws_access_key_id: currentKey.id,
-      aws_secret_access_key: currentKey.secret,
-      client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
-      client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-      refresh_token: config.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-    },
-    config.spApiRegion,
-  );
+  // One block per authorization, as the program renders them: the same app, role and key; its region and token.
+  const block = (region: SpApiRegion, token: string | undefined) =>
+    renderCredentials(
+      {
+        region: awsRegionOf(region),
+        role_arn: roleArn,
+        aws_access_key_id: currentKey.id,
+        aws_secret_access_key: currentKey.secret,
+        client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
+        client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+        refresh_token: token ?? PLACEHOLDERS.refresh_token,
+      },
+      region,
+    );
+  const credentials = block(config.spApiRegion, config.lwaRefreshToken);
   const plain = (value: unknown) => ({ value, secret: false });
   const outputs: StackState["outputs"] = {
     connectorAuth: plain("iam"),
@@ -153,11 +156,19 @@ export function runEngine(state: StackState, stackConfig: Record<string, ConfigE
     accessKeyRotateBy: plain(accessKeyRotateBy(currentKey.createDate, config.maxAccessKeyAgeDays)),
     // The program's own records (slotRecord), which carry inactiveSince from the last deployment.
     accessKeySlots: plain(plan.slots.map(slotRecord)),
+    accessKeyIds: plain([
+      ...new Set([
+        currentKey.id,
+        ...plan.slots.filter((s) => s !== current).map((s) => keys[s.slot]!.id),
+        ...(config.adoption?.accessKeyId ? [config.adoption.accessKeyId] : []),
+      ]),
+    ]),
     credentials: { value: credentials, secret: true },
   };
   // ENGINE OUTPUTS: outputs that later features add (queue, inactiveSince) are computed here, from `config`,
   // `plan`, `state` and `now`, with the project's own pure functions where there are some.
   addLwaOutputs(state, stackConfig, config, outputs, now);
+  addAuthorizationOutputs(config, outputs, block);
   if (config.adoption) outputs.adoptionDeployed = plain(config.adoption.phase === "import" ? "as-found" : "kit");
   state.outputs = { ...outputs, ...stateOutputs };
   return resolution.warnings;
@@ -178,6 +189,18 @@ function addLwaOutputs(state: StackState, stackConfig: Record<string, ConfigEntr
     outputs.lwaNotificationQueueArn = plain(`arn:aws:sqs:${region}:${state.account}:${queueName}`);
     outputs.lwaNotificationQueueUrl = plain(`https://sqs.${region}.amazonaws.com/${state.account}/${queueName}`);
   }
+}
+
+/** With authorizations: the secret map of their blocks and the plain map of their regions, as the program exports them. */
+function addAuthorizationOutputs(
+  config: EngineConfig,
+  outputs: StackState["outputs"],
+  block: (region: SpApiRegion, token: string | undefined) => string,
+): void {
+  const entries = Object.entries(config.authorizations);
+  if (entries.length === 0) return;
+  outputs.authorizationCredentials = { value: Object.fromEntries(entries.map(([name, a]) => [name, block(a.spApiRegion, a.refreshToken)])), secret: true };
+  outputs.authorizations = { value: Object.fromEntries(entries.map(([name, a]) => [name, a.spApiRegion])), secret: false };
 }
 
 /** connectorAuth lwa, as the program does it: the switch rule first, then no key and no IAM output, the three-field block. */
@@ -204,16 +227,19 @@ function runLwaOnlyEngine(
   });
   if (refusal) throw new EngineError(refusal);
   state.keys = {};
-  const credentials = renderLwaOnlyCredentials(
-    {
-      client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
-      client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
-      refresh_token: config.lwaRefreshToken ?? PLACEHOLDERS.refresh_token,
-    },
-    config.spApiRegion,
-  );
+  const block = (region: SpApiRegion, token: string | undefined) =>
+    renderLwaOnlyCredentials(
+      {
+        client_id: config.lwaClientId ?? PLACEHOLDERS.client_id,
+        client_secret: config.lwaClientSecret ?? PLACEHOLDERS.client_secret,
+        refresh_token: token ?? PLACEHOLDERS.refresh_token,
+      },
+      region,
+    );
+  const credentials = block(config.spApiRegion, config.lwaRefreshToken);
   const outputs: StackState["outputs"] = { connectorAuth: { value: "lwa", secret: false }, credentials: { value: credentials, secret: true } };
   addLwaOutputs(state, stackConfig, config, outputs, now);
+  addAuthorizationOutputs(config, outputs, block);
   state.outputs = { ...outputs, ...stateOutputs };
 }
 
@@ -269,8 +295,9 @@ export class FakePulumi {
     private readonly daemon: ChildProcess,
   ) {}
 
-  static create(opts: { version?: string } = {}): FakePulumi {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-pulumi-"));
+  /** `parent`: the directory to make its own in (default the system's temporary directory; npm run demo's is its own). */
+  static create(opts: { version?: string; parent?: string } = {}): FakePulumi {
+    const dir = fs.mkdtempSync(path.join(opts.parent ?? os.tmpdir(), "fake-pulumi-"));
     const state = path.join(dir, "state");
     fs.mkdirSync(path.join(dir, "bin"));
     fs.mkdirSync(path.join(state, "stacks"), { recursive: true });
@@ -345,7 +372,7 @@ exit "$code"
       PULUMI_CONFIG_PASSPHRASE: "test-passphrase",
       // The project directory the commands work in: this harness's, never the repository's own stack files.
       SP_API_IAM_PROJECT_DIR: this.projectDir,
-      // The commands' locks (lib/lock.ts): this harness's own, never the user's ~/.sp-api-iam.
+      // The commands' locks (lib/lock.ts): this harness's own, never the host's shared /tmp/sp-api-iam-locks.
       SP_API_IAM_LOCK_DIR: path.join(this.dir, "locks"),
       ...extra,
     };
@@ -498,9 +525,14 @@ exit "$code"
     return spawnSync(path.join(this.binDir, "pulumi"), args, { input, encoding: "utf8", env: this.env(), cwd: opts.cwd ?? this.projectDir });
   }
 
-  cleanup(): void {
+  /** Stops the daemon and keeps the directory (npm run demo -- --keep). */
+  stop(): void {
     this.daemon.kill();
     LIVE.delete(this);
+  }
+
+  cleanup(): void {
+    this.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

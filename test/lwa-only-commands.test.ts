@@ -125,7 +125,7 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
     assert.equal(report.exitCode, 0);
     assert.match(
       report.reason,
-      /still holds the IAM user sp-api-connector: the switch is not deployed yet \(npm run rotate-key -- --check-unused, then pulumi up\)/,
+      /still holds the IAM user sp-api-connector: the switch is not deployed yet \(npm run rotate-key -- --check-unused, then npm run pulumi -- up\)/,
     );
   });
 
@@ -142,7 +142,7 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
     assert.equal(report.exitCode, 0, text);
     assert.equal(report.unused, true);
     assert.match(text, /AKIA…\w{4} {2}Active, created \d{4}-\d\d-\d\d, last used .* by sts in us-east-1: unused/);
-    assert.match(text, /Recorded iamKeysUnusedAt \S+Z: until \S+Z, pulumi up may switch this stack to connectorAuth lwa \(pulumi up\)/);
+    assert.match(text, /Recorded iamKeysUnusedAt \S+Z: until \S+Z, pulumi up may switch this stack to connectorAuth lwa \(npm run pulumi -- up\)/);
     assert.equal(cli.config("s").iamKeysUnusedAt!.value, report.recorded);
     assert.equal(cli.callsOf("up", "s").length, 1, "--check-unused runs no up of its own");
     assert.deepEqual(
@@ -306,13 +306,13 @@ describe("connectorAuth lwa: delivering the LWA-only block", function () {
     assert.equal(b.lwaClientId, CLIENT_ID);
   });
 
-  it("--into writes only client_id, client_secret and refresh_token, into this seller's objects only", async () => {
+  it("--into writes only client_secret, into every object of the app, whatever its refresh token", async () => {
     const lines: string[] = [];
     const before = { other: fs.readFileSync(path.join(dir, "other.json"), "utf8"), legacy: fs.readFileSync(path.join(dir, "legacy.hjson"), "utf8") };
     const report = await deliverBlock(block(), [dir], { dryRun: false, print: (l) => lines.push(l), baseDir: dir });
     const text = lines.join("\n");
     assert.equal(report.exitCode, 0, text);
-    assert.deepEqual([report.updated, report.otherCustomers], [2, 1], text);
+    assert.deepEqual([report.updated, report.otherCustomers], [3, 0], text);
 
     const lwaJob = JSON.parse(fs.readFileSync(path.join(dir, "lwa.json"), "utf8")).input.credentials;
     assert.deepEqual(lwaJob, { client_id: CLIENT_ID, client_secret: NEW_SECRET, refresh_token: REFRESH_TOKEN }, "no field added");
@@ -326,14 +326,15 @@ describe("connectorAuth lwa: delivering the LWA-only block", function () {
     }
     assert.ok(legacyText.startsWith("# still the iam connector"), "the HJSON file keeps its comment");
 
-    assert.equal(fs.readFileSync(path.join(dir, "other.json"), "utf8"), before.other, "another seller's object, byte for byte");
-    assert.match(text, /other\.json: input\.credentials: another customer's credentials, left as they are/);
+    const other = JSON.parse(fs.readFileSync(path.join(dir, "other.json"), "utf8")).input.credentials;
+    assert.deepEqual(other, { ...JSON.parse(before.other).input.credentials, client_secret: NEW_SECRET }, "another seller of the app: its token kept");
+    assert.match(text, /other\.json: input\.credentials: updated client_secret$/m);
     assert.match(text, /legacy\.hjson: input\.credentials: updated client_secret$/m);
     for (const secret of [NEW_SECRET, OLD_SECRET, REFRESH_TOKEN, OTHER_REFRESH_TOKEN, OTHER_SELLER_SECRET])
       assert.ok(!text.includes(secret), "a secret in the output");
 
     const check = await checkTargets(block(), [dir], { print: () => undefined, baseDir: dir });
-    assert.deepEqual([check.exitCode, check.current, check.stale], [0, 2, 0], "both of this seller's objects are now current");
+    assert.deepEqual([check.exitCode, check.current, check.stale], [0, 3, 0], "every object of the app is now current");
   });
 
   it("npm run credentials -- --format json gives the three fields", async () => {

@@ -147,7 +147,7 @@ describe("connectorAuth lwa: switching a deployed iam stack", () => {
     assert.match(run.error.message, /IAM user sp-api-connector/);
     assert.match(run.error.message, /iamKeysUnusedAt is unset/);
     assert.match(run.error.message, /npm run rotate-key -- --check-unused/);
-    assert.match(run.error.message, /pulumi config set connectorAuth iam/);
+    assert.match(run.error.message, /npm run pulumi -- config set connectorAuth iam/);
     assert.deepEqual(cloudTypes(run), []);
   });
 

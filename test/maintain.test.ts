@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { blockFileName, type MaintainSteps, type StepContext, type StepOutcome } from "../commands/maintain/run";
-import { liveProgress, main, parseMaintainArgs, summaryTable } from "../commands/maintain/cli";
+import { blockFileName, type MaintainSteps, type StackReport, type StepContext, type StepOutcome } from "../commands/maintain/run";
+import { handovers, liveProgress, main, parseMaintainArgs, summaryTable } from "../commands/maintain/cli";
 import { deliveryGap, lwaByHandDetail } from "../commands/maintain/steps";
 import { FakePulumi } from "./fake-pulumi";
 import { outcomesOf, readSummary } from "./maintain-summary";
@@ -172,6 +172,61 @@ describe("npm run maintain: the round", function () {
     assert.equal(blockFileName("org/sp-api-iam/acme-eu"), "acme-eu.hjson");
     assert.equal(blockFileName(".."), "...hjson");
     assert.equal(summaryTable([]).includes("0 stacks"), true);
+  });
+});
+
+describe("npm run maintain: the summary's sections (Failed, Needs you, Would do / Done, Skipped)", () => {
+  const key = (stack: string): StackReport => ({
+    stack,
+    failed: false,
+    steps: {
+      lwa: {
+        status: "skipped",
+        detail: `lwaRotation is off: rotate the LWA secret by hand before it expires in 40 days, on 2027-01-15 (docs/lwa-rotation.md)`,
+      },
+      key: { status: "done", detail: "start: the key is due", wroteBlock: `/srv/kit/credentials/${stack}.hjson` },
+      jobs: { status: "skipped", detail: "no jobConfigs listed: hand the block to the jobs (npm run credentials -- --into <file|dir>)" },
+    },
+  });
+
+  it("a key rotated for a stack whose jobs a person serves: Done names the block, Needs you says to hand it over, with the by-hand LWA date", () => {
+    const text = summaryTable([key("acme"), { stack: "globex", failed: true, steps: { lwa: { status: "failed", detail: "LWA said no" } } }], 200);
+    const sections = text.split("\n").filter((l) => /^[A-Z][\w ]+:$/.test(l));
+    assert.deepEqual(sections, ["Failed:", "Needs you:", "Done:"]);
+    const needs = text.slice(text.indexOf("Needs you:"), text.indexOf("Done:"));
+    assert.match(needs, /hand the new block \/srv\/kit\/credentials\/acme\.hjson to the stack's jobs before the old key is deactivated/);
+    assert.match(needs, /rotate the LWA secret by hand before it expires in 40 days, on 2027-01-15/);
+    assert.match(needs, /no jobConfigs listed: hand the block to the jobs/);
+    assert.match(text.slice(text.indexOf("Done:")), /key: start: the key is due \(new block: \/srv\/kit\/credentials\/acme\.hjson\)/);
+  });
+
+  it("an LWA rotation's handover has its date: 7 days from today", () => {
+    const report: StackReport = {
+      stack: "acme",
+      failed: false,
+      steps: {
+        lwa: { status: "done", detail: "rotated", wroteBlock: "credentials/acme.hjson" },
+        jobs: { status: "waiting", detail: "1 job(s) use a named credential" },
+      },
+    };
+    const [handover] = handovers([report], new Date("2026-12-06T10:00:00Z"));
+    assert.equal(
+      handover!.detail,
+      "hand the new block credentials/acme.hjson to the stack's jobs by 2026-12-13 (the old LWA secret stops 7 days after the rotation)",
+    );
+    assert.deepEqual(
+      handovers([{ ...report, steps: { ...report.steps, jobs: { status: "done", detail: "updated 1" } } }]),
+      [],
+      "delivered: nothing to hand over",
+    );
+  });
+
+  it("a dry run: what would be done is under Would do, never Done, and no handover is asked for", () => {
+    const dry: StackReport = { stack: "acme", failed: false, steps: { key: { status: "done", detail: "dry run: would start: the key is due" } } };
+    const text = summaryTable([dry], 200, true);
+    assert.match(text, /^Would do:$/m);
+    assert.doesNotMatch(text, /^Done:$/m);
+    assert.doesNotMatch(text, /hand the new block/);
   });
 });
 

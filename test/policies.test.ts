@@ -463,3 +463,35 @@ describe("policy documents: meaning, through the IAM evaluator", () => {
      */
   });
 });
+
+describe("policy documents: the program's role with authorizations, through the IAM evaluator", () => {
+  it("the role may invoke every authorization's region (na default, eu and fe authorizations), and no other", async () => {
+    const { runOffline } = await import("./offline-run");
+    const run = await runOffline(
+      {
+        spApiRegion: "na",
+        authorizations: JSON.stringify({ eu: { spApiRegion: "eu" }, "agency-fe": { spApiRegion: "fe" } }),
+      },
+      [],
+    );
+    assert.equal(run.error, undefined, run.error?.message);
+    const invoke = run.cloud.resources.find((r) => r.type === "aws:iam/rolePolicy:RolePolicy")!;
+    const policy = JSON.parse(invoke.inputs.policy as string) as IamPolicy;
+    for (const [awsRegion, expected] of [
+      ["us-east-1", "Allowed"],
+      ["eu-west-1", "Allowed"],
+      ["us-west-2", "Allowed"],
+      ["ap-southeast-2", "ImplicitlyDenied"],
+    ] as const) {
+      const evaluation = await evaluate({
+        principal: ROLE_SESSION,
+        action: "execute-api:Invoke",
+        resource: spApiCall(awsRegion),
+        resourceAccount: SP_API_ACCOUNT,
+        identityPolicies: { "role-invoke": policy },
+        resourcePolicy: SP_API_GATEWAY_POLICY,
+      });
+      assert.equal(evaluation.result, expected, awsRegion);
+    }
+  });
+});

@@ -450,3 +450,64 @@ describe("program under mocks: the operational state (issue 20)", () => {
     assert.match(run.error!.message, /SP_API_IAM_STATE_BASE: "latest" is not a whole number/);
   });
 });
+
+describe("program under mocks: authorizations (one app, several marketplaces)", () => {
+  const EU_TOKEN = "Atzr|IwEBI-the-EU-authorization/token+0123456789";
+  let run: Awaited<ReturnType<typeof runOffline>>;
+  before(async () => {
+    run = await runOffline(
+      {
+        spApiRegion: "na",
+        lwaClientId: CLIENT_ID,
+        lwaClientSecret: CLIENT_SECRET,
+        lwaRefreshToken: REFRESH_TOKEN,
+        authorizations: JSON.stringify({ eu: { spApiRegion: "eu", refreshToken: EU_TOKEN } }),
+      },
+      ["lwaClientSecret", "lwaRefreshToken", "authorizations"],
+      { keyFor },
+    );
+    assert.equal(run.error, undefined, run.error?.message);
+  });
+
+  it("a secret EU block with eu-west-1 and the EU token; the NA block kept as credentials", async () => {
+    const o = run.outputs!;
+    assert.equal(await isSecret(o.authorizationCredentials), true);
+    const blocks = await value(o.authorizationCredentials);
+    assert.deepEqual(Object.keys(blocks), ["eu"]);
+    const eu = Hjson.parse(blocks.eu!).credentials;
+    const na = Hjson.parse(await value(o.credentials)).credentials;
+    assert.equal(eu.region, "eu-west-1");
+    assert.equal(eu.refresh_token, EU_TOKEN);
+    assert.equal(na.region, "us-east-1");
+    assert.equal(na.refresh_token, REFRESH_TOKEN);
+    // The same app, role and key pair in both.
+    for (const field of ["role_arn", "aws_access_key_id", "aws_secret_access_key", "client_id", "client_secret"]) assert.equal(eu[field], na[field], field);
+    assert.deepEqual(o.authorizations, { eu: "eu" }, "the regions by name, in plain sight");
+    assert.ok(!JSON.stringify(o.authorizations).includes("Atzr|"));
+  });
+
+  it("the role may invoke every authorization's region", () => {
+    const invoke = JSON.parse(byType(run).get("aws:iam/rolePolicy:RolePolicy")![0].inputs.policy);
+    assert.deepEqual(invoke.Statement.map((s: any) => s.Resource).flat(), ["arn:aws:execute-api:us-east-1:*:*", "arn:aws:execute-api:eu-west-1:*:*"]);
+  });
+
+  it("refuses a refresh token in plain text, an unknown region and a bad name, naming each, never the token", async () => {
+    const plain = await runOffline({ authorizations: JSON.stringify({ eu: { spApiRegion: "eu", refreshToken: EU_TOKEN } }) }, [], { keyFor });
+    assert.match(
+      plain.error!.message,
+      /sp-api-iam:authorizations: authorizations\.eu\.refreshToken stored in plain text; a secret must be encrypted\. Fix: pulumi config rm --path 'authorizations\.eu\.refreshToken' && pulumi config set --secret --path 'authorizations\.eu\.refreshToken'/,
+    );
+    const bad = await runOffline(
+      { authorizations: JSON.stringify({ eu: { spApiRegion: "europe", refreshToken: EU_TOKEN }, "Bad Name": { spApiRegion: "na" } }) },
+      ["authorizations"],
+      { keyFor },
+    );
+    assert.match(
+      bad.error!.message,
+      /sp-api-iam:authorizations: not an SP-API region \(at authorizations\.eu\.spApiRegion\); given \{"eu":\{"spApiRegion":"europe","refreshToken":"\(hidden: a secret\)"\}/,
+    );
+    assert.match(bad.error!.message, /Allowed: further authorizations of the app/);
+    assert.match(bad.error!.message, /sp-api-iam:authorizations: a name that is not 1 to 32 of a-z 0-9 - _ \(at authorizations\.Bad Name\)/);
+    for (const run of [plain, bad]) assert.ok(!run.error!.message.includes(EU_TOKEN), "the token is never shown");
+  });
+});

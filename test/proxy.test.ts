@@ -247,7 +247,7 @@ describe("proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)", function () {
 
   it("the deadline holds through a proxy that never answers: verify times out, naming the proxy", () =>
     withProxy("stall", async (proxy) => {
-      const result = await verify({ HTTP_PROXY: proxy.url() }, { SP_API_VERIFY_TIMEOUT_MS: "300" });
+      const result = await verify({ HTTP_PROXY: proxy.url() }, { SP_API_VERIFY_TIMEOUT_MS: "2000" });
       assert.notEqual(result.code, 0);
       assert.match(result.output, new RegExp(`STS at \\S+ through the proxy ${proxy.url().replace(/\./g, "\\.")}/ timed out`));
     }));

@@ -317,11 +317,29 @@ describe("lib/files", () => {
 
   it("writePrivateFile: mode 600 even over a too-open file, atomically, no temporary file left", () => {
     const file = path.join(dir, "credentials.hjson");
-    fs.writeFileSync(file, "old", { mode: 0o644 });
+    const old = 'credentials: {\n  region: "us-east-1"\n}\n';
+    fs.writeFileSync(file, old, { mode: 0o644 });
     writePrivateFile(file, "new");
     assert.equal(fs.readFileSync(file, "utf8"), "new");
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-    assert.deepEqual(fs.readdirSync(dir), ["credentials.hjson"]);
+    // The block it replaced is kept, private too (lib/files.ts, notABlockFile).
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["credentials.hjson", "credentials.hjson.previous"]);
+    assert.equal(fs.readFileSync(`${file}.previous`, "utf8"), old);
+    assert.equal(fs.statSync(`${file}.previous`).mode & 0o777, 0o600);
+  });
+
+  it("writePrivateFile: refuses a file that is not a block the kit wrote (a job config, a person's file), and leaves it", () => {
+    const job = path.join(dir, "orders.json");
+    fs.writeFileSync(job, '{"input": {"credentials": {"role_arn": "a", "client_id": "b"}}}');
+    assert.throws(
+      () => writePrivateFile(job, "new"),
+      (e: Error) => e instanceof FileRefusal && /holds a job config.*use --into/.test(e.message),
+    );
+    const mine = path.join(dir, "notes.hjson");
+    fs.writeFileSync(mine, "my notes");
+    assert.throws(() => writePrivateFile(mine, "new"), /exists and is not a credentials block this kit wrote/);
+    assert.equal(fs.readFileSync(job, "utf8"), '{"input": {"credentials": {"role_arn": "a", "client_id": "b"}}}');
+    assert.equal(fs.readFileSync(mine, "utf8"), "my notes");
   });
 
   it("writePrivateFile: refuses a directory and a symlink, naming them", () => {

@@ -118,8 +118,7 @@ describe("README Quick start, on a fresh copy of the repository", function () {
         if (command.startsWith("npm run verify")) {
           // The fake STS knows the key the stand-in made, as AWS knows the one pulumi up made.
           const block = (Hjson.parse(fs.readFileSync(path.join(copy, "credentials.hjson"), "utf8")) as { credentials: Record<string, string> }).credentials;
-          amazon.behaviour.user = { keyId: block.aws_access_key_id!, keySecret: block.aws_secret_access_key!, roleArn: block.role_arn! };
-          amazon.behaviour.callerArn = cli.stack("dev").outputs.userArn!.value as string;
+          amazon.acceptBlock(block, cli.stack("dev").outputs.userArn!.value as string);
         }
         const line = command
           .replace("<profile>", "acme-profile")

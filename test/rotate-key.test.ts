@@ -3,16 +3,17 @@
  * IAM's keys against the stack's records.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { main, parseArgs } from "../commands/rotate-key/cli";
 import { rotateKey, type KeyRotationReport } from "../commands/rotate-key/run";
+import { acquireLocks, stackLock } from "../lib/lock";
 import { openStack, type PulumiStack } from "../lib/pulumi";
 import { SECRETS } from "./fake-amazon";
-import { FakeIam, OPERATOR } from "./fake-iam";
+import { FakeIam, keysOfStack, OPERATOR } from "./fake-iam";
 import { FakePulumi } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
 import { decide, type DecideInput, type IamKey, type RotationConfig } from "../commands/rotate-key/decide";
@@ -260,7 +261,7 @@ describe("rotate-key: the decision (pure)", () => {
     it("refuses a config difference none of its steps makes (a jump, or skipping inactive)", () => {
       const jump = run({ config: { accessKeyGeneration: 5 }, iam: [newKey(used(1)), oldKey(used(50))] });
       assert.equal(jump.refused, true);
-      assert.match(jump.reason, /pulumi config set accessKeyGeneration 3/);
+      assert.match(jump.reason, /npm run pulumi -- config set accessKeyGeneration 3/);
       const skip = run({ config: { previousAccessKey: "removed" }, iam: [newKey(used(1)), oldKey(used(50))] });
       assert.equal(skip.refused, true);
     });
@@ -325,14 +326,7 @@ describe("npm run rotate-key", function () {
 
   /** IAM as the stack's keys make it, each key last used `hoursAgo` (undefined: never). */
   function mirror(name: string, use: { current?: number; previous?: number } = {}): void {
-    const state = cli.stack(name);
-    const slots = state.outputs.accessKeySlots!.value as SlotRecord[];
-    const newest = Math.max(...slots.map((s) => s.generation));
-    iam.keys = slots.map((s) => {
-      const key = state.keys[s.slot]!;
-      const hours = s.generation === newest ? use.current : use.previous;
-      return { id: key.id, status: s.status ?? "Active", createDate: key.createDate, ...(hours === undefined ? {} : { lastUsed: lastUse(hours) }) };
-    });
+    iam.keys = keysOfStack(cli.stack(name), use);
   }
 
   function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -361,6 +355,101 @@ describe("npm run rotate-key", function () {
   };
   const ups = (name: string) => cli.callsOf("up", name).length;
   const configSets = (name: string) => cli.callsOf("config set", name).length + cli.callsOf("config rm", name).length;
+
+  it("its refusals are in the one `rotate-key: error:` form: a plain-http endpoint, a stack in use", async () => {
+    seed("form", {}, 80);
+    const plain = await run("form", { env: env({ AWS_ENDPOINT_URL_IAM: "http://iam.example.com" }) });
+    assert.equal(plain.report.exitCode, 2);
+    assert.match(plain.text, /^rotate-key: error: AWS_ENDPOINT_URL_IAM is plain http:\/\//m);
+    assert.doesNotMatch(plain.text, /^Error: /m);
+    const lockDir = fs.mkdtempSync(path.join(os.tmpdir(), "rk-locks-"));
+    try {
+      const lockEnv = env({ SP_API_IAM_LOCK_DIR: lockDir, SP_API_IAM_LOCK_WAIT_MS: "0" });
+      const held = await acquireLocks([stackLock("form", lockEnv)], { env: lockEnv, command: "test" });
+      try {
+        const busy = await run("form", { env: lockEnv });
+        assert.equal(busy.report.exitCode, 1);
+        assert.match(busy.text, /^rotate-key: error: .*in use by/m);
+      } finally {
+        await held.release();
+      }
+    } finally {
+      fs.rmSync(lockDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a stack's aws:profile that no AWS config file holds is named (not the SDK's 'Could not load credentials from any providers')", async () => {
+    cli.setNow(new Date(Date.now() - 80 * DAY).toISOString());
+    cli.addStack("noprof", {
+      config: { lwaClientId: LWA.clientId },
+      secrets: { lwaClientSecret: LWA.clientSecret, lwaRefreshToken: LWA.refreshToken },
+      provider: { profile: "acme-prod" },
+    });
+    cli.setNow(new Date().toISOString());
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "rk-home-"));
+    try {
+      const { report, text } = await run("noprof", { env: env({ HOME: home, AWS_CONFIG_FILE: "", AWS_SHARED_CREDENTIALS_FILE: "" }) });
+      assert.equal(report.exitCode, 1, text);
+      assert.match(report.reason, /the AWS profile "acme-prod" \(aws:profile\) is in neither .*\.aws\/config nor .*\.aws\/credentials/);
+      assert.doesNotMatch(text, /Could not load credentials from any providers/);
+      assert.equal(ups("noprof"), 0);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it("aws:profile and AWS_* keys both set (a scheduler, docs/fleet.md): the profile decides, and the SDK's multi-line warning is not printed", async function () {
+    cli.setNow(new Date(Date.now() - 1 * DAY).toISOString());
+    cli.addStack("both", {
+      config: { lwaClientId: LWA.clientId },
+      secrets: { lwaClientSecret: LWA.clientSecret, lwaRefreshToken: LWA.refreshToken },
+      provider: { profile: "acme-prod" },
+    });
+    cli.setNow(new Date().toISOString());
+    mirror("both", { current: 2 });
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "rk-home-"));
+    try {
+      fs.mkdirSync(path.join(home, ".aws"));
+      fs.writeFileSync(
+        path.join(home, ".aws", "credentials"),
+        `[acme-prod]\naws_access_key_id = ${OPERATOR.keyId}\naws_secret_access_key = ${OPERATOR.secret}\n`,
+      );
+      // A process of its own: the SDK prints its warning once per process.
+      // Not spawnSync: the fake IAM answers from this process's event loop.
+      const result = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, ["-r", "./tools/register.js", "commands/rotate-key/cli.ts", "--stack", "both", "--dry-run"], {
+          cwd: path.resolve(__dirname, ".."),
+          env: env({ HOME: home }),
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+        child.stdin.end();
+      });
+      assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+      assert.doesNotMatch(result.stdout + result.stderr, /Multiple credential sources|credential-provider-node/);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it("--out naming a job config: exit 2 before anything is read, naming --into; the job config left as it was", async () => {
+    seed("job", {}, 80);
+    const job = '{"input": {"credentials": {"role_arn": "a", "client_id": "b"}}}\n';
+    fs.writeFileSync(path.join(dir, "block.hjson"), job);
+    try {
+      const { report, text } = await run("job");
+      assert.equal(report.exitCode, 2);
+      assert.match(text, /^rotate-key: error: block\.hjson holds a job config, not a credentials block this kit wrote; .*--into block\.hjson/m);
+      assert.equal(fs.readFileSync(path.join(dir, "block.hjson"), "utf8"), job);
+      assert.equal(ups("job"), 0);
+    } finally {
+      fs.rmSync(path.join(dir, "block.hjson"));
+    }
+  });
 
   describe("each row of the phase table", () => {
     it("steady, key due: starts the rotation, writes the new block (mode 600), says to hand it to every job", async () => {
@@ -529,9 +618,9 @@ describe("npm run rotate-key", function () {
       seed("x", {}, 80);
       mirror("x", { current: 2 });
       iam.behaviour[peer] = "GetAccessKeyLastUsed";
-      const { report } = await run("x", { env: env({ SP_API_AWS_TIMEOUT_MS: "400" }) });
+      const { report } = await run("x", { env: env({ SP_API_AWS_TIMEOUT_MS: "2000" }) });
       assert.equal(report.exitCode, 1);
-      assert.match(report.reason, peer === "garbage" ? /could not read iam:GetAccessKeyLastUsed/ : /did not answer iam:GetAccessKeyLastUsed within 400 ms/);
+      assert.match(report.reason, peer === "garbage" ? /could not read iam:GetAccessKeyLastUsed/ : /did not answer iam:GetAccessKeyLastUsed within 2000 ms/);
       assert.equal(ups("x") + configSets("x"), 0);
     });
   }

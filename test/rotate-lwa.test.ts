@@ -11,7 +11,15 @@ import * as Hjson from "hjson";
 import { addDays, currentExpiry } from "../src/lifecycle";
 import { openStack } from "../lib/pulumi";
 import { parseArgs, UsageError } from "../commands/rotate-lwa/cli";
-import { decideStep, dispose, judgeRotationRequest, parseNotification, plainTime, rotationRequestedBody } from "../commands/rotate-lwa/decide";
+import {
+  decideStep,
+  disagreementWords,
+  dispose,
+  judgeRotationRequest,
+  parseNotification,
+  plainTime,
+  rotationRequestedBody,
+} from "../commands/rotate-lwa/decide";
 import { LwaRotationResult, rotateLwa } from "../commands/rotate-lwa/run";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, OTHER_CLIENT_ID, pascal, QUEUE_ARN, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { MisbehavingPeer } from "./fake-amazon";
@@ -253,7 +261,7 @@ describe("npm run rotate-lwa", function () {
   it("the rotation request goes unanswered: the record stays, and the next run waits for a secret rather than asking again", async () => {
     addStack();
     fake.stall.add("rotation");
-    const first = await run({ env: env({ SP_API_ROTATE_LWA_TIMEOUT_MS: "300" }) });
+    const first = await run({ env: env({ SP_API_ROTATE_LWA_TIMEOUT_MS: "2000" }) });
     assert.equal(first.result.exitCode, 1);
     assert.match(first.lines.join("\n"), /got no answer \(TimeoutError\): Amazon may or may not have rotated the secret/);
     assert.ok(config().lwaRotationRequestedAt, "the record, written before the request, stays");
@@ -323,7 +331,7 @@ describe("npm run rotate-lwa", function () {
     assert.equal(fake.calls.length, 0);
   });
 
-  it("a new secret LWA rejects: set aside (recorded, deleted), nothing stored, exit 1; a later not-due run exits 0 (it used to fail for 14 days)", async () => {
+  it("a new secret LWA rejects: set aside (recorded, the secret kept, deleted), nothing stored, exit 1; a later not-due run exits 0 (it used to fail for 14 days)", async () => {
     addStack();
     fake.rejectNewSecrets = true;
     const { result, lines } = await run({ waitSeconds: 1 });
@@ -357,7 +365,10 @@ describe("npm run rotate-lwa", function () {
     const notDue = await run({ ifDue: true, now: later });
     assert.equal(notDue.result.exitCode, 0, notDue.lines.join("\n"));
     assert.equal(notDue.result.outcome, "not-due");
-    assert.deepEqual(newSecretMessages(), []);
+    // The slot still holds the first one: the second is not thrown away, it stays in the queue until it is cleared.
+    assert.match(notDue.lines.join("\n"), /Left in the queue: the secret set aside at .* is still kept .*--clear-set-aside --stack acme/);
+    assert.equal(newSecretMessages().length, 1);
+    assert.deepEqual(config().lwaRotationSetAsideSecret, { value: fake.issued[0], secret: true });
     assertNoSecretLeaked(lines, notDue.lines);
   });
 
@@ -465,16 +476,17 @@ describe("npm run rotate-lwa", function () {
     const off = await run();
     assert.equal(off.result.exitCode, 1);
     assert.equal(off.result.outcome, "skipped");
-    assert.match(off.lines.join("\n"), /lwaRotation is off for stack acme.*pulumi config set lwaRotation true --stack acme && npm run up -- acme/);
+    assert.match(off.lines.join("\n"), /lwaRotation is off for stack acme.*npm run pulumi -- config set lwaRotation true --stack acme && npm run up -- acme/);
     cli.setConfig(STACK, "lwaRotation", "true");
     const unset = await run();
     assert.equal(unset.result.exitCode, 1);
-    assert.match(unset.lines.join("\n"), /Fix: pulumi config set --secret lwaRefreshToken --stack acme/);
+    assert.match(unset.lines.join("\n"), /Fix: npm run pulumi -- config set --secret lwaRefreshToken --stack acme/);
     assert.equal(fake.calls.length, 0, "nothing reached SQS, LWA or SP-API");
   });
 
   describe("peers that stall, trickle or answer garbage: exit 1 within the request timeouts, nothing rotated or stored", () => {
-    const fast = () => env({ SP_API_AWS_TIMEOUT_MS: "300", SP_API_ROTATE_LWA_TIMEOUT_MS: "300" });
+    // A margin the healthy fakes meet on a loaded machine; the misbehaving peer never does.
+    const fast = () => env({ SP_API_AWS_TIMEOUT_MS: "2000", SP_API_ROTATE_LWA_TIMEOUT_MS: "2000" });
     const cases: { peer: "stall" | "trickle" | "garbage"; service: "sqs" | "lwa" | "rotation"; says: RegExp }[] = [
       { peer: "stall", service: "sqs", says: /reading the queue arn:aws:sqs:\S+ failed: .*SQS did not answer/ },
       { peer: "stall", service: "lwa", says: /could not reach LWA at http:\/\/127\.0\.0\.1:\d+ \(TimeoutError\)\.[\s\S]*Nothing was rotated/ },
@@ -562,11 +574,11 @@ describe("rotate-lwa: decisions", () => {
     assert.equal(parseNotification(rotationRequestedBody(CLIENT_ID, now)).kind, "rotation-requested");
   });
 
-  it("disposes: ours completes, others are released, a message from before the stored secret's issue day is discarded", () => {
+  it("disposes: ours completes, others are released, a new secret from before the stored secret's issue day is set aside", () => {
     const ours = parseNotification(newSecretBody({}));
     assert.deepEqual(dispose(ours, { clientId: CLIENT_ID, issuedOn: "2026-11-27" }), { action: "complete" });
     assert.equal(dispose(ours, { clientId: OTHER_CLIENT_ID }).action, "release");
-    assert.equal(dispose(ours, { clientId: CLIENT_ID, issuedOn: "2026-11-28" }).action, "discard");
+    assert.equal(dispose(ours, { clientId: CLIENT_ID, issuedOn: "2026-11-28" }).action, "set-aside");
     assert.equal(dispose({ kind: "unreadable" }, { clientId: CLIENT_ID }).action, "release");
     // Amazon's notice that the previous secret stops 7 days after a rotation is not the current secret's expiry.
     const expiryNotice = (time: string) => ({ kind: "expiry" as const, clientId: CLIENT_ID, clientSecretExpiryTime: time, eventTime: "2026-11-27T10:00:00Z" });
@@ -589,10 +601,21 @@ describe("rotate-lwa: decisions", () => {
     });
     const stale = currentExpiry({ issuedOn: "2026-11-20", fromConfig: "2026-11-25T09:00:00Z" });
     assert.equal(stale.expiresAt, "2027-05-19T00:00:00Z");
-    assert.match(stale.ignored!, /pulumi config rm lwaClientSecretExpiresAt/);
+    assert.match(stale.ignored!, /npm run pulumi -- config rm lwaClientSecretExpiresAt/);
     assert.equal(
       currentExpiry({ issuedOn: "2026-06-01", fromMessage: "2026-12-01T00:00:00Z", fromConfig: "2026-11-25T09:00:00Z" }).expiresAt,
       "2026-12-01T00:00:00Z",
+    );
+  });
+
+  it("compares Amazon's expiry with the tracked date by calendar day: the same day is no disagreement, the next is one day", () => {
+    // Tracked: 2026-06-01 + 180 days = 2026-11-28. Amazon's on that day at 13:00 once read as "1 day later".
+    const same = currentExpiry({ issuedOn: "2026-06-01", fromMessage: "2026-11-28T13:00:00Z" });
+    assert.equal(same.disagreementDays, undefined);
+    assert.equal(currentExpiry({ issuedOn: "2026-06-01", fromMessage: "2026-11-29T20:00:00Z" }).disagreementDays, 1);
+    assert.equal(
+      disagreementWords(1, "2026-06-01"),
+      "Amazon's expiry is 1 day later than lwaClientSecretIssuedOn + 180 days (2026-11-28); Amazon's is the one that counts.",
     );
   });
 

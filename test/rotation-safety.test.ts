@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
 import { addDays } from "../src/lifecycle";
-import { acquireLocks, lockDir, LockBusy, stackLock } from "../lib/lock";
+import { acquireLocks, lockDir, LockBusy, lockPaths, stackLock } from "../lib/lock";
 import { openStack } from "../lib/pulumi";
 import { groupOf, manualDeliveryReason, rotateLwa, type LwaRotationResult } from "../commands/rotate-lwa/run";
 import { lanes } from "../commands/maintain/run";
@@ -30,8 +30,12 @@ const STACK = "acme";
 const today = () => new Date().toISOString().slice(0, 10);
 const AWS_KEY_ID = "AKIAOPERATOR7EXAMPLE";
 const AWS_KEY_SECRET = "opErAtOr/SeCrEt+KeY=0123456789abcdefABCD";
-/** SQS visibility in the fake: the run's 15-minute hold lasts 900 x this seconds (3.6 s); the queue's 60 s, 0.24 s. */
-const VISIBILITY_SCALE = 0.004;
+/**
+ * SQS visibility in the fake: holds as long as SQS's own (the run's 15 minutes, the queue's 60 s). A test that needs a
+ * hold over ends it (fake.endHolds()); a shorter hold (3.6 s, as it was) ran out under a loaded machine while the run
+ * still worked on the message, and its last step failed (MessageNotInflight).
+ */
+const VISIBILITY_SCALE = 1;
 
 describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messages (issue 14)", function () {
   this.timeout(120_000);
@@ -91,7 +95,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
   }
 
   async function run(
-    opts: { stack?: string; ifDue?: boolean; waitSeconds?: number; env?: NodeJS.ProcessEnv; now?: Date; requestAgain?: boolean } = {},
+    opts: { stack?: string; ifDue?: boolean; waitSeconds?: number; env?: NodeJS.ProcessEnv; now?: Date; requestAgain?: boolean; out?: string } = {},
   ): Promise<{ result: LwaRotationResult; text: string }> {
     const e = opts.env ?? env();
     const stack = await openStack(opts.stack ?? STACK, { env: e });
@@ -99,7 +103,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     const result = await rotateLwa(stack, {
       ifDue: opts.ifDue ?? false,
       waitSeconds: opts.waitSeconds ?? 3,
-      out: "creds.hjson",
+      out: opts.out ?? "creds.hjson",
       env: e,
       requestAgain: opts.requestAgain,
       ...(opts.now ? { now: () => opts.now! } : {}),
@@ -124,7 +128,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     return { child, output: () => output, exited };
   }
 
-  async function until(condition: () => boolean, what: string, ms = 60_000): Promise<void> {
+  async function until(condition: () => boolean, what: string, ms = 240_000): Promise<void> {
     const end = Date.now() + ms;
     while (!condition()) {
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -157,7 +161,8 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     assert.ok(fake.validSecrets.has(secret), "the stored secret is one LWA accepts");
     for (const name of names) {
       assert.deepEqual(config(name).lwaClientSecret, { value: secret, secret: true }, `${name} holds the newest secret`);
-      const file = name === STACK ? path.join(work, "creds.hjson") : path.join(work, `${name}.hjson`);
+      // Another stack of the app: its own block in the private credentials directory, never beside --out.
+      const file = name === STACK ? path.join(work, "creds.hjson") : path.join(work, "credentials", `${name}.hjson`);
       assert.equal(blockSecret(file), secret, `${name}'s block`);
       assert.equal(String(cli.stack(name).outputs.credentials!.value).includes(JSON.stringify(secret)), true, `${name} is deployed with it`);
     }
@@ -167,7 +172,9 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     if (requestedAt) assert.ok(Date.parse(config().lwaClientSecretIssuedAt!.value) >= Date.parse(requestedAt) - 120_000, "the record is answered");
   }
 
-  describe("killed at each phase, rerun before and after the message's hold: exactly one rotation, nothing lost", () => {
+  describe("killed at each phase, rerun before and after the message's hold: exactly one rotation, nothing lost", function () {
+    // Margins, not measurements: on a loaded machine a killed run's restart can take many times its usual second.
+    this.timeout(300_000);
     const phases = [
       { phase: "after the request", line: /Amazon accepted the rotation/ },
       { phase: "after config set", line: /stored the new secret in stack acme's config/ },
@@ -195,8 +202,8 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
           // It waits for the answer to the recorded request, or (the secret already stored) declines to rotate again.
           if (early.result.outcome !== "rotated") assert.match(early.text, /no new request|rotating again within 7 days would retire the previous secret/);
 
-          // After the hold has ended: the rerun finishes.
-          await new Promise((resolve) => setTimeout(resolve, 900 * 1000 * VISIBILITY_SCALE + 300));
+          // After the hold has ended (the queue's clock moved on, not waited for): the rerun finishes.
+          fake.endHolds();
           const late = await run({ waitSeconds: 3 });
           assert.equal(late.result.exitCode, 0, late.text);
           assertOneRotationFinished();
@@ -221,7 +228,9 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
   it("two runs at once on one stack: the second waits for the lock, then finds the rotation done: one rotation", async () => {
     addStack();
     cli.update(STACK, (s) => (s.upDelayMs = 1000));
-    const [a, b] = await Promise.all([run(), new Promise((resolve) => setTimeout(resolve, 100)).then(() => run())]);
+    // The second starts once the first holds the stack's lock (an event, not a delay).
+    const held = `${path.join(lockDir(env()), encodeURIComponent(`stack-${STACK}`))}.lock`;
+    const [a, b] = await Promise.all([run(), until(() => fs.existsSync(held), "the first run's lock").then(() => run())]);
     printed.push(a.text, b.text);
     assert.deepEqual([a.result.exitCode, b.result.exitCode], [0, 0], `${a.text}\n---\n${b.text}`);
     const second = [a, b].find((r) => r.result.outcome !== "rotated")!;
@@ -232,7 +241,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
 
   it("a second run that cannot wait exits 1 naming the lock's holder (pid, command, since when)", async () => {
     addStack();
-    const held = await acquireLocks([stackLock(STACK)], { env: env(), command: "rotate-lwa --stack acme" });
+    const held = await acquireLocks([stackLock(STACK, env())], { env: env(), command: "rotate-lwa --stack acme" });
     try {
       const { result, text } = await run({ env: env({ SP_API_IAM_LOCK_WAIT_MS: "0" }) });
       assert.equal(result.exitCode, 1);
@@ -245,13 +254,11 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
 
   it("a lock left by a killed process is broken once stale, and the run goes on", async () => {
     addStack();
-    const dir = lockDir(env());
-    fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, encodeURIComponent(`stack-${STACK}`));
-    fs.mkdirSync(`${file}.lock`);
-    fs.writeFileSync(file, JSON.stringify({ pid: 999_999, command: "rotate-lwa", since: "2026-01-01T00:00:00Z", host: os.hostname() }));
+    const paths = lockPaths(stackLock(STACK, env()), env());
+    fs.mkdirSync(paths.lock, { recursive: true });
+    fs.writeFileSync(paths.holder, JSON.stringify({ pid: 999_999, command: "rotate-lwa", since: "2026-01-01T00:00:00Z", host: os.hostname() }));
     const old = new Date(Date.now() - 60_000);
-    fs.utimesSync(`${file}.lock`, old, old);
+    fs.utimesSync(paths.lock, old, old);
     const { result, text } = await run();
     assert.equal(result.exitCode, 0, text);
     assertOneRotationFinished();
@@ -287,7 +294,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
   it("concurrent rotate-key on one stack (maintain --stack dev --stack dev): one run at a time; maintain drops the duplicate", async () => {
     assert.deepEqual((parseMaintainArgs(["--stack", "dev", "--stack", "dev", "--stack", "prod"]) as { stacks: string[] }).stacks, ["dev", "prod"]);
     addStack();
-    const held = await acquireLocks([stackLock(STACK)], { env: env(), command: "rotate-key --stack acme" });
+    const held = await acquireLocks([stackLock(STACK, env())], { env: env(), command: "rotate-key --stack acme" });
     try {
       const stack = await openStack(STACK, { env: env() });
       const lines: string[] = [];
@@ -306,7 +313,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     }
   });
 
-  it("a stale new-secret message after the hold ends, sent the same day: discarded, never stored (it used to roll the stack back)", async () => {
+  it("a stale new-secret message after the hold ends, sent the same day: set aside and kept, never stored (it used to roll the stack back)", async () => {
     addStack();
     // The first rotation, and a second one's secret stored later the same day.
     const first = await run();
@@ -321,9 +328,10 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     assert.equal(later.result.exitCode, 0, later.text);
     assert.match(
       later.text,
-      /deleted a message of this app sent .*, not after the stored secret \(lwaClientSecretIssuedAt .*\): an older secret, never stored/,
+      /set aside a new-secret message sent .*, not after the stored secret \(lwaClientSecretIssuedAt .*\): a late answer to an earlier request, never stored\. Recorded in lwaRotationSetAside \(the secret kept in lwaRotationSetAsideSecret\)/,
     );
     assert.equal(config().lwaClientSecret!.value, stored);
+    assert.equal(config().lwaRotationSetAsideSecret!.value, older, "kept, never thrown away (issue 20)");
     assert.equal(blockSecret(), stored);
     assert.deepEqual(newSecretMessages(), []);
   });
@@ -404,6 +412,13 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
       assert.match(text, /LWA app group: acme, globex/);
       assertOneRotationFinished(["acme", "globex"]);
       const secret = fake.issued[0]!;
+      // Globex's block in its own place, the private credentials directory; nothing of it beside --out.
+      const globexBlock = path.join(work, "credentials", "globex.hjson");
+      assert.equal(Hjson.parse(fs.readFileSync(globexBlock, "utf8")).credentials.client_secret, secret);
+      assert.equal(fs.statSync(globexBlock).mode & 0o777, 0o600);
+      assert.equal(fs.statSync(path.dirname(globexBlock)).mode & 0o777, 0o700);
+      assert.ok(!fs.existsSync(path.join(work, "globex.hjson")), "not beside --out");
+      assert.match(text, new RegExp(`wrote the new credentials block of globex to ${globexBlock.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(mode 600\\)`));
       const member = await run({ stack: "globex" });
       assert.match(member.text, /stack globex shares its LWA app with stack acme, which has lwaRotation.*\n.*Fix: npm run rotate-lwa -- --stack acme/);
       assert.equal(fake.rotations().length, 1);
@@ -414,6 +429,53 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
         assert.equal(callsOf("up", name).length, name === STACK ? 2 : 1, `${name}: the rotating stack also deploys its rotation record`);
         assert.equal(config(name).lwaClientSecretIssuedAt!.value, config("acme").lwaClientSecretIssuedAt!.value);
       }
+    });
+
+    it("--out colliding with a member's name or file: refused before anything is asked; then --out's directory holds acme's block only", async () => {
+      const GLOBEX_TOKEN = "Atzr|IwEBI-globex-sellers-own-token-0123456789";
+      addStack("acme", { jobConfigs: ["jobs/a.json"] });
+      cli.addStack("globex", {
+        config: { spApiRegion: "eu", lwaClientId: CLIENT_ID, lwaClientSecretIssuedOn: addDays(today(), -170), jobConfigs: ["jobs/g.json"] },
+        secrets: { lwaClientSecret: OLD_SECRET, lwaRefreshToken: GLOBEX_TOKEN },
+      });
+      fs.mkdirSync(path.join(work, "acme-jobs"));
+      fs.mkdirSync(path.join(work, "credentials"), { mode: 0o700 });
+      for (const out of ["acme-jobs/globex.hjson", "credentials/globex.hjson"]) {
+        const { result, text } = await run({ out });
+        assert.equal(result.exitCode, 2, text);
+        assert.match(text, /--out .*globex\.hjson (is named for stack globex, which shares this LWA app|is where the block of stack globex goes)/);
+        assert.match(text, /Nothing was asked or changed\.\n {2}Fix: give --out a file named for stack acme \(e\.g\. acme\.hjson\)/);
+      }
+      assert.equal(fake.calls.length, 0, "nothing asked of LWA, Amazon or the queue");
+      assert.deepEqual(callsOf("config set", "acme"), []);
+      assert.deepEqual(fs.readdirSync(path.join(work, "acme-jobs")), [], "nothing written there");
+
+      const { result, text } = await run({ out: "acme-jobs/acme.hjson" });
+      assert.equal(result.exitCode, 0, text);
+      assert.deepEqual(fs.readdirSync(path.join(work, "acme-jobs")), ["acme.hjson"], "--out's directory: acme's block alone");
+      for (const name of fs.readdirSync(path.join(work, "acme-jobs"))) {
+        assert.ok(!fs.readFileSync(path.join(work, "acme-jobs", name), "utf8").includes(GLOBEX_TOKEN), "no other customer's token in --out's directory");
+      }
+      assert.equal(Hjson.parse(fs.readFileSync(path.join(work, "credentials", "globex.hjson"), "utf8")).credentials.refresh_token, GLOBEX_TOKEN);
+    });
+
+    it("the proof may use any authorization's token: the default one revoked (invalid_grant), the EU one accepted: rotated", async () => {
+      cli.addStack(STACK, {
+        config: { spApiRegion: "na", lwaRotation: true, lwaClientId: CLIENT_ID, lwaClientSecretIssuedOn: addDays(today(), -170), jobConfigs: ["jobs/a.json"] },
+        secrets: {
+          lwaClientSecret: OLD_SECRET,
+          lwaRefreshToken: "Atzr|IwEBI-revoked-by-the-seller-0123456789",
+          // The fake's LWA accepts REFRESH_TOKEN: here the seller's EU authorization.
+          authorizations: JSON.stringify({ eu: { spApiRegion: "eu", refreshToken: REFRESH_TOKEN } }),
+        },
+        provider: { region: REGION },
+        selected: true,
+      });
+      const { result, text } = await run();
+      assert.equal(result.exitCode, 0, text);
+      assertOneRotationFinished([STACK]);
+      const exchanges = fake.calls.filter((c) => c.service === "lwa" && c.action === "refresh_token");
+      assert.ok(exchanges.length >= 2, "the default token first, then the EU one");
     });
 
     it("maintain orders an app's stacks in one lane, the rotating one first; a member's lwa step names it", () => {
@@ -481,10 +543,10 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
 
   it("locks: a held lock refuses a second taker; released, it can be taken again", async () => {
     const fast = env({ SP_API_IAM_LOCK_WAIT_MS: "0" });
-    const held = await acquireLocks([stackLock("acme")], { env: fast, command: "test" });
-    await assert.rejects(acquireLocks([stackLock("acme")], { env: fast, command: "test" }), LockBusy);
+    const held = await acquireLocks([stackLock("acme", fast)], { env: fast, command: "test" });
+    await assert.rejects(acquireLocks([stackLock("acme", fast)], { env: fast, command: "test" }), LockBusy);
     await held.release();
-    const again = await acquireLocks([stackLock("acme")], { env: fast, command: "test" });
+    const again = await acquireLocks([stackLock("acme", fast)], { env: fast, command: "test" });
     await again.release();
   });
 });
@@ -520,7 +582,7 @@ describe("status shows what rotate-lwa left for a person (issue 14)", () => {
   it("a message set aside is reported; the app's other stacks are named", () => {
     const row = statusRow(facts({ ...lwa, lwaClientSecretIssuedOn: "2026-11-20", lwaRotationSetAside: "2026-11-26T10:00:00Z" }, ["globex"]), NOW);
     assert.equal(row.lwa?.setAside, "2026-11-26T10:00:00Z");
-    assert.match(row.next!.what, /a new-secret message sent 2026-11-26T10:00:00Z was refused by LWA and set aside/);
+    assert.match(row.next!.what, /a new secret set aside \(sent 2026-11-26T10:00:00Z\) is kept: .*npm run rotate-lwa -- --clear-set-aside --stack /);
     assert.deepEqual(row.lwa?.sharedWith, ["globex"]);
   });
 

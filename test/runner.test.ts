@@ -69,26 +69,38 @@ describe("runner: targets", () => {
     assert.equal(maskedUrl("https://h/?api_key=sekret"), "https://h/?api_key=***");
   });
 
-  it("the rule on one parsed credentials object (the adapter): this stack's, another app's; read-back paths name fields only", () => {
+  it("the field rule on one parsed credentials object: the app's secret only; another app's object untouched; read-back paths name fields only", () => {
     const values = { ...GLOBEX, client_secret: NEW_SECRET };
     const block = { hjson: "", values, roleArn: GLOBEX.role_arn, lwaClientId: GLOBEX.client_id };
-    const identity = { roleArn: GLOBEX.role_arn, lwaClientId: GLOBEX.client_id };
+    const identity = { roleArn: GLOBEX.role_arn, lwaClientId: GLOBEX.client_id, keyIds: [GLOBEX.aws_access_key_id] };
     const ours = credentialsRule({ ...GLOBEX }, block, identity);
-    assert.ok(ours.owner.thisStack);
+    assert.deepEqual(ours.shares, ["app", "key"]);
     assert.deepEqual(
-      ours.plan.changes.map((c) => c.field),
+      ours.changes.map((c) => c.field),
       ["client_secret"],
     );
     assert.deepEqual(
-      ours.check.stale.map((s) => s.field),
+      ours.stale.map((s) => s.field),
+      ["client_secret"],
+    );
+    // The same app with another seller's token and region (another authorization): the app's secret, nothing else.
+    const eu = credentialsRule({ ...GLOBEX, region: "eu-west-1", refresh_token: "Atzr|IwEBI-the-EU-token-0000" }, block, identity);
+    assert.deepEqual(
+      eu.changes.map((c) => c.field),
       ["client_secret"],
     );
     const theirs = credentialsRule(
-      { ...GLOBEX, role_arn: "arn:aws:iam::1:role/X", client_id: "amzn1.application-oa2-client.x", refresh_token: "Atzr|other-0000" },
+      {
+        ...GLOBEX,
+        role_arn: "arn:aws:iam::1:role/X",
+        client_id: "amzn1.application-oa2-client.x",
+        aws_access_key_id: "AKIAOTHERAAAAAAAAAAA",
+        refresh_token: "Atzr|other-0000",
+      },
       block,
       identity,
     );
-    assert.ok(!theirs.owner.thisStack);
+    assert.deepEqual(theirs.shares, []);
     assert.deepEqual(differingPaths({ a: { b: 1, c: "s" } }, { a: { b: 1, c: "t" } }), ["a.c"]);
   });
 

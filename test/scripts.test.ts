@@ -88,7 +88,7 @@ describe("npm run up", () => {
       silent: false,
     });
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(calls(log), ["version", "whoami", "login --local", "stack select --create acme-eu", "up --yes"]);
+    assert.deepEqual(calls(log), ["version", "whoami", "login --local", "stack --show-name", "stack select --create acme-eu", "up --yes"]);
     assert.deepEqual(calls(packageLog), [], "the npm package's CLI (node_modules/.bin/pulumi) did not run");
   });
 
@@ -111,8 +111,33 @@ describe("npm run up", () => {
     const { PATH, decoyLog } = npmLikePath();
     const result = run("up.sh", [], dir, { PATH });
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(calls(log), ["version", "whoami", "stack select --create dev", "up"]);
+    assert.deepEqual(calls(log), ["version", "whoami", "stack --show-name", "stack select --create dev", "up"]);
     assert.deepEqual(calls(decoyLog), [], "the pulumi in node_modules/.bin did not run");
+  });
+
+  it("up -- <stack>: the stack selected before stays selected (a later bare command must not act on the new one), whatever up's outcome", () => {
+    for (const upFails of [false, true]) {
+      const sub = fs.mkdtempSync(path.join(dir, "sel-"));
+      const log = path.join(sub, "calls.log");
+      fs.writeFileSync(
+        path.join(sub, "pulumi"),
+        `#!/usr/bin/env bash
+echo "$*" >> ${JSON.stringify(log)}
+case "$1" in
+  version) echo v3.265.0 ;;
+  stack) if [ "$2" = --show-name ]; then echo acme; fi ;;
+  up) exit ${upFails ? 7 : 0} ;;
+esac
+exit 0
+`,
+        { mode: 0o755 },
+      );
+      const result = run("up.sh", ["hooli", "--yes"], sub, { PATH: `${sub}:${process.env.PATH}` });
+      assert.equal(result.status, upFails ? 7 : 0, result.stderr);
+      assert.deepEqual(calls(log), ["version", "whoami", "stack --show-name", "stack select --create hooli", "up --yes", "stack select acme"]);
+      assert.match(result.stdout, /^The selected stack is still acme \(npm run up does not change it\): name this one with --stack hooli\.$/m);
+      if (!upFails) assert.match(result.stdout, /^Next: npm run credentials -- --stack hooli, /m);
+    }
   });
 
   it("up: refuses a user's CLI older than 3.208, which would ignore the key slots' replacement trigger", () => {

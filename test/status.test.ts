@@ -82,6 +82,18 @@ describe("status rows: the access key", () => {
   });
 });
 
+describe("status rows: authorizations", () => {
+  it("counts the default authorization and each further one, and shows every region served; none: the region alone", () => {
+    const row = statusRow(facts({ outputs: { authorizations: { eu: "eu", "agency-b": "na" } } }), NOW);
+    assert.deepEqual(row.authorizations, { count: 3, further: { eu: "eu", "agency-b": "na" } });
+    const table = formatTable([row], false, 200);
+    assert.match(table.split("\n")[1]!, /^s +na,eu \(3 authorizations\) /);
+    const plain = statusRow(facts(), NOW);
+    assert.equal(plain.authorizations, undefined);
+    assert.match(formatTable([plain], false, 200).split("\n")[1]!, /^s +na +123456789012/);
+  });
+});
+
 describe("status rows: the LWA secret", () => {
   const issued = (daysLeft: number) => ({ lwaClientSecretIssuedOn: addDays("2026-11-27", daysLeft - 180) });
 
@@ -235,11 +247,15 @@ describe("npm run status over 50 stacks (stand-in CLI): the width and the counts
       assert.ok(longest <= width, `a line of ${longest} characters`);
       assert.equal(lines.at(-1), "50 stacks: 5 expired, 5 overdue, 5 due, 35 ok");
       assert.equal(lines.filter((l) => /^customer-\d{3} /.test(l)).length, 50);
-      // Every row keeps the stack, its account and what it needs next, however narrow.
-      assert.match(stdout, /^customer-001 .*100000000001 .*EXPIRED: the LWA/m);
-      assert.match(stdout, /^customer-020 .*100000000020 .*OVERDUE: rotate/m);
-      if (width < 250) assert.match(stdout.replace(/\n /g, " "), /^\(left out for the width: .*LAST UPDATE/m, "says what it left out");
-      else assert.ok(!stdout.includes("left out"), "everything fits in 250");
+      // Every row keeps the stack, its account and what it needs next, however narrow: NEXT beside the row, or on a
+      // line of its own under it, and never cut.
+      assert.match(stdout, /^customer-001 .*100000000001(.* |.*\n {2}NEXT: \S+ )EXPIRED: the LWA/m);
+      assert.match(stdout, /^customer-020 .*100000000020(.* |.*\n {2}NEXT: \S+ )OVERDUE: rotate/m);
+      assert.doesNotMatch(stdout, /…/, "nothing cut");
+      if (width < 120) assert.match(stdout, /^ {2}NEXT: /m, "NEXT on its own line at a narrow width");
+      // What a row leaves out for the width is said under the table; at 120 every column fits once NEXT has a line of its own.
+      if (width < 120) assert.match(stdout.replace(/\n /g, " "), /^\(left out for the width: .*LAST UPDATE/m, "says what it left out");
+      else assert.ok(!stdout.includes("left out"), `everything fits in ${width}`);
     });
   }
 });
@@ -303,7 +319,7 @@ describe("npm run status over a fleet (stand-in CLI)", function () {
     assert.deepEqual(
       rows.map((r) => [r.stack, r.problem ?? r.next?.urgency]),
       [
-        ["nope", "no such stack in the current backend (pulumi stack ls lists them)"],
+        ["nope", "no such stack in the current backend (npm run pulumi -- stack ls lists them)"],
         ["fresh", "ok"],
       ],
     );

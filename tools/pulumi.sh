@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || { echo "sp-api-iam: its dependencies are not installed: run npm ci first (in $PWD)." >&2; exit 1; }
-pulumi=$(node -r ./tools/register.js lib/pulumi-cli.ts) || exit 1
+pulumi=$(node -r ./tools/register.js lib/pulumi-cli.ts) || exit $? # 2: an unsupported Node (tools/check-node.js)
 # The project directory the commands use (lib/pulumi.ts): this repository, unless SP_API_IAM_PROJECT_DIR names another.
 if [ -n "${SP_API_IAM_PROJECT_DIR:-}" ]; then cd "$SP_API_IAM_PROJECT_DIR"; fi
 case "${1:-}" in

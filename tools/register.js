@@ -3,6 +3,7 @@
 // result is cached by content, so a warm run does not even load the transpiler. Type-checking is
 // `npm test`'s job. Usage: node -r ./tools/register.js <file.ts>
 "use strict";
+require("./check-node.js"); // first: an unsupported Node gets one line and exit 2, before anything else is loaded
 const crypto = require("crypto");
 const fs = require("fs");
 const path = require("path");

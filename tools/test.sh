@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# npm test: the type-check, lint and format check run beside the test suite, not before it. The suite spends much
+# npm test: the type-check, lint and format check run beside the fast suite, not before it. The suite spends much
 # of its time waiting on loopback peers and child processes, so on two cores the checks fit in those waits.
 # Every part runs to its end; the run fails if any part failed. Arguments go to mocha (e.g. a test file).
+# npm run test:e2e (MOCHA_SUITE=e2e): the end-to-end suite alone, without the checks (.mocharc.js says which tests).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export bin=node_modules/.bin
@@ -9,6 +10,10 @@ export bin=node_modules/.bin
 [ -x node_modules/.bin/mocha ] || { echo "sp-api-iam: its dependencies are not installed: run npm ci first (in $PWD)." >&2; exit 1; }
 # On a machine whose node is older than 22, the suite runs on Node 24 LTS (tools/node24.sh).
 source tools/node24.sh || exit 1
+export MOCHA_SUITE="${MOCHA_SUITE:-fast}"
+if [ "$MOCHA_SUITE" = e2e ]; then
+  exec "$bin/mocha" "$@"
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

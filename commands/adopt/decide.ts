@@ -7,9 +7,11 @@
  *              and role with their properties as found and adds only the kit's group, its policy, the membership
  *              and a new key in slot a; nothing that exists changes.
  *   kit        phase kit, pulumi up: deployment 2 gives the user and role the kit's own properties (trust narrowed
- *              to the user's ARN, the kit's inline grant), paths kept.
+ *              to the user's ARN, the kit's inline grant), paths kept. A trust that names the account root is
+ *              narrowed only when the person asks for it (--narrow-trust): other principals may assume through it.
  *   leftovers  once IAM shows the kit's grants: detach what the manual routine left (recorded at the first step,
- *              nothing else), delete a customer-managed one nothing else uses, then phase done.
+ *              nothing else), delete a customer-managed one nothing attaches and no one uses as a boundary, then
+ *              phase done.
  * A step whose config is set but whose deployment is missing (a killed run) is finished by running pulumi up again.
  */
 import { type AdoptionPhase, type AdoptionRecord, type Leftover } from "../../src/config";
@@ -89,6 +91,8 @@ export interface AdoptConfig {
 
 export interface AdoptInput {
   config: AdoptConfig;
+  /** The person asked for a trust naming the account root to be narrowed to the user (--narrow-trust). */
+  narrowTrust?: boolean;
   /** The stack's last outputs: `adoptionDeployed` ("as-found" | "kit"), and whether a userArn was ever deployed. */
   deployed: { adoptionDeployed?: string; userArn?: string };
   found: FoundIam;
@@ -114,6 +118,8 @@ export interface Decision {
   leftovers: Leftover[];
   comparison: Comparison[];
   phase: AdoptionPhase | "not adopted";
+  /** When the role's trust (as found, or as recorded) names the account root: what that trust allows. */
+  rootTrust?: string;
 }
 
 /** The names of the kit's own resources, as src/component.ts makes them. */
@@ -211,6 +217,21 @@ export function trustedPrincipals(doc: PolicyDocument | undefined): { principals
 
 /** A principal that stands for the account itself: its root ARN or its bare id. */
 const isAccountRoot = (principal: string, account: string) => principal === `arn:aws:iam::${account}:root` || principal === account;
+
+/**
+ * When a trust policy names the account root: a sentence saying what it allows (any principal of the account whose
+ * own policies grant sts:AssumeRole on the role), and what narrowing it to the user takes away. Undefined otherwise.
+ */
+export function rootTrustText(trust: PolicyDocument | undefined, roleArn: string, userArn: string): string | undefined {
+  const account = accountOf(roleArn);
+  const root = trustedPrincipals(trust).principals.find((p) => isAccountRoot(p, account));
+  if (!root) return undefined;
+  return (
+    `the role's trust names the account root (${root}): any user or role of account ${account} whose own policies grant ` +
+    `sts:AssumeRole on ${roleArn} (or on *) can assume it, not only ${userArn}. Deployment 2 narrows the trust to ${userArn}, ` +
+    "which cuts those others off; it does so only with npm run adopt -- --narrow-trust"
+  );
+}
 
 const showTags = (tags: Record<string, string>) =>
   Object.keys(tags).length === 0
@@ -352,17 +373,20 @@ export function decide(input: AdoptInput): Decision {
   const adoption = config.adoption;
   const { user, role } = found;
   const comparison = compare(config, user, role, adoption);
-  const base = { comparison, resumed: false, refused: false, phase: adoption?.phase ?? ("not adopted" as const) };
+  const recordedTrust = adoption ? parsePolicyDocument(adoption.role.assumeRolePolicy) : role?.trust;
+  // Only before deployment 2: after it the trust is the kit's.
+  const rootTrust = role && user && (!adoption || adoption.phase === "import") ? rootTrustText(recordedTrust, role.arn, user.arn) : undefined;
+  const base = { comparison, resumed: false, refused: false, phase: adoption?.phase ?? ("not adopted" as const), ...(rootTrust ? { rootTrust } : {}) };
   const refuse = (reason: string, leftovers: Leftover[] = []): Decision => ({ ...base, step: "none", reason, refused: true, leftovers });
 
   if (!user || !role) {
     const absent = [!user ? `user ${config.userName}` : "", !role ? `role ${config.roleName}` : ""].filter(Boolean).join(" and ");
     if (!adoption && !user && !role)
       return refuse(
-        `IAM has no ${absent}: there is nothing to adopt. For a fresh setup run pulumi up (npm run up); for an existing one set userName and roleName to its names`,
+        `IAM has no ${absent}: there is nothing to adopt. For a fresh setup run npm run up; for an existing one set userName and roleName to its names`,
       );
     return refuse(
-      `IAM has no ${absent}${adoption ? " though the stack adopted it (deleted outside the stack?)" : ""}: adoption needs both. Check the names (pulumi config get userName, roleName) and the account`,
+      `IAM has no ${absent}${adoption ? " though the stack adopted it (deleted outside the stack?)" : ""}: adoption needs both. Check the names (npm run pulumi -- config get userName, roleName) and the account`,
     );
   }
 
@@ -389,6 +413,8 @@ export function decide(input: AdoptInput): Decision {
   const remaining = remainingLeftovers(adoption.leftovers, user, role);
   if (adoption.phase === "import") {
     if (deployed.adoptionDeployed === "as-found" || deployed.adoptionDeployed === "kit") {
+      if (rootTrust && !input.narrowTrust)
+        return refuse(`deployment 1 is done; deployment 2 waits for the person's word: ${rootTrust}. Nothing was changed`, remaining);
       return {
         ...base,
         step: "kit",
@@ -413,7 +439,7 @@ export function decide(input: AdoptInput): Decision {
     if (missing.length > 0) {
       return refuse(
         `the stack says deployment 2 is done, but IAM does not hold the kit's grants: ${missing.join("; ")}. ` +
-          "The leftovers stay until it does. Fix: pulumi refresh, then pulumi up (npm run up), and run again",
+          "The leftovers stay until it does. Fix: npm run pulumi -- refresh, then npm run pulumi -- up, and run again",
         remaining,
       );
     }

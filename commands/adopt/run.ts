@@ -30,8 +30,9 @@ import {
   ListUserPoliciesCommand,
   type Tag,
 } from "@aws-sdk/client-iam";
-import { ConfigError, validateConfig, type AdoptionRecord, type Leftover } from "../../src/config";
+import { ACCESS_KEY_ID, ConfigError, validateConfig, type AdoptionRecord, type Leftover } from "../../src/config";
 import { errorLine } from "../../lib/cli";
+import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, stackLock } from "../../lib/lock";
 import { awsClientConfig, iamSigningRegion } from "../../lib/net";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -62,6 +63,10 @@ export interface AdoptReport {
   leftovers: string[];
   /** What this run removed through IAM (the leftovers step). */
   removed: string[];
+  /** Leftover policies this run detached but kept, and why (attached elsewhere, or a permissions boundary). */
+  kept: string[];
+  /** When the role's trust names the account root (before deployment 2): what that trust allows. */
+  rootTrust?: string;
   /** The customer's key the adoption records (masked). */
   adoptedKey?: string;
   exitCode: 0 | 1 | 2;
@@ -69,6 +74,8 @@ export interface AdoptReport {
 
 export interface AdoptOptions {
   dryRun: boolean;
+  /** Deployment 2 may narrow a trust that names the account root to the user (--narrow-trust). */
+  narrowTrust?: boolean;
   env?: NodeJS.ProcessEnv;
   print: (line: string) => void;
 }
@@ -84,14 +91,16 @@ class IamReadError extends Error {}
 
 const MANAGED_ARN = /^arn:aws[a-z-]*:iam::aws:policy\//;
 
+const DELETED_IF_UNUSED = " (deleted too if nothing else attaches it or uses it as a permissions boundary)";
+
 function describeLeftover(l: Leftover): string {
   switch (l.kind) {
     case "role-managed-policy":
-      return `managed policy ${l.arn} attached to the role${MANAGED_ARN.test(l.arn ?? "") ? "" : " (deleted too if nothing else uses it)"}`;
+      return `managed policy ${l.arn} attached to the role${MANAGED_ARN.test(l.arn ?? "") ? "" : DELETED_IF_UNUSED}`;
     case "role-inline-policy":
       return `inline policy ${l.name} on the role`;
     case "user-managed-policy":
-      return `managed policy ${l.arn} attached to the user${MANAGED_ARN.test(l.arn ?? "") ? "" : " (deleted too if nothing else uses it)"}`;
+      return `managed policy ${l.arn} attached to the user${MANAGED_ARN.test(l.arn ?? "") ? "" : DELETED_IF_UNUSED}`;
     case "user-inline-policy":
       return `inline policy ${l.name} on the user`;
   }
@@ -137,7 +146,7 @@ class Iam {
         );
       }
       if (name === "CredentialsProviderError")
-        throw new IamReadError(`no AWS credentials for IAM: ${message}. Fix: pulumi config set aws:profile <profile>, or the AWS_* environment`);
+        throw new IamReadError(`no AWS credentials for IAM: ${message}. Fix: npm run pulumi -- config set aws:profile <profile>, or the AWS_* environment`);
       const code = (error as { code?: unknown })?.code;
       if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
         throw new IamReadError(`could not reach IAM for ${permission} (${code}). Fix: check the network; if AWS_ENDPOINT_URL_IAM is set, check it or unset it`);
@@ -313,21 +322,34 @@ async function readIam(iam: Iam, userName: string, roleName: string, redactor: R
 }
 
 /**
- * Removes one leftover, judged by what IAM lists now: detached only if still attached, a customer-managed policy
- * deleted only when nothing else uses it (its non-default versions first, as IAM requires). Returns what was done.
+ * Removes one leftover, judged by what IAM lists now: detached only if still attached (from the adopted user or
+ * role, nowhere else), a customer-managed policy deleted only when nothing else attaches it and nothing uses it as
+ * a permissions boundary (IAM counts the two apart), its non-default versions first, as IAM requires. Returns what
+ * was done, and what was kept and why.
  */
-async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, userName: string, roleName: string): Promise<string[]> {
+async function removeLeftover(
+  iam: Iam,
+  leftover: Leftover,
+  attached: boolean,
+  names: { userName: string; roleName: string },
+  locks: HeldLocks,
+): Promise<{ done: string[]; kept: string[] }> {
+  const { userName, roleName } = names;
   const done: string[] = [];
-  const gone = async (permission: string, command: object) => (await iam.call(permission, command, true)) !== undefined;
+  const kept: string[] = [];
+  const gone = async (permission: string, command: object) => {
+    await locks.assertHeld(permission);
+    return (await iam.call(permission, command, true)) !== undefined;
+  };
   switch (leftover.kind) {
     case "role-inline-policy":
       if (attached && (await gone("iam:DeleteRolePolicy", new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: leftover.name }))))
         done.push(`deleted the role's inline policy ${leftover.name}`);
-      return done;
+      return { done, kept };
     case "user-inline-policy":
       if (attached && (await gone("iam:DeleteUserPolicy", new DeleteUserPolicyCommand({ UserName: userName, PolicyName: leftover.name }))))
         done.push(`deleted the user's inline policy ${leftover.name}`);
-      return done;
+      return { done, kept };
     case "role-managed-policy":
       if (attached && (await gone("iam:DetachRolePolicy", new DetachRolePolicyCommand({ RoleName: roleName, PolicyArn: leftover.arn }))))
         done.push(`detached ${leftover.arn} from the role`);
@@ -338,16 +360,22 @@ async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, u
       break;
   }
   const arn = leftover.arn!;
-  if (MANAGED_ARN.test(arn)) return done; // AWS's own policies are AWS's
-  const policy = await iam.call<{ Policy?: { AttachmentCount?: number; DefaultVersionId?: string } }>(
+  if (MANAGED_ARN.test(arn)) return { done, kept }; // AWS's own policies are AWS's
+  const policy = await iam.call<{ Policy?: { AttachmentCount?: number; PermissionsBoundaryUsageCount?: number; DefaultVersionId?: string } }>(
     "iam:GetPolicy",
     new GetPolicyCommand({ PolicyArn: arn }),
     true,
   );
-  if (!policy?.Policy) return done; // deleted already (an earlier, interrupted run)
-  if ((policy.Policy.AttachmentCount ?? 0) > 0) {
-    done.push(`kept ${arn}: ${policy.Policy.AttachmentCount} other attachment(s) use it`);
-    return done;
+  if (!policy?.Policy) return { done, kept }; // deleted already (an earlier, interrupted run)
+  const attachments = policy.Policy.AttachmentCount ?? 0;
+  const boundaries = policy.Policy.PermissionsBoundaryUsageCount ?? 0;
+  if (attachments > 0 || boundaries > 0) {
+    const uses = [
+      attachments > 0 ? `${attachments} other attachment(s) use it` : "",
+      boundaries > 0 ? `${boundaries} user(s) or role(s) use it as their permissions boundary` : "",
+    ].filter(Boolean);
+    kept.push(`kept ${arn}: ${uses.join(", and ")}; not deleted`);
+    return { done, kept };
   }
   const versions = (
     await iam.pages<{ Versions?: { VersionId?: string; IsDefaultVersion?: boolean }[]; IsTruncated?: boolean; Marker?: string }>(
@@ -357,9 +385,9 @@ async function removeLeftover(iam: Iam, leftover: Leftover, attached: boolean, u
     )
   ).flatMap((p) => p.Versions ?? []);
   for (const v of versions)
-    if (!v.IsDefaultVersion) await iam.call("iam:DeletePolicyVersion", new DeletePolicyVersionCommand({ PolicyArn: arn, VersionId: v.VersionId }), true);
+    if (!v.IsDefaultVersion) await gone("iam:DeletePolicyVersion", new DeletePolicyVersionCommand({ PolicyArn: arn, VersionId: v.VersionId }));
   if (await gone("iam:DeletePolicy", new DeletePolicyCommand({ PolicyArn: arn }))) done.push(`deleted ${arn} (nothing else used it)`);
-  return done;
+  return { done, kept };
 }
 
 function printReport(report: AdoptReport, print: (line: string) => void): void {
@@ -368,6 +396,7 @@ function printReport(report: AdoptReport, print: (line: string) => void): void {
     print("Found in IAM, beside what the kit declares:");
     for (const row of report.comparison) print(`  ${row.what.padEnd(13)} found: ${row.found}\n  ${"".padEnd(13)} kit:   ${row.kit}`);
   }
+  if (report.rootTrust) print(`Trust: ${report.rootTrust}.`);
   if (report.adoptedKey) print(`Adopted key: ${report.adoptedKey} (npm run rotate-key retires it once the jobs use the new key)`);
   if (report.leftovers.length > 0) {
     print(report.step === "leftovers" ? "Leftovers this step removes:" : "Manual leftovers (removed by adoption's last step, after the kit's grants exist):");
@@ -377,34 +406,15 @@ function printReport(report: AdoptReport, print: (line: string) => void): void {
   print(`Reason: ${report.reason}`);
 }
 
-/**
- * The leftovers step: the removals first, judged from IAM's lists, and only then the record of the end, so a run
- * killed in between leaves phase kit, and the next run removes whatever is left.
- */
-async function removeLeftovers(
-  stack: PulumiStack,
-  iam: Iam,
-  names: { userName: string; roleName: string },
-  adoption: AdoptionRecord,
-  decision: Decision,
-  report: AdoptReport,
-  print: (line: string) => void,
-): Promise<void> {
-  const attachedNow = new Set(decision.leftovers);
-  for (const leftover of adoption.leftovers) {
-    report.removed.push(...(await removeLeftover(iam, leftover, attachedNow.has(leftover), names.userName, names.roleName)));
-  }
-  for (const line of report.removed) print(`  ${line}`);
-  await stack.setConfig("adoption", JSON.stringify(decision.record));
-  // Deployed at once, so every run sharing the backend sees the adoption done (src/state.ts).
-  await stack.up((line) => print(`  | ${line}`));
-  report.took = true;
+interface Evidence {
+  decision: Decision;
+  iam: Iam;
+  names: { userName: string; roleName: string };
+  adoption: AdoptionRecord | undefined;
 }
 
-export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<AdoptReport> {
-  const env = opts.env ?? process.env;
-  const redactor = new Redactor();
-  const print = (line: string) => opts.print(redactor.scrub(line));
+/** The run's report as it starts, and `finish`, which closes it with an exit code (the reason scrubbed). */
+function startReport(stack: PulumiStack, opts: AdoptOptions, redactor: Redactor) {
   const report: AdoptReport = {
     stack: stack.name,
     phase: "unknown",
@@ -416,6 +426,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     comparison: [],
     leftovers: [],
     removed: [],
+    kept: [],
     exitCode: 1,
   };
   const finish = (exitCode: 0 | 1 | 2, reason?: string): AdoptReport => {
@@ -424,43 +435,132 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     report.exitCode = exitCode;
     return report;
   };
-  print(`Adoption of a manual setup, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
+  return { report, finish };
+}
 
-  let decision: Decision;
+/**
+ * The record a step would write, through the program's own validation (src/config.ts validateConfig, with the
+ * stack's other keys as they are) before anything is written: a record the program would refuse (a key id IAM
+ * printed in a shape the program does not accept, a tag too long) turns the step into a refusal that names it.
+ */
+function checkRecord(decision: Decision, view: StackConfigView): Decision {
+  if (!decision.record) return decision;
+  try {
+    validateConfig({ values: { ...view.values, adoption: JSON.stringify(decision.record) }, secretKeys: view.secretKeys });
+    return decision;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const record = decision.record;
+    return {
+      ...decision,
+      step: "none",
+      refused: true,
+      record: undefined,
+      reason:
+        `what adopt would record fails the program's own checks, so nothing is recorded: ${error.problems.join("; ")}` +
+        (record.accessKeyId && !ACCESS_KEY_ID.test(record.accessKeyId)
+          ? `. The user's key ${maskKeyId(record.accessKeyId)} is not an access key id the program accepts (AKIA and 16 of A-Z, 2-7)`
+          : ""),
+    };
+  }
+}
+
+/** Reads the stack and IAM and decides; a report (exit 1) when the evidence cannot be read or there is nothing to adopt into. */
+async function readEvidence(
+  stack: PulumiStack,
+  opts: { env: NodeJS.ProcessEnv; narrowTrust: boolean },
+  redactor: Redactor,
+  refuse: (reason: string) => AdoptReport,
+): Promise<Evidence | AdoptReport> {
+  const { env } = opts;
   let iam: Iam | undefined;
-  let names: { userName: string; roleName: string } | undefined;
-  let adoption: AdoptionRecord | undefined;
   try {
     const view = await stack.readConfig({ secrets: false });
     const outputs = await stack.readOutputs({ secrets: false });
     const { config } = validateConfig({ values: view.values, secretKeys: view.secretKeys });
     if (config.connectorAuth === "lwa") {
-      const r = finish(
-        1,
-        "the stack is connectorAuth lwa, which declares no IAM user or role: there is nothing to adopt into it. Fix: pulumi config set connectorAuth iam (or rm it), then run again",
+      return refuse(
+        "the stack is connectorAuth lwa, which declares no IAM user or role: there is nothing to adopt into it. Fix: npm run pulumi -- config set connectorAuth iam (or rm it), then run again",
       );
-      print(errorLine("adopt", r.reason));
-      return r;
     }
-    names = { userName: config.userName, roleName: config.roleName };
-    adoption = config.adoption;
     iam = new Iam(view, env, redactor);
     const found = await readIam(iam, config.userName, config.roleName, redactor);
     const text = (v: unknown) => (typeof v === "string" ? v : undefined);
-    decision = decide({
-      config: { userName: config.userName, roleName: config.roleName, path: config.path, adoption: config.adoption },
-      deployed: { adoptionDeployed: text(outputs.adoptionDeployed?.value), userArn: text(outputs.userArn?.value) },
-      found,
-    });
+    const decision = checkRecord(
+      decide({
+        config: { userName: config.userName, roleName: config.roleName, path: config.path, adoption: config.adoption },
+        deployed: { adoptionDeployed: text(outputs.adoptionDeployed?.value), userArn: text(outputs.userArn?.value) },
+        found,
+        narrowTrust: opts.narrowTrust,
+      }),
+      view,
+    );
+    return { decision, iam, names: { userName: config.userName, roleName: config.roleName }, adoption: config.adoption };
   } catch (error) {
     iam?.destroy();
-    if (error instanceof IamReadError || error instanceof PulumiError || error instanceof ConfigError) {
-      const r = finish(1, error.message);
-      print(errorLine("adopt", r.reason));
-      return r;
-    }
+    if (error instanceof IamReadError || error instanceof PulumiError || error instanceof ConfigError) return refuse(error.message);
     throw error;
   }
+}
+
+/**
+ * One run per stack at a time (lib/lock.ts, the lock rotate-key and rotate-lwa take too): a second run waits, then
+ * decides from what the first left. A run whose lock was broken while it was suspended stops before its next step.
+ */
+export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<AdoptReport> {
+  const env = opts.env ?? process.env;
+  const refuse = (reason: string): AdoptReport => {
+    opts.print(errorLine("adopt", reason));
+    return {
+      stack: stack.name,
+      phase: "unknown",
+      step: "none",
+      took: false,
+      dryRun: opts.dryRun,
+      reason,
+      resumed: false,
+      comparison: [],
+      leftovers: [],
+      removed: [],
+      kept: [],
+      exitCode: 1,
+    };
+  };
+  let locks: HeldLocks;
+  try {
+    locks = await acquireLocks([stackLock(stack.name, env)], {
+      env,
+      command: "adopt",
+      onCompromised: (what) => opts.print(`! the lock on ${what} was lost; this run stops before its next step`),
+    });
+  } catch (error) {
+    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(error.message);
+    throw error;
+  }
+  try {
+    return await adoptLocked(stack, opts, locks);
+  } catch (error) {
+    if (error instanceof LockLost) return refuse(error.message);
+    throw error;
+  } finally {
+    await locks.release();
+  }
+}
+
+async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLocks): Promise<AdoptReport> {
+  const env = opts.env ?? process.env;
+  const redactor = new Redactor();
+  const print = (line: string) => opts.print(redactor.scrub(line));
+  const { report, finish } = startReport(stack, opts, redactor);
+  print(`Adoption of a manual setup, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
+
+  const evidence = await readEvidence(stack, { env, narrowTrust: opts.narrowTrust ?? false }, redactor, (reason) => {
+    const r = finish(1, reason);
+    print(errorLine("adopt", r.reason));
+    return r;
+  });
+  if (!("decision" in evidence)) return evidence;
+  const { decision, iam, adoption } = evidence;
 
   const keyId = decision.record?.accessKeyId ?? adoption?.accessKeyId;
   Object.assign(report, {
@@ -471,6 +571,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     comparison: decision.comparison,
     leftovers: decision.leftovers.map(describeLeftover),
     ...(keyId ? { adoptedKey: maskKeyId(keyId) } : {}),
+    ...(decision.rootTrust ? { rootTrust: decision.rootTrust } : {}),
   });
   printReport(report, print);
   try {
@@ -481,25 +582,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
       return finish(0);
     }
     if (decision.step === "none") return finish(0);
-
-    // The config first: a run killed after it is finished by the next one, which sees the deployment missing.
-    if (decision.record && decision.step !== "leftovers") await stack.setConfig("adoption", JSON.stringify(decision.record));
-    if (decision.step === "import" || decision.step === "kit") {
-      print("Running pulumi up...");
-      await stack.up((line) => print(`  | ${line}`));
-      report.took = true;
-      print(`Done: ${STEP_TEXT[decision.step]}.`);
-      if (decision.step === "import") {
-        print("The user now has the kit's new key beside the adopted one: hand the new block to every job (npm run credentials -- --into <job config>).");
-        print("Next: npm run adopt again (deployment 2: the kit's own properties).");
-      } else {
-        print("Next: npm run adopt again (removes the manual leftovers now that the kit's grants exist).");
-      }
-      return finish(0);
-    }
-
-    await removeLeftovers(stack, iam!, names!, adoption!, decision, report, print);
-    print("Done: the adoption is complete; the stack manages the user and role like any other.");
+    await takeStep(stack, evidence, report, print, locks);
     return finish(0);
   } catch (error) {
     if (error instanceof IamReadError || error instanceof PulumiError) {
@@ -512,6 +595,48 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     }
     throw error;
   } finally {
-    iam!.destroy();
+    iam.destroy();
   }
+}
+
+/** The decided step, not a dry run: record and deploy, or remove the leftovers and record the end. */
+async function takeStep(stack: PulumiStack, evidence: Evidence, report: AdoptReport, print: (line: string) => void, locks: HeldLocks): Promise<void> {
+  const { decision, iam, names, adoption } = evidence;
+  // The config first: a run killed after it is finished by the next one, which sees the deployment missing.
+  if (decision.record && decision.step !== "leftovers") {
+    await locks.assertHeld("recording the adoption");
+    await stack.setConfig("adoption", JSON.stringify(decision.record));
+  }
+  if (decision.step === "import" || decision.step === "kit") {
+    await locks.assertHeld("pulumi up");
+    print("Running pulumi up...");
+    await stack.up((line) => print(`  | ${line}`));
+    report.took = true;
+    print(`Done: ${STEP_TEXT[decision.step]}.`);
+    if (decision.step === "import") {
+      print("The user now has the kit's new key beside the adopted one: hand the new block to every job (npm run credentials -- --into <job config>).");
+      print("Next: npm run adopt again (deployment 2: the kit's own properties).");
+    } else {
+      print("Next: npm run adopt again (removes the manual leftovers now that the kit's grants exist).");
+    }
+    return;
+  }
+
+  // The leftovers step: the removals first, judged from IAM's lists, and only then the record of the end, so a
+  // run killed in between leaves phase kit, and the next run removes whatever is left.
+  const recorded = adoption!.leftovers;
+  const attachedNow = new Set(decision.leftovers);
+  for (const leftover of recorded) {
+    const { done, kept } = await removeLeftover(iam, leftover, attachedNow.has(leftover), names, locks);
+    report.removed.push(...done);
+    report.kept.push(...kept);
+  }
+  for (const line of [...report.removed, ...report.kept]) print(`  ${line}`);
+  await locks.assertHeld("recording the adoption as done");
+  await stack.setConfig("adoption", JSON.stringify(decision.record));
+  // Deployed at once, so every run sharing the backend sees the adoption done (src/state.ts).
+  await locks.assertHeld("pulumi up");
+  await stack.up((line) => print(`  | ${line}`));
+  report.took = true;
+  print("Done: the adoption is complete; the stack manages the user and role like any other.");
 }

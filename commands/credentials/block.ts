@@ -42,7 +42,7 @@ export function blockValues(hjson: string): BlockValues {
 
 /**
  * Who the block belongs to: its role, and its LWA client id unless that is still a placeholder. An LWA-only block
- * names no role: its objects are recognised by client id and refresh token together (decide.ts, ownerOf).
+ * names no role: its objects are recognised by client id (decide.ts, fieldChanges).
  */
 export function blockIdentity(values: BlockValues): { roleArn?: string; lwaClientId?: string } {
   const lwaClientId = values.client_id === undefined || isPlaceholder(values.client_id) ? undefined : values.client_id;
@@ -59,17 +59,44 @@ export interface DeliveryBlock {
   /** Absent for an LWA-only block. */
   roleArn?: string;
   lwaClientId?: string;
+  /** The stack's other access key ids (previous, adopted): objects holding one get the current pair. */
+  keyIds?: readonly string[];
+  /** role_arn values recorded as the stack's earlier role. */
+  formerRoleArns?: readonly string[];
 }
 
-/** The block from a stack's outputs (PulumiStack.readOutputs() or up()). Throws BlockError, naming the stack. */
-export function blockFromOutputs(stack: string, outputs: Record<string, { value: unknown }>): DeliveryBlock {
-  const hjson = outputs.credentials?.value;
+/** The names of the stack's further authorizations (output `authorizations`), sorted. */
+export function authorizationNames(outputs: Record<string, { value: unknown }>): string[] {
+  const regions = outputs.authorizations?.value;
+  return regions !== null && typeof regions === "object" ? Object.keys(regions).sort() : [];
+}
+
+/**
+ * The block from a stack's outputs (PulumiStack.readOutputs() or up()): the default authorization's (`credentials`),
+ * or with `authorization` that authorization's (`authorizationCredentials`). Throws BlockError, naming the stack.
+ */
+export function blockFromOutputs(stack: string, outputs: Record<string, { value: unknown }>, authorization?: string): DeliveryBlock {
+  let hjson = outputs.credentials?.value;
+  if (authorization !== undefined) {
+    const blocks = outputs.authorizationCredentials?.value as Record<string, unknown> | undefined;
+    hjson = blocks !== null && typeof blocks === "object" && Object.prototype.hasOwnProperty.call(blocks, authorization) ? blocks[authorization] : undefined;
+    if (typeof hjson !== "string") {
+      const names = authorizationNames(outputs);
+      throw new BlockError(
+        `Stack ${stack} has no authorization ${JSON.stringify(authorization)} deployed (${names.length ? `its authorizations: ${names.join(", ")}` : "it has none beside the default one"}). ` +
+          `Add it: pulumi config set --path 'authorizations.${authorization}.spApiRegion' <na|eu|fe> --stack ${stack} && ` +
+          `pulumi config set --secret --path 'authorizations.${authorization}.refreshToken' --stack ${stack}, then npm run up -- ${stack}.`,
+      );
+    }
+  }
   if (typeof hjson !== "string") throw new BlockError(`Stack ${stack} has no credentials output yet: run \`npm run up -- ${stack}\` first.`);
   const values = blockValues(hjson);
   const identity = blockIdentity(values);
   const roleArn = outputs.roleArn?.value;
   if (identity.roleArn !== undefined && typeof roleArn === "string") identity.roleArn = roleArn;
-  return { hjson, values, fields: blockFields(values), ...identity };
+  const ids = outputs.accessKeyIds?.value;
+  const keyIds = Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [];
+  return { hjson, values, fields: blockFields(values), ...identity, ...(keyIds.length ? { keyIds } : {}) };
 }
 
 /** The block as the connector's docs show a named credential's content: a JSON object of the block's fields. */

@@ -1,6 +1,6 @@
 /**
- * Decisions about the credentials found in a job config: which objects hold credentials, whose they are,
- * what `--into` writes into this stack's, and what `--check` says of them. Pure: trees and the stack's
+ * Decisions about the credentials found in a job config: which objects hold credentials, which of their fields
+ * the stack's rotations own (the field rule, fieldChanges), what `--into` writes and what `--check` says of them. Pure: trees and the stack's
  * block in, decisions out. No decision carries a secret into text: messages are built from field names,
  * masked key ids and non-secret values only.
  */
@@ -18,16 +18,22 @@ export const SECRET_FIELDS: readonly CredentialField[] = ["aws_secret_access_key
  */
 const IDENTIFYING_FIELDS: readonly CredentialField[] = CREDENTIAL_FIELDS.filter((f) => f !== "region");
 
-/** The stack a block comes from, as far as telling its objects from other customers' goes. */
+/**
+ * What a stack's rotations change, and so what ties a job's object to the stack (the field rule, fieldChanges):
+ * its LWA app (client id), its access keys, its role.
+ */
 export interface StackIdentity {
   /** Absent for an LWA-only block (connectorAuth lwa): it names no role. */
   roleArn?: string;
   lwaClientId?: string;
   /**
-   * The stack's LWA refresh token: with the client id, what ties an object that names no role of this stack
-   * to this stack's seller. A secret: compared by digest, never printed.
+   * Every access key id of the stack: the current one and the previous one while it still exists (output
+   * `accessKeyIds`), and a key an adoption recorded (adoption.accessKeyId). An object holding one of them is
+   * given the current key pair.
    */
-  refreshToken?: string;
+  keyIds?: readonly string[];
+  /** role_arn values recorded as this stack's earlier role: an object naming one is given the current role. */
+  formerRoleArns?: readonly string[];
 }
 
 export interface FoundObject {
@@ -74,48 +80,18 @@ export function findCredentials(root: DocNode): Findings {
   return findings;
 }
 
-function stringValue(node: DocNode | undefined): string | undefined {
-  return node?.kind === "string" ? node.value : undefined;
-}
-
 function isReal(value: string | undefined): value is string {
   return value !== undefined && value.trim() !== "" && !isPlaceholder(value);
 }
 
 /**
- * Whose an object is: this stack's, or another customer's. `unclaimed`: it names no role yet and has the stack's
- * LWA client id, but not its refresh token: a new job of this stack whose refresh token is not filled in (or
- * is older than the stack's), or another seller's job of the same app. Only the operator can tell.
+ * Why an object is the stack's business, field by field:
+ * - `app`: its client_id is the stack's LWA app: its client_secret is the app's, whatever its refresh token;
+ * - `key`: it holds one of the stack's access key ids: its key pair (and role) are the stack's IAM user's;
+ * - `role`: its role_arn is one the stack recorded as its earlier role.
+ * None: another customer's object.
  */
-export type Owner = { thisStack: true } | { thisStack: false; unclaimed: boolean };
-
-/**
- * This stack's when the object names the stack's role. Otherwise (a placeholder role, or another account's)
- * only when both its LWA client id and its refresh token are this stack's: one app often serves many
- * customers, each seller with its own refresh token, so the client id alone would claim every other customer's
- * job of the same app and hand it this seller's data. The current values are the only ones: an LWA secret
- * rotation changes neither, and the stack keeps no earlier ones.
- */
-export function ownerOf(object: FoundObject, stack: StackIdentity): Owner {
-  const role = stringValue(object.fields.role_arn);
-  if (isReal(role) && role === stack.roleArn) return { thisStack: true };
-  const clientId = stringValue(object.fields.client_id);
-  const refreshToken = stringValue(object.fields.refresh_token);
-  const sameApp = isReal(clientId) && isReal(stack.lwaClientId) && clientId === stack.lwaClientId;
-  const sameSeller = isReal(refreshToken) && isReal(stack.refreshToken) && sameSecret(refreshToken, stack.refreshToken);
-  if (sameApp && sameSeller) return { thisStack: true };
-  return { thisStack: false, unclaimed: sameApp && !isReal(role) };
-}
-
-export function isThisStacks(object: FoundObject, stack: StackIdentity): boolean {
-  return ownerOf(object, stack).thisStack;
-}
-
-/** Fields that belong together: writing one without the others would leave a job with a broken pair. */
-const GROUPS: { lead: CredentialField; members: CredentialField[] }[] = [
-  { lead: "aws_access_key_id", members: ["aws_access_key_id", "aws_secret_access_key"] },
-  { lead: "client_id", members: ["client_id", "client_secret", "refresh_token"] },
-];
+export type Share = "app" | "key" | "role";
 
 export interface FieldChange {
   field: CredentialField;
@@ -130,57 +106,104 @@ export interface KeptField {
   placeholder: boolean;
 }
 
-export interface UpdatePlan {
-  changes: FieldChange[];
-  /** Fields that differ from the block but are left as they are, and why. */
-  kept: KeptField[];
-  /** Credential fields the object does not have: not added. */
-  absent: CredentialField[];
+export interface StaleField {
+  field: CredentialField;
+  /** Says how it differs, without the value of a secret. */
+  why: string;
 }
 
+export interface FieldPlan {
+  /** Empty: the object shares neither the stack's app nor one of its keys, and is left byte for byte. */
+  shares: Share[];
+  /** The fields to write, each only where the stack changed it. */
+  changes: FieldChange[];
+  /** Fields the rule gives the stack that differ from the block but cannot be written, and why. */
+  kept: KeptField[];
+  /** What `--check` says: every field of `changes` and of `kept` (not the placeholders), and how it differs. */
+  stale: StaleField[];
+}
+
+/** A parsed credentials object as the field rule reads it: its fields' values, whatever their type. */
+export type CredentialsObject = Readonly<Record<string, unknown>>;
+
+/** The fields a rotation changes: the app's secret, the IAM user's key pair, and the role the key assumes. */
+export const ROTATED_FIELDS: readonly CredentialField[] = ["client_secret", "aws_access_key_id", "aws_secret_access_key", "role_arn"];
+/** Never rewritten in an existing object: a rotation changes none of them. */
+export const NEVER_REWRITTEN: readonly CredentialField[] = ["refresh_token", "region", "client_id"];
+
+const asString = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+
 /**
- * What `--into` writes into one of this stack's objects: each of the block's fields present whose value differs
- * from the block's. A placeholder in the block is never written; an access key id or LWA client id changes only
- * together with the secrets that go with it. `fields`: the fields the block holds (an LWA-only block's three);
- * the object's other fields are not the block's business and are left as they are.
+ * The field rule: what a delivery writes into one credentials object, from the stack's identity and the new values
+ * (its block). Pure over a parsed object, so every delivery target (a job config file, a runner) applies the same:
+ * - `client_secret` in every object whose client_id is the stack's app, whatever its refresh token;
+ * - `aws_access_key_id` and `aws_secret_access_key` in every object holding one of the stack's key ids (current or
+ *   previous), only together (a new key id without its secret would break the job);
+ * - `role_arn` only where the object holds one of the stack's keys or names a role the stack recorded as its earlier one;
+ * - `refresh_token`, `region` and `client_id` never: a rotation changes none of them, and one app serves many
+ *   authorizations (marketplaces, sellers), each with its own token and region;
+ * - an object sharing neither the app nor a key is another customer's: nothing.
+ * A field the object lacks is never added; a placeholder in the block is never written.
  */
-export function planUpdate(object: FoundObject, block: Partial<CredentialValues>, fields: readonly CredentialField[] = CREDENTIAL_FIELDS): UpdatePlan {
-  const plan: UpdatePlan = { changes: [], kept: [], absent: [] };
-  const writable = (field: CredentialField) => object.fields[field] !== undefined && isReal(block[field]);
-  const blocked = new Map<CredentialField, string>();
-  for (const group of GROUPS) {
-    if (!fields.includes(group.lead)) continue;
-    const node = object.fields[group.lead];
-    const leadChanges = node !== undefined && stringValue(node) !== block[group.lead];
-    const missing = group.members.filter((f) => !writable(f));
-    if (!leadChanges || missing.length === 0) continue;
-    // With pgpKey the block holds no key secret: the usual reason a new key id cannot be written.
-    const hint = missing.includes("aws_secret_access_key") && object.fields.aws_secret_access_key ? " (the block has no secret for the new access key)" : "";
-    const why = `${group.lead} would change, and ${list(missing)} cannot be written with it${hint}`;
-    for (const f of group.members) blocked.set(f, why);
+export function fieldChanges(
+  object: CredentialsObject,
+  stack: StackIdentity,
+  values: Partial<CredentialValues>,
+  fields: readonly CredentialField[] = CREDENTIAL_FIELDS,
+): FieldPlan {
+  const has = (field: CredentialField) => fields.includes(field) && Object.prototype.hasOwnProperty.call(object, field);
+  const value = (field: CredentialField) => asString(object[field]);
+  const clientId = value("client_id");
+  const keyId = value("aws_access_key_id");
+  const role = value("role_arn");
+  const shares: Share[] = [];
+  if (isReal(clientId) && isReal(stack.lwaClientId) && clientId === stack.lwaClientId) shares.push("app");
+  if (isReal(keyId) && (stack.keyIds ?? []).includes(keyId)) shares.push("key");
+  if (isReal(role) && (stack.formerRoleArns ?? []).includes(role)) shares.push("role");
+  const plan: FieldPlan = { shares, changes: [], kept: [], stale: [] };
+  if (shares.length === 0) return plan;
+
+  const covered: CredentialField[] = [];
+  if (shares.includes("key")) covered.push("role_arn", "aws_access_key_id", "aws_secret_access_key");
+  else if (shares.includes("role")) covered.push("role_arn");
+  if (shares.includes("app")) covered.push("client_secret");
+
+  const differs = (field: CredentialField) => {
+    const current = object[field];
+    const wanted = values[field];
+    if (typeof current !== "string") return true;
+    return SECRET_FIELDS.includes(field) ? !sameSecret(current, wanted ?? "") : current !== wanted;
+  };
+  // The key pair goes together: a new key id whose secret cannot be written with it is not written either.
+  let pairBlocked: string | undefined;
+  if (covered.includes("aws_access_key_id") && has("aws_access_key_id") && differs("aws_access_key_id")) {
+    const missing = (["aws_access_key_id", "aws_secret_access_key"] as const).filter((f) => !has(f) || !isReal(values[f]));
+    if (missing.length > 0) {
+      // With pgpKey the block holds no key secret: the usual reason a new key id cannot be written.
+      const hint = missing.includes("aws_secret_access_key") && has("aws_secret_access_key") ? " (the block has no secret for the new access key)" : "";
+      pairBlocked = `aws_access_key_id would change, and ${missing.join(", ")} cannot be written with it${hint}`;
+    }
   }
   for (const field of fields) {
-    const node = object.fields[field];
-    if (node === undefined) {
-      plan.absent.push(field);
-      continue;
-    }
-    const current = stringValue(node);
-    const wanted = block[field];
-    if (current === wanted && node.kind === "string") continue;
+    if (!covered.includes(field) || !has(field) || !differs(field)) continue;
+    const wanted = values[field];
     if (!isReal(wanted)) {
       plan.kept.push({ field, reason: "the stack's block has only a placeholder for it", placeholder: true });
       continue;
     }
-    const blockedBy = blocked.get(field);
-    if (blockedBy) plan.kept.push({ field, reason: blockedBy, placeholder: false });
-    else plan.changes.push({ field, from: current, to: wanted });
+    plan.stale.push({ field, why: staleWhy(field, object[field], wanted) });
+    const blocked = field === "aws_access_key_id" || field === "aws_secret_access_key" ? pairBlocked : undefined;
+    if (blocked) plan.kept.push({ field, reason: blocked, placeholder: false });
+    else plan.changes.push({ field, ...(typeof object[field] === "string" ? { from: object[field] as string } : {}), to: wanted });
   }
   return plan;
 }
 
-function list(fields: readonly CredentialField[]): string {
-  return fields.join(", ");
+/** fieldChanges over an object found in a job config (its value nodes). */
+export function planObject(object: FoundObject, stack: StackIdentity, values: Partial<CredentialValues>, fields?: readonly CredentialField[]): FieldPlan {
+  const plain: Record<string, unknown> = {};
+  for (const [field, node] of Object.entries(object.fields)) plain[field] = node.kind === "string" ? node.value : node.kind === "literal" ? node.value : node;
+  return fieldChanges(plain, stack, values, fields);
 }
 
 function digest(value: string): Buffer {
@@ -192,47 +215,17 @@ export function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-export interface StaleField {
-  field: CredentialField;
-  /** Says how it differs, without the value of a secret. */
-  why: string;
-}
-
-export interface CheckResult {
-  stale: StaleField[];
-  /** Fields the block has no value for (placeholders): not compared. */
-  notCompared: CredentialField[];
-}
-
 const SECRET_DIFFERS: Record<string, string> = {
   aws_secret_access_key: "a different access key secret",
   client_secret: "a different LWA client secret",
   refresh_token: "a different refresh token",
 };
 
-/** `--check`: which of an object's fields are not the stack's current values. */
-export function checkObject(object: FoundObject, block: Partial<CredentialValues>, fields: readonly CredentialField[] = CREDENTIAL_FIELDS): CheckResult {
-  const result: CheckResult = { stale: [], notCompared: [] };
-  for (const field of fields) {
-    const node = object.fields[field];
-    if (node === undefined) continue;
-    const wanted = block[field];
-    if (!isReal(wanted)) {
-      result.notCompared.push(field);
-      continue;
-    }
-    const value = stringValue(node);
-    if (value === undefined) {
-      result.stale.push({ field, why: `a ${node.kind === "literal" ? String(typeof node.value) : node.kind}, not a string` });
-    } else if (!isReal(value)) {
-      result.stale.push({ field, why: "a placeholder or an empty value" });
-    } else if (SECRET_FIELDS.includes(field)) {
-      if (!sameSecret(value, wanted)) result.stale.push({ field, why: SECRET_DIFFERS[field] });
-    } else if (value !== wanted) {
-      result.stale.push({ field, why: describeDifference(field, value, wanted) });
-    }
-  }
-  return result;
+function staleWhy(field: CredentialField, value: unknown, wanted: string): string {
+  if (typeof value !== "string") return `a ${value === null ? "null" : typeof value === "object" ? "structure" : typeof value}, not a string`;
+  if (!isReal(value)) return "a placeholder or an empty value";
+  if (SECRET_FIELDS.includes(field)) return SECRET_DIFFERS[field]!;
+  return describeDifference(field, value, wanted);
 }
 
 function describeDifference(field: CredentialField, value: string, current: string): string {
@@ -243,6 +236,8 @@ function describeDifference(field: CredentialField, value: string, current: stri
       return `another LWA client id, ${maskKeyId(value)}, not the stack's ${maskKeyId(current)}`;
     case "region":
       return `another region, not the stack's ${current}`;
+    case "role_arn":
+      return `another role, not the stack's ${current}`;
     default:
       // The object's own value is not shown: a value in the wrong field may be a secret.
       return `a different value from the stack's ${current}`;

@@ -10,7 +10,7 @@ import { CredentialField, isPlaceholder } from "../../src/credentials";
 import { ChangedMeanwhile, FileRefusal, honourPendingSignals, whyNotRewritable, writeFileKeepingMode } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { blockFields, DeliveryBlock } from "./block";
-import { checkObject, findCredentials, FoundObject, maskedValue, ownerOf, planUpdate, SECRET_FIELDS, StackIdentity } from "./decide";
+import { findCredentials, FoundObject, maskedValue, planObject, SECRET_FIELDS, StackIdentity } from "./decide";
 import { DocFormat, formatOf, formatPath, isJobConfigName, parseDocument } from "./documents";
 import { applyValueEdits, EditCheckFailed, ValueEdit } from "./edit";
 import { isRunnerTarget } from "../../lib/runner";
@@ -175,6 +175,18 @@ function list(fields: readonly CredentialField[]): string {
   return fields.join(", ");
 }
 
+/** What ties an object to the stack under the field rule: its app, its key ids (current first), its role. */
+export function identityOf(block: DeliveryBlock): StackIdentity {
+  const current = block.values.aws_access_key_id;
+  const keyIds = [...new Set([...(current !== undefined && !isPlaceholder(current) ? [current] : []), ...(block.keyIds ?? [])])];
+  return {
+    ...(block.roleArn !== undefined ? { roleArn: block.roleArn } : {}),
+    ...(block.lwaClientId !== undefined ? { lwaClientId: block.lwaClientId } : {}),
+    keyIds,
+    ...(block.formerRoleArns?.length ? { formerRoleArns: block.formerRoleArns } : {}),
+  };
+}
+
 type Mode = { kind: "into"; dryRun: boolean } | { kind: "check" };
 
 /** One file: its lines to print, and what it adds to the report. Throws NotProcessed; writes only in "into" mode. */
@@ -191,35 +203,33 @@ function processFile(job: JobFile, block: DeliveryBlock, identity: StackIdentity
   const where = (at: FoundObject["path"]) => `${job.display}: ${formatPath(at)}`;
 
   for (const object of findings.objects) {
-    const owner = ownerOf(object, identity);
-    if (!owner.thisStack) {
+    const plan = planObject(object, identity, block.values, block.fields ?? blockFields(block.values));
+    if (plan.shares.length === 0) {
       counts.otherCustomers++;
-      // An object that names another account's role is left without a word more: telling its operator to
-      // claim it would be the mistake this rule prevents. One with no role yet may be this stack's new job.
-      const hint = owner.unclaimed
-        ? ` (no role yet, and the stack's LWA client id but not its refresh token; if it is this stack's job, set its role_arn to ${identity.roleArn} and run again)`
-        : "";
+      // An object naming the stack's role but holding neither its app nor one of its keys: in the classic setup one
+      // role serves every seller of an app, so the role alone claims nothing.
+      const role = object.fields.role_arn;
+      const hint =
+        role?.kind === "string" && identity.roleArn !== undefined && role.value === identity.roleArn
+          ? " (it names this stack's role, but holds neither its LWA app nor one of its access keys)"
+          : "";
       lines.push(`${where(object.path)}: another customer's credentials, left as they are${hint}`);
       continue;
     }
     if (object.duplicates.length > 0) throw new NotProcessed(`${formatPath(object.path)}: ${list(object.duplicates)} given twice; remove one, then run again`);
+    const placeholders = plan.kept.filter((k) => k.placeholder).map((k) => k.field);
+    const notCompared = placeholders.length ? ` (not compared: ${list(placeholders)}: the stack's block has placeholders)` : "";
     if (mode.kind === "check") {
-      const result = checkObject(object, block.values, block.fields ?? blockFields(block.values));
-      const notCompared = result.notCompared.length ? ` (not compared: ${list(result.notCompared)}: the stack's block has placeholders)` : "";
-      if (result.stale.length === 0) {
+      if (plan.stale.length === 0) {
         counts.current++;
         lines.push(`${where(object.path)}: current${notCompared}`);
       } else {
         counts.stale++;
-        lines.push(`${where(object.path)}: stale: ${result.stale.map((s) => `${s.field} (${s.why})`).join("; ")}${notCompared}`);
+        lines.push(`${where(object.path)}: stale: ${plan.stale.map((s) => `${s.field} (${s.why})`).join("; ")}${notCompared}`);
       }
       continue;
     }
-    const plan = planUpdate(object, block.values, block.fields ?? blockFields(block.values));
-    const notes = [
-      ...plan.kept.map((k) => `kept ${k.field}: ${k.reason}`),
-      ...(plan.absent.length ? [`no ${list(plan.absent)} in the object: not added`] : []),
-    ];
+    const notes = plan.kept.map((k) => `kept ${k.field}: ${k.reason}`);
     const tail = notes.length ? ` (${notes.join("; ")})` : "";
     if (plan.changes.length > 0) {
       counts.updated++;
@@ -298,12 +308,7 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   const redactor = opts.redactor ?? new Redactor();
   registerBlock(redactor, block);
   const print = (line: string) => opts.print(redactor.scrub(printable(line, 2000)));
-  const token = block.values.refresh_token;
-  const identity: StackIdentity = {
-    roleArn: block.roleArn,
-    lwaClientId: block.lwaClientId,
-    refreshToken: token === undefined || isPlaceholder(token) ? undefined : token,
-  };
+  const identity = identityOf(block);
   const report = emptyReport();
   const fail = (display: string, why: string) => {
     report.failed.push(display);
@@ -354,8 +359,9 @@ async function runOver(block: DeliveryBlock, targets: readonly string[], mode: M
   }
   if (report.updated + report.current + report.stale === 0) {
     // Said plainly: a check that found nothing to check is not a sign that no job holds old values.
-    const whose = block.roleArn !== undefined ? `role ${block.roleArn}` : `LWA-only: its client id and refresh token`;
-    print(`No credentials of this stack (${whose}) in the ${runnerTargets.length > 0 ? "jobs and files" : "files"} scanned.`);
+    print(
+      `No credentials of this stack (neither its LWA app nor one of its access keys) in the ${runnerTargets.length > 0 ? "jobs and files" : "files"} scanned.`,
+    );
   }
   report.exitCode = report.failed.length > 0 || (mode.kind === "check" && report.stale > 0) ? 1 : 0;
   print(summaryLine(report, mode.kind === "into" && mode.dryRun));

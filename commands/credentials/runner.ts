@@ -11,7 +11,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import * as Hjson from "hjson";
-import { CREDENTIAL_FIELDS, CredentialField } from "../../src/credentials";
 import { Redactor } from "../../lib/output";
 import { mapWithConcurrency } from "../../lib/net";
 import {
@@ -29,44 +28,17 @@ import {
   runnerSettings,
 } from "../../lib/runner";
 import { blockFields, DeliveryBlock } from "./block";
-import { CheckResult, checkObject, FoundObject, maskedValue, Owner, ownerOf, planUpdate, SECRET_FIELDS, StackIdentity, UpdatePlan } from "./decide";
-import type { DocNode } from "./documents";
+import { fieldChanges, FieldPlan, maskedValue, SECRET_FIELDS, StackIdentity } from "./decide";
 
-// ---- The adapter to the delivery rule (the one place to switch to the field rule)
+// ---- The delivery rule
 
 /**
- * The delivery rule, applied to one parsed credentials object: whose it is, and what `--into` would write into it
- * (`plan`) or what `--check` says of it (`check`). Pure. Today it is decide.ts's planUpdate / checkObject (the rule
- * file delivery uses) behind a FoundObject made from the plain object; when the field-level rule lands (only the
- * fields a rotation changed, only in objects of this app or key), this function's body is what changes.
+ * The field rule (decide.ts fieldChanges), applied to one parsed credentials object: which fields the stack's
+ * rotations own in it (`shares` empty: another customer's), what `--into` writes (`changes`, `kept`) and what
+ * `--check` says (`stale`). Pure: the same rule file delivery uses.
  */
-export function credentialsRule(
-  credentials: Record<string, unknown>,
-  block: DeliveryBlock,
-  identity: StackIdentity,
-): { owner: Owner; plan: UpdatePlan; check: CheckResult } {
-  const object = asFoundObject(credentials);
-  const fields = block.fields ?? blockFields(block.values);
-  return { owner: ownerOf(object, identity), plan: planUpdate(object, block.values, fields), check: checkObject(object, block.values, fields) };
-}
-
-function asFoundObject(credentials: Record<string, unknown>): FoundObject {
-  const fields: Partial<Record<CredentialField, DocNode>> = {};
-  const span = { start: 0, end: 0 };
-  for (const field of CREDENTIAL_FIELDS) {
-    if (!(field in credentials)) continue;
-    const value = credentials[field];
-    fields[field] =
-      typeof value === "string"
-        ? { kind: "string", form: "quoted", value, ...span }
-        : Array.isArray(value)
-          ? { kind: "array", items: [], ...span }
-          : typeof value === "object" && value !== null
-            ? { kind: "object", members: [], ...span }
-            : { kind: "literal", value: (value ?? null) as number | boolean | null, ...span };
-  }
-  // A parsed object holds each key once: nothing is ambiguous about where a value goes.
-  return { path: [], fields, duplicates: [] };
+export function credentialsRule(credentials: Record<string, unknown>, block: DeliveryBlock, identity: StackIdentity): FieldPlan {
+  return fieldChanges(credentials, identity, block.values, block.fields ?? blockFields(block.values));
 }
 
 // ---- Delivery over one runner target
@@ -247,6 +219,62 @@ function registerSecrets(redactor: Redactor, credentials: Record<string, unknown
   if (typeof credentials.aws_access_key_id === "string") redactor.addKeyId(credentials.aws_access_key_id);
 }
 
+/**
+ * One SP-API input's credentials in a job's conf: judged by the field rule, counted in `acc.counts`, its line added
+ * to `acc.lines`. With --into, its changes are made in `holder` (the conf to send), and in a real run its line's
+ * index is added to `acc.pending` (its verb is known once the job is read back). Whether it changed.
+ */
+function judgeObject(
+  where: string,
+  holder: Record<string, unknown>,
+  opts: RunnerDeliveryOptions,
+  acc: { counts: JobOutcome["counts"]; lines: string[]; pending: number[] },
+): boolean {
+  const { counts, lines, pending } = acc;
+  const credentials = holder.credentials;
+  if (typeof credentials === "string") {
+    counts.named++;
+    lines.push(
+      `${where}: named credential ${JSON.stringify(credentials)}: if it holds this stack's credentials, update it in the product's Credentials page ` +
+        "(`npm run credentials -- --format json <file>` writes its content)",
+    );
+    return false;
+  }
+  if (typeof credentials !== "object" || credentials === null || Array.isArray(credentials)) return false;
+  const creds = credentials as Record<string, unknown>;
+  registerSecrets(opts.redactor, creds);
+  const decision = credentialsRule(creds, opts.block, opts.identity);
+  if (decision.shares.length === 0) {
+    counts.otherCustomers++;
+    lines.push(`${where}: another customer's credentials, left as they are`);
+    return false;
+  }
+  if (opts.mode.kind === "check") {
+    const { stale } = decision;
+    if (stale.length === 0) counts.current++;
+    else counts.stale++;
+    lines.push(stale.length === 0 ? `${where}: current` : `${where}: stale: ${stale.map((s) => `${s.field} (${s.why})`).join("; ")}`);
+    return false;
+  }
+  const plan = decision;
+  const notes = plan.kept.map((k) => `kept ${k.field}: ${k.reason}`);
+  const tail = notes.length ? ` (${notes.join("; ")})` : "";
+  if (plan.changes.length > 0) {
+    counts.updated++;
+    for (const change of plan.changes) creds[change.field] = change.to;
+    const fields = opts.mode.dryRun ? plan.changes.map((c) => `${c.field} (${maskedValue(c.field, c.to)})`) : plan.changes.map((c) => c.field);
+    if (!opts.mode.dryRun) pending.push(lines.length);
+    lines.push(`${where}: ${opts.mode.dryRun ? "would update" : VERB} ${fields.join(", ")}${tail}`);
+  } else if (plan.kept.some((k) => !k.placeholder)) {
+    counts.stale++;
+    lines.push(`${where}: not updated${tail}`);
+  } else {
+    counts.current++;
+    lines.push(`${where}: current${tail}`);
+  }
+  return plan.changes.length > 0;
+}
+
 async function processJob(client: RunnerClient, display: string, job: JobSummary, opts: RunnerDeliveryOptions, stopped: () => boolean): Promise<JobOutcome> {
   const name = `${display} job ${job.id}${job.name ? ` ${JSON.stringify(job.name)}` : ""}`;
   const counts = zero();
@@ -266,51 +294,7 @@ async function processJob(client: RunnerClient, display: string, job: JobSummary
   let changed = false;
   /** The lines of the objects changed in a real run: their verb is known once the job is read back. */
   const pending: number[] = [];
-  for (const { at, holder } of found) {
-    const where = `${name}: ${at}`;
-    const credentials = holder.credentials;
-    if (typeof credentials === "string") {
-      counts.named++;
-      lines.push(
-        `${where}: named credential ${JSON.stringify(credentials)}: if it holds this stack's credentials, update it in the product's Credentials page ` +
-          "(`npm run credentials -- --format json <file>` writes its content)",
-      );
-      continue;
-    }
-    if (typeof credentials !== "object" || credentials === null || Array.isArray(credentials)) continue;
-    const creds = credentials as Record<string, unknown>;
-    registerSecrets(opts.redactor, creds);
-    const decision = credentialsRule(creds, opts.block, opts.identity);
-    if (!decision.owner.thisStack) {
-      counts.otherCustomers++;
-      lines.push(`${where}: another customer's credentials, left as they are`);
-      continue;
-    }
-    if (opts.mode.kind === "check") {
-      const { stale } = decision.check;
-      if (stale.length === 0) counts.current++;
-      else counts.stale++;
-      lines.push(stale.length === 0 ? `${where}: current` : `${where}: stale: ${stale.map((s) => `${s.field} (${s.why})`).join("; ")}`);
-      continue;
-    }
-    const { plan } = decision;
-    const notes = plan.kept.map((k) => `kept ${k.field}: ${k.reason}`);
-    const tail = notes.length ? ` (${notes.join("; ")})` : "";
-    if (plan.changes.length > 0) {
-      counts.updated++;
-      changed = true;
-      for (const change of plan.changes) creds[change.field] = change.to;
-      const fields = opts.mode.dryRun ? plan.changes.map((c) => `${c.field} (${maskedValue(c.field, c.to)})`) : plan.changes.map((c) => c.field);
-      if (!opts.mode.dryRun) pending.push(lines.length);
-      lines.push(`${where}: ${opts.mode.dryRun ? "would update" : VERB} ${fields.join(", ")}${tail}`);
-    } else if (plan.kept.some((k) => !k.placeholder)) {
-      counts.stale++;
-      lines.push(`${where}: not updated${tail}`);
-    } else {
-      counts.current++;
-      lines.push(`${where}: current${tail}`);
-    }
-  }
+  for (const { at, holder } of found) if (judgeObject(`${name}: ${at}`, holder, opts, { counts, lines, pending })) changed = true;
   if (!changed || opts.mode.kind !== "into" || opts.mode.dryRun) return { lines, counts };
   // Until the read-back says otherwise, the changes are not made: a failure below says "not updated".
   const settle = (kept: boolean) => {

@@ -6,6 +6,7 @@
  */
 import { errorLine, helpText, parseCommandLine, runCommand, usageErrorText } from "../../lib/cli";
 import { userPath } from "../../lib/files";
+import { LockDirError, prepareLockDir } from "../../lib/lock";
 import { fitLine, namesThatFit, outputWidth, printable, wrapLine } from "../../lib/output";
 import { PulumiError, PulumiWorkspace } from "../../lib/pulumi";
 import { maintain, maintainExitCode, STEP_NAMES, type MaintainSteps, type Progress, type StackReport, type StepName, type StepOutcome } from "./run";
@@ -118,12 +119,56 @@ export function liveProgress(write: (text: string) => void, width: number): Prog
   };
 }
 
-const SECTIONS: { title: string; statuses: StepOutcome["status"][] }[] = [
-  { title: "Failed", statuses: ["failed"] },
-  { title: "Waiting", statuses: ["waiting"] },
-  { title: "Skipped", statuses: ["skipped"] },
-  { title: "Done", statuses: ["done"] },
-];
+/** A skipped step whose detail asks a person to act (an LWA secret rotated by hand, a block handed over by hand). */
+const BY_HAND = /by hand|hand the block/;
+
+/**
+ * The summary's sections, in order: what failed; what needs a person (a wait only they can end, a by-hand rotation
+ * with its date, a new block to hand to jobs the kit does not deliver to, with its path and deadline); what was
+ * done, or in a dry run what would be; what was skipped for no one to act on.
+ */
+function sectionOf(group: CauseGroup, dryRun: boolean): string {
+  if (group.status === "failed") return "Failed";
+  if (group.status === "waiting" || (group.status === "skipped" && BY_HAND.test(group.detail))) return "Needs you";
+  if (group.status === "done") return dryRun ? "Would do" : "Done";
+  return "Skipped";
+}
+const SECTION_ORDER = ["Failed", "Needs you", "Would do", "Done", "Skipped"];
+
+/** YYYY-MM-DD `days` after `today`'s day. */
+function daysAfter(today: Date, days: number): string {
+  return new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + days)).toISOString().slice(0, 10);
+}
+
+/**
+ * A new block the run wrote that no job config of the stack received (it lists none, or delivery did not finish):
+ * a person hands it over, by a date for the LWA secret (the old one stops 7 days after a rotation). One group per
+ * wording, stacks' names replaced as groupCauses does.
+ */
+export function handovers(reports: readonly StackReport[], today: Date = new Date()): CauseGroup[] {
+  const groups = new Map<string, CauseGroup>();
+  for (const report of reports) {
+    const delivered = report.steps.jobs?.status === "done" || report.steps.jobs?.status === "nothing";
+    if (delivered) continue;
+    for (const step of ["lwa", "key"] as const) {
+      const outcome = report.steps[step];
+      if (outcome?.status !== "done" || !outcome.wroteBlock) continue;
+      const deadline =
+        step === "lwa"
+          ? `by ${daysAfter(today, 7)} (the old LWA secret stops 7 days after the rotation)`
+          : "before the old key is deactivated (rotate-key does that once IAM shows it unused for keyQuietHours)";
+      const name = new RegExp(`(?<![\\w.-])${report.stack.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\w-])`, "g");
+      const detail = `hand the new block ${outcome.wroteBlock} to the stack's jobs ${deadline}`;
+      const key = `${step}\0${detail.replace(name, "<stack>")}`;
+      const group = groups.get(key) ?? { step, status: "waiting" as const, detail: detail.replace(name, "<stack>"), stacks: [] };
+      group.stacks.push(report.stack);
+      groups.set(key, group);
+      if (group.stacks.length === 1) group.detail = detail;
+      else group.detail = detail.replace(name, "<stack>");
+    }
+  }
+  return [...groups.values()];
+}
 
 /** One cause and the stacks it holds for: a step's detail, the stack's own name taken out of it. */
 export interface CauseGroup {
@@ -147,12 +192,17 @@ export function groupCauses(reports: readonly StackReport[]): CauseGroup[] {
       if (!outcome || outcome.status === "nothing") continue;
       // The stack's name as a word of its own, not inside another (a stack "eu" in "queue").
       const name = new RegExp(`(?<![\\w.-])${report.stack.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\w-])`, "g");
-      const detail = printable(outcome.detail, 2000).replace(name, "<stack>");
+      // A new block is named where the step is said: the file a person hands over (Needs you says by when).
+      const said =
+        outcome.status === "done" && outcome.wroteBlock && !outcome.detail.includes(outcome.wroteBlock)
+          ? `${outcome.detail} (new block: ${outcome.wroteBlock})`
+          : outcome.detail;
+      const detail = printable(said, 2000).replace(name, "<stack>");
       const key = `${step}\0${outcome.status}\0${detail}`;
       const group = groups.get(key) ?? { step, status: outcome.status, detail, stacks: [] };
       group.stacks.push(report.stack);
       groups.set(key, group);
-      if (group.stacks.length === 1) ownWords.set(group, printable(outcome.detail, 2000));
+      if (group.stacks.length === 1) ownWords.set(group, printable(said, 2000));
     }
   }
   // A cause only one stack has is said in its own words, its name in place.
@@ -164,7 +214,7 @@ export function groupCauses(reports: readonly StackReport[]): CauseGroup[] {
  * grouped (a cause shared by 50 stacks is one entry: "50 stacks: acme, globex, … and 47 more"), failures first,
  * then the counts. A cause is wrapped, never cut; only the list of names is shortened.
  */
-export function summaryTable(reports: readonly StackReport[], width = 120): string {
+export function summaryTable(reports: readonly StackReport[], width = 120, dryRun = false): string {
   const out: string[] = [];
   const cell = (o: StepOutcome | undefined) => (o ? `${MARK[o.status]} ${o.status}` : "");
   const stepWidth = Math.max(...(Object.keys(MARK) as StepOutcome["status"][]).map((status) => `${MARK[status]} ${status}`.length));
@@ -179,11 +229,12 @@ export function summaryTable(reports: readonly StackReport[], width = 120): stri
     );
   out.push(row(["STACK", ...STEP_NAMES.map((n) => n.toUpperCase())]));
   for (const r of reports) out.push(row([r.stack, ...STEP_NAMES.map((n) => cell(r.steps[n]))]));
-  const groups = groupCauses(reports);
-  for (const section of SECTIONS) {
-    const inSection = groups.filter((g) => section.statuses.includes(g.status));
+  const groups = groupCauses(reports).map((g) => ({ ...g, section: sectionOf(g, dryRun) }));
+  if (!dryRun) groups.push(...handovers(reports).map((g) => ({ ...g, section: "Needs you" })));
+  for (const section of SECTION_ORDER) {
+    const inSection = groups.filter((g) => g.section === section);
     if (inSection.length === 0) continue;
-    out.push("", `${section.title}:`);
+    out.push("", `${section}:`);
     for (const g of inSection) {
       out.push(...wrapLine(`  ${MARK[g.status]} ${g.step}: ${g.detail}`, width, 6));
       const count = g.stacks.length === 1 ? "" : `${g.stacks.length} stacks: `;
@@ -226,6 +277,8 @@ export async function main(argv: string[], io: MaintainIo): Promise<number> {
   }
   let reports: StackReport[];
   try {
+    // Once, before any stack: a lock directory that cannot be made would fail every stack's steps alike.
+    prepareLockDir(io.env);
     const workspace = await PulumiWorkspace.connect({ env: io.env });
     const stacks = args.stacks === "all" ? (await workspace.list()).map((s) => s.name) : args.stacks;
     // With --json, standard output holds the document alone: what a person reads goes to standard error.
@@ -241,13 +294,13 @@ export async function main(argv: string[], io: MaintainIo): Promise<number> {
       progress,
     });
   } catch (error) {
-    if (!(error instanceof PulumiError)) throw error;
+    if (!(error instanceof PulumiError || error instanceof LockDirError)) throw error;
     io.stderr.write(`${errorLine("maintain", error.message)}\n`);
     if (args.json) io.stdout.write(JSON.stringify({ dryRun: args.dryRun, exitCode: 1, error: error.message }, null, 2) + "\n");
     return 1;
   }
   if (args.json) io.stdout.write(JSON.stringify(summaryDocument(reports, args.dryRun), null, 2) + "\n");
-  else io.stdout.write("\n" + summaryTable(reports, outputWidth(io.stdout, io.env)));
+  else io.stdout.write("\n" + summaryTable(reports, outputWidth(io.stdout, io.env), args.dryRun));
   return maintainExitCode(reports);
 }
 

@@ -3,9 +3,9 @@
  * the current block into the stack's job configs. Stacks run side by side up to a limit; each stack's own steps
  * stay in order; one stack's failure never stops another.
  */
-import * as fs from "fs";
 import * as path from "path";
-import { blockFileName } from "../../lib/files";
+import { CommandFailure } from "../../lib/cli";
+import { blockFileName, preparePrivateDir } from "../../lib/files";
 import { mapWithConcurrency, PulumiError, type PulumiStack, type PulumiWorkspace } from "../../lib/pulumi";
 
 export type StepStatus = "done" | "nothing" | "waiting" | "skipped" | "failed";
@@ -67,18 +67,7 @@ export interface MaintainOptions {
   progress: Progress;
 }
 
-/**
- * The directory for the blocks. Created with mode 700 when it does not exist (it will hold every customer's
- * block); one that exists is the operator's and keeps its mode (a shared 1777 or 2775 directory narrowed to 700
- * would break everyone else using it): each block in it is written mode 600 anyway.
- */
-export function preparePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stat = fs.lstatSync(dir);
-  if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
-}
-
-export { blockFileName };
+export { blockFileName, preparePrivateDir };
 
 async function oneStack(workspace: PulumiWorkspace, name: string, steps: MaintainSteps, opts: MaintainOptions, lwaOwner?: string): Promise<StackReport> {
   const report: StackReport = { stack: name, steps: {}, failed: false };
@@ -116,7 +105,10 @@ async function oneStack(workspace: PulumiWorkspace, name: string, steps: Maintai
       outcome = await perform[step](ctx);
     } catch (error) {
       // A step maps its own failures; anything else is reported by its type only (its text may hold a value).
-      const reason = error instanceof PulumiError ? error.message : `internal error (${error instanceof Error ? error.name : typeof error})`;
+      const reason =
+        error instanceof PulumiError || error instanceof CommandFailure
+          ? error.message
+          : `internal error (${error instanceof Error ? error.name : typeof error})`;
       outcome = { status: "failed", detail: reason };
     }
     report.steps[step] = outcome;

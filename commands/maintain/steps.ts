@@ -3,6 +3,7 @@
  * `npm run rotate-key -- --if-due` and `npm run credentials -- --into` run, with each command's result read into
  * one of: done, nothing (due), waiting (and why), skipped, failed.
  */
+import * as path from "node:path";
 import { blockFromOutputs, BlockError } from "../credentials/block";
 import { deliverBlock, type DeliveryReport } from "../credentials/run";
 import { dayFromToday } from "../../lib/output";
@@ -97,6 +98,8 @@ async function rotateLwaIfDue(ctx: StepContext): Promise<StepOutcome> {
     ...(manualDelivery ? { manualDelivery } : {}),
     waitSeconds: DEFAULT_WAIT_SECONDS,
     out: ctx.out,
+    // The other stacks of a shared app: each its own file in the same private directory, as their own rounds write it.
+    memberDir: path.dirname(ctx.out),
     dryRun: ctx.dryRun,
     env: ctx.env,
     print: ctx.print,

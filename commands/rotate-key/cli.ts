@@ -8,6 +8,7 @@
  */
 import { parseCommandLine, runCommand } from "../../lib/cli";
 import { runStackStepCommand } from "../../lib/pulumi";
+import { implicitStackRefusal } from "../../lib/stack-choice";
 import { checkUnused, rotateKey, type KeyRotationReport, type UnusedCheckReport } from "./run";
 
 export const USAGE = [
@@ -59,11 +60,15 @@ function failure(stack: string, reason: string, exitCode: 1 | 2): KeyRotationRep
   return { stack, phase: "unknown", step: "none", took: false, dryRun: false, reason, evidence: [], changes: [], resumed: false, exitCode };
 }
 
-export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let args = parseArgs(argv);
+  // It changes the stack: the customer is named when the backend holds several (lib/stack-choice.ts).
+  const refusal = args.kind === "run" ? await implicitStackRefusal("rotate-key", args.stack, { env }) : undefined;
+  if (refusal && args.kind === "run") args = { kind: "error", message: refusal, json: args.json };
   return runStackStepCommand<KeyRotationReport | UnusedCheckReport, CliArgs>({
     name: "rotate-key",
     usage: USAGE,
-    args: parseArgs(argv),
+    args,
     env,
     failure,
     step: (stack, print, args) =>

@@ -219,10 +219,10 @@ function refusal(phase: Phase, evidence: KeyEvidence[], reason: string): Decisio
  */
 function crossCheck(slots: readonly SlotRecord[], generation: number, accessKeyId: string | undefined, evidence: KeyEvidence[]): string | undefined {
   const fix =
-    "rotate-key acts only when IAM agrees with the stack. Fix the key by hand (aws iam list-access-keys, then update- or delete-access-key) or run pulumi refresh, and run again";
+    "rotate-key acts only when IAM agrees with the stack. Fix the key by hand (aws iam list-access-keys, then update- or delete-access-key) or run npm run pulumi -- refresh, and run again";
   const stray = evidence.filter((k) => k.role === "unknown");
   const current = evidence.find((k) => k.role === "current");
-  if (!accessKeyId) return `the stack has no accessKeyId output; run pulumi up first. ${fix}`;
+  if (!accessKeyId) return `the stack has no accessKeyId output; deploy it first (npm run pulumi -- up). ${fix}`;
   if (!current) return `IAM does not list the stack's key ${maskKeyId(accessKeyId)} (deleted outside the stack?). ${fix}`;
   if (current.status !== "Active")
     return `IAM shows the stack's newest key ${maskKeyId(current.id)} as ${current.status}, the stack deployed it Active. ${fix}`;
@@ -285,7 +285,8 @@ function decideAdopted(input: DecideInput, slots: readonly SlotRecord[], generat
     k === adoptedKey ? adopted : k === currentKey ? { ...k, role: "current", generation } : { ...k, role: "unknown" },
   );
   const phase: Phase = adoptedKey.status === "Active" ? "handover" : "old-key-inactive";
-  const fix = "rotate-key acts only when IAM agrees with the stack. Fix the keys by hand (aws iam list-access-keys) or run pulumi refresh, and run again";
+  const fix =
+    "rotate-key acts only when IAM agrees with the stack. Fix the keys by hand (aws iam list-access-keys) or run npm run pulumi -- refresh, and run again";
   if (!currentKey || currentKey.status !== "Active")
     return refusal(phase, evidence, `IAM does not list the stack's key ${maskKeyId(deployed.accessKeyId ?? "?")} as Active. ${fix}`);
   if (slots.length !== 1 || evidence.some((k) => k.role === "unknown")) {
@@ -350,7 +351,7 @@ export function decide(input: DecideInput): Decision {
   const slots = deployed.slots ?? [];
   const generation = deployedGeneration(slots);
   if (generation === undefined) {
-    return refusal("steady", [], "the stack has no accessKeySlots output: it has not been deployed (or predates them); run pulumi up first");
+    return refusal("steady", [], "the stack has no accessKeySlots output: it has not been deployed (or predates them); deploy it first (npm run pulumi -- up)");
   }
   const adoptedKey = config.adoption?.accessKeyId ? iam.find((k) => k.id === config.adoption!.accessKeyId) : undefined;
   if (adoptedKey) return decideAdopted(input, slots, generation, config.adoption!, adoptedKey);
@@ -377,8 +378,8 @@ export function decide(input: DecideInput): Decision {
       evidence,
       `config differs from the last deployment in a way rotate-key did not make: accessKeyGeneration ${config.accessKeyGeneration} ` +
         `(deployed ${generation}), previousAccessKey ${config.previousAccessKey}${implied ? ` (deployed ${implied})` : ""}. ` +
-        `Deploy it yourself (pulumi up) or set it back (pulumi config set accessKeyGeneration ${generation}` +
-        `${implied ? ` && pulumi config set previousAccessKey ${implied}` : ""}), then run again`,
+        `Deploy it yourself (npm run pulumi -- up) or set it back (npm run pulumi -- config set accessKeyGeneration ${generation}` +
+        `${implied ? ` && npm run pulumi -- config set previousAccessKey ${implied}` : ""}), then run again`,
     );
   }
   if (pending === undefined) {

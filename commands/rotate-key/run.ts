@@ -7,10 +7,10 @@ import * as fs from "fs";
 import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand, UpdateAccessKeyCommand } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig } from "../../src/config";
 import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
-import { acquireLocks, type HeldLocks, LockBusy, stackLock } from "../../lib/lock";
+import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, stackLock } from "../../lib/lock";
 import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from "../../lib/net";
 import { errorLine } from "../../lib/cli";
-import { gitExposureWarning, userPath, writePrivateFile } from "../../lib/files";
+import { gitExposureWarning, notABlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, secretsOf, type OutputValue, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import { decide, judgeUnused, type ConfigChange, type Decision, type IamKey, type Phase, type Step } from "./decide";
@@ -105,7 +105,7 @@ function evidenceFailure(error: unknown, permission: string, what: string, timeo
     return new EvidenceError(`IAM did not answer ${permission} within ${timeoutMs} ms (SP_API_AWS_TIMEOUT_MS); nothing was changed. Run again later`);
   }
   if (name === "CredentialsProviderError") {
-    return new EvidenceError(`no AWS credentials for IAM: ${message}. Fix: pulumi config set aws:profile <profile>, or the AWS_* environment`);
+    return new EvidenceError(`no AWS credentials for IAM: ${message}. Fix: npm run pulumi -- config set aws:profile <profile>, or the AWS_* environment`);
   }
   const code = (error as { code?: unknown })?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
@@ -179,14 +179,14 @@ function printReport(report: KeyRotationReport, print: (line: string) => void): 
       print(`  ${k.role.padEnd(8)} ${k.id}  ${gen}, ${k.status}${since}, created ${k.created.slice(0, 10)}, ${use}`);
     }
   }
-  const how = report.changes.map((c) => `pulumi config set ${c.key} ${c.value}`).join(" && ");
+  const how = report.changes.map((c) => `npm run pulumi -- config set ${c.key} ${c.value}`).join(" && ");
   const iamCall = report.step === "delete" ? "aws iam delete-access-key" : "aws iam update-access-key --status Inactive";
   const what =
     report.step === "none"
       ? STEP_TEXT.none
       : report.viaIam
         ? `${STEP_TEXT[report.step]}, the adopted key, through IAM (${iamCall}): it is not in the stack's state`
-        : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}pulumi up)`;
+        : `${STEP_TEXT[report.step]} (${how ? `${how} && ` : ""}npm run pulumi -- up)`;
   print(`Decision: ${what}${report.resumed ? " [finishing an interrupted run]" : ""}`);
   print(`Reason: ${report.reason}`);
   print(`Next: ${report.nextDate ?? "when the evidence changes (run again; --if-due daily)"}`);
@@ -212,7 +212,7 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
       resumed: false,
       exitCode,
     };
-    opts.print(`Error: ${report.reason}`);
+    opts.print(errorLine("rotate-key", report.reason));
     return report;
   };
   try {
@@ -223,13 +223,21 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
   }
   let locks: HeldLocks;
   try {
-    locks = await acquireLocks([stackLock(stack.name)], { env, command: "rotate-key", onCompromised: (what) => opts.print(`! the lock on ${what} was lost`) });
+    locks = await acquireLocks([stackLock(stack.name, env)], {
+      env,
+      command: "rotate-key",
+      onCompromised: (what) => opts.print(`! the lock on ${what} was lost; this run stops before its next step`),
+    });
   } catch (error) {
-    if (error instanceof LockBusy) return refuse(1, error.message);
+    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(1, error.message);
     throw error;
   }
   try {
-    return await rotateKeyLocked(stack, opts);
+    return await rotateKeyLocked(stack, opts, locks);
+  } catch (error) {
+    // Nothing more is done, not even a put-back: the run that holds the lock now decides.
+    if (error instanceof LockLost) return refuse(1, error.message);
+    throw error;
   } finally {
     await locks.release();
   }
@@ -241,12 +249,14 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
  */
 interface KeyRun {
   report: KeyRotationReport;
+  /** The stack's lock: assertHeld before each side effect (a LockLost goes up to rotateKey). */
+  locks: HeldLocks;
   redactor: Redactor;
   print: (line: string) => void;
   finish: (exitCode: 0 | 1 | 2, reason?: string) => KeyRotationReport;
 }
 
-async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Promise<KeyRotationReport> {
+async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions, locks: HeldLocks): Promise<KeyRotationReport> {
   const env = opts.env ?? process.env;
   const now = (opts.now ?? (() => new Date()))();
   const redactor = new Redactor();
@@ -269,12 +279,18 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
     report.exitCode = exitCode;
     return report;
   };
-  const run: KeyRun = { report, redactor, print, finish };
+  const run: KeyRun = { report, locks, redactor, print, finish };
   print(`Access key rotation, stack ${stack.name}${opts.dryRun ? " (dry run: nothing is changed)" : ""}`);
 
   const outFile = userPath(opts.out, env);
   if (fs.lstatSync(outFile, { throwIfNoEntry: false })?.isDirectory()) {
     const r = finish(2, `--out ${opts.out} is a directory; give a file name`);
+    print(errorLine("rotate-key", r.reason));
+    return r;
+  }
+  const notBlock = notABlockFile(outFile, opts.out);
+  if (notBlock) {
+    const r = finish(2, notBlock);
     print(errorLine("rotate-key", r.reason));
     return r;
   }
@@ -295,7 +311,7 @@ async function rotateKeyLocked(stack: PulumiStack, opts: RotateKeyOptions): Prom
   });
   printReport(report, print);
   if (decision.refused) return finish(1);
-  if (decision.viaIam) return retireAdoptedKey(stack, view, env, decision, opts.dryRun, redactor, report, print, finish);
+  if (decision.viaIam) return retireAdoptedKey(stack, view, env, decision, opts.dryRun, redactor, report, print, finish, locks);
 
   if (opts.dryRun) {
     if (decision.restore.length > 0) print(`Dry run: would put back ${decision.restore.map((c) => `${c.key} ${c.value}`).join(", ")}`);
@@ -341,14 +357,14 @@ async function readAndDecide(
     if (config.connectorAuth === "lwa") {
       report.phase = "no-key";
       const pending = userName
-        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then pulumi up).`
+        ? ` The last deployment still holds the IAM user ${userName}: the switch is not deployed yet (npm run rotate-key -- --check-unused, then npm run pulumi -- up).`
         : "";
       const r = finish(0, `no access key: connectorAuth is lwa, so the stack declares no IAM user and no key; nothing to rotate.${pending}`);
       print(`No key: ${r.reason}`);
       return { done: r };
     }
     if (!userName) {
-      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      const r = finish(1, "the stack has no userName output: it has not been deployed; deploy it first (npm run pulumi -- up)");
       print(errorLine("rotate-key", r.reason));
       return { done: r };
     }
@@ -367,13 +383,17 @@ async function readAndDecide(
 
 /** The config an interrupted run left undeployed, put back in the stack (decision.restore); the report if that failed. */
 async function restoreConfig(run: KeyRun, stack: PulumiStack, decision: Decision): Promise<KeyRotationReport | undefined> {
-  const { report, print, finish } = run;
+  const { report, locks, print, finish } = run;
   try {
     if (decision.restore.length > 0) {
-      for (const change of decision.restore) await stack.setConfig(change.key, change.value);
+      for (const change of decision.restore) {
+        await locks.assertHeld(`putting back ${change.key}`);
+        await stack.setConfig(change.key, change.value);
+      }
       print(`Put back: ${decision.restore.map((c) => `${c.key} ${c.value}`).join(", ")} (not deployed; matches the last deployment)`);
     }
   } catch (error) {
+    if (error instanceof LockLost) throw error;
     const r = finish(1, `${report.reason}; putting the config back failed: ${(error as Error).message}`);
     print(errorLine("rotate-key", r.reason));
     return r;
@@ -391,14 +411,21 @@ async function takeStep(
   view: StackConfigView,
   decision: Decision,
 ): Promise<{ outputs: Record<string, OutputValue> } | { done: KeyRotationReport }> {
-  const { report, redactor, print, finish } = run;
+  const { report, locks, redactor, print, finish } = run;
   const before = new Map(decision.changes.map((c) => [c.key, view.values[c.key]]));
   let outputs;
   try {
-    for (const change of decision.changes) await stack.setConfig(change.key, change.value);
+    for (const change of decision.changes) {
+      await locks.assertHeld(`setting ${change.key}`);
+      await stack.setConfig(change.key, change.value);
+    }
+    await locks.assertHeld("pulumi up");
     print("Running pulumi up...");
     outputs = await stack.up((line) => print(`  | ${line}`));
   } catch (error) {
+    // Lost before `up`: the config this run set stays (the next run sees it undeployed and finishes or reverts it);
+    // putting it back now could undo what the run holding the lock has just set.
+    if (error instanceof LockLost) throw error;
     const cause = error instanceof PulumiError ? error.message : `${(error as Error).name}: ${printable((error as Error).message ?? "")}`;
     const restored = await putBack(stack, before);
     const r = finish(1, `${report.reason}; the step failed: ${cause}. ${restored}`);
@@ -417,8 +444,9 @@ function writeStartBlock(run: KeyRun, outputs: Record<string, OutputValue>, outF
   const { report, print, finish } = run;
   const block = outputs.credentials?.value;
   if (typeof block !== "string") return finish(1, `${report.reason}; pulumi up gave no credentials output: write the block with npm run credentials`);
+  let previous: string | undefined;
   try {
-    writePrivateFile(outFile, block);
+    previous = writePrivateFile(outFile, block).previous;
   } catch (error) {
     const r = finish(1, `${report.reason}; the new key exists, but writing ${outFile} failed (${(error as Error).message}): write it with npm run credentials`);
     print(errorLine("rotate-key", r.reason));
@@ -426,6 +454,7 @@ function writeStartBlock(run: KeyRun, outputs: Record<string, OutputValue>, outF
   }
   report.wroteBlock = outFile;
   print(`Wrote the new credentials block to ${outFile} (mode 600).`);
+  if (previous) print(`Kept the block it replaced as ${previous} (mode 600): the old key's values, until the old key is deleted.`);
   const exposed = gitExposureWarning(outFile);
   if (exposed) print(exposed);
   print(`Hand it to every job that uses this stack's key: npm run credentials -- --into <job config> (or paste the block), then npm run verify -- ${out}.`);
@@ -447,6 +476,7 @@ async function retireAdoptedKey(
   report: KeyRotationReport,
   print: (line: string) => void,
   finish: (exitCode: 0 | 1 | 2, reason?: string) => KeyRotationReport,
+  locks: HeldLocks,
 ): Promise<KeyRotationReport> {
   const { keyId, adoption } = decision.viaIam!;
   redactor.addKeyId(keyId);
@@ -457,7 +487,10 @@ async function retireAdoptedKey(
   }
   const { client, timeoutMs } = iamClient(view, env);
   try {
-    if (adoption) await stack.setConfig("adoption", JSON.stringify(adoption));
+    if (adoption) {
+      await locks.assertHeld("recording the adoption");
+      await stack.setConfig("adoption", JSON.stringify(adoption));
+    }
     if (decision.step === "deactivate" || decision.step === "delete") {
       const permission = decision.step === "delete" ? "iam:DeleteAccessKey" : "iam:UpdateAccessKey";
       const userName = String((await stack.readOutputs({ secrets: false })).userName?.value ?? "");
@@ -466,6 +499,7 @@ async function retireAdoptedKey(
           ? new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: keyId })
           : new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: keyId, Status: "Inactive" });
       const signal = AbortSignal.timeout(timeoutMs);
+      await locks.assertHeld(permission);
       try {
         await client.send(command as never, { abortSignal: signal });
       } catch (error) {
@@ -473,7 +507,10 @@ async function retireAdoptedKey(
       }
       report.took = true;
       print(`Done: ${STEP_TEXT[decision.step]} (the adopted key ${maskKeyId(keyId)}).`);
-      if (decision.viaIam!.adoptionAfter) await stack.setConfig("adoption", JSON.stringify(decision.viaIam!.adoptionAfter));
+      if (decision.viaIam!.adoptionAfter) {
+        await locks.assertHeld("recording the adoption");
+        await stack.setConfig("adoption", JSON.stringify(decision.viaIam!.adoptionAfter));
+      }
     }
     return finish(0);
   } catch (error) {
@@ -538,6 +575,50 @@ export interface CheckUnusedOptions {
  */
 export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions): Promise<UnusedCheckReport> {
   const env = opts.env ?? process.env;
+  const refuse = (reason: string): UnusedCheckReport => {
+    opts.print(errorLine("rotate-key", reason));
+    return { stack: stack.name, unused: false, dryRun: opts.dryRun, reason, evidence: [], exitCode: 1 };
+  };
+  let locks: HeldLocks;
+  try {
+    locks = await acquireLocks([stackLock(stack.name, env)], { env, command: "rotate-key --check-unused" });
+  } catch (error) {
+    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(error.message);
+    throw error;
+  }
+  try {
+    return await checkUnusedLocked(stack, opts, locks);
+  } catch (error) {
+    if (error instanceof LockLost) return refuse(error.message);
+    throw error;
+  } finally {
+    await locks.release();
+  }
+}
+
+/** Each key's evidence, its id masked, set in `report.evidence` and printed. */
+function reportEvidence(
+  report: UnusedCheckReport,
+  evidence: ReturnType<typeof judgeUnused>["evidence"],
+  quietHours: number,
+  print: (line: string) => void,
+): void {
+  report.evidence = evidence.map((k) => ({
+    id: maskKeyId(k.id),
+    status: k.status,
+    created: k.createDate,
+    ...(k.lastUsedDate ? { lastUsed: k.lastUsedDate, service: k.lastUsedService, region: k.lastUsedRegion } : {}),
+    unused: k.unused,
+  }));
+  if (report.evidence.length > 0) print("Evidence (IAM):");
+  for (const k of report.evidence) {
+    const use = k.lastUsed ? `last used ${k.lastUsed} by ${k.service} in ${k.region}` : "never used";
+    print(`  ${k.id}  ${k.status}, created ${k.created.slice(0, 10)}, ${use}: ${k.unused ? "unused" : `used within keyQuietHours (${quietHours})`}`);
+  }
+}
+
+async function checkUnusedLocked(stack: PulumiStack, opts: CheckUnusedOptions, locks: HeldLocks): Promise<UnusedCheckReport> {
+  const env = opts.env ?? process.env;
   const now = (opts.now ?? (() => new Date()))();
   const redactor = new Redactor();
   const print = (line: string) => opts.print(redactor.scrub(line));
@@ -569,7 +650,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
         print(r.reason);
         return r;
       }
-      const r = finish(1, "the stack has no userName output: it has not been deployed; run pulumi up first");
+      const r = finish(1, "the stack has no userName output: it has not been deployed; deploy it first (npm run pulumi -- up)");
       print(errorLine("rotate-key", r.reason));
       return r;
     }
@@ -591,24 +672,14 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
   }
 
   report.unused = verdict.unused;
-  report.evidence = verdict.evidence.map((k) => ({
-    id: maskKeyId(k.id),
-    status: k.status,
-    created: k.createDate,
-    ...(k.lastUsedDate ? { lastUsed: k.lastUsedDate, service: k.lastUsedService, region: k.lastUsedRegion } : {}),
-    unused: k.unused,
-  }));
-  if (report.evidence.length > 0) print("Evidence (IAM):");
-  for (const k of report.evidence) {
-    const use = k.lastUsed ? `last used ${k.lastUsed} by ${k.service} in ${k.region}` : "never used";
-    print(`  ${k.id}  ${k.status}, created ${k.created.slice(0, 10)}, ${use}: ${k.unused ? "unused" : `used within keyQuietHours (${quietHours})`}`);
-  }
+  reportEvidence(report, verdict.evidence, quietHours, print);
   const previousRecord = view.values.iamKeysUnusedAt || undefined;
 
   if (!verdict.unused) {
     // A record this evidence contradicts must not let a later pulumi up delete a key in use.
     if (previousRecord) {
       if (!opts.dryRun) {
+        await locks.assertHeld("removing iamKeysUnusedAt");
         try {
           await stack.removeConfig("iamKeysUnusedAt");
           // Deployed at once, so no run on any machine acts on the record this evidence contradicts.
@@ -629,6 +700,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
 
   const at = now.toISOString().replace(/\.\d{3}Z$/, "Z");
   if (!opts.dryRun) {
+    await locks.assertHeld("recording iamKeysUnusedAt");
     try {
       await stack.setConfig("iamKeysUnusedAt", at);
       // Deployed at once, so every run sharing the backend sees it. Not when this working copy already says lwa: that
@@ -642,7 +714,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
   }
   report.recorded = at;
   const until = new Date(now.getTime() + IAM_UNUSED_RECORD_HOURS * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
-  const next = connectorAuth === "lwa" ? "pulumi up" : "pulumi config set connectorAuth lwa && pulumi up";
+  const next = connectorAuth === "lwa" ? "npm run pulumi -- up" : "npm run pulumi -- config set connectorAuth lwa && npm run pulumi -- up";
   const r = finish(0, verdict.reason);
   print(`Unused: ${r.reason}.`);
   print(`${opts.dryRun ? "Would record" : "Recorded"} iamKeysUnusedAt ${at}: until ${until}, pulumi up may switch this stack to connectorAuth lwa (${next}).`);

@@ -3,7 +3,8 @@
  * is due, which expiry to believe, and what each answer from Amazon means for the operator. The clock and every
  * piece of evidence come in as arguments; run.ts does the effects.
  */
-import { ConfigError, StackConfig, validateConfig } from "../../src/config";
+import * as path from "node:path";
+import { ConfigError, LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, StackConfig, validateConfig } from "../../src/config";
 import { isPlaceholder } from "../../src/credentials";
 import {
   addDays,
@@ -123,6 +124,11 @@ export type Disposition =
   | { action: "pending" }
   /** This app's, but about a secret older than the one stored: deleted, never stored. */
   | { action: "discard"; reason: string }
+  /**
+   * This app's new secret, not after the stored one (a late message of an earlier API request, after a secret stored
+   * by hand): never stored, never discarded: kept in lwaRotationSetAsideSecret until an operator clears it.
+   */
+  | { action: "set-aside"; reason: string }
   /** Not this app's, or not ours to read: visible again at once, for whoever it is for. */
   | { action: "release"; reason: string };
 
@@ -160,18 +166,7 @@ export function dispose(n: Notification, ctx: { clientId: string } & StoredSecre
     case "new-secret": {
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
       if (ctx.value !== undefined && n.newClientSecret === ctx.value) return { action: "complete" };
-      if (ctx.issuedAt) {
-        if (!n.sentAt) return { action: "discard", reason: "without a publish time: it cannot be matched to the stored secret, so it is never stored" };
-        if (Date.parse(n.sentAt) <= Date.parse(ctx.issuedAt)) {
-          return {
-            action: "discard",
-            reason: `sent ${n.sentAt}, not after the stored secret (lwaClientSecretIssuedAt ${ctx.issuedAt}): an older secret, never stored`,
-          };
-        }
-      } else if (ctx.issuedOn && n.sentAt && utcDay(n.sentAt) < ctx.issuedOn) {
-        return { action: "discard", reason: `sent ${utcDay(n.sentAt)}, before the stored secret was issued (${ctx.issuedOn}): it is about an earlier secret` };
-      }
-      return { action: "complete" };
+      return olderNewSecret(n, ctx) ?? { action: "complete" };
     }
     case "expiry": {
       if (n.clientId !== ctx.clientId) return { action: "release", reason: "for another client id" };
@@ -190,7 +185,7 @@ export function dispose(n: Notification, ctx: { clientId: string } & StoredSecre
           reason:
             `saying a secret expires ${n.clientSecretExpiryTime}, within ${PREVIOUS_SECRET_WINDOW_DAYS} days of lwaClientSecretIssuedOn (${ctx.issuedOn}): ` +
             "it is about the previous secret, which stops working 7 days after a rotation (if that date is wrong, correct it: " +
-            "pulumi config set lwaClientSecretIssuedOn <YYYY-MM-DD>)",
+            "npm run pulumi -- config set lwaClientSecretIssuedOn <YYYY-MM-DD>)",
         };
       }
       return { action: "record-expiry" };
@@ -282,7 +277,13 @@ export function decideStep(input: DueInput): Step {
 export interface Prerequisites {
   clientId: string;
   clientSecret: string;
+  /** The default authorization's token, or the first further one's when the stack has no lwaRefreshToken. */
   refreshToken: string;
+  /**
+   * Every authorization's token, the default one first: the proof may use any (invalid_client is the app's answer,
+   * whichever token; invalid_grant is that token's alone, and the next one is tried).
+   */
+  refreshTokens: string[];
   spApiEndpoint: string;
   queueUrl: string;
   queueArn: string;
@@ -317,7 +318,7 @@ export function checkPrerequisites(
       ok: false,
       problem:
         `lwaRotation is off for stack ${stack}, so it has no queue for Amazon to deliver a new secret to. ` +
-        `Fix: pulumi config set lwaRotation true${on} && npm run up -- ${stack}, then register the queue ARN in the Developer Console ` +
+        `Fix: npm run pulumi -- config set lwaRotation true${on} && npm run up -- ${stack}, then register the queue ARN in the Developer Console ` +
         "(docs/lwa-rotation.md).",
     };
   }
@@ -325,10 +326,16 @@ export function checkPrerequisites(
   const value = (v: string | undefined) => (v && !isPlaceholder(v) ? v : undefined);
   const clientId = value(config.lwaClientId);
   const clientSecret = value(config.lwaClientSecret);
-  const refreshToken = value(config.lwaRefreshToken);
-  if (!clientId) unset.push(`pulumi config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
-  if (!clientSecret && !completing) unset.push(`pulumi config set --secret lwaClientSecret${on}`);
-  if (!refreshToken) unset.push(`pulumi config set --secret lwaRefreshToken${on}`);
+  const refreshTokens = [
+    value(config.lwaRefreshToken),
+    ...Object.keys(config.authorizations)
+      .sort()
+      .map((name) => value(config.authorizations[name]!.refreshToken)),
+  ].filter((t): t is string => t !== undefined);
+  const refreshToken = refreshTokens[0];
+  if (!clientId) unset.push(`npm run pulumi -- config set lwaClientId amzn1.application-oa2-client.<32 hex>${on}`);
+  if (!clientSecret && !completing) unset.push(`npm run pulumi -- config set --secret lwaClientSecret${on}`);
+  if (!refreshToken) unset.push(`npm run pulumi -- config set --secret lwaRefreshToken${on}`);
   if (unset.length > 0) {
     return { ok: false, problem: `the stack's LWA values are not all set; rotation needs all three. Fix: ${unset.join(" && ")}` };
   }
@@ -347,6 +354,7 @@ export function checkPrerequisites(
       clientId: clientId!,
       clientSecret: clientSecret ?? "",
       refreshToken: refreshToken!,
+      refreshTokens,
       spApiEndpoint: spApiEndpointOverride ?? endpointOf(config.spApiRegion),
       queueUrl,
       queueArn: queueArn as string,
@@ -380,7 +388,7 @@ export function developerConsoleStep(queueArn: string): string {
 
 const CONSOLE_ROTATION =
   "rotate it by hand instead: Seller Central > Develop Apps > your app > LWA credentials > View > Rotate secret, " +
-  "then the manual route in docs/lwa-rotation.md (By hand in Seller Central)";
+  "then npm run rotate-lwa -- --stored-by-hand (the secret on standard input; docs/lwa-rotation.md, By hand in Seller Central)";
 
 /** The grantless token request (client_credentials). */
 export function judgeGrantlessToken(answer: HttpAnswer<string>, lwaEndpoint: string): Failure | undefined {
@@ -487,7 +495,7 @@ export function judgeProof(answer: HttpAnswer<string>, lwaEndpoint: string): Fai
     cause: `LWA did not accept the new secret with the stack's refresh token (${status}). ${leftInQueue}`,
     fix:
       answer.code === "invalid_grant"
-        ? "the refresh token was refused: re-authorize the app, store the new one (pulumi config set --secret lwaRefreshToken), then run again."
+        ? "the refresh token was refused: re-authorize the app, store the new one (npm run pulumi -- config set --secret lwaRefreshToken), then run again."
         : "run again in a few minutes (a new secret may take a moment to be accepted); if it persists, check lwaClientId is the app the queue's messages are for.",
   };
 }
@@ -513,4 +521,136 @@ export function plainTime(iso: string, now: Date): string {
 export function disagreementWords(days: number, issuedOn: string): string {
   const tracked = addDays(issuedOn, LWA_SECRET_LIFETIME_DAYS);
   return `Amazon's expiry is ${Math.abs(days)} day${Math.abs(days) === 1 ? "" : "s"} ${days < 0 ? "earlier" : "later"} than lwaClientSecretIssuedOn + 180 days (${tracked}); Amazon's is the one that counts.`;
+}
+
+/**
+ * Why `--out` cannot be this rotation's file when the app is shared: it names another stack of the group's block
+ * (`--out acme-jobs/globex.hjson`), or is the very file that stack's block goes to. Each other stack's block goes only
+ * to its own place (`memberFile`), never beside --out; a --out that looks like one of them would put this stack's
+ * block where that stack's is expected, or be overwritten by it. Pure.
+ */
+export function outCollision(
+  out: string,
+  members: readonly string[],
+  memberFile: (member: string) => string,
+  fileName: (stack: string) => string,
+): string | undefined {
+  for (const member of members) {
+    const theirs = memberFile(member);
+    if (path.resolve(out) === path.resolve(theirs)) return `--out ${out} is where the block of stack ${member} goes (it shares this LWA app)`;
+    if (path.basename(out) === fileName(member))
+      return `--out ${out} is named for stack ${member}, which shares this LWA app; its block goes only to ${theirs}`;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Secrets stored by hand, and secrets set aside (issue 20): no older message rolls a stored secret back, and no
+// new secret Amazon issued is ever thrown away
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A new secret of this app that is not the stored one and was not sent after it: a late message of an earlier API
+ * request (the stored secret was rotated by hand since, or by a later request). Storing it would roll the stack
+ * back to a secret Amazon retires 7 days after the later rotation, reported as good for 180 days; deleting it would
+ * throw away a secret Amazon issued. It is set aside, the line naming both times. Undefined: it is newer.
+ */
+export function olderNewSecret(n: Extract<Notification, { kind: "new-secret" }>, stored: StoredSecret): Disposition | undefined {
+  if (stored.issuedAt) {
+    if (!n.sentAt) {
+      return {
+        action: "set-aside",
+        reason: `without a publish time: it cannot be matched to the stored secret (lwaClientSecretIssuedAt ${stored.issuedAt}), so it is never stored`,
+      };
+    }
+    if (Date.parse(n.sentAt) <= Date.parse(stored.issuedAt)) {
+      return {
+        action: "set-aside",
+        reason: `sent ${n.sentAt}, not after the stored secret (lwaClientSecretIssuedAt ${stored.issuedAt}): a late answer to an earlier request, never stored`,
+      };
+    }
+    return undefined;
+  }
+  if (stored.issuedOn && n.sentAt && utcDay(n.sentAt) < stored.issuedOn) {
+    return {
+      action: "set-aside",
+      reason: `sent ${n.sentAt}, before the day the stored secret was issued (lwaClientSecretIssuedOn ${stored.issuedOn}): a late answer to an earlier request, never stored`,
+    };
+  }
+  return undefined;
+}
+
+/** The longest standard input --stored-by-hand reads: a secret is under 100 characters. */
+export const BY_HAND_INPUT_LIMIT = 4096;
+
+export type ByHandSecret = { ok: true; secret: string; legacy: boolean } | { ok: false; problem: string };
+
+/**
+ * The secret of `npm run rotate-lwa -- --stored-by-hand`, as read from standard input: one trailing newline (\n or
+ * \r\n) taken off, nothing else changed. Its shape is checked as the program checks lwaClientSecret; a problem never
+ * holds the input (it may be a secret pasted in the wrong place).
+ */
+export function readByHandSecret(input: string, fromTerminal: boolean): ByHandSecret {
+  const secret = input.replace(/\r?\n$/, "");
+  const how = fromTerminal
+    ? "paste it at the prompt"
+    : "pipe it in, e.g. npm run rotate-lwa -- --stored-by-hand < secret.txt (never as an argument: the process list shows arguments)";
+  if (secret.length === 0) {
+    return { ok: false, problem: `no secret on standard input${fromTerminal ? "" : " (it was empty, or not a pipe or file)"}: ${how}. Nothing was stored.` };
+  }
+  if (input.length > BY_HAND_INPUT_LIMIT)
+    return { ok: false, problem: `standard input holds more than ${BY_HAND_INPUT_LIMIT} characters: not one secret. Nothing was stored.` };
+  if (LWA_CLIENT_SECRET.test(secret)) return { ok: true, secret, legacy: false };
+  if (LWA_LEGACY_CLIENT_SECRET.test(secret)) return { ok: true, secret, legacy: true };
+  const lines = secret.split(/\r?\n/).length;
+  const why =
+    lines > 1
+      ? `${lines} lines, not one`
+      : /\s/.test(secret)
+        ? "it holds spaces or tabs"
+        : `${secret.length} characters that are not "amzn1.oa2-cs.v1." followed by hex`;
+  return {
+    ok: false,
+    problem: `standard input is not an LWA client secret (${why}; the value is not shown). ${how[0]!.toUpperCase()}${how.slice(1)}. Nothing was stored.`,
+  };
+}
+
+/**
+ * The records a secret stored by hand at `issuedAt` ends, in one stack's config: a rotation request made before it
+ * (answered by the console rotation, or its late answer is set aside). lwaClientSecretExpiresAt (the previous
+ * secret's expiry) goes with the times storeSecret writes.
+ */
+export function recordsEndedByHand(values: Record<string, string>, issuedAt: string): string[] {
+  const requested = values.lwaRotationRequestedAt;
+  return requested && Date.parse(requested) <= Date.parse(issuedAt) + CLOCK_SKEW_MS ? ["lwaRotationRequestedAt"] : [];
+}
+
+/** Where a new secret that is set aside goes: the one slot (lwaRotationSetAside and lwaRotationSetAsideSecret). */
+export type SetAsideSlot =
+  /** Record it: its time, and the secret when it has a secret's shape. */
+  | { write: "keep" }
+  /** The slot holds this very secret (or a newer time for an unshaped one): nothing to write, the message can go. */
+  | { write: "none" }
+  /** The slot holds another secret, kept until an operator clears it: this one stays in the queue meanwhile. */
+  | { write: "occupied"; keptSince: string };
+
+export function setAsideSlot(slot: { time?: string; secret?: string }, incoming: { sent: string; secret?: string }): SetAsideSlot {
+  if (incoming.secret === undefined) return !slot.secret && (!slot.time || slot.time < incoming.sent) ? { write: "keep" } : { write: "none" };
+  if (slot.secret === incoming.secret) return { write: "none" };
+  if (slot.secret) return { write: "occupied", keptSince: slot.time ?? "an unknown time" };
+  return { write: "keep" };
+}
+
+/**
+ * What rotate-lwa and status say of a kept set-aside secret: where it is and the command that clears it. `secret`:
+ * whether lwaRotationSetAsideSecret is set (undefined: not known, as when read without secrets).
+ */
+export function setAsideNote(stack: string, slot: { time?: string; secret?: boolean }): string | undefined {
+  if (!slot.time && !slot.secret) return undefined;
+  const kept =
+    slot.secret === true ? ", its secret in lwaRotationSetAsideSecret" : slot.secret === false ? " (only its time: it was not shaped like a secret)" : "";
+  return (
+    `a new secret set aside ${slot.time ? `(sent ${slot.time}) ` : ""}is kept${kept}: look into it (refused by LWA, or older than the stored secret), ` +
+    `then npm run rotate-lwa -- --clear-set-aside --stack ${stack}`
+  );
 }

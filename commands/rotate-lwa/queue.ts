@@ -98,7 +98,7 @@ export class NotificationQueue {
 function explain(code: string, answered: boolean, what: string): string {
   if (!answered) {
     if (/Credential|ExpiredToken|SSO/i.test(code)) {
-      return `${code}: no usable AWS credentials. Fix: pulumi config set aws:profile <profile> (as for pulumi up), or export AWS_PROFILE / AWS_ACCESS_KEY_ID.`;
+      return `${code}: no usable AWS credentials. Fix: npm run pulumi -- config set aws:profile <profile> (as for pulumi up), or export AWS_PROFILE / AWS_ACCESS_KEY_ID.`;
     }
     return `${code}: SQS did not answer. Fix: check the network and any proxy; if AWS_ENDPOINT_URL_SQS is set, check it or unset it.`;
   }

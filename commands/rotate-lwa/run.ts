@@ -15,8 +15,8 @@
  */
 import { LWA_CLIENT_SECRET, LWA_LEGACY_CLIENT_SECRET, type StackConfig } from "../../src/config";
 import { awsEndpoint, readSettings, SettingsError, type Settings } from "../../lib/net";
-import { acquireLocks, type HeldLocks, LockBusy, lwaAppLock, stackLock } from "../../lib/lock";
-import { blockFileName, gitExposureWarning, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
+import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, lwaAppLock, stackLock } from "../../lib/lock";
+import { blockFileName, DEFAULT_BLOCK_DIR, gitExposureWarning, preparePrivateDir, unwritableBlockFile, userPath, writePrivateFile } from "../../lib/files";
 import { printable, Redactor } from "../../lib/output";
 import { mapWithConcurrency, PulumiError, PulumiWorkspace, secretsOf, type OutputValue, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
 import * as path from "path";
@@ -41,9 +41,13 @@ import {
   type Step,
   type StoredSecret,
   UNANSWERED_EVIDENCE_DAYS,
+  outCollision,
 } from "./decide";
 import { currentExpiry, type Expiry, isoTime, OLD_SECRET_GRACE_DAYS, unansweredRequest } from "../../src/lifecycle";
 import { MAX_POLL_SECONDS, NotificationQueue, QueueError, Received } from "./queue";
+// issue 20, the by-hand route: set-aside secrets are kept (set-aside.ts); --stored-by-hand is by-hand.ts.
+import { keepOlderSecrets, keepSetAside } from "./set-aside";
+import { setAsideNote } from "./decide";
 
 export interface LwaRotationResult {
   outcome: "rotated" | "not-due" | "waiting" | "failed" | "skipped";
@@ -59,6 +63,11 @@ export interface RotateLwaOptions {
   ifDue: boolean;
   waitSeconds: number;
   out: string;
+  /**
+   * Where each other stack of a shared app gets its block: `<memberDir>/<stack>.hjson`, its own place in the kit's
+   * private credentials directory (default `credentials/`, as `npm run maintain` writes it), never beside --out.
+   */
+  memberDir?: string;
   dryRun?: boolean;
   /** --request-again: ask Amazon although a recorded request is unanswered, or the stored secret is under 7 days old. */
   requestAgain?: boolean;
@@ -142,7 +151,7 @@ export function manualDeliveryReason(group: readonly GroupMember[]): string | un
  * Every stack's config, read without secrets, a few at a time. A stack that cannot be read fails the run (naming it):
  * it might be a second owner of the app, and guessing that it is not could mean a second rotation.
  */
-async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<GroupMember[]> {
+export async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<GroupMember[]> {
   const stacks = await workspace.list();
   const read = await mapWithConcurrency(stacks, 8, async (s) => ({
     name: s.name,
@@ -153,16 +162,24 @@ async function readGroup(workspace: PulumiWorkspace, clientId: string): Promise<
 
 /**
  * What every phase of one run shares, none of it an effect beyond printing: the options, the environment, the
- * clock, the redactor (which learns each secret the run meets) and the printer that scrubs with it. The effects
+ * clock, the redactor (which learns each secret the run meets), the printer that scrubs with it, and the lock check
+ * every side effect is preceded by (`guard`: throws LockLost when the run's locks were broken). The effects
  * are in the phases' other parameters: a PulumiStack is read or written, a PulumiWorkspace opens the other stacks
  * of the app, an Inbox receives, hides, releases and deletes messages, AmazonAccess calls LWA or the SP-API.
  */
-interface Run {
+export interface Run {
   opts: RotateLwaOptions;
   env: NodeJS.ProcessEnv;
   now: () => Date;
   redactor: Redactor;
   say: (line: string) => void;
+  /** Before each side effect (a config write, a queue change, a request, an up), naming it: LockLost stops the run. */
+  guard: (next: string) => Promise<void>;
+}
+
+/** Where another stack of the app gets its block: its own file in the private credentials directory. */
+function memberFile(run: Run, member: string): string {
+  return path.join(run.opts.memberDir ?? userPath(DEFAULT_BLOCK_DIR, run.env), blockFileName(member));
 }
 
 /** How Amazon is reached (LWA's endpoint) and how long each call may take. */
@@ -193,9 +210,10 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
   const now = opts.now ?? (() => new Date());
   const redactor = new Redactor();
   const say = (line: string) => opts.print(redactor.scrub(line));
-  const run: Run = { opts, env, now, redactor, say };
   let inbox: Inbox | undefined;
   let locks: HeldLocks | undefined;
+  let lost = false;
+  const run: Run = { opts, env, now, redactor, say, guard: async (next) => locks?.assertHeld(next) };
 
   try {
     say(`rotate-lwa: stack ${stack.name}${opts.dryRun ? " (dry run: decides and prints, changes nothing)" : ""}`);
@@ -214,6 +232,8 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     const { pre } = read;
     const config = pre.config;
     say(`  client id ${pre.clientId}; queue ${pre.queueArn}`);
+    const keptNote = setAsideNote(stack.name, { time: config.lwaRotationSetAside, secret: Boolean(config.lwaRotationSetAsideSecret) });
+    if (keptNote) say(`  ! ${keptNote}`);
     const queue = new NotificationQueue(pre.queueUrl, pre.queueArn, pre.queueRegion, read.view, env);
     const stored = { value: pre.clientSecret, issuedAt: config.lwaClientSecretIssuedAt, issuedOn: config.lwaClientSecretIssuedOn };
     inbox = new Inbox(queue, { clientId: pre.clientId, ...stored }, say);
@@ -238,17 +258,23 @@ export async function rotateLwa(stack: PulumiStack, opts: RotateLwaOptions): Pro
     // 10. pulumi up, then the block, for each stack.
     await deliver(run, targets, message);
     // 11. Only now: the message can go, with any older new-secret messages.
-    const leftover = await removeNewSecrets(inbox);
+    const leftover = await removeNewSecrets(run, inbox);
     // 12. The summary.
     return summarize(run, pre.clientId, { message, sentAt, targets, file, members }, leftover);
   } catch (error) {
+    if (error instanceof LockLost) {
+      // Nothing more, not even the messages made visible again: the run holding the lock now may hold them.
+      lost = true;
+      say(`✗ ${error.message}`);
+      return { outcome: "failed", detail: redactor.scrub(error.message), exitCode: 1 };
+    }
     if (!(error instanceof StepFailure)) throw error;
     say(`✗ ${error.failure.cause}`);
     if (error.failure.fix) say(`  Fix: ${error.failure.fix}`);
     return { outcome: error.outcome === "not-due" ? "not-due" : error.outcome, detail: redactor.scrub(error.failure.cause), exitCode: error.exitCode };
   } finally {
     // Whatever was received and is not done with goes back at once, for the next run.
-    await inbox?.releaseAll();
+    if (!lost) await inbox?.releaseAll();
     inbox?.close();
     await locks?.release();
   }
@@ -346,11 +372,24 @@ async function readAppGroup(
   }
   const members = group.filter((m) => m.name !== stackName).map((m) => m.name);
   if (members.length > 0) say(`  LWA app group: ${[stackName, ...members].join(", ")} (the new secret goes to every one)`);
+  // Another stack's block goes only to its own place; a --out that would be taken for it is refused first.
+  const collision = outCollision(file, members, (m) => memberFile(run, m), blockFileName);
+  if (collision) {
+    throw new StepFailure(
+      {
+        cause: `${collision}. Nothing was asked or changed.`,
+        fix: `give --out a file named for stack ${stackName} (e.g. ${blockFileName(stackName)}); the other stacks' blocks go to ${path.dirname(memberFile(run, members[0]!))}.`,
+      },
+      "failed",
+      2,
+    );
+  }
+  if (members.length > 0 && !opts.dryRun) preparePrivateDir(path.dirname(memberFile(run, members[0]!)));
   for (const member of members) {
-    const problem = unwritableBlockFile(path.join(path.dirname(file), blockFileName(member)), { dryRun: opts.dryRun });
+    const problem = unwritableBlockFile(memberFile(run, member), { dryRun: opts.dryRun });
     if (problem)
       throw new StepFailure(
-        { cause: `the block of ${member}: ${problem}. Nothing was asked or changed.`, fix: "give --out a file in a directory you can write." },
+        { cause: `the block of ${member}: ${problem}. Nothing was asked or changed.`, fix: "make the private credentials directory writable." },
         "failed",
         2,
       );
@@ -361,13 +400,13 @@ async function readAppGroup(
 /** 4. The locks of the app and of every stack of the group; busy fails the run. */
 async function lockRun(run: Run, stackName: string, clientId: string, members: string[]): Promise<HeldLocks> {
   try {
-    return await acquireLocks([lwaAppLock(clientId), ...[stackName, ...members].map(stackLock)], {
+    return await acquireLocks([lwaAppLock(clientId), ...[stackName, ...members].map((name) => stackLock(name, run.env))], {
       env: run.env,
       command: `rotate-lwa --stack ${stackName}`,
-      onCompromised: (what) => run.say(`  ! the lock on ${what} was lost (another process broke it); the rotation record still stops a second request`),
+      onCompromised: (what) => run.say(`  ! the lock on ${what} was lost (another process broke it); this run stops before its next step`),
     });
   } catch (error) {
-    if (error instanceof LockBusy) throw new StepFailure({ cause: error.message, fix: "" });
+    if (error instanceof LockBusy || error instanceof LockDirError) throw new StepFailure({ cause: error.message, fix: "" });
     throw error;
   }
 }
@@ -498,10 +537,14 @@ async function settleQueue(
     const time = newestExpiry.notification.clientSecretExpiryTime;
     try {
       if (config.lwaClientSecretExpiresAt !== time) {
+        await run.guard("recording lwaClientSecretExpiresAt");
         await stack.setConfig("lwaClientSecretExpiresAt", time);
         say(`  recorded Amazon's expiry time in lwaClientSecretExpiresAt (${time})`);
       }
-      for (const h of expiryMessages) await inbox.remove(h);
+      for (const h of expiryMessages) {
+        await run.guard("deleting an expiry message from the queue");
+        await inbox.remove(h);
+      }
     } catch (error) {
       if (error instanceof PulumiError || error instanceof QueueError) throw new StepFailure({ cause: error.message, fix: "run again." });
       throw error;
@@ -509,18 +552,27 @@ async function settleQueue(
   }
   for (const h of inbox.ours("discard")) {
     say(`  ${opts.dryRun ? "would delete" : "deleted"} a message of this app ${printable((h.disposition as { reason: string }).reason, 300)}`);
-    if (!opts.dryRun) await inbox.remove(h).catch(() => inbox.release(h));
+    if (!opts.dryRun) {
+      await run.guard("deleting a stale message from the queue");
+      await inbox.remove(h).catch(() => inbox.release(h));
+    }
   }
+  // issue 20: a new secret not after the stored one (a late answer to an earlier request) is kept, never stored.
+  await pulumiStep(() => keepOlderSecrets(run, stack, config, inbox), "run again.");
   // A request noted in the queue by an older version of this command becomes the config record, then goes.
   const markers = inbox.ours("pending") as (Held & { notification: Extract<Notification, { kind: "rotation-requested" }> })[];
   const marker = newest(markers, (h) => h.notification.requestedAt)?.notification.requestedAt;
   if (marker && !opts.dryRun) {
     if (!pendingSince || marker > pendingSince) {
+      await run.guard("recording lwaRotationRequestedAt");
       await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", marker), "run again.");
       pendingSince = marker;
       say(`  recorded the rotation requested at ${marker} (noted in the queue by an earlier version) in lwaRotationRequestedAt`);
     }
-    for (const h of markers) await inbox.remove(h).catch(() => inbox.release(h));
+    for (const h of markers) {
+      await run.guard("deleting a request marker from the queue");
+      await inbox.remove(h).catch(() => inbox.release(h));
+    }
   } else if (marker && !pendingSince) {
     pendingSince = marker;
   }
@@ -529,19 +581,19 @@ async function settleQueue(
 
 /**
  * The proof: the exchange every job makes must succeed with a new secret before it is stored (an LWA call). One
- * LWA refuses outright is set aside (recorded in the stack's lwaRotationSetAside, deleted from the queue): it must
- * not hold up every later run.
+ * LWA refuses outright is set aside (its time and the secret kept, deployed, then deleted from the queue: set-aside.ts):
+ * it must not hold up every later run.
  */
 async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Prerequisites, inbox: Inbox, h: NewSecretHeld): Promise<"ok" | "set-aside"> {
-  const { opts, now, redactor, say } = run;
-  const { settings, httpTimeoutMs } = amazon;
+  const { now, redactor } = run;
+  const { settings } = amazon;
   const config = pre.config;
   const n = h.notification;
   redactor.addSecret(n.newClientSecret);
   const shaped = LWA_CLIENT_SECRET.test(n.newClientSecret) || LWA_LEGACY_CLIENT_SECRET.test(n.newClientSecret);
   let answer: HttpAnswer<string> | undefined;
   if (shaped) {
-    answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, n.newClientSecret, pre.refreshToken, httpTimeoutMs);
+    answer = await exchangeWithAnyToken(amazon, pre, n.newClientSecret);
     if (answer.kind === "ok") {
       redactor.addSecret(answer.value);
       return "ok";
@@ -552,24 +604,24 @@ async function prove(run: Run, stack: PulumiStack, amazon: AmazonAccess, pre: Pr
   }
   const why = shaped ? "LWA refused it with the stack's client id and refresh token (invalid_client)" : "it does not have the form of an LWA client secret";
   const sent = n.sentAt ?? now().toISOString();
-  if (opts.dryRun) {
-    say(`  would set aside a new-secret message sent ${sent}: ${why}`);
-  } else {
-    await pulumiStep(async () => {
-      if (!config.lwaRotationSetAside || config.lwaRotationSetAside < sent) {
-        await stack.setConfig("lwaRotationSetAside", sent);
-        // The refused secret is kept (a secret, beside its time) until an operator clears it; deployed at once.
-        if (shaped) await stack.setSecret("lwaRotationSetAsideSecret", n.newClientSecret);
-        await stack.up();
-      }
-    }, "run again.");
-    await inbox.remove(h).catch(() => inbox.release(h));
-    const kept = shaped ? " (the secret kept in lwaRotationSetAsideSecret)" : "";
-    say(`  ! set aside a new-secret message sent ${sent}: ${why}. Recorded in lwaRotationSetAside${kept}; nothing else was stored.`);
-  }
-  inbox.forget(h);
+  // issue 20: the refused secret is kept (set-aside.ts), never thrown away.
+  await pulumiStep(() => keepSetAside(run, stack, config, inbox, h, { sent, words: `sent ${sent}: ${why}` }), "run again.");
   inbox.setAside.push(sent);
   return "set-aside";
+}
+
+/**
+ * The exchange every job makes, with `secret` and each of the stack's authorizations' refresh tokens in turn until
+ * one is accepted: a token refused (invalid_grant) is that authorization's (a seller who revoked it), not the
+ * app's, so the next is tried; any other answer (invalid_client: the app's; a network failure) is the answer.
+ */
+async function exchangeWithAnyToken(amazon: AmazonAccess, pre: Prerequisites, secret: string): Promise<HttpAnswer<string>> {
+  let answer: HttpAnswer<string> | undefined;
+  for (const token of pre.refreshTokens.length > 0 ? pre.refreshTokens : [pre.refreshToken]) {
+    answer = await refreshTokenExchange(amazon.settings.lwaEndpoint, pre.clientId, secret, token, amazon.httpTimeoutMs);
+    if (!(answer.kind === "http" && answer.code === "invalid_grant")) return answer;
+  }
+  return answer!;
 }
 
 /** The newest waiting new secret that LWA accepts, setting aside those it refuses. */
@@ -593,7 +645,7 @@ async function chooseStep(
   found: { group: GroupMember[]; expiry: Expiry; pendingSince?: string; issuedAt?: string; candidate?: NewSecretHeld },
 ): Promise<Step> {
   const { opts, now, redactor, say } = run;
-  const { settings, httpTimeoutMs } = amazon;
+  const { settings } = amazon;
   const { group, expiry, pendingSince, candidate } = found;
   const config = pre.config;
   const manualDelivery =
@@ -618,7 +670,7 @@ async function chooseStep(
   // Unanswered for more than 8 days: the stored secret is the evidence. Still accepted: Amazon did not rotate
   // (had it, the secret would have stopped 7 days later), so asking again retires nothing anyone uses.
   if (step.step === "check-unanswered") {
-    const answer = await refreshTokenExchange(settings.lwaEndpoint, pre.clientId, pre.clientSecret, pre.refreshToken, httpTimeoutMs);
+    const answer = await exchangeWithAnyToken(amazon, pre, pre.clientSecret);
     if (answer.kind === "ok") {
       redactor.addSecret(answer.value);
       say(
@@ -630,7 +682,7 @@ async function chooseStep(
         cause:
           `the rotation requested at ${step.requestedAt} was never answered in the queue, and LWA now refuses the stored secret: ` +
           "Amazon rotated, and the new secret did not reach the queue.",
-        fix: `rotate by hand in Seller Central (docs/lwa-rotation.md, "By hand in Seller Central"), store the secret, then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
+        fix: `rotate by hand in Seller Central, then npm run rotate-lwa -- --stored-by-hand --stack ${stackName} (the secret on standard input; docs/lwa-rotation.md, "By hand in Seller Central"), then check the registration: ${developerConsoleStep(pre.queueArn)}.`,
       });
     } else {
       throw new StepFailure(judgeProof(answer, settings.lwaEndpoint) ?? { cause: "could not check the stored secret.", fix: "run again." });
@@ -668,7 +720,7 @@ function stopEarly(run: Run, stackName: string, pre: Prerequisites, step: Step):
           `A run after ${plainTime(step.evidenceFrom, now())} checks it and asks again only if it still works.`,
         fix:
           `check the registration: ${developerConsoleStep(pre.queueArn)}. If you know Amazon did not rotate, npm run rotate-lwa -- --stack ${stackName} --request-again; ` +
-          "if it did, rotate by hand (docs/lwa-rotation.md).",
+          `if it did (or you rotated in the Developer Console), rotate by hand and store it: npm run rotate-lwa -- --stored-by-hand --stack ${stackName} (docs/lwa-rotation.md).`,
       });
     case "complete":
       say("  a new secret for this app is waiting in the queue: completing that rotation (no new request)");
@@ -713,6 +765,7 @@ async function recordRequest(run: Run, stack: PulumiStack, config: StackConfig):
   const { now, say } = run;
   const requestedAt = now().toISOString();
   const previous = config.lwaRotationRequestedAt;
+  await run.guard("recording the rotation request");
   await pulumiStep(() => stack.setConfig("lwaRotationRequestedAt", requestedAt), "fix the cause, then run again. Nothing was asked.");
   say(`  recorded the request in lwaRotationRequestedAt (${requestedAt}) before sending it`);
   try {
@@ -743,10 +796,12 @@ async function sendRequest(run: Run, stack: PulumiStack, amazon: AmazonAccess, p
   const { settings, httpTimeoutMs } = amazon;
   // Amazon said no (or was never reached): the record goes back to what it was, so the next run may ask.
   const unrecord = async () => {
+    await run.guard("taking the request's record back");
     await (previous ? stack.setConfig("lwaRotationRequestedAt", previous) : stack.removeConfig("lwaRotationRequestedAt"))
       .then(() => stack.up())
       .catch(() => say("  ! could not take the record back: the next run treats the request as unanswered (--request-again clears it)."));
   };
+  await run.guard("the rotation request");
   say(`  requesting a new client secret from Amazon (${pre.spApiEndpoint})`);
   const token = await grantlessToken(settings.lwaEndpoint, pre.clientId, pre.clientSecret, httpTimeoutMs);
   if (token.kind === "ok") redactor.addSecret(token.value);
@@ -755,6 +810,7 @@ async function sendRequest(run: Run, stack: PulumiStack, amazon: AmazonAccess, p
     await unrecord();
     throw new StepFailure(tokenFailure);
   }
+  await run.guard("the rotation request");
   const answer = await requestRotation(pre.spApiEndpoint, (token as { value: string }).value, httpTimeoutMs);
   if (answer.kind === "http" && answer.message) answer.message = redactor.scrub(answer.message);
   const rotationFailure = judgeRotationRequest(answer, { queueArn: pre.queueArn, spApiEndpoint: pre.spApiEndpoint });
@@ -813,7 +869,7 @@ async function waitForNewSecret(
 }
 
 /** The new secret and its times in one stack's config, unless already there. Returns whether anything changed. */
-async function storeSecret(
+export async function storeSecret(
   run: Run,
   target: PulumiStack,
   current: { secret?: string; values: Record<string, string> },
@@ -822,6 +878,7 @@ async function storeSecret(
 ): Promise<boolean> {
   let changed = false;
   if (current.secret !== message.newClientSecret) {
+    await run.guard(`storing the new secret in stack ${target.name}`);
     await target.setSecret("lwaClientSecret", message.newClientSecret);
     changed = true;
     run.say(`  stored the new secret in stack ${target.name}'s config (lwaClientSecret, encrypted)`);
@@ -836,6 +893,7 @@ async function storeSecret(
   ];
   for (const [key, value] of plain) {
     if (current.values[key] === value) continue;
+    await run.guard(`storing ${key} in stack ${target.name}`);
     if (value === undefined) await target.removeConfig(key);
     else await target.setConfig(key, value);
     changed = true;
@@ -860,6 +918,7 @@ async function storeInGroup(
 ): Promise<{ targets: Target[]; sentAt: string }> {
   const message = candidate.notification;
   const { stack, read, file } = own;
+  await run.guard("hiding the new secret's message in the queue");
   try {
     await inbox.queue.setVisibility(candidate.message, HOLD_SECONDS);
   } catch (error) {
@@ -889,7 +948,7 @@ async function storeInGroup(
       fix,
       kept,
     );
-    targets.push({ stack: member, outputs: memberOutputs, changed, file: path.join(path.dirname(file), blockFileName(name)) });
+    targets.push({ stack: member, outputs: memberOutputs, changed, file: memberFile(run, name) });
   }
   return { targets, sentAt };
 }
@@ -907,6 +966,7 @@ async function deliver(run: Run, targets: Target[], message: NewSecret): Promise
     let newOutputs = t.outputs;
     if (deployed) say(`  stack ${t.stack.name} is already deployed with the new secret (an earlier run ran pulumi up)`);
     else {
+      await run.guard(`pulumi up --stack ${t.stack.name}`);
       say(`  pulumi up --stack ${t.stack.name}`);
       newOutputs = await pulumiStep(
         () =>
@@ -940,9 +1000,10 @@ async function deliver(run: Run, targets: Target[], message: NewSecret): Promise
 }
 
 /** 11. Every new-secret message deleted from the queue. Returns whether one could not be. */
-async function removeNewSecrets(inbox: Inbox): Promise<boolean> {
+async function removeNewSecrets(run: Run, inbox: Inbox): Promise<boolean> {
   let leftover = false;
   for (const h of inbox.newSecrets()) {
+    await run.guard("deleting the new secret's message from the queue");
     try {
       await inbox.remove(h);
     } catch {

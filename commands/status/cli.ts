@@ -50,7 +50,15 @@ const day = (iso: string | undefined) => iso?.slice(0, 16).replace("T", " ") ?? 
  */
 const COLUMNS: { head: string; dropOrder: number; cell: (row: StatusRow) => string }[] = [
   { head: "STACK", dropOrder: 0, cell: (row) => row.stack },
-  { head: "REGION", dropOrder: 3, cell: (row) => row.spApiRegion ?? "" },
+  {
+    head: "REGION",
+    dropOrder: 3,
+    // With further authorizations: every region served, and how many authorizations (a token each).
+    cell: (row) =>
+      row.authorizations
+        ? `${[...new Set([row.spApiRegion ?? "", ...Object.values(row.authorizations.further)])].join(",")} (${row.authorizations.count} authorizations)`
+        : (row.spApiRegion ?? ""),
+  },
   { head: "ACCOUNT", dropOrder: 0, cell: (row) => (row.connectorAuth === "lwa" ? "none (LWA only)" : accountOf(row.roleArn)) },
   { head: "KEY AGE", dropOrder: 5, cell: (row) => (row.key ? `${row.key.ageDays} d` : "") },
   { head: "ROTATE BY", dropOrder: 4, cell: (row) => row.key?.rotateBy ?? "" },
@@ -99,7 +107,7 @@ export function summaryLine(rows: readonly StatusRow[]): string {
 
 /**
  * The rows as a table no line of which is wider than `width`: columns are left out (the least needed first, and
- * said so under the table) until NEXT has room, and NEXT is cut to what is left. Then the summary line. Colour
+ * said so under the table) until NEXT has room; NEXT is never cut: when it does not fit, it goes on its own line. Then the summary line. Colour
  * (expired, overdue, due, unreadable) only when `colour` is set.
  */
 export function formatTable(rows: readonly StatusRow[], colour: boolean, width = 120): string {
@@ -109,19 +117,31 @@ export function formatTable(rows: readonly StatusRow[], colour: boolean, width =
   const fixedWidth = () => shown.slice(0, -1).reduce((sum, i) => sum + widthOf(i) + 2, 0);
   const droppable = () => shown.filter((i) => COLUMNS[i]!.dropOrder > 0).sort((a, b) => COLUMNS[a]!.dropOrder - COLUMNS[b]!.dropOrder);
   while (fixedWidth() + NEXT_MIN_WIDTH > width && droppable().length > 0) shown = shown.filter((i) => i !== droppable()[0]);
+  // NEXT, what a stack needs, is never cut: when the longest does not fit beside the other columns, each row's NEXT
+  // goes on a line of its own under the row, wrapped.
+  const next = COLUMNS.length - 1;
+  const ownLine = fixedWidth() + widthOf(next) > width;
+  if (ownLine) {
+    // The row no longer holds NEXT: the columns left out for its room come back, as many as the width takes.
+    shown = COLUMNS.map((_, i) => i);
+    const rowWidth = () => shown.filter((i) => i !== next).reduce((sum, i) => sum + widthOf(i) + 2, 0) - 2;
+    while (rowWidth() > width && droppable().length > 0) shown = shown.filter((i) => i !== droppable()[0]);
+  }
+  const inRow = ownLine ? shown.filter((i) => i !== next) : shown;
   const line = (cells: string[]) =>
     fitLine(
-      shown
-        .map((i, n) => (n === shown.length - 1 ? cells[i]! : cells[i]!.padEnd(widthOf(i))))
+      inRow
+        .map((i, n) => (n === inRow.length - 1 ? cells[i]! : cells[i]!.padEnd(widthOf(i))))
         .join("  ")
         .trimEnd(),
       width,
     );
   const lines = [line(COLUMNS.map((c) => c.head))];
   rows.forEach((row, i) => {
-    const text = line(body[i]!);
+    const text = [line(body[i]!)];
+    if (ownLine && body[i]![next]) text.push(...wrapLine(`  NEXT: ${body[i]![next]}`, width, 8));
     const tone = row.problem ? COLOUR.unreadable : row.next ? COLOUR[row.next.urgency] : "";
-    lines.push(colour && tone ? `${tone}${text}\x1b[0m` : text);
+    lines.push(...text.map((t) => (colour && tone ? `${tone}${t}\x1b[0m` : t)));
   });
   const left = COLUMNS.filter((_, i) => !shown.includes(i)).map((c) => c.head);
   if (left.length > 0) lines.push(...wrapLine(`(left out for the width: ${left.join(", ")}; a wider COLUMNS or --json shows them)`, width, 1));

@@ -23,6 +23,11 @@ export interface StatusRow {
   /** As the last deployment declared it: "lwa" rows have no role and no key. */
   connectorAuth?: "iam" | "lwa";
   spApiRegion?: string;
+  /**
+   * How many authorizations of the app the stack holds: the default one and each of config authorizations (output
+   * `authorizations`), and the regions of the further ones, by name.
+   */
+  authorizations?: { count: number; further: Record<string, string> };
   roleArn?: string;
   key?: { createdAt: string; ageDays: number; rotateBy: string; phase: KeyPhase };
   lwa?: {
@@ -123,7 +128,7 @@ function lwaNext(config: StackConfig, expiresOn: string, today: string, warnDays
 }
 
 /** What rotate-lwa left for a person: an unanswered request (an incident after a day), a message set aside. */
-function lwaRotationNext(config: StackConfig, now: Date): NextThing | undefined {
+function lwaRotationNext(config: StackConfig, now: Date, stack: string): NextThing | undefined {
   const pending = unansweredRequest({ requestedAt: config.lwaRotationRequestedAt, issuedAt: config.lwaClientSecretIssuedAt });
   let next: NextThing | undefined;
   if (pending) {
@@ -131,14 +136,17 @@ function lwaRotationNext(config: StackConfig, now: Date): NextThing | undefined 
     next = {
       what:
         `${overDay ? "INCIDENT: " : ""}the LWA rotation requested ${pending} has no new secret yet; no run asks again ` +
-        "(check the queue's registration; docs/running-unattended.md)",
+        "(check the queue's registration; rotated by hand meanwhile: npm run rotate-lwa -- --stored-by-hand; docs/running-unattended.md)",
       date: pending.slice(0, 10),
       urgency: overDay ? "overdue" : "due",
     };
   }
   if (config.lwaRotationSetAside) {
     next = moreUrgent(next, {
-      what: `a new-secret message sent ${config.lwaRotationSetAside} was refused by LWA and set aside: look into it, then pulumi config rm lwaRotationSetAside`,
+      // The same words as rotate-lwa's setAsideNote (commands/rotate-lwa/decide.ts; a command imports no other).
+      what:
+        `a new secret set aside (sent ${config.lwaRotationSetAside}) is kept: look into it (refused by LWA, or older than the stored secret), ` +
+        `then npm run rotate-lwa -- --clear-set-aside --stack ${stack}`,
       date: config.lwaRotationSetAside.slice(0, 10),
       urgency: "due",
     });
@@ -185,6 +193,11 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
   }
   const today = iso(now);
   row.spApiRegion = config.spApiRegion;
+  const further = facts.outputs.authorizations?.value;
+  if (further !== null && typeof further === "object" && !Array.isArray(further) && Object.keys(further).length > 0) {
+    const regions = Object.fromEntries(Object.entries(further as Record<string, unknown>).map(([name, region]) => [name, String(region)]));
+    row.authorizations = { count: 1 + Object.keys(regions).length, further: regions };
+  }
   // A runner URL holds no key (one that does is refused: lib/runner.ts); masked all the same.
   row.delivery = config.jobConfigs.map((t) => {
     if (!isRunnerTarget(t)) return t;
@@ -220,7 +233,7 @@ export function statusRow(facts: StackFacts, now: Date, warnDays?: number): Stat
     ...(config.lwaRotationSetAside ? { setAside: config.lwaRotationSetAside } : {}),
   };
   if (expiry.expiresOn) next = moreUrgent(next, lwaNext(config, expiry.expiresOn, today, warnDays));
-  next = moreUrgent(next, lwaRotationNext(config, now));
+  next = moreUrgent(next, lwaRotationNext(config, now, facts.name));
   row.next = next;
   return row;
 }

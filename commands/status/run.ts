@@ -21,7 +21,7 @@ export async function collectStatus(workspace: PulumiWorkspace, opts: StatusOpti
   const lastUpdate = new Map(listed.map((s) => [s.name, s.lastUpdate]));
   const names = opts.stacks.length > 0 ? opts.stacks : listed.map((s) => s.name);
   const read = await mapWithConcurrency(names, opts.concurrency ?? DEFAULT_READ_CONCURRENCY, async (name): Promise<StackFacts | StatusRow> => {
-    if (!lastUpdate.has(name)) return { stack: name, problem: "no such stack in the current backend (pulumi stack ls lists them)" };
+    if (!lastUpdate.has(name)) return { stack: name, problem: "no such stack in the current backend (npm run pulumi -- stack ls lists them)" };
     try {
       const stack = await workspace.open(name);
       const [config, outputs] = await Promise.all([stack.readConfig({ secrets: false }), stack.readOutputs({ secrets: false })]);

@@ -140,7 +140,7 @@ export function callerIdentityFailure(f: StsFailure, keyId: string, waitedMs: nu
         cause: "AWS knows the access key id, but aws_secret_access_key is not its secret (SignatureDoesNotMatch).",
         fix:
           "copy aws_secret_access_key again (40 characters; a lost '/' or '+' is the usual cause). If the stack " +
-          "encrypts it, decrypt it first: pulumi stack output --show-secrets encryptedSecretAccessKey | base64 -d | gpg --decrypt",
+          "encrypts it, decrypt it first: npm run pulumi -- stack output --show-secrets encryptedSecretAccessKey | base64 -d | gpg --decrypt",
       };
     case "RequestExpired":
       return {
@@ -244,7 +244,7 @@ export function assumeRoleFailure(f: StsFailure, block: CredentialsBlock, waited
           "this user; or the user's policy lacks sts:AssumeRole on this role.",
         ],
         fix:
-          "check role_arn against the stack's role ARN (pulumi stack output); run pulumi up to restore the trust and " +
+          "check role_arn against the stack's role ARN (npm run pulumi -- stack output); run npm run pulumi -- up to restore the trust and " +
           "user policies. If pulumi up finished moments ago, run verify again in a minute.",
       };
     case "InvalidClientTokenId":

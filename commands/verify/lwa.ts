@@ -16,11 +16,12 @@ export async function requestAccessToken(block: CredentialsBlock, settings: Sett
 const SECRET_ROTATION =
   "Seller Central > Apps and Services > Develop Apps > your app > LWA credentials > View > Rotate secret " +
   "(client secrets expire 180 days after issue; the old one stays valid 7 days). Then store the new one: " +
-  "pulumi config set --secret lwaClientSecret, pulumi up, and paste the new credentials block.";
+  "npm run rotate-lwa -- --stored-by-hand (the secret on standard input; it stores it in every stack of the app and runs pulumi up), " +
+  "and deliver the new credentials block.";
 
 const REAUTHORIZE =
   "re-authorize the app: Seller Central > Apps and Services > Develop Apps > your app > Authorize app; store the new " +
-  "refresh token with pulumi config set --secret lwaRefreshToken, pulumi up, and paste the new credentials block.";
+  "refresh token with npm run pulumi -- config set --secret lwaRefreshToken, npm run pulumi -- up, and paste the new credentials block.";
 
 /** Step 4's verdict. Pure. */
 export function judgeLwaAnswer(answer: LwaAnswer, settings: Settings): StepOutcome {
