@@ -229,7 +229,7 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
     addStack();
     cli.update(STACK, (s) => (s.upDelayMs = 1000));
     // The second starts once the first holds the stack's lock (an event, not a delay).
-    const held = `${path.join(lockDir(env()), encodeURIComponent(`stack-${STACK}`))}.lock`;
+    const held = lockPaths(stackLock(STACK, env()), env()).lock;
     const [a, b] = await Promise.all([run(), until(() => fs.existsSync(held), "the first run's lock").then(() => run())]);
     printed.push(a.text, b.text);
     assert.deepEqual([a.result.exitCode, b.result.exitCode], [0, 0], `${a.text}\n---\n${b.text}`);
