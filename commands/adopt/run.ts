@@ -511,20 +511,7 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
   const env = opts.env ?? process.env;
   const refuse = (reason: string): AdoptReport => {
     opts.print(errorLine("adopt", reason));
-    return {
-      stack: stack.name,
-      phase: "unknown",
-      step: "none",
-      took: false,
-      dryRun: opts.dryRun,
-      reason,
-      resumed: false,
-      comparison: [],
-      leftovers: [],
-      removed: [],
-      kept: [],
-      exitCode: 1,
-    };
+    return startReport(stack, opts, new Redactor()).finish(1, reason);
   };
   let locks: HeldLocks;
   try {
