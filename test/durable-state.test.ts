@@ -73,6 +73,13 @@ describe("issue 20: the state outlives the working copy (the CI model, a person'
       account: FAKE_ACCOUNT,
     });
     cli.setNow(new Date(t0).toISOString());
+    // The job as a person set it up from the stack's first block: the app's client id and the stack's key, which is
+    // how the field rule knows it (its own refresh token and region are never touched).
+    const slots = cli.stack(STACK).outputs.accessKeySlots!.value as SlotRecord[];
+    const firstKey = cli.stack(STACK).keys[slots.find((s) => s.generation === 1)!.slot]!.id;
+    const setUp = JSON.parse(fs.readFileSync(job, "utf8")) as { input: { credentials: Record<string, string> } };
+    Object.assign(setUp.input.credentials, { aws_access_key_id: firstKey, client_id: CLIENT_ID });
+    fs.writeFileSync(job, `${JSON.stringify(setUp, null, 2)}\n`);
     cli.commit();
     mirrorIam(t0);
     // Amazon's notice that the current secret expires in 10 days, waiting in the queue.
