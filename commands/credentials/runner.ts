@@ -28,6 +28,7 @@ import {
   runnerSettings,
 } from "../../lib/runner";
 import { blockFields, DeliveryBlock } from "./block";
+import type { DeliveryReport } from "./run";
 import { fieldChanges, FieldPlan, maskedValue, SECRET_FIELDS, StackIdentity } from "./decide";
 
 // ---- The delivery rule
@@ -45,18 +46,8 @@ export function credentialsRule(credentials: Record<string, unknown>, block: Del
 
 export type RunnerMode = { kind: "into"; dryRun: boolean } | { kind: "check" };
 
-/** What one runner target adds to the delivery report (run.ts's DeliveryReport counts). */
-export interface RunnerCounts {
-  jobsRead: number;
-  updated: number;
-  current: number;
-  stale: number;
-  otherCustomers: number;
-  named: number;
-  failed: string[];
-  /** Where the confs as read were saved before the first PATCH, when any was. */
-  backupDir?: string;
-}
+/** What one runner target adds to the delivery report: its counts, under run.ts's names. */
+export type RunnerCounts = Pick<DeliveryReport, "jobsRead" | "updated" | "current" | "stale" | "otherCustomers" | "named" | "failed" | "backupDir">;
 
 export interface RunnerDeliveryOptions {
   block: DeliveryBlock;
