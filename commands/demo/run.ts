@@ -66,9 +66,9 @@ function baseEnv(demo: Demo): NodeJS.ProcessEnv {
   const home = path.join(demo.work, "home");
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) if (!isForeign(name)) env[name] = value;
-  // The stand-in's own: PATH with its `pulumi` first, its project directory and lock directory, no settle wait.
+  // The stand-in's own: PATH with its `pulumi` first, its project directory and lock directory.
   const stand = demo.cli.env();
-  for (const name of ["PATH", "SP_API_IAM_PROJECT_DIR", "SP_API_IAM_LOCK_DIR", "SP_API_ROTATE_LWA_SETTLE_MS"]) env[name] = stand[name];
+  for (const name of ["PATH", "SP_API_IAM_PROJECT_DIR", "SP_API_IAM_LOCK_DIR"]) env[name] = stand[name];
   return {
     ...env,
     PULUMI_CONFIG_PASSPHRASE: "demo-passphrase",
