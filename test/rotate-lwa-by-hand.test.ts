@@ -160,7 +160,8 @@ describe("npm run rotate-lwa -- --stored-by-hand, --clear-set-aside", function (
       assert.ok(callsOf("config set", name).some((c) => c.argv.includes("--secret") && c.stdin.includes(BY_HAND)));
     }
     const issuedAt = config().lwaClientSecretIssuedAt!.value;
-    assert.ok(issuedAt > lateSentAt, "recorded as issued now, after the earlier request's answer was sent");
+    // As times, not strings: the message's time has whole seconds ("…:03Z"), the record milliseconds ("…:03.500Z").
+    assert.ok(Date.parse(issuedAt) > Date.parse(lateSentAt), "recorded as issued now, after the earlier request's answer was sent");
     assert.equal(config().lwaRotationRequestedAt, undefined, "the request it answers is no longer recorded");
     assert.equal(config().lwaClientSecretExpiresAt, undefined, "the previous secret's expiry is gone");
 
