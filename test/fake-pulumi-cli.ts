@@ -915,7 +915,9 @@ function historyJson(u: UpdateRecord, show: boolean): unknown {
  * arguments to <request>.args (NUL-separated) and sends "<request> <passphrase> <cwd>" on a line (<passphrase>: "-"
  * when neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE is set); the daemon answers "STDIN" when
  * the command reads standard input (the shim then writes it to <request>.stdin and says "GO"), then
- * "DONE <code>" once <request>.out and <request>.err hold what to print. State stays in the files (the backend's, the projects' stack files).
+ * "DONE <code>" once <request>.out and <request>.err hold what to print. The shim prints them and says "BYE"; the
+ * daemon then removes the request's files (as it does when a killed shim's connection closes) and closes the
+ * connection. State stays in the files (the backend's, the projects' stack files).
  * It exits when its parent (the test run) is gone, or after a minute without a call.
  */
 function serve(stateDir: string): void {
@@ -928,6 +930,10 @@ function serve(stateDir: string): void {
     let request: string | undefined;
     socket.setEncoding("utf8");
     socket.on("error", () => undefined);
+    const removeRequestFiles = () => {
+      for (const part of ["args", "base", "stdin", "out", "err"]) if (request !== undefined) fs.rmSync(`${request}.${part}`, { force: true });
+    };
+    socket.on("close", removeRequestFiles);
     socket.on("data", (chunk: string) => {
       buffer += chunk;
       let newline: number;
@@ -954,14 +960,18 @@ function serve(stateDir: string): void {
             (result) => {
               fs.writeFileSync(`${request}.out`, result.stdout);
               fs.writeFileSync(`${request}.err`, result.stderr);
-              socket.end(`DONE ${result.code}\n`);
+              socket.write(`DONE ${result.code}\n`);
+              if (socket.destroyed) removeRequestFiles(); // its shim was killed while the call ran
             },
             (error: unknown) => {
               fs.writeFileSync(`${request}.out`, "");
               fs.writeFileSync(`${request}.err`, `fake pulumi: ${error instanceof Error ? error.stack : String(error)}\n`);
-              socket.end("DONE 99\n");
+              socket.write("DONE 99\n");
             },
           );
+        } else if (line === "BYE") {
+          removeRequestFiles();
+          socket.end();
         } else if (line === "GO" && stdinWaiter) {
           stdinWaiter(fs.readFileSync(`${request}.stdin`, "utf8"));
           stdinWaiter = undefined;

@@ -315,15 +315,18 @@ export class FakePulumi {
     });
     daemon.unref();
     // The shim hands each call to the daemon over loopback (bash's /dev/tcp): see serve() in fake-pulumi-cli.ts.
+    // Only bash builtins (cat only for a call's standard input): a suite makes thousands of calls, and each further
+    // process a call started (seq, cat, rm) cost more CPU than the call itself.
     fs.writeFileSync(
       path.join(dir, "bin", "pulumi"),
       `#!/bin/bash
 state=${JSON.stringify(state)}
-for _ in $(seq 1 1000); do [ -s "$state/port" ] && break; sleep 0.01; done
+for ((i = 0; i < 1000; i++)); do [ -s "$state/port" ] && break; sleep 0.01; done
+IFS= read -r port < "$state/port"
 request="$state/requests/$$-$RANDOM$RANDOM"
 printf '%s\\0' "$@" > "$request.args"
 printf '%s' "\${SP_API_IAM_STATE_BASE-}" > "$request.base"
-exec 3<>"/dev/tcp/127.0.0.1/$(cat "$state/port")" || { echo "fake pulumi: its daemon is gone" >&2; exit 98; }
+exec 3<>"/dev/tcp/127.0.0.1/$port" || { echo "fake pulumi: its daemon is gone" >&2; exit 98; }
 printf '%s %s %s\\n' "$request" "\${PULUMI_CONFIG_PASSPHRASE+p}\${PULUMI_CONFIG_PASSPHRASE_FILE+f}-" "$PWD" >&3
 code=99
 while IFS= read -r line <&3; do
@@ -332,9 +335,15 @@ while IFS= read -r line <&3; do
     DONE*) code=\${line#DONE }; break ;;
   esac
 done
+out="" err=""
+IFS= read -r -d '' out 2>/dev/null < "$request.out"
+IFS= read -r -d '' err 2>/dev/null < "$request.err"
+printf '%s' "$out"
+printf '%s' "$err" >&2
+# The daemon removes the request's files (its standard input may be a secret), then closes the connection.
+printf 'BYE\\n' >&3
+IFS= read -r line <&3
 exec 3<&-
-cat "$request.out" 2>/dev/null; cat "$request.err" >&2 2>/dev/null
-rm -f "$request".*
 exit "$code"
 `,
       { mode: 0o755 },
