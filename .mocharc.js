@@ -32,6 +32,7 @@ const E2E = [
   "npm run status over 50 stacks (stand-in CLI)",
   // real timeouts and real concurrency
   "peers that stall, trickle or answer garbage",
+  "a stalled, trickling or garbage peer fails in bounded time",
   "a stalled IAM is cut off at SP_API_AWS_TIMEOUT_MS",
   "an IAM peer that stalls",
   "an IAM peer that trickles",
