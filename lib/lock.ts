@@ -483,3 +483,31 @@ export async function acquireLocks(
     release: releaseAll,
   };
 }
+
+/**
+ * Runs `locked` holding the locks, and releases them after it, whatever happened. A lock that is busy, a lock
+ * directory that cannot be used, and a lock lost on the way are all answered by `refuse`, given the one-line reason:
+ * after a lost lock nothing more is done, not even a put-back, because the run holding it now decides.
+ */
+export async function withLocks<T>(
+  keys: readonly LockKey[],
+  opts: Parameters<typeof acquireLocks>[1],
+  refuse: (reason: string) => T,
+  locked: (locks: HeldLocks) => Promise<T>,
+): Promise<T> {
+  let locks: HeldLocks;
+  try {
+    locks = await acquireLocks(keys, opts);
+  } catch (error) {
+    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(error.message);
+    throw error;
+  }
+  try {
+    return await locked(locks);
+  } catch (error) {
+    if (error instanceof LockLost) return refuse(error.message);
+    throw error;
+  } finally {
+    await locks.release();
+  }
+}

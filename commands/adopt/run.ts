@@ -32,7 +32,7 @@ import {
 } from "@aws-sdk/client-iam";
 import { ACCESS_KEY_ID, ConfigError, validateConfig, type AdoptionRecord, type Leftover } from "../../src/config";
 import { errorLine } from "../../lib/cli";
-import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, stackLock } from "../../lib/lock";
+import { type HeldLocks, stackLock, withLocks } from "../../lib/lock";
 import { awsClientConfig, iamSigningRegion } from "../../lib/net";
 import { maskKeyId, printable, Redactor } from "../../lib/output";
 import { PulumiError, type PulumiStack, type StackConfigView } from "../../lib/pulumi";
@@ -513,25 +513,12 @@ export async function adopt(stack: PulumiStack, opts: AdoptOptions): Promise<Ado
     opts.print(errorLine("adopt", reason));
     return startReport(stack, opts, new Redactor()).finish(1, reason);
   };
-  let locks: HeldLocks;
-  try {
-    locks = await acquireLocks([stackLock(stack.name, env)], {
-      env,
-      command: "adopt",
-      onCompromised: (what) => opts.print(`! the lock on ${what} was lost; this run stops before its next step`),
-    });
-  } catch (error) {
-    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(error.message);
-    throw error;
-  }
-  try {
-    return await adoptLocked(stack, opts, locks);
-  } catch (error) {
-    if (error instanceof LockLost) return refuse(error.message);
-    throw error;
-  } finally {
-    await locks.release();
-  }
+  return withLocks(
+    [stackLock(stack.name, env)],
+    { env, command: "adopt", onCompromised: (what) => opts.print(`! the lock on ${what} was lost; this run stops before its next step`) },
+    refuse,
+    (locks) => adoptLocked(stack, opts, locks),
+  );
 }
 
 async function adoptLocked(stack: PulumiStack, opts: AdoptOptions, locks: HeldLocks): Promise<AdoptReport> {

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand, UpdateAccessKeyCommand } from "@aws-sdk/client-iam";
 import { ConfigError, validateConfig } from "../../src/config";
 import { IAM_UNUSED_RECORD_HOURS, type SlotRecord } from "../../src/lifecycle";
-import { acquireLocks, type HeldLocks, LockBusy, LockDirError, LockLost, stackLock } from "../../lib/lock";
+import { type HeldLocks, LockLost, stackLock, withLocks } from "../../lib/lock";
 import { awsClientConfig, awsEndpoint, iamSigningRegion, SettingsError } from "../../lib/net";
 import { errorLine } from "../../lib/cli";
 import { gitExposureWarning, notABlockFile, userPath, writePrivateFile } from "../../lib/files";
@@ -221,26 +221,13 @@ export async function rotateKey(stack: PulumiStack, opts: RotateKeyOptions): Pro
     if (error instanceof SettingsError) return refuse(2, `${error.message}. Fix: correct or unset the variable.`);
     throw error;
   }
-  let locks: HeldLocks;
-  try {
-    locks = await acquireLocks([stackLock(stack.name, env)], {
-      env,
-      command: "rotate-key",
-      onCompromised: (what) => opts.print(`! the lock on ${what} was lost; this run stops before its next step`),
-    });
-  } catch (error) {
-    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(1, error.message);
-    throw error;
-  }
-  try {
-    return await rotateKeyLocked(stack, opts, locks);
-  } catch (error) {
-    // Nothing more is done, not even a put-back: the run that holds the lock now decides.
-    if (error instanceof LockLost) return refuse(1, error.message);
-    throw error;
-  } finally {
-    await locks.release();
-  }
+  // A lost lock: nothing more is done, not even a put-back (withLocks): the run that holds the lock now decides.
+  return withLocks(
+    [stackLock(stack.name, env)],
+    { env, command: "rotate-key", onCompromised: (what) => opts.print(`! the lock on ${what} was lost; this run stops before its next step`) },
+    (reason) => refuse(1, reason),
+    (locks) => rotateKeyLocked(stack, opts, locks),
+  );
 }
 
 /**
@@ -579,21 +566,7 @@ export async function checkUnused(stack: PulumiStack, opts: CheckUnusedOptions):
     opts.print(errorLine("rotate-key", reason));
     return { stack: stack.name, unused: false, dryRun: opts.dryRun, reason, evidence: [], exitCode: 1 };
   };
-  let locks: HeldLocks;
-  try {
-    locks = await acquireLocks([stackLock(stack.name, env)], { env, command: "rotate-key --check-unused" });
-  } catch (error) {
-    if (error instanceof LockBusy || error instanceof LockDirError) return refuse(error.message);
-    throw error;
-  }
-  try {
-    return await checkUnusedLocked(stack, opts, locks);
-  } catch (error) {
-    if (error instanceof LockLost) return refuse(error.message);
-    throw error;
-  } finally {
-    await locks.release();
-  }
+  return withLocks([stackLock(stack.name, env)], { env, command: "rotate-key --check-unused" }, refuse, (locks) => checkUnusedLocked(stack, opts, locks));
 }
 
 /** Each key's evidence, its id masked, set in `report.evidence` and printed. */
