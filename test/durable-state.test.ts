@@ -117,11 +117,7 @@ describe("issue 20: the state outlives the working copy (the CI model, a person'
       ...iam.env(),
       HOME: home,
       SP_API_IAM_LOCK_DIR: path.join(home, "locks"),
-      SP_API_LWA_ENDPOINT: lwa.url,
-      SP_API_ENDPOINT: lwa.url,
-      AWS_ENDPOINT_URL_SQS: lwa.url,
-      SP_API_AWS_TIMEOUT_MS: "5000",
-      SP_API_ROTATE_LWA_TIMEOUT_MS: "5000",
+      ...lwa.env(),
       SP_API_TEST_CLOCK_OFFSET_MS: String(offsetMs),
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} -r ${path.join(REPO, "test", "shift-clock.js")}`.trim(),
     });

@@ -95,6 +95,17 @@ export class FakeLwaRotation extends LoopbackServer {
   trickle = new Set<"lwa" | "rotation" | "sqs">();
   private seq = 0;
 
+  /** What a command needs to reach this fake for LWA, SP-API and SQS alike, with 5 s timeouts (margins, not measurements). */
+  env(): NodeJS.ProcessEnv {
+    return {
+      SP_API_LWA_ENDPOINT: this.url,
+      SP_API_ENDPOINT: this.url,
+      AWS_ENDPOINT_URL_SQS: this.url,
+      SP_API_AWS_TIMEOUT_MS: "5000",
+      SP_API_ROTATE_LWA_TIMEOUT_MS: "5000",
+    };
+  }
+
   protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     let body = "";
     req.setEncoding("utf8");

@@ -96,11 +96,7 @@ describe("one app, many authorizations: maintain --all delivers only what it rot
     const code = await main([...args, "--out-dir", outDir], {
       env: cli.env({
         ...iam.env(),
-        SP_API_LWA_ENDPOINT: lwa.url,
-        SP_API_ENDPOINT: lwa.url,
-        AWS_ENDPOINT_URL_SQS: lwa.url,
-        SP_API_AWS_TIMEOUT_MS: "5000",
-        SP_API_ROTATE_LWA_TIMEOUT_MS: "5000",
+        ...lwa.env(),
         INIT_CWD: work,
       }),
       stdout: { write: (t: string) => (stdout += t), isTTY: false },

@@ -467,11 +467,7 @@ describe("connectorAuth lwa: npm run maintain over an lwa stack", function () {
     const code = await maintainMain(["--stack", "l", "--out-dir", path.join(work, "credentials")], {
       env: cli.env({
         ...iam.env(),
-        SP_API_LWA_ENDPOINT: lwa.url,
-        SP_API_ENDPOINT: lwa.url,
-        AWS_ENDPOINT_URL_SQS: lwa.url,
-        SP_API_AWS_TIMEOUT_MS: "5000",
-        SP_API_ROTATE_LWA_TIMEOUT_MS: "5000",
+        ...lwa.env(),
         INIT_CWD: work,
       }),
       stdout: { write: (t: string) => (stdout += t), isTTY: false },

@@ -191,11 +191,7 @@ describe("npm run maintain: the real steps over a fleet", function () {
   function env(c: FakePulumi): NodeJS.ProcessEnv {
     return c.env({
       ...iam.env(),
-      SP_API_LWA_ENDPOINT: lwa.url,
-      SP_API_ENDPOINT: lwa.url,
-      AWS_ENDPOINT_URL_SQS: lwa.url,
-      SP_API_AWS_TIMEOUT_MS: "5000",
-      SP_API_ROTATE_LWA_TIMEOUT_MS: "5000",
+      ...lwa.env(),
       INIT_CWD: work,
     });
   }

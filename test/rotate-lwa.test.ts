@@ -74,13 +74,9 @@ describe("npm run rotate-lwa", function () {
 
   function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     return cli.env({
-      SP_API_LWA_ENDPOINT: fake.url,
-      SP_API_ENDPOINT: fake.url,
-      AWS_ENDPOINT_URL_SQS: fake.url,
+      ...fake.env(),
       AWS_ACCESS_KEY_ID: AWS_KEY_ID,
       AWS_SECRET_ACCESS_KEY: AWS_KEY_SECRET,
-      SP_API_AWS_TIMEOUT_MS: "5000",
-      SP_API_ROTATE_LWA_TIMEOUT_MS: "5000",
       INIT_CWD: work,
       ...extra,
     });

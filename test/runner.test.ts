@@ -435,11 +435,7 @@ describe("npm run maintain over a stack whose jobs live in the product (runner:)
     const code = await maintainMain([...args, "--out-dir", path.join(work, "credentials")], {
       env: cli.env({
         ...iam.env(),
-        SP_API_LWA_ENDPOINT: lwa.url,
-        SP_API_ENDPOINT: lwa.url,
-        AWS_ENDPOINT_URL_SQS: lwa.url,
-        SP_API_AWS_TIMEOUT_MS: "5000",
-        SP_API_ROTATE_LWA_TIMEOUT_MS: "5000",
+        ...lwa.env(),
         SP_API_RUNNER_BACKUP_DIR: path.join(work, "backups"),
         INIT_CWD: work,
         ...QUICK,
