@@ -7,7 +7,7 @@
  * assertion is about how long anything took.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
 import type * as http from "node:http";
 import * as os from "node:os";
@@ -68,22 +68,31 @@ class Child {
   }
 }
 
-function tsProcess(args: string[], opts: { env: NodeJS.ProcessEnv; cwd?: string; uid?: number; gid?: number }): Child {
-  return new Child(
-    spawn(process.execPath, ["-r", path.join(REPO, "tools", "register.js"), ...args], {
-      cwd: opts.cwd ?? REPO,
-      env: opts.env,
-      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
-    }),
-  );
+function tsProcess(args: string[], opts: { env: NodeJS.ProcessEnv; cwd?: string }): Child {
+  return new Child(spawn(process.execPath, ["-r", path.join(REPO, "tools", "register.js"), ...args], { cwd: opts.cwd ?? REPO, env: opts.env }));
 }
 
 /**
  * A process that takes the stack's lock (lib/lock.ts itself) and holds it until its standard input closes; it
- * prints "held" once it has it, or the error's name and message.
+ * prints "held" once it has it, or the error's name and message. With HOLDER_UID it loads the code as it starts
+ * (root), then becomes that user (groups, gid and uid, for good) in its HOME before it takes the lock: the clone,
+ * with Node and node_modules, may sit where that user cannot enter (a 0700 mktemp -d directory, root's home), and the
+ * locking itself runs as the ordinary user.
  */
 const HOLDER_SCRIPT = `
 const { acquireLocks, stackLock } = require(${JSON.stringify(path.join(REPO, "lib", "lock"))});
+const uid = Number(process.env.HOLDER_UID);
+if (uid) {
+  process.setgroups([uid]);
+  process.setgid(uid);
+  process.setuid(uid);
+  try {
+    process.chdir(process.env.HOME);
+  } catch (error) {
+    console.log("failed: uid " + uid + " cannot enter " + process.env.HOME + ": " + error.message);
+    process.exit(9);
+  }
+}
 (async () => {
   try {
     const held = await acquireLocks([stackLock("acme", process.env)], { env: process.env, command: "holder" });
@@ -249,42 +258,31 @@ describe("locks: keyed by backend and stack, never by the user (issue 20)", () =
       console.log("      skipped: only root can start processes as two other users");
       this.skip();
     }
-    // Whatever the other uids need must be reachable by them: the node binary, this repository (lib/lock.ts and
-    // node_modules), and the directories below. The clone may sit under a 0700 directory.
-    const probe = spawnSync(
-      process.execPath,
-      ["-r", path.join(REPO, "tools", "register.js"), "-e", `require(${JSON.stringify(path.join(REPO, "lib", "lock"))})`],
-      {
-        uid: 1234,
-        gid: 1234,
-        encoding: "utf8",
-      },
-    );
-    if (probe.status !== 0) {
-      console.log(`      skipped: uid 1234 cannot run ${process.execPath} on ${REPO} (${(probe.stderr || String(probe.error)).split("\n")[0]})`);
-      this.skip();
-    }
+    // The holders load the code as root and then become uid 1234 or 4321 (HOLDER_SCRIPT): those users need reach only
+    // the directories below, under the temporary directory.
     fs.chmodSync(tmp, 0o755);
     const shared = path.join(tmp, "shared");
     fs.mkdirSync(shared);
     fs.chmodSync(shared, 0o1777); // as the default directory is made: sticky, like /tmp
     const userEnv = (name: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
       const dir = path.join(tmp, name);
+      const uid = name === "alice" ? 1234 : 4321;
       fs.mkdirSync(dir, { recursive: true });
-      fs.chownSync(dir, name === "alice" ? 1234 : 4321, name === "alice" ? 1234 : 4321);
+      fs.chownSync(dir, uid, uid);
       return {
         PATH: process.env.PATH,
         HOME: dir,
+        HOLDER_UID: String(uid),
         PULUMI_BACKEND_URL: "s3://team-state/pulumi",
         SP_API_IAM_LOCK_DIR: shared,
         SP_API_IAM_LOCK_STALE_MS: "2000",
         ...extra,
       };
     };
-    const alice = tsProcess(["-e", HOLDER_SCRIPT], { env: userEnv("alice"), uid: 1234 });
+    const alice = tsProcess(["-e", HOLDER_SCRIPT], { env: userEnv("alice") });
     const [, alicePid] = (await alice.waitFor(/held by (\d+)/)) as RegExpMatchArray;
     try {
-      const busy = tsProcess(["-e", HOLDER_SCRIPT], { env: userEnv("bob", { SP_API_IAM_LOCK_WAIT_MS: "0" }), uid: 4321 });
+      const busy = tsProcess(["-e", HOLDER_SCRIPT], { env: userEnv("bob", { SP_API_IAM_LOCK_WAIT_MS: "0" }) });
       assert.equal((await busy.done).code, 1, busy.out);
       assert.match(busy.out, new RegExp(`failed: LockBusy: stack acme is in use by process ${alicePid} \\(holder\\) on .* as \\S+ since`));
     } finally {
@@ -293,7 +291,7 @@ describe("locks: keyed by backend and stack, never by the user (issue 20)", () =
     await alice.done;
     const key = lockPaths(stackLock("acme", userEnv("alice")), userEnv("alice"));
     assert.equal(fs.statSync(key.lock).uid, 1234, "uid 1234's lock is left behind");
-    const bob = tsProcess(["-e", HOLDER_SCRIPT], { env: userEnv("bob", { SP_API_IAM_LOCK_WAIT_MS: "30000" }), uid: 4321 });
+    const bob = tsProcess(["-e", HOLDER_SCRIPT], { env: userEnv("bob", { SP_API_IAM_LOCK_WAIT_MS: "30000" }) });
     await bob.waitFor(/held by \d+|failed: .*/);
     assert.match(bob.out, /held by \d+/, "uid 4321 broke uid 1234's stale lock under the sticky directory");
     assert.equal(fs.statSync(key.lock).uid, 4321);
