@@ -238,7 +238,7 @@ describe("connectorAuth lwa: npm run plan shows the difference", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-lwa-"));
     const file = path.join(dir, "Pulumi.acme-iam.yaml");
     fs.writeFileSync(file, fs.readFileSync(path.join(ROOT, "examples/Pulumi.acme-lwa.yaml"), "utf8").replace("connectorAuth: lwa", "connectorAuth: iam"));
-    const { code, stdout } = await plan(file);
+    const { code, stdout } = await plan(file).finally(() => fs.rmSync(dir, { recursive: true, force: true }));
     assert.equal(code, 0);
     assert.match(stdout, /\+ aws:iam\/user:User/);
     assert.match(stdout, /Access key slots/);

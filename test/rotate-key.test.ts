@@ -699,6 +699,7 @@ describe("npm run rotate-key", function () {
       assert.equal(ups("x"), 1);
       assert.equal(cli.callsOf("config set", "x").length, setsBefore, "only the interrupted run set config");
       assert.ok(fs.existsSync(path.join(dir, "block.hjson")));
+      fs.rmSync(abandonedLocks, { recursive: true, force: true }); // its holder never finishes: nothing else removes it
     });
 
     it("a pending deactivation the evidence no longer supports is put back, not deployed", async () => {
