@@ -98,10 +98,9 @@ describe("npm run demo", function () {
   }
 
   async function demo(args: string[]): Promise<NpmRunResult & { out: string }> {
-    const started = Date.now();
+    // (how long it takes is CONTRIBUTING's Speed table's, not a test's: no timed assertion)
     const result = await runThroughNpm("demo", args, { cwd: dirs.cwd, env: env() });
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.ok(Date.now() - started < 60_000, `took ${Date.now() - started} ms`);
     return { ...result, out: result.stdout + result.stderr };
   }
 
