@@ -59,6 +59,9 @@ export class FakeLwaRotation extends LoopbackServer {
   /** Called as a DeleteMessage arrives; what it returns is kept in that call's params as `observed` (a test's look at
    * the world at that instant, e.g. whether a file exists yet: the order of events without comparing clocks). */
   observeAtDelete?: () => unknown;
+  /** While true, a DeleteMessage is recorded ("delete-held") and neither carried out nor answered: a run is stopped
+   * right before its delete, whatever the machine's speed, and killed there by the test. */
+  holdDeletes = false;
   readonly messages: QueuedMessage[] = [];
   /**
    * Secrets LWA accepts now: at most two, the current one and the previous during its grace. A rotation retires the
@@ -342,6 +345,10 @@ export class FakeLwaRotation extends LoopbackServer {
         return attempt();
       }
       case "DeleteMessage": {
+        if (this.holdDeletes) {
+          call.action = "delete-held";
+          return;
+        }
         const m = byReceipt(params.ReceiptHandle);
         if (!m) return this.sqsError(res, "ReceiptHandleIsInvalid", "The input receipt handle is invalid.");
         m.deleted = true;

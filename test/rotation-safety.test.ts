@@ -175,17 +175,22 @@ describe("rotate-lwa, run unattended: kills, two runs, a shared app, stale messa
       { phase: "after the request", line: /Amazon accepted the rotation/ },
       { phase: "after config set", line: /stored the new secret in stack acme's config/ },
       { phase: "during up", line: /pulumi up --stack acme/, slowUp: true },
-      { phase: "before the delete", line: /wrote the new credentials block of acme/ },
+      // Held at the fake until the kill: the line alone left a race on a loaded machine (the delete, the test's own
+      // fake's to answer, could be answered and the run end with 0 before the test, polling, saw the line).
+      { phase: "before the delete", line: /wrote the new credentials block of acme/, holdDelete: true },
     ];
     for (const signal of ["SIGKILL", "SIGINT"] as const) {
       for (const p of phases) {
         it(`${signal} ${p.phase}`, async () => {
           addStack();
           if (p.slowUp) cli.update(STACK, (s) => (s.upDelayMs = 1500));
+          fake.holdDeletes = p.holdDelete ?? false;
           const first = startCli(["--stack", STACK, "--out", "creds.hjson", "--wait", "10"]);
           await until(() => p.line.test(first.output()), `"${p.line.source}" in the output:\n${first.output()}`);
+          if (p.holdDelete) await until(() => fake.calls.some((c) => c.action === "delete-held"), "the run's delete, held");
           first.child.kill(signal);
           const { code, signal: got } = await first.exited;
+          fake.holdDeletes = false;
           assert.ok(code !== 0 || got !== null, `the run was cut short (${code}, ${got})`);
           printed.push(first.output());
           cli.update(STACK, (s) => delete s.upDelayMs);
