@@ -304,6 +304,7 @@ export async function readStandardInput(
 export async function byHandMain(
   args: { mode: "stored-by-hand" | "clear-set-aside"; stack?: string; dryRun: boolean; json: boolean },
   usage: string,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   // Standard input is read before any stack is opened: a bad input changes nothing and asks nothing.
   const input =
@@ -312,9 +313,11 @@ export async function byHandMain(
     name: "rotate-lwa",
     usage,
     args: { kind: "run", stack: args.stack, json: args.json },
-    env: process.env,
+    env,
     failure: (stack, reason, exitCode) => ({ stack, mode: args.mode, outcome: "failed", dryRun: args.dryRun, stacks: [], removed: [], reason, exitCode }),
     step: (stack, print) =>
-      args.mode === "stored-by-hand" ? storeByHand(stack, input, { dryRun: args.dryRun, print }) : clearSetAside(stack, { dryRun: args.dryRun, print }),
+      args.mode === "stored-by-hand"
+        ? storeByHand(stack, input, { dryRun: args.dryRun, env, print })
+        : clearSetAside(stack, { dryRun: args.dryRun, env, print }),
   });
 }

@@ -49,7 +49,7 @@ export interface CliArgs {
 export { UsageError };
 
 /** The arguments, or a UsageError thrown. */
-export function parseArgs(argv: string[]): CliArgs {
+export function parseArgs(argv: readonly string[]): CliArgs {
   const parsed = parseCommandLine(argv, {
     stack: { type: "string" },
     "if-due": { type: "boolean" },
@@ -103,7 +103,7 @@ export function parseArgs(argv: string[]): CliArgs {
   };
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let args: CliArgs;
   try {
     args = parseArgs(argv);
@@ -118,17 +118,17 @@ async function main(argv: string[]): Promise<number> {
   }
   const print = (line: string) => process.stdout.write(`${line}\n`);
   // Before anything is read: a lock directory that cannot be made is one line (runCommand prints it), exit 1.
-  if (!args.dryRun) prepareLockDir(process.env);
+  if (!args.dryRun) prepareLockDir(env);
   // It changes the stack: the customer is named when the backend holds several (lib/stack-choice.ts).
-  const refusal = await implicitStackRefusal("rotate-lwa", args.stack);
+  const refusal = await implicitStackRefusal("rotate-lwa", args.stack, { env });
   if (refusal) {
     process.stderr.write(usageErrorText("rotate-lwa", USAGE, refusal));
     return 2;
   }
-  if (args.byHand) return byHandMain({ mode: args.byHand, stack: args.stack, dryRun: args.dryRun, json: args.json ?? false }, USAGE);
+  if (args.byHand) return byHandMain({ mode: args.byHand, stack: args.stack, dryRun: args.dryRun, json: args.json ?? false }, USAGE, env);
   let stack;
   try {
-    stack = await openStack(args.stack);
+    stack = await openStack(args.stack, { env });
   } catch (error) {
     if (!(error instanceof PulumiError)) throw error;
     process.stderr.write(`${errorLine("rotate-lwa", error.message)}\n`);
@@ -140,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
     out: args.out,
     dryRun: args.dryRun,
     requestAgain: args.requestAgain,
+    env,
     print,
   });
   return result.exitCode;
