@@ -15,6 +15,7 @@ import { openStack, type PulumiStack } from "../lib/pulumi";
 import { SECRETS } from "./fake-amazon";
 import { FakeIam, keysOfStack, OPERATOR } from "./fake-iam";
 import { FakePulumi } from "./fake-pulumi";
+import { runMain } from "./in-process";
 import { runThroughNpm } from "./through-npm";
 import { decide, type DecideInput, type IamKey, type RotationConfig } from "../commands/rotate-key/decide";
 import type { SlotRecord } from "../src/lifecycle";
@@ -780,19 +781,7 @@ describe("npm run rotate-key", function () {
     }
   });
 
-  /** Runs the CLI's main in this process, collecting what it writes. */
-  async function cliMain(argv: string[], runEnv: NodeJS.ProcessEnv) {
-    const out = { stdout: "", stderr: "" };
-    const write = { stdout: process.stdout.write, stderr: process.stderr.write };
-    process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
-    process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
-    try {
-      return { code: await main(argv, runEnv), ...out };
-    } finally {
-      process.stdout.write = write.stdout;
-      process.stderr.write = write.stderr;
-    }
-  }
+  const cliMain = (argv: string[], runEnv: NodeJS.ProcessEnv) => runMain(main, argv, runEnv);
 
   it("--json prints one object even when the run cannot start: no stack selected (2), a usage error (2)", async () => {
     seed("x", {}, 80);

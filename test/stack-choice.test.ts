@@ -1,29 +1,27 @@
 /**
  * The customer is named, never guessed (lib/stack-choice.ts): with several stacks in the backend, a command that
  * changes anything refuses the stack Pulumi happens to have selected (exit 2, naming --stack and the stacks); a
- * read-only one says which stack it read. Run as the user runs them, in a process, against the stand-in CLI.
+ * read-only one says which stack it read. Each command's main runs in this process (test/in-process.ts) against the
+ * stand-in CLI; the end-to-end suite runs the commands as processes and through npm.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { main as adoptMain } from "../commands/adopt/cli";
+import { main as credentialsMain } from "../commands/credentials/cli";
+import { main as rotateKeyMain } from "../commands/rotate-key/cli";
+import { main as rotateLwaMain } from "../commands/rotate-lwa/cli";
 import { FakePulumi } from "./fake-pulumi";
+import { runMain } from "./in-process";
 
-const ROOT = path.resolve(__dirname, "..");
 const CLIENT_ID = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
 
-function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-r", "./tools/register.js", `commands/${command}/cli.ts`, ...args], { cwd: ROOT, env: { ...env, INIT_CWD: cwd } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
+const MAINS = { adopt: adoptMain, credentials: credentialsMain, "rotate-key": rotateKeyMain, "rotate-lwa": rotateLwaMain };
+
+/** The command's main in this process (test/in-process.ts), run from `cwd` as npm passes it (INIT_CWD). */
+function runCommand(command: keyof typeof MAINS, args: string[], env: NodeJS.ProcessEnv, cwd: string) {
+  return runMain(MAINS[command], args, { ...env, INIT_CWD: cwd });
 }
 
 describe("the customer is named: several stacks, none named", function () {
