@@ -25,6 +25,7 @@ const E2E = [
   "through the user's door",
   "through npm",
   "as `npm run plan -- <file>` from another directory",
+  "on a Node older than 22.12, every command says in one line which Node it needs",
   // commands as processes, and fleets of stand-in CLI processes
   "lib/cli: runCommand in a process",
   "npm run verify the CLI process",
