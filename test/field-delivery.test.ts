@@ -15,13 +15,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
-import { main } from "../commands/maintain/cli";
-import { realSteps } from "../commands/maintain/steps";
 import { addDays, type SlotRecord } from "../src/lifecycle";
 import { FakeIam, type FakeKey as IamKey } from "./fake-iam";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, OTHER_CLIENT_ID, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { FakePulumi, FAKE_ACCOUNT } from "./fake-pulumi";
 import { outcomesOf } from "./maintain-summary";
+import { runMaintain } from "./in-process";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -91,18 +90,7 @@ describe("one app, many authorizations: maintain --all delivers only what it rot
   const parsedAll = () => Object.fromEntries(FILES.map((f) => [f, credentialsOf(f)]));
 
   async function maintain(args: string[]): Promise<{ code: number; stdout: string; stderr: string; table: string }> {
-    let stdout = "";
-    let stderr = "";
-    const code = await main([...args, "--out-dir", outDir], {
-      env: cli.env({
-        ...iam.env(),
-        ...lwa.env(),
-        INIT_CWD: work,
-      }),
-      stdout: { write: (t: string) => (stdout += t), isTTY: false },
-      stderr: { write: (t: string) => (stderr += t) },
-      steps: realSteps,
-    });
+    const { code, stdout, stderr } = await runMaintain([...args, "--out-dir", outDir], cli.env({ ...iam.env(), ...lwa.env(), INIT_CWD: work }));
     return { code, stdout, stderr, table: stdout.slice(stdout.lastIndexOf("\nSTACK ") + 1) };
   }
 

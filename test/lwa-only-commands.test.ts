@@ -9,8 +9,6 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
-import { main as maintainMain } from "../commands/maintain/cli";
-import { realSteps } from "../commands/maintain/steps";
 import { blockFromOutputs } from "../commands/credentials/block";
 import { deliverBlock, checkTargets } from "../commands/credentials/run";
 import { main as rotateKeyMain } from "../commands/rotate-key/cli";
@@ -23,6 +21,7 @@ import { FakeIam, OPERATOR } from "./fake-iam";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { FakePulumi, FAKE_ACCOUNT } from "./fake-pulumi";
 import { runThroughNpm } from "./through-npm";
+import { runMain, runMaintain } from "./in-process";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -30,20 +29,6 @@ const today = () => new Date().toISOString().slice(0, 10);
 const isoAgo = (ms: number) => new Date(Date.now() - ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 const OTHER_REFRESH_TOKEN = "Atzr|IwEBIAnotherSellerOfTheSameApp0000000000";
 const OTHER_SELLER_SECRET = "amzn1.oa2-cs.v1.0the0r0se11er0000000000000000000000000000000000000000000000000";
-
-/** Runs a command's main in this process, collecting what it writes. */
-async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = { stdout: "", stderr: "" };
-  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
-  process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
-  try {
-    return { code: await run(), ...out };
-  } finally {
-    process.stdout.write = write.stdout;
-    process.stderr.write = write.stderr;
-  }
-}
 
 describe("connectorAuth lwa: rotate-key and --check-unused", function () {
   this.timeout(60_000);
@@ -100,7 +85,7 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
 
   it("rotate-key on an lwa stack: no key, exit 0, no IAM request, nothing changed", async () => {
     cli.addStack("l", { config: { connectorAuth: "lwa", lwaClientId: CLIENT_ID }, secrets: { lwaClientSecret: OLD_SECRET, lwaRefreshToken: REFRESH_TOKEN } });
-    const result = await capture(() => rotateKeyMain(["--stack", "l", "--json", "--if-due"], env()));
+    const result = await runMain(rotateKeyMain, ["--stack", "l", "--json", "--if-due"], env());
     assert.equal(result.code, 0, result.stderr);
     const report = JSON.parse(result.stdout) as KeyRotationReport;
     assert.deepEqual([report.phase, report.step, report.took, report.exitCode], ["no-key", "none", false, 0]);
@@ -238,7 +223,7 @@ describe("connectorAuth lwa: rotate-key and --check-unused", function () {
   }
 
   it("--check-unused does not go with --if-due or --out (usage error, exit 2)", async () => {
-    const result = await capture(() => rotateKeyMain(["--check-unused", "--if-due", "--json"], env()));
+    const result = await runMain(rotateKeyMain, ["--check-unused", "--if-due", "--json"], env());
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--check-unused takes a rotation step of none/);
   });
@@ -340,7 +325,7 @@ describe("connectorAuth lwa: delivering the LWA-only block", function () {
   it("npm run credentials -- --format json gives the three fields", async () => {
     const { main } = await import("../commands/credentials/cli");
     const out = path.join(dir, "named.json");
-    const result = await capture(() => main(["--stack", "l", "--format", "json", out], cli.env({ INIT_CWD: dir })));
+    const result = await runMain(main, ["--stack", "l", "--format", "json", out], cli.env({ INIT_CWD: dir }));
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(fs.readFileSync(out, "utf8")), { client_id: CLIENT_ID, client_secret: NEW_SECRET, refresh_token: REFRESH_TOKEN });
   });
@@ -462,18 +447,10 @@ describe("connectorAuth lwa: npm run maintain over an lwa stack", function () {
   });
 
   it("rotates the LWA secret, skips the key step (no key), delivers the new secret into the job; IAM is never asked", async () => {
-    let stdout = "";
-    let stderr = "";
-    const code = await maintainMain(["--stack", "l", "--out-dir", path.join(work, "credentials")], {
-      env: cli.env({
-        ...iam.env(),
-        ...lwa.env(),
-        INIT_CWD: work,
-      }),
-      stdout: { write: (t: string) => (stdout += t), isTTY: false },
-      stderr: { write: (t: string) => (stderr += t) },
-      steps: realSteps,
-    });
+    const { code, stdout, stderr } = await runMaintain(
+      ["--stack", "l", "--out-dir", path.join(work, "credentials")],
+      cli.env({ ...iam.env(), ...lwa.env(), INIT_CWD: work }),
+    );
     assert.equal(code, 0, stdout + stderr);
     assert.equal(lwa.rotations().length, 1);
     const newSecret = lwa.issued[0]!;

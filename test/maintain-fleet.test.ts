@@ -13,8 +13,6 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as Hjson from "hjson";
-import { main } from "../commands/maintain/cli";
-import { realSteps } from "../commands/maintain/steps";
 import { addDays, type SlotRecord } from "../src/lifecycle";
 import { SECRETS } from "./fake-amazon";
 import { FakeIam, OPERATOR, type FakeKey as IamKey } from "./fake-iam";
@@ -22,6 +20,7 @@ import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, REFRESH_TOKEN, REGION } from ".
 import { FakePulumi, FAKE_ACCOUNT, type RecordedCall } from "./fake-pulumi";
 import { outcomesOf } from "./maintain-summary";
 import { runThroughNpm } from "./through-npm";
+import { runMaintain } from "./in-process";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -197,15 +196,8 @@ describe("npm run maintain: the real steps over a fleet", function () {
   }
 
   async function maintain(c: FakePulumi, args: string[]): Promise<{ code: number; stdout: string; stderr: string; table: string; ms: number }> {
-    let stdout = "";
-    let stderr = "";
     const started = Date.now();
-    const code = await main([...args, "--out-dir", outDir], {
-      env: env(c),
-      stdout: { write: (t: string) => (stdout += t), isTTY: false },
-      stderr: { write: (t: string) => (stderr += t) },
-      steps: realSteps,
-    });
+    const { code, stdout, stderr } = await runMaintain([...args, "--out-dir", outDir], env(c));
     return { code, stdout, stderr, table: stdout.slice(stdout.lastIndexOf("\nSTACK ") + 1), ms: Date.now() - started };
   }
 

@@ -13,9 +13,7 @@ import * as Hjson from "hjson";
 import { main } from "../commands/credentials/cli";
 import { credentialsRule, differingPaths } from "../commands/credentials/runner";
 import { blockValues } from "../commands/credentials/block";
-import { main as maintainMain } from "../commands/maintain/cli";
 import { deliveryCell, main as statusMain } from "../commands/status/cli";
-import { realSteps } from "../commands/maintain/steps";
 import { maskedUrl, parseRunnerTarget } from "../lib/runner";
 import { validateConfig } from "../src/config";
 import { addDays } from "../src/lifecycle";
@@ -24,6 +22,7 @@ import { FakeRunner, RUNNER_KEY, seedJobs } from "./fake-runner";
 import { CLIENT_ID, FakeLwaRotation, OLD_SECRET, REFRESH_TOKEN, REGION } from "./fake-lwa-rotation";
 import { FakeIam } from "./fake-iam";
 import type { SlotRecord } from "../src/lifecycle";
+import { runMaintain } from "./in-process";
 
 const NEW_SECRET = "amzn1.oa2-cs.v1.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const GLOBEX = {
@@ -430,21 +429,10 @@ describe("npm run maintain over a stack whose jobs live in the product (runner:)
   });
 
   async function maintain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = "";
-    let stderr = "";
-    const code = await maintainMain([...args, "--out-dir", path.join(work, "credentials")], {
-      env: cli.env({
-        ...iam.env(),
-        ...lwa.env(),
-        SP_API_RUNNER_BACKUP_DIR: path.join(work, "backups"),
-        INIT_CWD: work,
-        ...QUICK,
-      }),
-      stdout: { write: (t: string) => (stdout += t), isTTY: false },
-      stderr: { write: (t: string) => (stderr += t) },
-      steps: realSteps,
-    });
-    return { code, stdout, stderr };
+    return runMaintain(
+      [...args, "--out-dir", path.join(work, "credentials")],
+      cli.env({ ...iam.env(), ...lwa.env(), SP_API_RUNNER_BACKUP_DIR: path.join(work, "backups"), INIT_CWD: work, ...QUICK }),
+    );
   }
 
   it("a job naming a stored credential is delivery a person must do: the dry run holds the rotation back to the last 7 days", async () => {
