@@ -956,18 +956,14 @@ function serve(stateDir: string): void {
                 socket.write("STDIN\n");
               }),
           };
-          void handleCall(stateDir, argv, io).then(
-            (result) => {
-              fs.writeFileSync(`${request}.out`, result.stdout);
-              fs.writeFileSync(`${request}.err`, result.stderr);
-              socket.write(`DONE ${result.code}\n`);
-              if (socket.destroyed) removeRequestFiles(); // its shim was killed while the call ran
-            },
-            (error: unknown) => {
-              fs.writeFileSync(`${request}.out`, "");
-              fs.writeFileSync(`${request}.err`, `fake pulumi: ${error instanceof Error ? error.stack : String(error)}\n`);
-              socket.write("DONE 99\n");
-            },
+          const answer = (result: { stdout: string; stderr: string; code: number }) => {
+            fs.writeFileSync(`${request}.out`, result.stdout);
+            fs.writeFileSync(`${request}.err`, result.stderr);
+            socket.write(`DONE ${result.code}\n`);
+            if (socket.destroyed) removeRequestFiles(); // its shim was killed while the call ran
+          };
+          void handleCall(stateDir, argv, io).then(answer, (error: unknown) =>
+            answer({ stdout: "", stderr: `fake pulumi: ${error instanceof Error ? error.stack : String(error)}\n`, code: 99 }),
           );
         } else if (line === "BYE") {
           removeRequestFiles();
